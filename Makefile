@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` (the kiosk in simulation) and `make test`.
+# Each builds the virtual environment in .venv on first use; nothing is installed by hand.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+# Headless where there is no display (CI, ssh): same code, SDL's dummy video driver.
+HEADLESS = $(if $(DISPLAY)$(WAYLAND_DISPLAY),,SDL_VIDEODRIVER=dummy)
+
+.PHONY: venv run test bench clean
+
+venv: $(STAMP)
+
+# setuptools < 81: face_recognition_models still imports pkg_resources.
+# dlib comes from the dlib-bin wheel; face_recognition then goes in with --no-deps
+# so that pip never tries to build dlib from source.
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip "setuptools<81" wheel
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+run: venv
+	$(HEADLESS) $(BIN)/kiosk run --simulate $(ARGS)
+
+test: venv
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/match.py
+	$(BIN)/python benchmarks/ticket.py
+	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/recognition.py --faces ../shared/data/faces/dev
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,31 @@
+"""Packaging for the face-recognition queue-ticket kiosk.
+
+dlib is not listed here on purpose: it comes from the prebuilt ``dlib-bin`` wheel and
+face_recognition is installed with ``--no-deps`` (see the Makefile), so installing the
+kiosk never starts a 20-minute dlib compile.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="queue-kiosk",
+    version="0.1.0",
+    description="Touchless face-recognition queue-ticket kiosk for one-stop administrative offices",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["kiosk", "kiosk.*", "hardware", "hardware.*"]),
+    package_data={"kiosk": ["configs/*.toml"]},
+    data_files=[("share/queue-kiosk/assets", ["assets/DejaVuSans.ttf", "assets/DejaVuSans-Bold.ttf",
+                                               "assets/LICENSE-DejaVu.txt"])],
+    install_requires=[
+        "numpy>=1.26,<3",
+        "Pillow>=10",
+        "pygame>=2.5",
+        "tinydb>=4.8,<5",
+        "gpiozero>=2.0",
+        "python-escpos>=3.1",
+    ],
+    extras_require={"test": ["pytest>=8", "zxing-cpp>=2.2"]},
+    entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},
+)
