@@ -1,0 +1,62 @@
+"""What the screen shows, as plain frozen values.
+
+The state machine produces one of these; ``kiosk.screen`` turns it into pixels. Views carry data
+(numbers, names, flags), the screen owns the wording, so the state machine stays free of layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    key: str          # "ho-tich"
+    name_vi: str      # "Hộ tịch"
+    name_en: str      # "Civil status"
+    button: str       # the label printed next to the physical button / keyboard key, e.g. "1"
+
+
+@dataclass(frozen=True)
+class IdleView:
+    office: str
+    categories: tuple[CategoryChoice, ...]
+    notice: str | None = None        # for staff, e.g. "printer offline"; None when all is well
+
+
+@dataclass(frozen=True)
+class GreetingView:
+    office: str
+    categories: tuple[CategoryChoice, ...]
+    masked_name: str | None = None   # returning citizen with a known name, already masked ("N***n V*n A")
+    returning: bool = False          # a recognised citizen (even without a name on record)
+    hint: str | None = None          # "look_at_camera" | "come_closer" | "one_at_a_time"
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    category: CategoryChoice         # the service already chosen
+    seconds_left: int                # no answer when it reaches 0 means "no"
+    consent_button: str              # label of the consent button / key, e.g. "Y"
+
+
+@dataclass(frozen=True)
+class IssuingView:
+    category: CategoryChoice
+
+
+@dataclass(frozen=True)
+class DoneView:
+    ticket: str                      # "HT-023": shown very large, the citizen's proof when paper fails
+    category: CategoryChoice
+    printed: bool                    # False: "please tell the staff", number stays on screen
+    enrolled: bool = False           # consent given now: the kiosk will recognise them next time
+    returning: bool = False
+
+
+@dataclass(frozen=True)
+class FailsafeView:
+    reason: str                      # short technical reason for the journal/staff; citizens see a fixed text
+
+
+View = IdleView | GreetingView | ConsentView | IssuingView | DoneView | FailsafeView
