@@ -1,0 +1,273 @@
+"""Cameras that hand the kiosk RGB frames: the Pi camera, a USB webcam, or a list of image files.
+
+Every camera answers ``read()`` with an RGB ``uint8`` array of shape ``(H, W, 3)``, or ``None`` when it has no
+frame to give (nobody shown by a :class:`FileCamera`). Failures to open or read a device raise
+:class:`CameraError` with a message naming the device or file, so the journal says *which* camera failed.
+
+The device libraries (``picamera2``, ``cv2``) are imported inside the constructors, never at import time: a
+laptop without them can still import this module and use :class:`FileCamera`.
+
+Example::
+
+    cam = Picamera2Camera(size=(640, 480))
+    try:
+        frame = cam.read()          # RGB, 480 x 640 x 3
+    finally:
+        cam.close()
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from os import PathLike
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_CAP_PROP_FRAME_WIDTH, _CAP_PROP_FRAME_HEIGHT = 3, 4  # cv2's constants, fixed in OpenCV's C API
+
+
+class CameraError(Exception):
+    """A camera could not be opened or read; the message names the camera or file."""
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """What the application needs from a camera."""
+
+    def read(self) -> np.ndarray | None:
+        """The latest frame as RGB uint8 (H, W, 3), or None when there is no frame."""
+
+    def close(self) -> None:
+        """Release the device; calling it twice is harmless."""
+
+
+def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    """Swap the channel order of an (H, W, 3) BGR frame into a new contiguous RGB array."""
+    if frame.ndim != 3 or frame.shape[2] < 3:
+        raise ValueError(f"expected an H x W x 3 frame, got shape {frame.shape}")
+    return np.ascontiguousarray(frame[..., 2::-1], dtype=np.uint8)
+
+
+class Picamera2Camera:
+    """The Raspberry Pi camera through picamera2 (libcamera).
+
+    picamera2's ``"RGB888"`` format delivers pixels in **B, G, R** byte order (libcamera names formats after
+    the DRM fourcc, little-endian); :meth:`read` swaps them so callers get true RGB.
+
+    ``lores_size`` adds picamera2's low-resolution stream, useful for cheap "is someone there?" checks. On most
+    Pis (4 and earlier) that stream can only be YUV420, which picamera2 returns as an array of ``h * 3 // 2``
+    rows by the buffer *stride* (which may be wider than ``w``). :meth:`read_lores` therefore returns only the
+    luma (Y) plane, cropped to ``(h, w)``: an exact greyscale image with no colour conversion and no OpenCV.
+    Pass ``lores_size=None`` to skip the stream.
+
+    ``picamera2_factory`` (a callable returning a ``Picamera2``-like object) lets tests inject a stand-in;
+    without it ``picamera2`` is imported here (on the Pi it comes from the apt package python3-picamera2,
+    so the venv needs ``--system-site-packages``).
+    """
+
+    def __init__(self, *, size: tuple[int, int] = (640, 480), lores_size: tuple[int, int] | None = (320, 240),
+                 picamera2_factory: Callable[[], Any] | None = None, camera_num: int = 0):
+        self.name = f"Pi camera {camera_num} (picamera2)"
+        self.size = (int(size[0]), int(size[1]))
+        self.lores_size = None if lores_size is None else (int(lores_size[0]), int(lores_size[1]))
+        if picamera2_factory is None:
+            try:
+                from picamera2 import Picamera2
+            except ImportError as exc:
+                raise CameraError(f"{self.name}: the picamera2 library is not installed "
+                                  f"(apt install python3-picamera2; the venv needs --system-site-packages)") from exc
+            picamera2_factory = lambda: Picamera2(camera_num)  # noqa: E731
+        try:
+            self._picam2 = picamera2_factory()
+        except Exception as exc:  # libcamera raises IndexError/RuntimeError when no camera is attached
+            raise CameraError(f"{self.name}: cannot open the camera: {exc}") from exc
+        self._closed = False
+        try:
+            streams: dict[str, Any] = {"main": {"size": self.size, "format": "RGB888"}}
+            if self.lores_size is not None:
+                streams["lores"] = {"size": self.lores_size, "format": "YUV420"}
+            config = self._picam2.create_preview_configuration(**streams)
+            self._picam2.configure(config)
+            self._picam2.start()
+        except Exception as exc:
+            self._release()
+            raise CameraError(f"{self.name}: cannot start the camera at {self.size[0]}x{self.size[1]}: {exc}") from exc
+
+    def read(self) -> np.ndarray:
+        """Capture one frame of the main stream as RGB uint8 (H, W, 3)."""
+        self._check_open()
+        try:
+            frame = self._picam2.capture_array("main")
+        except Exception as exc:
+            raise CameraError(f"{self.name}: capture failed: {exc}") from exc
+        return _bgr_to_rgb(np.asarray(frame)[..., :3])
+
+    def read_lores(self) -> np.ndarray:
+        """Capture one frame of the low-resolution stream as greyscale uint8 (h, w): the Y plane of YUV420."""
+        self._check_open()
+        if self.lores_size is None:
+            raise CameraError(f"{self.name}: no low-resolution stream configured (lores_size=None)")
+        try:
+            yuv = np.asarray(self._picam2.capture_array("lores"))
+        except Exception as exc:
+            raise CameraError(f"{self.name}: lores capture failed: {exc}") from exc
+        w, h = self.lores_size
+        if yuv.ndim != 2 or yuv.shape[0] < h or yuv.shape[1] < w:
+            raise CameraError(f"{self.name}: unexpected lores frame shape {yuv.shape} for YUV420 {w}x{h}")
+        return np.ascontiguousarray(yuv[:h, :w], dtype=np.uint8)
+
+    def close(self) -> None:
+        """Stop the stream and release the camera (safe to call twice)."""
+        if not self._closed:
+            self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        for step in ("stop", "close"):
+            try:
+                getattr(self._picam2, step)()
+            except Exception:  # closing must not raise: the camera may already be gone
+                pass
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CameraError(f"{self.name}: the camera is closed")
+
+    def __enter__(self) -> "Picamera2Camera":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class OpenCvCamera:
+    """A USB webcam through OpenCV's ``VideoCapture`` (for laptops and non-Pi boards).
+
+    OpenCV delivers BGR; :meth:`read` returns RGB. ``capture_factory`` (``index -> VideoCapture-like``) lets
+    tests inject a stand-in without OpenCV installed.
+    """
+
+    def __init__(self, index: int = 0, *, size: tuple[int, int] = (640, 480),
+                 capture_factory: Callable[[int], Any] | None = None):
+        self.name = f"webcam at /dev/video{index}"
+        self.size = (int(size[0]), int(size[1]))
+        if capture_factory is None:
+            try:
+                import cv2
+            except ImportError as exc:
+                raise CameraError(f"{self.name}: OpenCV (cv2) is not installed; "
+                                  f"pip install opencv-python-headless") from exc
+            capture_factory = cv2.VideoCapture
+        try:
+            self._capture = capture_factory(index)
+            opened = bool(self._capture.isOpened())
+        except Exception as exc:
+            raise CameraError(f"no {self.name}: {exc}") from exc
+        if not opened:
+            self._capture.release()
+            raise CameraError(f"no {self.name} (the device does not open)")
+        self._capture.set(_CAP_PROP_FRAME_WIDTH, self.size[0])   # a request: the webcam may pick another size
+        self._capture.set(_CAP_PROP_FRAME_HEIGHT, self.size[1])
+        self._closed = False
+
+    def read(self) -> np.ndarray | None:
+        """The next frame as RGB uint8 (H, W, 3); None when the webcam returned no frame this time."""
+        if self._closed:
+            raise CameraError(f"{self.name}: the camera is closed")
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            return None
+        return _bgr_to_rgb(np.asarray(frame))
+
+    def close(self) -> None:
+        """Release the webcam (safe to call twice)."""
+        if not self._closed:
+            self._closed = True
+            self._capture.release()
+
+    def __enter__(self) -> "OpenCvCamera":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+PathArg = str | PathLike[str]
+
+
+class FileCamera:
+    """Frames from image files, for demos, replays and tests (no camera needed).
+
+    ``paths`` is a list of image files, or one folder whose ``.jpg``/``.jpeg``/``.png`` files are played in
+    sorted order. Each :meth:`read` returns the next frame (looping back to the first when ``loop`` is true,
+    else ``None`` once all were played). :meth:`show` replaces the playlist with one still image, or with
+    nothing (``show(None)``: nobody in front of the camera, :meth:`read` returns ``None``). Decoded frames are
+    cached, so a replay does not decode the same JPEG every loop turn.
+    """
+
+    def __init__(self, paths: PathArg | Iterable[PathArg] = (), *, loop: bool = True):
+        self.loop = loop
+        self._cache: dict[Path, np.ndarray] = {}
+        self._playlist: list[Path] = self._expand(paths)
+        self._position = 0
+        self._closed = False
+
+    @staticmethod
+    def _expand(paths: PathArg | Iterable[PathArg]) -> list[Path]:
+        if isinstance(paths, (str, PathLike)):
+            folder = Path(paths)
+            if not folder.is_dir():
+                return [folder]
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not files:
+                raise CameraError(f"file camera: no .jpg/.jpeg/.png images in folder {folder}")
+            return files
+        return [Path(p) for p in paths]
+
+    def show(self, path: PathArg | None) -> None:
+        """Show one still image from now on (``None``: show nothing, so :meth:`read` returns None)."""
+        self._playlist = [] if path is None else [Path(path)]
+        self._position = 0
+        if path is not None:
+            self._load(Path(path))  # fail now, naming the file, rather than on the next read
+
+    def read(self) -> np.ndarray | None:
+        """The next frame as RGB uint8 (H, W, 3), or None when nothing is shown or the playlist ended."""
+        if self._closed:
+            raise CameraError("file camera: the camera is closed")
+        if not self._playlist:
+            return None
+        if self._position >= len(self._playlist):
+            if not self.loop:
+                return None
+            self._position = 0
+        path = self._playlist[self._position]
+        self._position += 1
+        return self._load(path)
+
+    def _load(self, path: Path) -> np.ndarray:
+        frame = self._cache.get(path)
+        if frame is None:
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                with Image.open(path) as image:
+                    frame = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                raise CameraError(f"file camera: cannot read image {path}: {exc}") from exc
+            frame.setflags(write=False)  # cached and shared between reads: nobody may draw on it
+            self._cache[path] = frame
+        return frame
+
+    def close(self) -> None:
+        """Forget the cached frames."""
+        self._closed = True
+        self._cache.clear()
+
+    def __enter__(self) -> "FileCamera":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
