@@ -1,0 +1,108 @@
+"""The ``kiosk`` command: run the kiosk, replay a script, and the technician's tools."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from kiosk.config import SIMULATION_CONFIG, ConfigError, load_config
+
+DEFAULT_CONFIG = Path("/etc/kiosk/kiosk.toml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Face-recognition queue-ticket kiosk")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the kiosk (the systemd service runs this)")
+    run.add_argument("--config", type=Path, help=f"config file (default {DEFAULT_CONFIG}; "
+                                                 "with --simulate the shipped simulation config)")
+    run.add_argument("--simulate", action="store_true", help="simulated hardware: window, files, keyboard")
+    run.add_argument("--camera-folder", type=Path, help="simulation: play this folder of images as the camera")
+    run.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+    run.add_argument("--exit-after", type=float, help="stop after this many seconds (smoke tests)")
+
+    replay = sub.add_parser("replay", help="drive the kiosk headless from a JSON Lines script")
+    replay.add_argument("script", type=Path)
+    replay.add_argument("--data", type=Path, required=True, help="data folder (kept between replays)")
+    replay.add_argument("--out", type=Path, required=True, help="folder for the tickets' .bin and .png")
+    replay.add_argument("--config", type=Path, help="config file (default: the shipped simulation config)")
+
+    visits = sub.add_parser("visits", help="list stored visits")
+    visits.add_argument("--data", type=Path, help="data folder (default: from the config)")
+    visits.add_argument("--config", type=Path, default=None)
+    visits.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
+    visits.add_argument("--json", action="store_true", help="one JSON object a line")
+
+    calibrate = sub.add_parser("calibrate", help="pick threshold and margin from labelled photos")
+    calibrate.add_argument("--faces", type=Path, required=True, help="folder of person/N.jpg")
+
+    print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
+    print_test.add_argument("--config", type=Path, default=None)
+
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"kiosk: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        import dataclasses
+
+        config = load_config(args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG))
+        from kiosk import app
+        from kiosk.store import StoreError
+
+        if args.simulate:
+            config = dataclasses.replace(config, simulate=True,
+                                         screen=dataclasses.replace(config.screen, fullscreen=False))
+        if args.data:
+            config = dataclasses.replace(config, data_dir=args.data)
+        try:
+            return app.run(config, camera_folder=args.camera_folder, exit_after=args.exit_after)
+        except StoreError as exc:
+            print(f"kiosk: {exc}", file=sys.stderr)
+            return 3
+    if args.command == "replay":
+        from kiosk.replay import main as replay_main
+
+        return replay_main(args.script, data_dir=args.data, out_dir=args.out, config_path=args.config)
+    if args.command == "visits":
+        from kiosk.store import print_visits
+
+        data = args.data or load_config(args.config or DEFAULT_CONFIG).data_dir
+        return print_visits(data, args.since, args.json)
+    if args.command == "calibrate":
+        from kiosk.calibrate import run as calibrate_run
+
+        return calibrate_run(args.faces)
+    if args.command == "print-test":
+        from kiosk.app import make_printer
+        from kiosk.paths import FONT_REGULAR
+        from kiosk.printing import print_test
+
+        config = load_config(args.config or DEFAULT_CONFIG)
+        ok = print_test(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR,
+                        office=config.office, kiosk_id=config.kiosk_id)
+        print("printed" if ok else "printer failed: see the log above")
+        return 0 if ok else 1
+    raise AssertionError(args.command)
+
+
+def _setup_logging(verbose: bool) -> None:
+    # Under systemd, journald adds the time and the unit; elsewhere print our own timestamps.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") \
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

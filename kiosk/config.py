@@ -1,0 +1,326 @@
+"""Configuration: one TOML file, validated once at start into frozen dataclasses.
+
+Every error names the key it is about (``categories[2].pin``), so a technician can fix the file
+without reading code. Unknown keys are errors too: a typo must not silently fall back to a default.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+SIMULATION_CONFIG = PACKAGED_CONFIGS / "simulate.toml"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message starts with the file and the key."""
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    prefix: str
+    name_vi: str
+    name_en: str
+    pin: int | None
+
+
+@dataclass(frozen=True)
+class ButtonsConfig:
+    consent_pin: int | None = None
+    bounce_time: float = 0.05
+    pull_up: bool = True
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    kind: str = "none"                 # picamera2 | opencv | files | none
+    width: int = 640
+    height: int = 480
+    device: int = 0                    # opencv webcam index
+    folder: str = ""                   # files: a folder of images played as frames
+    idle_fps: float = 2.0              # nobody in view: look rarely
+    active_fps: float = 8.0            # somebody in view
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    connection: str = "simulated"      # usb | serial | network | file | simulated
+    paper_mm: int = 80
+    usb_vendor: int | None = None
+    usb_product: int | None = None
+    serial_port: str = "/dev/ttyUSB0"
+    baudrate: int = 19200
+    host: str = ""
+    port: int = 9100
+    device: str = "/dev/usb/lp0"
+    out_dir: str = "kiosk-data/printed"   # simulated: where .bin + .png land
+
+    @property
+    def width_dots(self) -> int:
+        return {58: 384, 80: 576}[self.paper_mm]
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    enabled: bool = True
+    enrolment: bool = True             # offer consent + enrolment to unknown faces
+    threshold: float = 0.5
+    margin: float = 0.05
+    confirm_frames: int = 2
+    enrol_frames: int = 3
+    min_face_px: int = 60
+    min_sharpness: float = 20.0
+    max_yaw_ratio: float = 0.35
+    dominance: float = 2.0
+    detect_width: int = 320
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    width: int = 800
+    height: int = 480
+    fullscreen: bool = True
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    greeting_seconds: float = 20.0     # greeting with no button pressed -> back to idle
+    settle_seconds: float = 2.0        # button pressed while the face is still being recognised: wait this long
+    consent_seconds: float = 10.0      # no answer within this -> "no"
+    done_seconds: float = 6.0
+    failsafe_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class Config:
+    kiosk_id: str
+    office: str
+    data_dir: Path
+    day_start_hour: int
+    simulate: bool
+    categories: tuple[Category, ...]
+    buttons: ButtonsConfig = field(default_factory=ButtonsConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    printer: PrinterConfig = field(default_factory=PrinterConfig)
+    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
+    timing: TimingConfig = field(default_factory=TimingConfig)
+
+    def category(self, key: str) -> Category:
+        for category in self.categories:
+            if category.key == key:
+                return category
+        raise KeyError(key)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate ``path``; raise ConfigError naming the file and key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    """Validate an already-parsed TOML document."""
+    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing"})
+    kiosk = _table(raw, "kiosk")
+    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate"})
+    kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
+    if not kiosk_id.isascii() or not kiosk_id.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"kiosk.id: use letters, digits, '-' or '_' only, got {kiosk_id!r}")
+    day_start = _int(kiosk, "kiosk.day_starts_at_hour", "day_starts_at_hour", default=0)
+    if not 0 <= day_start <= 23:
+        raise ConfigError(f"kiosk.day_starts_at_hour: must be an hour 0-23, got {day_start}")
+
+    categories = _categories(raw.get("categories"))
+    buttons = _section(raw, "buttons", ButtonsConfig)
+    camera = _section(raw, "camera", CameraConfig)
+    printer = _section(raw, "printer", PrinterConfig)
+    recognition = _section(raw, "recognition", RecognitionConfig)
+    screen = _section(raw, "screen", ScreenConfig)
+    timing = _section(raw, "timing", TimingConfig)
+
+    _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
+    _check_choice("printer.connection", printer.connection, ("usb", "serial", "network", "file", "simulated"))
+    _check_choice("printer.paper_mm", printer.paper_mm, (58, 80))
+    if printer.connection == "usb" and (printer.usb_vendor is None or printer.usb_product is None):
+        raise ConfigError("printer.usb_vendor: a USB printer needs usb_vendor and usb_product (e.g. 0x0416)")
+    if printer.connection == "network" and not printer.host:
+        raise ConfigError("printer.host: a network printer needs a host")
+    if camera.kind == "files" and not camera.folder:
+        raise ConfigError("camera.folder: a files camera needs a folder of images")
+    for name in ("idle_fps", "active_fps"):
+        if getattr(camera, name) <= 0:
+            raise ConfigError(f"camera.{name}: must be above 0")
+    if not 0 < recognition.threshold < 1.5:
+        raise ConfigError(f"recognition.threshold: must be between 0 and 1.5, got {recognition.threshold}")
+    if not 0 <= recognition.margin < recognition.threshold:
+        raise ConfigError("recognition.margin: must be at least 0 and below the threshold")
+    for name in ("confirm_frames", "enrol_frames", "min_face_px", "detect_width"):
+        if getattr(recognition, name) < 1:
+            raise ConfigError(f"recognition.{name}: must be at least 1")
+    for name in ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds"):
+        if getattr(timing, name) < 0:
+            raise ConfigError(f"timing.{name}: must not be negative")
+
+    pins = [(f"categories[{i}].pin", c.pin) for i, c in enumerate(categories)]
+    pins.append(("buttons.consent_pin", buttons.consent_pin))
+    seen: dict[int, str] = {}
+    for key, pin in pins:
+        if pin is None:
+            continue
+        if not 0 <= pin <= 27:
+            raise ConfigError(f"{key}: GPIO pin must be 0-27 (BCM numbering), got {pin}")
+        if pin in seen:
+            raise ConfigError(f"{key}: GPIO pin {pin} is already used by {seen[pin]}")
+        seen[pin] = key
+    simulate = _bool(kiosk, "kiosk.simulate", "simulate", default=False)
+    if not simulate:
+        missing = [key for key, pin in pins if pin is None]
+        if missing:
+            raise ConfigError(f"{missing[0]}: a real kiosk needs a GPIO pin here")
+
+    return Config(
+        kiosk_id=kiosk_id,
+        office=_str(kiosk, "kiosk.office", "office", required=True),
+        data_dir=Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data")),
+        day_start_hour=day_start,
+        simulate=simulate,
+        categories=categories,
+        buttons=buttons,
+        camera=camera,
+        printer=printer,
+        recognition=recognition,
+        screen=screen,
+        timing=timing,
+    )
+
+
+def _categories(raw: Any) -> tuple[Category, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("categories: at least one [[categories]] entry is needed")
+    if len(raw) > 9:
+        raise ConfigError("categories: at most 9 categories (one button and one number key each)")
+    result = []
+    keys: set[str] = set()
+    prefixes: set[str] = set()
+    for i, entry in enumerate(raw):
+        where = f"categories[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a table")
+        _only(entry, where, {"key", "prefix", "name_vi", "name_en", "pin"})
+        key = _str(entry, f"{where}.key", "key", required=True)
+        prefix = _str(entry, f"{where}.prefix", "prefix", required=True)
+        if not key.isascii() or not key.replace("-", "").isalnum() or key != key.lower():
+            raise ConfigError(f"{where}.key: lower-case letters, digits and '-' only, got {key!r}")
+        if not (prefix.isascii() and prefix.isalpha() and prefix.isupper() and len(prefix) <= 3):
+            raise ConfigError(f"{where}.prefix: 1-3 upper-case ASCII letters (printed as text), got {prefix!r}")
+        if key in keys:
+            raise ConfigError(f"{where}.key: {key!r} is used twice")
+        if prefix in prefixes:
+            raise ConfigError(f"{where}.prefix: {prefix!r} is used twice (ticket numbers would clash)")
+        keys.add(key)
+        prefixes.add(prefix)
+        pin = entry.get("pin")
+        if pin is not None and (not isinstance(pin, int) or isinstance(pin, bool)):
+            raise ConfigError(f"{where}.pin: expected an integer GPIO pin, got {pin!r}")
+        result.append(Category(
+            key=key,
+            prefix=prefix,
+            name_vi=_str(entry, f"{where}.name_vi", "name_vi", required=True),
+            name_en=_str(entry, f"{where}.name_en", "name_en", required=True),
+            pin=pin,
+        ))
+    return tuple(result)
+
+
+def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
+    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults."""
+    table = _table(raw, name, required=False)
+    fields = cls.__dataclass_fields__
+    _only(table, name, set(fields))
+    values = {}
+    for key, value in table.items():
+        default = fields[key].default
+        expected = fields[key].type
+        values[key] = _coerce(f"{name}.{key}", value, default, expected)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, default: Any, annotation: str) -> Any:
+    optional = "None" in str(annotation)
+    if value is None and optional:
+        return None
+    kind = type(default) if default is not None else int
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported value {value!r}")  # pragma: no cover - schema bug
+
+
+def _table(raw: dict[str, Any], name: str, required: bool = True) -> dict[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise ConfigError(f"{name}: the [{name}] section is missing")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a table ([{name}])")
+    return value
+
+
+def _only(table: dict[str, Any], where: str, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _str(table: dict[str, Any], key: str, name: str, *, required: bool = False, default: str = "") -> str:
+    value = table.get(name)
+    if value is None:
+        if required:
+            raise ConfigError(f"{key}: missing")
+        return default
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _int(table: dict[str, Any], key: str, name: str, *, default: int) -> int:
+    return _coerce(key, table.get(name, default), default, "int")
+
+
+def _bool(table: dict[str, Any], key: str, name: str, *, default: bool) -> bool:
+    return _coerce(key, table.get(name, default), default, "bool")
+
+
+def _check_choice(key: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}: must be one of {', '.join(map(str, choices))}; got {value!r}")

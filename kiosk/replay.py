@@ -1,0 +1,145 @@
+"""``kiosk replay``: the acceptance harness. Drives the same loop headless, visit by visit.
+
+A script is JSON Lines, one visit a line: ``{"image": "faces/a/1.jpg", "category": "ho-tich",
+"consent": true}``. The file camera shows the image, scripted button presses stand in for the
+citizen, and a fake clock makes every timeout pass instantly. One JSON line per visit comes out,
+and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.png) in ``out_dir``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterable
+
+from kiosk.app import FakeClock, build_kiosk
+from kiosk.config import Config, SIMULATION_CONFIG, load_config
+from kiosk.states import CONSENT, ButtonPressed
+
+MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
+
+
+class ScriptError(ValueError):
+    """A replay script that cannot run; the message names the line."""
+
+
+def read_script(path: Path, categories: Iterable[str]) -> list[dict]:
+    """Parse and check the whole script before anything runs."""
+    known = set(categories)
+    visits = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read: {exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ScriptError(f"{where}: not JSON: {exc.msg}") from None
+        if not isinstance(entry, dict):
+            raise ScriptError(f"{where}: a visit must be a JSON object")
+        unknown = set(entry) - {"image", "category", "consent"}
+        if unknown:
+            raise ScriptError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        category = entry.get("category")
+        if category not in known:
+            raise ScriptError(f"{where}: unknown category {category!r} (known: {', '.join(sorted(known))})")
+        image = entry.get("image")
+        if image is not None:
+            if not isinstance(image, str):
+                raise ScriptError(f"{where}: image must be a path or null")
+            image_path = (path.parent / image) if not Path(image).is_absolute() else Path(image)
+            if not image_path.is_file():
+                raise ScriptError(f"{where}: image not found: {image_path}")
+            image = str(image_path)
+        consent = entry.get("consent", False)
+        if not isinstance(consent, bool):
+            raise ScriptError(f"{where}: consent must be true or false")
+        visits.append({"image": image, "category": category, "consent": consent})
+    return visits
+
+
+def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overrides: dict | None = None) -> Config:
+    """The simulation config (or ``config_path``) pointed at ``data_dir`` and ``out_dir``."""
+    config = load_config(config_path or SIMULATION_CONFIG)
+    if overrides:
+        config = dataclasses.replace(config, recognition=dataclasses.replace(config.recognition, **overrides))
+    return dataclasses.replace(config, data_dir=data_dir, simulate=True,
+                               printer=dataclasses.replace(config.printer, connection="simulated",
+                                                           out_dir=str(out_dir)))
+
+
+def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
+               overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None) -> list[dict]:
+    """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit."""
+    from hardware.camera import FileCamera
+
+    config = replay_config(config_path, data_dir, out_dir, overrides)
+    clock = FakeClock()
+    camera = FileCamera([], loop=False)
+    kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
+    results = []
+    try:
+        for visit in visits:
+            result = _play_visit(kiosk, camera, clock, config, visit)
+            results.append(result)
+            if out is not None:
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+                out.flush()
+    finally:
+        kiosk.close()
+    return results
+
+
+def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit: dict) -> dict:
+    loop, machine = kiosk.loop, kiosk.loop.machine
+    # One camera frame per turn whatever the loop's current rate (idle or active).
+    frame_period = 1.0 / min(config.camera.idle_fps, config.camera.active_fps)
+    camera.show(visit["image"])
+    # Let the recognizer look until it has a verdict on the person in view.
+    if visit["image"] is not None:
+        for _ in range(MAX_FRAMES_PER_VISIT):
+            clock.advance(frame_period)
+            loop.step()
+            if machine.person is not None and machine.person.settled:
+                break
+    done_before = machine.outcomes
+    loop.events.put(ButtonPressed(visit["category"]))
+    loop.step()
+    for _ in range(1000):
+        if machine.outcomes > done_before:
+            break
+        if machine.phase == "consent":
+            if visit["consent"]:
+                loop.events.put(ButtonPressed(CONSENT))
+            else:
+                clock.advance(config.timing.consent_seconds)
+        else:
+            clock.advance(frame_period)
+        loop.step()
+    else:
+        raise RuntimeError(f"visit {visit} never reached a ticket (phase {machine.phase})")
+    outcome = machine.last_outcome
+    # The citizen walks away: nobody in view, the ticket screen times out, back to idle.
+    camera.show(None)
+    clock.advance(config.timing.done_seconds)
+    loop.step()
+    loop.step()
+    return {"ticket": outcome.ticket, "category": outcome.category, "citizen": outcome.citizen,
+            "recognized": outcome.recognized, "enrolled": outcome.enrolled, "printed": outcome.printed}
+
+
+def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | None = None) -> int:
+    config = replay_config(config_path, data_dir, out_dir)
+    try:
+        visits = read_script(script, (c.key for c in config.categories))
+    except ScriptError as exc:
+        print(f"kiosk replay: {exc}", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_replay(visits, data_dir=data_dir, out_dir=out_dir, config_path=config_path, out=sys.stdout)
+    return 0

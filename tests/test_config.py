@@ -1,0 +1,74 @@
+"""Config: the shipped files load, and every mistake names its key."""
+import tomllib
+
+import pytest
+
+from kiosk.config import PACKAGED_CONFIGS, SIMULATION_CONFIG, ConfigError, load_config, parse_config
+
+
+def _sim_raw():
+    return tomllib.loads(SIMULATION_CONFIG.read_text(encoding="utf-8"))
+
+
+def test_shipped_configs_load_with_the_office_categories():
+    sim = load_config(SIMULATION_CONFIG)
+    pi = load_config(PACKAGED_CONFIGS / "pi.toml")
+    names = [c.name_vi for c in sim.categories]
+    assert names == ["Hộ tịch", "Đất đai", "Chứng thực", "Xây dựng", "Đăng ký kinh doanh",
+                     "Lao động – Thương binh và Xã hội"]
+    assert all(c.name_en and c.prefix and c.pin is not None for c in sim.categories)
+    assert sim.simulate and not pi.simulate
+    assert pi.printer.connection == "usb" and pi.printer.width_dots == 576
+    assert pi.camera.kind == "picamera2"
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda r: r["categories"][2].__setitem__("pin", "seven"), "categories[2].pin"),
+    (lambda r: r["categories"][2].__setitem__("pin", 40), "categories[2].pin"),
+    (lambda r: r["categories"][3].__setitem__("pin", 5), "categories[3].pin"),
+    (lambda r: r["categories"][1].__setitem__("prefix", "HT"), "categories[1].prefix"),
+    (lambda r: r["categories"][1].__setitem__("prefix", "Đ"), "categories[1].prefix"),
+    (lambda r: r["categories"][0].pop("name_vi"), "categories[0].name_vi"),
+    (lambda r: r["categories"][0].__setitem__("colour", "red"), "categories[0].colour"),
+    (lambda r: r["printer"].__setitem__("paper_mm", 57), "printer.paper_mm"),
+    (lambda r: r["printer"].__setitem__("connection", "bluetooth"), "printer.connection"),
+    (lambda r: r["recognition"].__setitem__("threshold", "low"), "recognition.threshold"),
+    (lambda r: r["recognition"].__setitem__("treshold", 0.5), "recognition.treshold"),
+    (lambda r: r["camera"].__setitem__("kind", "files"), "camera.folder"),
+    (lambda r: r["kiosk"].__setitem__("day_starts_at_hour", 25), "kiosk.day_starts_at_hour"),
+    (lambda r: r.pop("kiosk"), "kiosk"),
+    (lambda r: r.__setitem__("categories", []), "categories"),
+])
+def test_errors_name_the_key(mutate, key):
+    raw = _sim_raw()
+    mutate(raw)
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert str(err.value).startswith(f"{key}:"), str(err.value)
+
+
+def test_real_kiosk_needs_every_pin():
+    raw = _sim_raw()
+    raw["kiosk"]["simulate"] = False
+    raw["categories"][4].pop("pin")
+    with pytest.raises(ConfigError, match=r"^categories\[4\]\.pin: a real kiosk needs a GPIO pin"):
+        parse_config(raw)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text("[kiosk\nid = 1", encoding="utf-8")
+    with pytest.raises(ConfigError, match="kiosk.toml: not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="missing.toml: config file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_cli_exits_non_zero_with_the_key(tmp_path, capsys):
+    from kiosk.__main__ import main
+
+    raw = SIMULATION_CONFIG.read_text(encoding="utf-8").replace("pin = 13", 'pin = "x"')
+    path = tmp_path / "kiosk.toml"
+    path.write_text(raw, encoding="utf-8")
+    assert main(["run", "--config", str(path), "--exit-after", "0"]) == 2
+    assert "categories[2].pin: expected an integer GPIO pin" in capsys.readouterr().err
