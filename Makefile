@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# On a Pi: VENV_FLAGS=--system-site-packages, so picamera2 and lgpio come from apt.
+VENV_FLAGS ?=
 # Headless where there is no display (CI, ssh): same code, SDL's dummy video driver.
 HEADLESS = $(if $(DISPLAY)$(WAYLAND_DISPLAY),,SDL_VIDEODRIVER=dummy)
 
@@ -15,7 +17,7 @@ venv: $(STAMP)
 # dlib comes from the dlib-bin wheel; face_recognition then goes in with --no-deps
 # so that pip never tries to build dlib from source.
 $(STAMP): requirements.txt requirements-dev.txt setup.py
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip "setuptools<81" wheel
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
