@@ -60,8 +60,7 @@ class KioskServices:
     """What the state machine may do to the world: store a ticket and print it, enrol a consenting face."""
 
     def __init__(self, *, store: Any, index: Any, ticket_printer: Any, office: str, kiosk_id: str,
-                 categories: Sequence[Any], wall: Callable[[], datetime],
-                 on_visit_finished: Callable[[], None] = lambda: None) -> None:
+                 categories: Sequence[Any], wall: Callable[[], datetime]) -> None:
         self._store = store
         self._index = index
         self._printer = ticket_printer
@@ -69,7 +68,6 @@ class KioskServices:
         self._kiosk_id = kiosk_id
         self._categories = {c.key: c for c in categories}
         self._wall = wall
-        self._on_visit_finished = on_visit_finished
 
     def issue(self, category: str, citizen_id: str | None) -> Issued:
         from kiosk.tickets import TicketContent
@@ -105,9 +103,6 @@ class KioskServices:
     def notice(self) -> str | None:
         fault = self._printer.fault
         return f"Máy in lỗi / printer fault: {fault}" if fault else None
-
-    def visit_finished(self) -> None:
-        self._on_visit_finished()
 
 
 GUIDANCE = "Vui lòng chờ gọi số tại quầy / Please wait for your number"
@@ -202,6 +197,7 @@ class EventLoop:
         self._idle_period = 1.0 / idle_fps
         self._active_period = 1.0 / active_fps
         self._next_frame = 0.0
+        self._visits_ended = 0
         self._sync = sync
         self.frames_processed = 0
         self.running = True
@@ -241,6 +237,9 @@ class EventLoop:
     def _feed_camera(self) -> None:
         if self._camera is None or self._worker is None:
             return
+        if self.machine.visits_ended != self._visits_ended:
+            self._visits_ended = self.machine.visits_ended
+            self._worker.reset()       # the next person is somebody new: do not carry the track over
         now = self._clock()
         if now < self._next_frame or self._worker.busy:
             return
@@ -250,7 +249,9 @@ class EventLoop:
             log.error("camera: %s", exc)
             frame = None
         present = self.machine.person is not None or self.machine.phase != "idle"
-        self._next_frame = now + (self._active_period if present else self._idle_period)
+        period = self._active_period if present else self._idle_period
+        on_time = now - self._next_frame < period          # keep the rate steady, never catch up in bursts
+        self._next_frame = (self._next_frame if on_time else now) + period
         if frame is None:
             return
         self._worker.submit(frame)
@@ -330,8 +331,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
                                 detect_width=rec.detect_width)
         worker = RecognitionWorker(recognizer)
     services = KioskServices(store=store, index=index, ticket_printer=ticket_printer, office=config.office,
-                             kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             on_visit_finished=worker.reset if worker else (lambda: None))
+                             kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall)
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper())

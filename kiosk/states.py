@@ -57,7 +57,6 @@ class Services(Protocol):
     def enrol(self, encodings: Any) -> str: ...
     def greeting_name(self, citizen_id: str) -> str | None: ...
     def notice(self) -> str | None: ...
-    def visit_finished(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,8 @@ class KioskMachine:
         self._done: DoneView | None = None
         self._failure = ""
         self.last_outcome: Outcome | None = None
-        self.outcomes = 0                 # visits finished since start (replay waits on it)
+        self.outcomes = 0                 # tickets issued since start (replay waits on it)
+        self.visits_ended = 0             # visits closed (the loop then resets face tracking)
 
     # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -233,7 +233,7 @@ class KioskMachine:
 
     def _finish_visit(self) -> None:
         self._reset_visit()
-        self._services.visit_finished()
+        self.visits_ended += 1
         self._enter(IDLE, None)
 
     def _reset_visit(self) -> None:

@@ -1,66 +1,15 @@
 """The state machine, driven with a fake clock and scripted events: no pygame, no threads, no devices."""
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
-from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, Issued, KioskMachine, Timing
+from fakes import Clock, Obs, Services
+from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, KioskMachine, Timing
 from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
                          IssuingView)
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),
               CategoryChoice("dat-dai", "Đất đai", "Land", "2"))
 TIMING = Timing(greeting=20, settle=2, consent=10, done=6, failsafe=4)
-
-
-@dataclass(frozen=True)
-class Obs:
-    """Same fields as kiosk.faces.Observation."""
-    faces: int = 1
-    track_id: int | None = 1
-    citizen_id: str | None = None
-    settled: bool = True
-    enrol_encodings: object = None
-    hint: str | None = None
-
-
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
-class Services:
-    """Records what the machine asked for; numbers tickets like the store does."""
-
-    def __init__(self, printer_ok=True):
-        self.issued = []
-        self.enrolled = []
-        self.finished = 0
-        self.printer_ok = printer_ok
-        self.names = {}
-        self.fail_issue = False
-
-    def issue(self, category, citizen_id):
-        if self.fail_issue:
-            raise OSError("disk full")
-        self.issued.append((category, citizen_id))
-        return Issued(f"HT-{len(self.issued):03d}", f"visit{len(self.issued)}", self.printer_ok)
-
-    def enrol(self, encodings):
-        self.enrolled.append(encodings)
-        return f"citizen{len(self.enrolled)}"
-
-    def greeting_name(self, citizen_id):
-        return self.names.get(citizen_id)
-
-    def notice(self):
-        return None if self.printer_ok else "printer fault"
-
-    def visit_finished(self):
-        self.finished += 1
 
 
 @pytest.fixture
@@ -84,7 +33,7 @@ def test_button_without_a_face_gives_a_plain_ticket(kiosk):
     assert isinstance(machine.view, DoneView)
     clock.t += 0.2
     machine.tick()
-    assert isinstance(machine.view, IdleView) and services.finished == 1
+    assert isinstance(machine.view, IdleView) and machine.visits_ended == 1
 
 
 def test_known_face_is_greeted_and_linked(kiosk):
@@ -236,7 +185,7 @@ def test_next_citizen_pressing_during_done_is_served_at_once(kiosk):
     machine.tick()
     machine.handle(ButtonPressed("dat-dai"))
     machine.tick()
-    assert [c for c, _ in services.issued] == ["ho-tich", "dat-dai"] and services.finished == 1
+    assert [c for c, _ in services.issued] == ["ho-tich", "dat-dai"] and machine.visits_ended == 1
 
 
 def test_unknown_button_is_ignored(kiosk):

@@ -1,0 +1,135 @@
+"""The event loop and the recognition worker: frame pacing, dropped frames, failures that cost no ticket."""
+import queue
+import threading
+
+import numpy as np
+
+from fakes import Clock, Obs, Services
+from kiosk.app import EventLoop, RecognitionWorker
+from kiosk.states import ButtonPressed, KioskMachine
+from kiosk.views import CategoryChoice, DoneView, GreetingView
+
+CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),)
+FRAME = np.zeros((48, 64, 3), np.uint8)
+
+
+class CountingCamera:
+    def __init__(self, frame=FRAME):
+        self.reads = 0
+        self.frame = frame
+
+    def read(self):
+        self.reads += 1
+        return self.frame
+
+
+class ScriptedRecognizer:
+    """Returns the observations it is given, one per frame; counts resets."""
+
+    def __init__(self, observations=(), fail=False):
+        self.observations = list(observations)
+        self.resets = 0
+        self.fail = fail
+
+    def process(self, frame):
+        if self.fail:
+            raise RuntimeError("model file unreadable")
+        return self.observations.pop(0) if self.observations else Obs(track_id=None, faces=0)
+
+    def reset(self):
+        self.resets += 1
+
+
+def _loop(recognizer, camera, clock, services=None, sync=True):
+    services = services or Services()
+    machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
+    worker = RecognitionWorker(recognizer)
+    loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, camera=camera, worker=worker,
+                     idle_fps=2, active_fps=8, sync=sync)
+    return loop, worker, services
+
+
+def _run_for(loop, clock, seconds, step=0.01):
+    for _ in range(int(seconds / step)):
+        clock.t += step
+        loop.step()
+
+
+def test_camera_idles_at_low_rate_and_speeds_up_for_a_person():
+    clock, camera = Clock(), CountingCamera()
+    loop, worker, _ = _loop(ScriptedRecognizer(), camera, clock)
+    try:
+        _run_for(loop, clock, 10.0)
+        idle_reads = camera.reads
+        assert 19 <= idle_reads <= 21                  # 2 fps while nobody is there
+        worker._recognizer.observations = [Obs(track_id=1, settled=False)] * 200
+        _run_for(loop, clock, 10.0)
+        assert isinstance(loop.machine.view, GreetingView)
+        assert 75 <= camera.reads - idle_reads <= 82   # 8 fps with somebody in view
+    finally:
+        worker.close()
+
+
+def test_busy_worker_drops_frames_instead_of_queueing():
+    release = threading.Event()
+
+    class Slow(ScriptedRecognizer):
+        def process(self, frame):
+            release.wait(5)
+            return super().process(frame)
+
+    clock, camera = Clock(), CountingCamera()
+    loop, worker, _ = _loop(Slow(), camera, clock, sync=False)
+    try:
+        _run_for(loop, clock, 5.0)
+        assert camera.reads == 1 and worker.busy      # nothing read while the worker is busy
+        release.set()
+        assert worker.wait(5)
+        loop.step()
+        assert loop.frames_processed == 1
+    finally:
+        release.set()
+        worker.close()
+
+
+def test_a_failing_recognizer_costs_no_ticket():
+    clock, camera = Clock(), CountingCamera()
+    loop, worker, services = _loop(ScriptedRecognizer(fail=True), camera, clock)
+    try:
+        _run_for(loop, clock, 2.0)
+        loop.events.put(ButtonPressed("ho-tich"))
+        loop.step()
+        assert isinstance(loop.machine.view, DoneView) and services.issued == [("ho-tich", None)]
+    finally:
+        worker.close()
+
+
+def test_finished_visit_resets_the_tracker_before_the_next_frame():
+    clock, camera = Clock(), CountingCamera()
+    recognizer = ScriptedRecognizer([Obs(citizen_id="c1")])
+    loop, worker, services = _loop(recognizer, camera, clock)
+    try:
+        _run_for(loop, clock, 1.0)
+        loop.events.put(ButtonPressed("ho-tich"))
+        _run_for(loop, clock, 8.0)                 # ticket screen times out
+        assert loop.machine.visits_ended == 1 and services.issued == [("ho-tich", "c1")]
+        assert recognizer.resets == 1
+    finally:
+        worker.close()
+
+
+def test_camera_error_is_logged_and_the_loop_goes_on(caplog):
+    class Broken:
+        def read(self):
+            raise OSError("camera unplugged")
+
+    clock = Clock()
+    loop, worker, services = _loop(ScriptedRecognizer(), Broken(), clock)
+    try:
+        _run_for(loop, clock, 1.0)
+        loop.events.put(ButtonPressed("ho-tich"))
+        loop.step()
+        assert services.issued == [("ho-tich", None)]
+        assert "camera unplugged" in caplog.text
+    finally:
+        worker.close()
