@@ -1,0 +1,620 @@
+"""The kiosk's data: citizens, face templates, visits, per-category daily counters, consents and receipts.
+
+A ticket number, once handed out, is never handed out again — after a power cut at any instant, a corrupt file,
+or a clock that jumps backwards. How:
+
+* ``issue_ticket`` inserts the visit and bumps the counter in ONE durable record of the hot file
+  (``hot.jsonl``, a :class:`~kiosk.storage.JournalStorage`) and returns only after ``fsync``; the printer is
+  called after it returns, so a ticket that reached paper is on disk.
+* The hot file holds only today's and yesterday's visits; older ones move to ``visits/YYYY-MM.jsonl``
+  (append-only), so writing a ticket never rewrites history.
+* Numbers are also reserved in blocks in ``reserve.jsonl``: if the hot file is ever lost, numbering resumes
+  above every number that could have been printed.
+* The service day never goes backwards: a clock earlier than the last ticket keeps counting on the last day and
+  says so (log ``kiosk.store`` + :attr:`Store.problems`).
+
+Layout of the data folder::
+
+    kiosk.lock         one writer (flock); holds the writer's PID
+    hot.jsonl          visits of today and yesterday, counters, last issue time
+    reserve.jsonl      number blocks reserved ahead (hi/lo), last service day
+    citizens.jsonl     citizens (with their consent), consent texts, deletion receipts
+    templates.bin      face templates, binary records (see TemplateFile)
+    visits/2026-11.jsonl  older visits, append-only
+    audit.jsonl        append-only audit log (enrol, forget, repairs, clock jumps)
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
+
+import numpy as np
+from tinydb import TinyDB
+
+from kiosk.storage import (
+    JournalStorage,
+    RecordLog,
+    StorageError,
+    TemplateFile,
+    atomic_write,
+    encode_record,
+    fsync_dir,
+    remove_stale_temps,
+    scan_records,
+    set_aside,
+)
+
+log = logging.getLogger("kiosk.store")
+
+LOCK_FILE = "kiosk.lock"
+HOT_FILE = "hot.jsonl"
+RESERVE_FILE = "reserve.jsonl"
+CITIZENS_FILE = "citizens.jsonl"
+TEMPLATES_FILE = "templates.bin"
+AUDIT_FILE = "audit.jsonl"
+ARCHIVE_DIR = "visits"
+
+RESERVE_BLOCK = 20  # numbers reserved ahead per category: the gap after a lost hot file, at most
+CLOCK_TOLERANCE = timedelta(minutes=2)  # NTP nudges are not clock jumps
+COMPACT_WIPED_FRACTION = 0.25
+
+
+class StoreError(Exception):
+    """The data folder cannot be used; the message names the path."""
+
+
+class StoreLocked(StoreError):
+    """Another kiosk process holds the data folder."""
+
+
+@dataclass(frozen=True)
+class Visit:
+    id: str  # random hex, encoded in the ticket's QR code
+    ticket: str  # "HT-001"
+    number: int
+    category: str  # category key, "ho-tich"
+    issued_at: datetime  # local, naive
+    service_day: date  # the day the number belongs to (counters reset at the configured hour)
+    citizen_id: str | None
+    kiosk_id: str
+    printed: bool | None  # None until the printer answered
+
+    def to_json(self) -> dict[str, Any]:
+        """The technician's / export view (`kiosk visits --json`)."""
+        return {"ticket": self.ticket, "category": self.category, "time": self.issued_at.isoformat(),
+                "citizen": self.citizen_id, "printed": self.printed, "id": self.id, "kiosk": self.kiosk_id,
+                "number": self.number, "service_day": self.service_day.isoformat()}
+
+
+@dataclass(frozen=True)
+class Citizen:
+    id: str
+    created_at: datetime
+    last_seen: datetime | None
+    display_name: str | None  # full name from ID-card data when imported; shown masked only
+    consent_id: str
+
+
+def service_day_of(now: datetime, day_start_hour: int) -> date:
+    """The day a ticket issued at ``now`` belongs to, when counters reset at ``day_start_hour`` local time."""
+    return (now - timedelta(hours=day_start_hour)).date()
+
+
+def format_ticket(prefix: str, number: int) -> str:
+    """"HT-001": the number zero-padded to 3 digits (more when above 999); the same rule as kiosk.tickets."""
+    try:
+        from kiosk.tickets import format_ticket as shared
+    except ImportError:
+        return f"{prefix}-{number:03d}"
+    return shared(prefix, number)
+
+
+def _visit_from_doc(doc: dict) -> Visit:
+    return Visit(id=doc["id"], ticket=doc["ticket"], number=doc["number"], category=doc["category"],
+                 issued_at=datetime.fromisoformat(doc["issued_at"]),
+                 service_day=date.fromisoformat(doc["service_day"]), citizen_id=doc.get("citizen"),
+                 kiosk_id=doc.get("kiosk", ""), printed=doc.get("printed"))
+
+
+def _citizen_from_doc(doc: dict) -> Citizen:
+    seen = doc.get("last_seen")
+    return Citizen(id=doc["id"], created_at=datetime.fromisoformat(doc["created_at"]),
+                   last_seen=datetime.fromisoformat(seen) if seen else None,
+                   display_name=doc.get("display_name"), consent_id=doc["consent_id"])
+
+
+class Store:
+    """Citizens, templates, visits and counters in one data folder; one writer process at a time.
+
+    Open with :meth:`open` (the kiosk: lock + integrity check + repairs) or :meth:`open_readonly` (tools that
+    run beside the kiosk: no lock, no repairs, no writes). Opening never fails because of a damaged file: the
+    file is set aside, the last good state is used and :attr:`problems` says what happened.
+    """
+
+    def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, readonly: bool,
+                 clock: Callable[[], datetime]):
+        self.data_dir = Path(data_dir)
+        self.kiosk_id = kiosk_id
+        self.day_start_hour = day_start_hour
+        self.readonly = readonly
+        self.problems: list[str] = []
+        self._clock = clock
+        self._lock_fd: int | None = None
+        self._clock_warned_at: datetime | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, data_dir: Path, *, kiosk_id: str, day_start_hour: int = 0,
+             clock: Callable[[], datetime] = datetime.now) -> "Store":
+        """Lock the folder, check every file, repair what a crash left behind; ``clock`` is read once."""
+        if not 0 <= day_start_hour <= 23:
+            raise StoreError(f"day_start_hour must be 0..23, got {day_start_hour}")
+        data_dir = Path(data_dir)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data folder {data_dir}: {exc}") from exc
+        store = cls(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, readonly=False, clock=clock)
+        store._lock()
+        try:
+            store._load()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def open_readonly(cls, data_dir: Path) -> "Store":
+        """Read the folder of a possibly running kiosk: no lock, nothing repaired, nothing written."""
+        data_dir = Path(data_dir)
+        if not (data_dir / HOT_FILE).exists() and not (data_dir / ARCHIVE_DIR).is_dir():
+            raise StoreError(f"{data_dir} holds no kiosk data ({HOT_FILE} not found)")
+        store = cls(data_dir, kiosk_id="", day_start_hour=0, readonly=True, clock=datetime.now)
+        store._load()
+        return store
+
+    def _lock(self) -> None:
+        path = self.data_dir / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open the lock file {path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreLocked(
+                f"the data folder {self.data_dir} is in use by another kiosk process (pid {holder}); "
+                f"stop it first (systemctl stop kiosk) or give this one another data folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _note(self, message: str, *, level: int = logging.WARNING) -> None:
+        """Tell the technician: the journal (log) and the screen (problems)."""
+        log.log(level, "%s", message)
+        self.problems.append(message)
+
+    def _load(self) -> None:
+        repair = not self.readonly
+        if repair:
+            remove_stale_temps(self.data_dir)
+            self.audit = RecordLog(self.data_dir / AUDIT_FILE)
+            _, notes = RecordLog.load(self.data_dir / AUDIT_FILE, repair=True, decode=False)
+            for n in notes:
+                self._note(n)
+
+        # Reserved number blocks (survive the loss of the hot file).
+        self._reserve = {"day": None, "ceil": {}, "latest": None}
+        path = self.data_dir / RESERVE_FILE
+        if path.exists():
+            scan = scan_records(path.read_bytes())
+            if len(scan.records) == 1 and not scan.bad_lines and isinstance(scan.records[0], dict):
+                self._reserve.update(scan.records[0])
+            elif repair:
+                kept = set_aside(path)
+                path.unlink()
+                fsync_dir(self.data_dir)
+                self._note(f"{RESERVE_FILE}: unreadable, set aside as {kept.name}", level=logging.ERROR)
+
+        # Hot file: today's visits and counters.
+        hot_existed = (self.data_dir / HOT_FILE).exists()
+        self._hot_storage = JournalStorage(self.data_dir / HOT_FILE, readonly=self.readonly)
+        self._hot = TinyDB(storage=lambda: self._hot_storage)
+        for n in self._hot_storage.problems:
+            self._note(n, level=logging.ERROR if self._hot_storage.damaged else logging.WARNING)
+        hot_lost = self._hot_storage.damaged or (not hot_existed and self._reserve["day"] is not None)
+        if hot_lost and repair:
+            self._note(f"{HOT_FILE}: today's data may be incomplete; ticket numbers continue above the "
+                       f"reserved block so that no printed number repeats", level=logging.ERROR)
+        self._index_hot(use_reserve=hot_lost)
+
+        # Citizens and templates.
+        self._cit_storage = JournalStorage(self.data_dir / CITIZENS_FILE, readonly=self.readonly)
+        self._cit = TinyDB(storage=lambda: self._cit_storage)
+        for n in self._cit_storage.problems:
+            self._note(n, level=logging.ERROR if self._cit_storage.damaged else logging.WARNING)
+        self._citizen_docs = {doc["id"]: int(k) for k, doc in
+                              self._cit_storage.read().get("citizens", {}).items()}
+        self._templates = TemplateFile(self.data_dir / TEMPLATES_FILE)
+        if repair:
+            self._check_templates()
+        else:
+            self._tpl_rows = self._tpl_ids = None
+
+        # History: every month file is checked (checksums only: fast), damage is set aside.
+        if repair:
+            for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
+                _, notes = RecordLog.load(month_file, repair=True, decode=False)
+                for n in notes:
+                    self._note(f"{ARCHIVE_DIR}/{n}", level=logging.ERROR)
+
+        if repair:
+            now = self._clock()
+            if self._latest is not None and now < self._latest - CLOCK_TOLERANCE:
+                self._clock_went_back(now)
+            self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "open",
+                                "pid": os.getpid(), "problems": list(self.problems)}])
+
+    def _index_hot(self, *, use_reserve: bool) -> None:
+        state = self._hot_storage.read()
+        self._visit_docs: dict[str, int] = {}
+        self._counters: dict[tuple[str, str], tuple[int | None, int]] = {}
+        self._floors: dict[tuple[str, str], int] = {}
+        highest: dict[tuple[str, str], int] = {}
+        for k, doc in state.get("visits", {}).items():
+            self._visit_docs[doc["id"]] = int(k)
+            key = (doc["service_day"], doc["category"])
+            highest[key] = max(highest.get(key, 0), doc["number"])
+        for k, doc in state.get("counters", {}).items():
+            self._counters[(doc["day"], doc["category"])] = (int(k), doc["last"])
+        for key, n in highest.items():  # the visits prove these numbers were taken, whatever the counter says
+            if n > self._counters.get(key, (None, 0))[1]:
+                self._floors[key] = n
+        meta = state.get("meta", {}).get("1")
+        self._latest = datetime.fromisoformat(meta["latest"]) if meta else None
+        self._latest_day = date.fromisoformat(meta["day"]) if meta else None
+        if use_reserve and self._reserve["day"]:
+            rday = self._reserve["day"]
+            for category, ceil in self._reserve["ceil"].items():
+                key = (rday, category)
+                self._floors[key] = max(self._floors.get(key, 0), ceil)
+            reserved_latest = datetime.fromisoformat(self._reserve["latest"])
+            if self._latest is None or reserved_latest > self._latest:
+                self._latest = reserved_latest
+            if self._latest_day is None or date.fromisoformat(rday) > self._latest_day:
+                self._latest_day = date.fromisoformat(rday)
+
+    def _check_templates(self) -> None:
+        check = self._templates.check(repair=True)
+        for n in check.problems:
+            self._note(n, level=logging.ERROR)
+        rows, ids = check.rows, check.ids
+        known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
+        orphan = ~np.isin(ids, known)
+        if orphan.any():
+            # Templates whose citizen record is gone (a crash inside enrol/forget): never keep a face without
+            # a consent record.
+            self._templates.wipe(rows[orphan])
+            self._note(f"{TEMPLATES_FILE}: {int(orphan.sum())} template(s) without a citizen record wiped",
+                       level=logging.INFO)
+            rows, ids = rows[~orphan], ids[~orphan]
+        size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
+        total = self._templates._records_in(size)
+        if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
+            rows = self._templates.compact(rows)
+        self._tpl_rows, self._tpl_ids = rows, ids
+
+    # ------------------------------------------------------------------------------------------------ tickets
+    @property
+    def latest_issued(self) -> datetime | None:
+        """The latest issue time ever recorded (the clock-jump reference)."""
+        return self._latest
+
+    def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime) -> Visit:
+        """Take the next number of ``category`` for the service day of ``now`` and save the visit durably.
+
+        Returns only after the visit and the counter are on disk (one fsync-ed record): print after this.
+        """
+        self._writable()
+        day = service_day_of(now, self.day_start_hour)
+        if self._latest is not None and now < self._latest - CLOCK_TOLERANCE:
+            self._clock_went_back(now)
+        if self._latest_day is not None and day < self._latest_day:
+            day = self._latest_day  # never count again on a day that already has numbers
+        if self._latest_day is not None and day > self._latest_day:
+            self._roll_over(day)
+        key = (day.isoformat(), category)
+        counter_doc, last = self._counters.get(key, (None, 0))
+        number = max(last, self._floors.get(key, 0)) + 1
+        self._reserve_numbers(day, category, number, now)
+        latest = now if self._latest is None or now > self._latest else self._latest
+        visit = Visit(id=secrets.token_hex(8), ticket=format_ticket(prefix, number), number=number,
+                      category=category, issued_at=now, service_day=day, citizen_id=citizen_id,
+                      kiosk_id=self.kiosk_id, printed=None)
+        doc = {"id": visit.id, "ticket": visit.ticket, "number": number, "category": category,
+               "issued_at": now.isoformat(), "service_day": key[0], "citizen": citizen_id,
+               "kiosk": self.kiosk_id, "printed": None}
+        visits, counters, meta = self._hot.table("visits"), self._hot.table("counters"), self._hot.table("meta")
+        try:
+            with self._hot_storage.batch():
+                doc_id = visits.insert(doc)
+                if counter_doc is None:
+                    counter_doc = counters.insert({"day": key[0], "category": category, "last": number})
+                else:
+                    counters.update({"last": number}, doc_ids=[counter_doc])
+                meta_doc = {"latest": latest.isoformat(), "day": key[0]}
+                if meta.contains(doc_id=1):
+                    meta.update(meta_doc, doc_ids=[1])
+                else:
+                    meta.insert(meta_doc)
+        except StorageError as exc:
+            raise StoreError(f"ticket not saved: {exc}") from exc
+        self._visit_docs[visit.id] = doc_id
+        self._counters[key] = (counter_doc, number)
+        self._latest, self._latest_day = latest, day
+        return visit
+
+    def _clock_went_back(self, now: datetime) -> None:
+        if self._clock_warned_at == self._latest:
+            return  # said once per jump
+        self._clock_warned_at = self._latest
+        msg = (f"clock went back: it reads {now.isoformat(timespec='seconds')}, but a ticket was already issued "
+               f"at {self._latest.isoformat(timespec='seconds')}; numbering continues on service day "
+               f"{self._latest_day} (check the time / NTP)")
+        self._note(msg)
+        if not self.readonly:
+            self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "clock_back",
+                                "latest": self._latest.isoformat(timespec="seconds")}])
+
+    def _reserve_numbers(self, day: date, category: str, number: int, now: datetime) -> None:
+        """Record, before the number is used, a ceiling above it (written once per block of numbers)."""
+        iso = day.isoformat()
+        if self._reserve["day"] != iso:
+            self._reserve = {"day": iso, "ceil": {}, "latest": None}
+        if number <= self._reserve["ceil"].get(category, 0):
+            return
+        latest = max(now, self._latest) if self._latest else now
+        reserve = {"day": iso, "ceil": {**self._reserve["ceil"], category: number + RESERVE_BLOCK - 1},
+                   "latest": latest.isoformat()}
+        try:
+            atomic_write(self.data_dir / RESERVE_FILE, encode_record(reserve))
+        except StorageError as exc:
+            raise StoreError(f"ticket not saved: {exc}") from exc
+        self._reserve = reserve
+
+    def _roll_over(self, day: date) -> None:
+        """A new service day: move visits older than yesterday to the month files, drop their counters."""
+        keep_from = (day - timedelta(days=1)).isoformat()
+        state = self._hot_storage.read()
+        old = [(int(k), doc) for k, doc in state.get("visits", {}).items() if doc["service_day"] < keep_from]
+        old_counters = [int(k) for k, doc in state.get("counters", {}).items() if doc["day"] < keep_from]
+        if old:
+            by_month: dict[str, list[dict]] = {}
+            for _, doc in old:
+                by_month.setdefault(doc["service_day"][:7], []).append(doc)
+            archive = self.data_dir / ARCHIVE_DIR
+            if not archive.is_dir():
+                archive.mkdir()
+                fsync_dir(self.data_dir)
+            for month, docs in sorted(by_month.items()):
+                out = RecordLog(archive / f"{month}.jsonl")
+                try:
+                    out.append(docs)  # durable before the hot copies go (a crash in between: duplicates,
+                finally:             # which readers drop by visit id)
+                    out.close()
+        if old or old_counters:
+            with self._hot_storage.batch():
+                if old:
+                    self._hot.table("visits").remove(doc_ids=[k for k, _ in old])
+                if old_counters:
+                    self._hot.table("counters").remove(doc_ids=old_counters)
+            for _, doc in old:
+                self._visit_docs.pop(doc["id"], None)
+            self._counters = {k: v for k, v in self._counters.items() if k[0] >= keep_from}
+            self._floors = {k: v for k, v in self._floors.items() if k[0] >= keep_from}
+
+    def mark_printed(self, visit_id: str, ok: bool) -> None:
+        """Record the printer's answer for a visit."""
+        self._writable()
+        doc_id = self._visit_docs.get(visit_id)
+        if doc_id is not None:
+            self._hot.table("visits").update({"printed": bool(ok)}, doc_ids=[doc_id])
+            return
+        for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl"), reverse=True):
+            records, _ = RecordLog.load(month_file, repair=False)
+            if any(r.get("id") == visit_id and "patch" not in r for r in records):
+                out = RecordLog(month_file)
+                try:
+                    out.append([{"patch": visit_id, "printed": bool(ok)}])
+                finally:
+                    out.close()
+                return
+        raise StoreError(f"unknown visit {visit_id} in {self.data_dir}")
+
+    def visits(self, since: date | None = None) -> Iterator[Visit]:
+        """Stored visits of service days from ``since`` on (all when None), oldest month first."""
+        self._open_check()
+        since_iso = since.isoformat() if since else ""
+        for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
+            if since and month_file.stem < since_iso[:7]:
+                continue
+            records, _ = RecordLog.load(month_file, repair=False)
+            docs: dict[str, dict] = {}
+            for r in records:
+                if "patch" in r:
+                    if r["patch"] in docs:
+                        docs[r["patch"]] = {**docs[r["patch"]], "printed": r["printed"]}
+                else:
+                    docs[r["id"]] = r
+            for doc in docs.values():
+                if doc["service_day"] >= since_iso:
+                    yield _visit_from_doc(doc)
+        hot = self._hot_storage.read().get("visits", {})
+        for k in sorted(hot, key=int):
+            if hot[k]["service_day"] >= since_iso:
+                yield _visit_from_doc(hot[k])
+
+    # ----------------------------------------------------------------------------------------------- citizens
+    def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
+              display_name: str | None = None) -> Citizen:
+        """Create a consenting citizen with k x 128 face templates; the consent record is written first."""
+        self._writable()
+        enc = np.asarray(encodings, dtype=np.float32)
+        if enc.ndim == 1:
+            enc = enc[None, :]
+        if enc.ndim != 2 or enc.shape[1] != 128 or not len(enc) or not np.isfinite(enc).all():
+            raise ValueError(f"encodings must be k x 128 finite floats, got shape {np.shape(encodings)}")
+        if not consent_text.strip():
+            raise ValueError("consent_text is empty: no templates without the consent the citizen saw")
+        cid_raw = secrets.token_bytes(16)
+        cid = cid_raw.hex()
+        sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
+        doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
+               "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
+        texts = self._cit.table("consent_texts")
+        try:
+            with self._cit_storage.batch():
+                if not texts.contains(doc_id=_text_doc_id(sha)):
+                    from tinydb.table import Document
+                    texts.insert(Document({"sha": sha, "text": consent_text}, doc_id=_text_doc_id(sha)))
+                doc_id = self._cit.table("citizens").insert(doc)
+            rows = self._templates.append(cid_raw, enc)
+        except StorageError as exc:
+            raise StoreError(f"enrolment not saved: {exc}") from exc
+        self._citizen_docs[cid] = doc_id
+        self._tpl_rows = np.concatenate([self._tpl_rows, rows])
+        self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
+        self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
+                            "consent": doc["consent_id"], "templates": len(rows)}])
+        return _citizen_from_doc(doc)
+
+    def citizen(self, citizen_id: str) -> Citizen | None:
+        self._open_check()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is None:
+            return None
+        return _citizen_from_doc(self._cit.table("citizens").get(doc_id=doc_id))
+
+    def touch(self, citizen_id: str, now: datetime) -> None:
+        """Remember when a known citizen was last seen."""
+        self._writable()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is not None:
+            self._cit.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
+
+    def templates(self) -> tuple[list[str], np.ndarray]:
+        """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
+        self._open_check()
+        if self._tpl_rows is None:  # read-only: check without repairing
+            check = self._templates.check(repair=False)
+            self._tpl_rows, self._tpl_ids = check.rows, check.ids
+        order = np.argsort(self._tpl_rows, kind="stable")
+        return self._templates.load(self._tpl_rows[order])
+
+    def forget(self, citizen_id: str, *, now: datetime) -> None:
+        """Delete a citizen's templates (bytes overwritten) and record; keep a deletion receipt."""
+        self._writable()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is None:
+            if any(r["citizen"] == citizen_id for r in self.receipts()):
+                return  # already forgotten
+            raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
+        raw = bytes.fromhex(citizen_id)
+        mine = self._tpl_ids == raw
+        try:
+            self._templates.wipe(self._tpl_rows[mine])  # first the face, then the record
+            doc = self._cit.table("citizens").get(doc_id=doc_id)
+            with self._cit_storage.batch():
+                self._cit.table("citizens").remove(doc_ids=[doc_id])
+                self._cit.table("receipts").insert({
+                    "citizen": citizen_id, "at": now.isoformat(), "consent_id": doc["consent_id"],
+                    "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
+                    "templates_deleted": int(mine.sum())})
+        except StorageError as exc:
+            raise StoreError(f"forget not completed: {exc}") from exc
+        self._tpl_rows, self._tpl_ids = self._tpl_rows[~mine], self._tpl_ids[~mine]
+        del self._citizen_docs[citizen_id]
+        self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
+                            "templates": int(mine.sum())}])
+
+    def consents(self) -> list[dict[str, Any]]:
+        """Consent records of current citizens (who, when, which text) for the data controller's export."""
+        self._open_check()
+        state = self._cit_storage.read()
+        texts = {d["sha"]: d["text"] for d in state.get("consent_texts", {}).values()}
+        return [{"citizen": d["id"], "consent_id": d["consent_id"], "at": d["consent_at"],
+                 "text_version": d["consent_text"], "text": texts.get(d["consent_text"])}
+                for d in state.get("citizens", {}).values()]
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """Deletion receipts written by :meth:`forget`."""
+        self._open_check()
+        return [dict(d) for d in self._cit_storage.read().get("receipts", {}).values()]
+
+    # -------------------------------------------------------------------------------------------------- misc
+    def _open_check(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store of {self.data_dir} is closed")
+
+    def _writable(self) -> None:
+        self._open_check()
+        if self.readonly:
+            raise StoreError(f"the store of {self.data_dir} is open read-only")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for name in ("_hot_storage", "_cit_storage", "_templates", "audit"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.close()
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _text_doc_id(sha: str) -> int:
+    return int(sha[:12], 16) or 1
+
+
+def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO = sys.stdout) -> int:
+    """`kiosk visits`: list stored visits (one JSON object a line with ``as_json``); works beside the kiosk.
+
+    Returns the exit status: 0, or 2 when the folder holds no kiosk data (the message goes to stderr).
+    """
+    try:
+        store = Store.open_readonly(Path(data_dir))
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk visits: {exc}", file=sys.stderr)
+        return 2
+    try:
+        for visit in store.visits(since):
+            if as_json:
+                out.write(json.dumps(visit.to_json(), ensure_ascii=False) + "\n")
+            else:
+                printed = {True: "printed", False: "NOT PRINTED", None: "printing?"}[visit.printed]
+                out.write(f"{visit.ticket:>8}  {visit.category:<16} {visit.issued_at:%Y-%m-%d %H:%M:%S}  "
+                          f"{visit.citizen_id or '-':<32}  {printed}\n")
+    finally:
+        store.close()
+    return 0
