@@ -1,0 +1,603 @@
+"""The kiosk's screen: view models (``kiosk.views``) -> pygame pixels, and keys pressed -> names.
+
+The views carry data; this module owns the wording (Vietnamese first, English second and smaller) and the
+layout. Everything is sized for a citizen standing about a metre from a 7" 800x480 panel and scales with the
+real panel size. :meth:`Screen.draw` renders off-screen and works with no display at all; the display is
+opened on the first :meth:`Screen.show` (KMS/DRM fullscreen on the Pi, a window on a laptop, or
+``SDL_VIDEODRIVER=dummy`` headless).
+
+``python -m kiosk.screen --screenshots docs/images`` renders every kind of view to PNG files.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would land in the journal on every start
+import pygame  # noqa: E402  (importing pygame initialises nothing; the display opens in Screen.show)
+
+from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
+from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
+                         IssuingView, View)
+
+log = logging.getLogger(__name__)
+
+BASE_SIZE = (800, 480)  # the layout is designed at this size and scaled to the panel
+
+# Calm, high-contrast palette: white on deep blue (contrast ~14:1), gold reserved for what matters most.
+BACKGROUND = (16, 42, 67)
+HEADER = (9, 27, 45)
+PANEL = (36, 64, 92)
+TEXT = (255, 255, 255)
+SECONDARY = (196, 212, 228)      # English lines: still ~10:1 on the background
+GOLD = (255, 204, 77)            # ticket number, button badges
+ON_GOLD = (16, 42, 67)
+WARNING = (255, 176, 59)         # "tell the staff" banner
+FOOTNOTE = (140, 165, 190)       # staff notice: discreet
+
+# The greeting's hints, keyed as the recognizer reports them: (Vietnamese, English).
+HINTS = {
+    "look_at_camera": ("Vui lòng nhìn thẳng vào camera", "Please look at the camera"),
+    "come_closer": ("Vui lòng đến gần hơn một chút", "Please come a little closer"),
+    "one_at_a_time": ("Vui lòng đứng từng người một", "One person at a time, please"),
+}
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line of a text block: the text and how it looks (size in 800x480 units)."""
+    text: str
+    size: int
+    bold: bool = False
+    colour: tuple[int, int, int] = TEXT
+    gap: int = 0     # extra space above, in 800x480 units
+
+
+def _disc(surface: pygame.Surface, colour, centre: tuple[int, int], radius: int) -> None:
+    """A filled circle with a smooth (anti-aliased) edge."""
+    from pygame import gfxdraw
+
+    x, y = centre
+    gfxdraw.filled_circle(surface, x, y, radius, colour)
+    gfxdraw.aacircle(surface, x, y, radius, colour)
+
+
+class Screen:
+    """Draws view models and reads the keyboard.
+
+    ``size`` is the drawing size (and the window size); with ``fullscreen=True`` the panel's own resolution is
+    used instead. Fonts are cached per size, and :meth:`show` redraws only when the view changed, so the loop
+    may call it every turn.
+
+    Example::
+
+        screen = Screen((800, 480))
+        screen.show(IdleView(office="UBND phường", categories=()))
+        keys = screen.poll()      # e.g. ["1"], ["quit"]
+        screen.close()
+    """
+
+    def __init__(self, size: tuple[int, int] = BASE_SIZE, *, fullscreen: bool = False,
+                 font_path: Path | str = FONT_REGULAR, bold_font_path: Path | str = FONT_BOLD):
+        self.size = (int(size[0]), int(size[1]))
+        if self.size[0] < 160 or self.size[1] < 96:
+            raise ValueError(f"screen size {self.size} is too small to be read")
+        self.fullscreen = fullscreen
+        self.font_paths = {False: Path(font_path), True: Path(bold_font_path)}
+        for path in self.font_paths.values():
+            if not path.is_file():
+                raise FileNotFoundError(f"screen font not found: {path}")
+        self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
+        self._coverage_fonts: dict[bool, object] = {}
+        self._display: pygame.Surface | None = None
+        self._frame: pygame.Surface | None = None
+        self._frame_view: View | None = None
+        self._shown_view: View | None = None
+        self._texts: list[tuple[str, int]] = []
+        self._warned_missing: set[str] = set()
+        # Every string the last draw() put on screen with its pixel size, in drawing order: what a citizen
+        # could read, for tests and for the glyph check.
+        self.drawn: tuple[tuple[str, int], ...] = ()
+
+    # ------------------------------------------------------------------ public API
+
+    def draw(self, view: View) -> pygame.Surface:
+        """Render ``view`` to an off-screen surface of :attr:`size` and return it (no display needed)."""
+        if not pygame.font.get_init():
+            pygame.font.init()
+        surface = pygame.Surface(self.size)
+        self._surface = surface
+        self._scale = min(self.size[0] / BASE_SIZE[0], self.size[1] / BASE_SIZE[1])
+        self._texts = []
+        surface.fill(BACKGROUND)
+        if isinstance(view, IdleView):
+            self._draw_idle(view)
+        elif isinstance(view, GreetingView):
+            self._draw_greeting(view)
+        elif isinstance(view, ConsentView):
+            self._draw_consent(view)
+        elif isinstance(view, IssuingView):
+            self._draw_issuing(view)
+        elif isinstance(view, DoneView):
+            self._draw_done(view)
+        elif isinstance(view, FailsafeView):
+            self._draw_failsafe(view)
+        else:
+            raise TypeError(f"the screen cannot draw {type(view).__name__}")
+        self.drawn = tuple(self._texts)
+        self._check_glyphs(self.drawn_text)
+        self._frame, self._frame_view = surface, view
+        return surface
+
+    @property
+    def drawn_text(self) -> tuple[str, ...]:
+        """The strings of :attr:`drawn`."""
+        return tuple(text for text, _ in self.drawn)
+
+    def show(self, view: View) -> None:
+        """Draw ``view`` (only if it changed since the last call) and put it on the display."""
+        if self._display is None:
+            self._open_display()
+        elif view == self._shown_view:
+            return
+        if view != self._frame_view or self._frame is None:
+            self.draw(view)
+        self._display.blit(self._frame, (0, 0))
+        pygame.display.flip()
+        self._shown_view = view
+
+    def save_png(self, path: Path | str) -> Path:
+        """Write the last drawn frame to ``path`` as PNG."""
+        if self._frame is None:
+            raise RuntimeError("nothing drawn yet: call draw() or show() before save_png()")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self._frame, str(path))
+        return path
+
+    def poll(self) -> list[str]:
+        """Names of the keys pressed since the last poll ("1", "y", "escape", ...); "quit" for the close button."""
+        if self._display is None or not pygame.display.get_init():
+            return []
+        keys: list[str] = []
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                keys.append("quit")
+            elif event.type == pygame.KEYDOWN:
+                name = pygame.key.name(event.key)
+                if len(name) == 3 and name[0] == "[" and name[2] == "]":
+                    name = name[1]                      # keypad "[1]" -> "1"
+                if name:
+                    keys.append(name)
+            elif event.type in (pygame.VIDEOEXPOSE, pygame.WINDOWEXPOSED):
+                self._shown_view = None                 # the window was uncovered: blit again on the next show
+        return keys
+
+    def close(self) -> None:
+        """Close the display (if it was opened) and drop cached fonts."""
+        if self._display is not None:
+            pygame.display.quit()
+            self._display = None
+        self._fonts.clear()
+        self._coverage_fonts.clear()
+        self._shown_view = None
+
+    def __enter__(self) -> "Screen":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def missing_glyphs(self, text: str, *, bold: bool = False) -> set[str]:
+        """Characters of ``text`` that the font cannot draw (they would show as empty boxes, "tofu")."""
+        import pygame.freetype  # pygame.font reports a missing glyph with the box's metrics; freetype says None
+
+        font = self._coverage_fonts.get(bold)
+        if font is None:
+            if not pygame.freetype.get_init():
+                pygame.freetype.init()
+            font = self._coverage_fonts[bold] = pygame.freetype.Font(str(self.font_paths[bold]), 16)
+        chars = sorted({c for c in text if not c.isspace()})
+        return {c for c, m in zip(chars, font.get_metrics("".join(chars))) if m is None}
+
+    # ------------------------------------------------------------------ display
+
+    def _open_display(self) -> None:
+        pygame.display.init()
+        pygame.display.set_caption("Queue kiosk")
+        if self.fullscreen:
+            self._display = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
+            pygame.mouse.set_visible(False)
+            if self._display.get_size() != self.size:
+                log.info("screen: panel is %dx%d (configured %dx%d); drawing at the panel size",
+                         *self._display.get_size(), *self.size)
+                self.size = self._display.get_size()
+                self._frame = self._frame_view = None
+        else:
+            self._display = pygame.display.set_mode(self.size)
+        log.info("screen: %s display %dx%d via %s", "fullscreen" if self.fullscreen else "window",
+                 *self._display.get_size(), pygame.display.get_driver())
+
+    # ------------------------------------------------------------------ drawing helpers
+
+    def _px(self, units: float) -> int:
+        return max(1, round(units * self._scale))
+
+    def _font(self, size: int, bold: bool = False) -> pygame.font.Font:
+        px = self._px(size)
+        font = self._fonts.get((bold, px))
+        if font is None:
+            font = self._fonts[(bold, px)] = pygame.font.Font(str(self.font_paths[bold]), px)
+        return font
+
+    def _render(self, text: str, size: int, bold: bool, colour) -> pygame.Surface:
+        if text.strip():
+            self._texts.append((text, self._px(size)))
+        return self._font(size, bold).render(text, True, colour)
+
+    def _fit_size(self, text: str, size: int, bold: bool, width_px: int, *, minimum: int = 12) -> int:
+        """The largest size <= ``size`` at which ``text`` fits on one line of ``width_px``."""
+        while size > minimum and self._font(size, bold).size(text)[0] > width_px:
+            size -= 1 if size < 24 else max(2, size // 12)
+        return max(size, minimum)
+
+    def _ellipsize(self, text: str, size: int, bold: bool, width_px: int) -> str:
+        """``text`` cut short with "…" if even the smallest size does not fit (the last resort)."""
+        font = self._font(size, bold)
+        if font.size(text)[0] <= width_px:
+            return text
+        while text and font.size(text.rstrip() + "…")[0] > width_px:
+            text = text[:-1]
+        return text.rstrip() + "…"
+
+    def _wrap(self, text: str, size: int, bold: bool, width_px: int) -> list[str]:
+        """Break ``text`` into lines no wider than ``width_px`` (at spaces; inside a word only if it must)."""
+        font = self._font(size, bold)
+        lines: list[str] = []
+        line = ""
+        for word in text.split():
+            candidate = f"{line} {word}" if line else word
+            if font.size(candidate)[0] <= width_px:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            while font.size(word)[0] > width_px and len(word) > 1:   # one word wider than the screen
+                cut = len(word) - 1
+                while cut > 1 and font.size(word[:cut])[0] > width_px:
+                    cut -= 1
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        if line:
+            lines.append(line)
+        return lines or [""]
+
+    def _block(self, lines: Sequence[_Line], top: float, *, left: float | None = None,
+               width: float | None = None, bottom: float | None = None) -> int:
+        """Draw wrapped lines from ``top`` (units), centred (or left-aligned at ``left``); returns the bottom px.
+
+        With ``bottom`` the block is centred vertically between ``top`` and ``bottom`` instead.
+        """
+        surface = self._surface
+        x0 = self._px(left) if left is not None else 0
+        width_px = self._px(width) if width is not None else surface.get_width() - x0 - self._px(32)
+        placed: list[tuple[str, _Line, int]] = []   # (text, style, y offset in px)
+        y = 0
+        for item in lines:
+            y += self._px(item.gap) if item.gap else 0
+            for text in self._wrap(item.text, item.size, item.bold, width_px):
+                placed.append((text, item, y))
+                y += self._font(item.size, item.bold).get_linesize()
+        origin = self._px(top)
+        if bottom is not None:
+            origin += max(0, (self._px(bottom) - origin - y) // 2)
+        for text, item, offset in placed:
+            image = self._render(text, item.size, item.bold, item.colour)
+            x = x0 if left is not None else (surface.get_width() - image.get_width()) // 2
+            surface.blit(image, (x, origin + offset))
+        return origin + y
+
+    def _text(self, text: str, size: int, pos_px: tuple[int, int], *, bold: bool = False, colour=TEXT,
+              anchor: str = "topleft", max_width_px: int | None = None) -> pygame.Rect:
+        if max_width_px is not None:
+            size = self._fit_size(text, size, bold, max_width_px)
+            text = self._ellipsize(text, size, bold, max_width_px)
+        image = self._render(text, size, bold, colour)
+        rect = image.get_rect(**{anchor: pos_px})
+        self._surface.blit(image, rect)
+        return rect
+
+    def _header(self, title: str) -> int:
+        """A dark bar with ``title`` (office or chosen service); returns its height in px."""
+        height = self._px(52)
+        pygame.draw.rect(self._surface, HEADER, (0, 0, self._surface.get_width(), height))
+        self._text(title, 22, (self._px(24), height // 2), bold=True, anchor="midleft",
+                   max_width_px=self._surface.get_width() - self._px(48))
+        return height
+
+    def _footer(self, text: str | None) -> int:
+        """A discreet line for staff at the very bottom; returns the px it takes (0 when there is none)."""
+        if not text:
+            return 0
+        height = self._px(26)
+        w, h = self._surface.get_size()
+        self._text(f"● {text}", 14, (self._px(16), h - height // 2), colour=FOOTNOTE, anchor="midleft",
+                   max_width_px=w - self._px(32))
+        return height
+
+    def _badge(self, label: str, centre: tuple[int, int], radius: int) -> None:
+        """A gold disc with the button's label: the thing to look for on the physical button."""
+        _disc(self._surface, GOLD, centre, radius)
+        size = self._fit_size(label, round(radius * 1.2 / self._scale), True, int(radius * 1.5), minimum=10)
+        self._text(label, size, centre, bold=True, colour=ON_GOLD, anchor="center")
+
+    def _banner(self, vi: str, en: str, top_px: int, *, colour=WARNING) -> int:
+        """A full-width coloured band with a bilingual message; returns its bottom px."""
+        w = self._surface.get_width()
+        margin = self._px(24)
+        inner = w - 4 * margin
+        vi_size = self._fit_size(vi, 24, True, inner)
+        en_size = self._fit_size(en, 17, False, inner)
+        height = self._font(vi_size, True).get_linesize() + self._font(en_size).get_linesize() + self._px(16)
+        rect = pygame.Rect(margin, top_px, w - 2 * margin, height)
+        pygame.draw.rect(self._surface, colour, rect, border_radius=self._px(12))
+        y = rect.top + self._px(8)
+        self._text(vi, vi_size, (rect.centerx, y), bold=True, colour=ON_GOLD, anchor="midtop")
+        y += self._font(vi_size, True).get_linesize()
+        self._text(en, en_size, (rect.centerx, y), colour=ON_GOLD, anchor="midtop")
+        return rect.bottom
+
+    def _categories(self, categories: Sequence[CategoryChoice], top_px: int, bottom_px: int) -> None:
+        """The service categories as cards: button badge, Vietnamese name big, English small."""
+        if not categories:
+            self._block([_Line("Chưa cấu hình lĩnh vực nào", 24, True),
+                         _Line("No service categories configured", 17, colour=SECONDARY)],
+                        top_px / self._scale + 10)
+            return
+        w = self._surface.get_width()
+        margin, gap = self._px(24), self._px(10)
+        columns = 1 if len(categories) <= 3 else 2
+        rows = -(-len(categories) // columns)
+        cell_w = (w - 2 * margin - (columns - 1) * gap) // columns
+        cell_h = min(self._px(84), (bottom_px - top_px - (rows - 1) * gap) // rows)
+        grid_h = rows * cell_h + (rows - 1) * gap
+        top_px += max(0, (bottom_px - top_px - grid_h) // 2)
+        for i, choice in enumerate(categories):
+            row, col = (i % rows, i // rows) if columns > 1 else (i, 0)   # fill columns top to bottom
+            rect = pygame.Rect(margin + col * (cell_w + gap), top_px + row * (cell_h + gap), cell_w, cell_h)
+            pygame.draw.rect(self._surface, PANEL, rect, border_radius=self._px(12))
+            radius = min(rect.height * 38 // 100, self._px(30))
+            self._badge(choice.button, (rect.left + self._px(14) + radius, rect.centery), radius)
+            text_left = rect.left + self._px(28) + 2 * radius
+            text_w = rect.right - text_left - self._px(12)
+            en_size = self._fit_size(choice.name_en, min(18, round(cell_h * 0.24 / self._scale)), False, text_w)
+            en_h = self._font(en_size).get_linesize()
+            vi_size, vi_lines = self._fit_lines(choice.name_vi, min(30, round(cell_h * 0.40 / self._scale)), True,
+                                                text_w, rect.height - en_h - self._px(14))
+            vi_h = self._font(vi_size, True).get_linesize()
+            y = rect.centery - (vi_h * len(vi_lines) + en_h) // 2
+            for line in vi_lines:
+                self._text(line, vi_size, (text_left, y), bold=True)
+                y += vi_h
+            self._text(choice.name_en, en_size, (text_left, y), colour=SECONDARY, max_width_px=text_w)
+
+    def _fit_lines(self, text: str, size: int, bold: bool, width_px: int, height_px: int) -> tuple[int, list[str]]:
+        """The largest size <= ``size`` at which ``text`` fits the box on one line, or on two balanced lines."""
+        one_line = self._fit_size(text, size, bold, width_px)
+        words = text.split()
+        if one_line >= size * 0.75 or len(words) < 2:
+            return one_line, [text]
+        for candidate in range(size, one_line, -1):
+            if 2 * self._font(candidate, bold).get_linesize() > height_px:
+                continue
+            font = self._font(candidate, bold)
+            # Break where the longer of the two lines is shortest: "Lao động – Thương / binh và Xã hội".
+            lines = min(([" ".join(words[:i]), " ".join(words[i:])] for i in range(1, len(words))),
+                        key=lambda pair: max(font.size(pair[0])[0], font.size(pair[1])[0]))
+            if max(font.size(line)[0] for line in lines) <= width_px:
+                return candidate, lines
+        return one_line, [text]
+
+    def _category_title(self, category: CategoryChoice) -> str:
+        return f"{category.name_vi} · {category.name_en}"
+
+    # ------------------------------------------------------------------ the views
+
+    def _draw_idle(self, view: IdleView) -> None:
+        top = self._header(view.office)
+        bottom = self._surface.get_height() - self._footer(view.notice) - self._px(12)
+        y = self._block([_Line("Xin mời lấy số thứ tự", 36, True),
+                         _Line("Please take a queue number", 19, colour=SECONDARY),
+                         _Line("Nhấn nút của lĩnh vực cần giải quyết · Press the button for your service", 16,
+                               colour=SECONDARY, gap=6)],
+                        top / self._scale + 12)
+        self._categories(view.categories, y + self._px(8), bottom)
+
+    def _draw_greeting(self, view: GreetingView) -> None:
+        top = self._header(view.office)
+        bottom = self._surface.get_height() - self._footer(view.notice) - self._px(12)
+        if view.masked_name:
+            lines = [_Line("Chào mừng quay lại,", 24, colour=SECONDARY), _Line(view.masked_name, 36, True),
+                     _Line("Welcome back", 17, colour=SECONDARY)]
+        elif view.returning:
+            lines = [_Line("Chào mừng quay lại!", 36, True), _Line("Welcome back!", 19, colour=SECONDARY)]
+        else:
+            lines = [_Line("Xin chào!", 36, True), _Line("Hello!", 19, colour=SECONDARY)]
+        y = self._block(lines, top / self._scale + 8)
+        hint = HINTS.get(view.hint or "")
+        if view.hint and hint is None:
+            log.warning("screen: unknown hint %r", view.hint)
+        if hint:
+            y = self._banner(*hint, y + self._px(8))
+        y = self._block([_Line("Mời chọn lĩnh vực · Please choose a service", 18, True, SECONDARY)],
+                        y / self._scale + 8)
+        self._categories(view.categories, y + self._px(6), bottom)
+
+    def _draw_consent(self, view: ConsentView) -> None:
+        top = self._header(self._category_title(view.category))
+        w, h = self._surface.get_size()
+        key = view.consent_button
+        left, width = 28, 556
+        y = self._block([_Line("Lưu khuôn mặt để lần sau nhận ra Ông/Bà?", 30, True),
+                         _Line("May the kiosk recognise you next time?", 18, colour=SECONDARY)],
+                        top / self._scale + 14, left=left, width=width)
+        # What is stored, in plain words: the two promises that make the answer an informed one.
+        for vi, en in (("Chỉ lưu mẫu khuôn mặt dạng số, không lưu ảnh.",
+                        "Only a face template (numbers) is kept, never a photo."),
+                       ("Xoá ngay khi Ông/Bà yêu cầu.", "Deleted whenever you ask.")):
+            y += self._px(10)
+            _disc(self._surface, GOLD, (self._px(left + 6), y + self._px(14)), self._px(5))
+            y = self._block([_Line(vi, 21), _Line(en, 16, colour=SECONDARY)], y / self._scale,
+                            left=left + 22, width=width - 22)
+        # The yes-button: badge + instruction, in a panel so it reads as the one action on offer.
+        panel = pygame.Rect(self._px(left - 8), y + self._px(16), self._px(width + 8), self._px(76))
+        pygame.draw.rect(self._surface, PANEL, panel, border_radius=self._px(12))
+        radius = self._px(28)
+        self._badge(key, (panel.left + self._px(14) + radius, panel.centery), radius)
+        text_left = panel.left + self._px(30) + 2 * radius
+        text_w = panel.right - text_left - self._px(10)
+        self._text(f"Nhấn nút {key} để ĐỒNG Ý", 28, (text_left, panel.centery + self._px(4)), bold=True,
+                   anchor="bottomleft", max_width_px=text_w)
+        self._text(f"Press {key} to agree", 18, (text_left, panel.centery + self._px(4)), colour=SECONDARY,
+                   anchor="topleft", max_width_px=text_w)
+        self._block([_Line("Không nhấn nút nghĩa là KHÔNG đồng ý. Ông/Bà vẫn nhận số bình thường.", 18, True),
+                     _Line("No answer means no. You still get your ticket.", 16, colour=SECONDARY)],
+                    panel.bottom / self._scale + 12, left=left, width=width)
+        # The countdown, on the right.
+        centre = (w - self._px(108), top + (h - top) // 2)
+        radius = self._px(80)
+        _disc(self._surface, GOLD, centre, radius)
+        _disc(self._surface, PANEL, centre, radius - self._px(6))
+        self._text(str(max(0, view.seconds_left)), 68, (centre[0], centre[1] + self._px(10)), bold=True,
+                   anchor="midbottom")
+        self._text("giây · seconds", 16, (centre[0], centre[1] + self._px(14)), colour=SECONDARY, anchor="midtop")
+
+    def _draw_issuing(self, view: IssuingView) -> None:
+        top = self._header(self._category_title(view.category))
+        h = self._surface.get_height()
+        y = self._block([_Line("Đang in phiếu…", 46, True), _Line("Printing your ticket…", 22, colour=SECONDARY),
+                         _Line("Vui lòng chờ trong giây lát · One moment, please", 18, colour=SECONDARY, gap=20),
+                         _Line(" ", 40)],   # room for the dots below
+                        top / self._scale, bottom=h / self._scale)
+        w = self._surface.get_width()
+        for i in range(3):   # three calm dots: something is happening
+            _disc(self._surface, GOLD, (w // 2 + (i - 1) * self._px(30), y - self._px(14)), self._px(8))
+
+    def _draw_done(self, view: DoneView) -> None:
+        top = self._header(self._category_title(view.category))
+        w, h = self._surface.get_size()
+        if view.printed:
+            y = self._block([_Line("Mời nhận phiếu", 36, True), _Line("Please take your ticket", 20,
+                                                                       colour=SECONDARY)],
+                            top / self._scale + 14)
+        else:
+            y = self._banner("Không in được phiếu. Vui lòng báo nhân viên",
+                             "The ticket could not be printed. Please tell the staff", top + self._px(14))
+            y = self._block([_Line("Số thứ tự của Ông/Bà · Your number", 19, colour=SECONDARY)],
+                            y / self._scale + 10)
+        if view.enrolled:
+            note = ("Đã lưu: lần sau kiosk sẽ nhận ra Ông/Bà.", "Saved: the kiosk will recognise you next time.")
+        elif view.returning:
+            note = ("Lượt đến đã gắn với hồ sơ của Ông/Bà.", "Your visit is linked to your record.")
+        elif not view.printed:
+            note = ("Vui lòng ghi nhớ số này.", "Please remember this number.")
+        else:
+            note = ("Vui lòng chờ đến lượt được gọi.", "Please wait until your number is called.")
+        note_top = h - self._px(70)
+        self._block([_Line(note[0], 22, True), _Line(note[1], 17, colour=SECONDARY)], note_top / self._scale)
+        # The number: as large as the space allows, in gold, its ink centred in what is left.
+        slot = pygame.Rect(self._px(32), y + self._px(6), w - self._px(64), note_top - y - self._px(12))
+        size = self._fit_size(view.ticket, 160, True, slot.width)
+        while True:
+            number = self._font(size, True).render(view.ticket, True, GOLD)
+            ink = number.get_bounding_rect()
+            if ink.height <= slot.height or size <= 24:
+                break
+            size -= 4
+        self._texts.append((view.ticket, self._px(size)))
+        self._surface.blit(number, (slot.centerx - ink.centerx, slot.centery - ink.centery))
+
+    def _draw_failsafe(self, view: FailsafeView) -> None:
+        h = self._surface.get_height()
+        footer = self._footer(view.reason)   # for staff, small: citizens read the fixed text above
+        self._block([_Line("Xin lỗi!", 46, True), _Line("Sorry!", 22, colour=SECONDARY),
+                     _Line("Kiosk sẽ hoạt động lại sau vài giây.", 28, True, gap=22),
+                     _Line("Back in a few seconds.", 20, colour=SECONDARY),
+                     _Line("Số thứ tự đã cấp vẫn giữ nguyên hiệu lực.", 22, gap=22),
+                     _Line("Tickets already issued remain valid.", 17, colour=SECONDARY)],
+                    0, bottom=(h - footer) / self._scale)
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_glyphs(self, texts: Sequence[str]) -> None:
+        """Log once per character that the font cannot draw (an office name typed with an odd character)."""
+        missing = set().union(*(self.missing_glyphs(t) for t in texts)) - self._warned_missing
+        if missing:
+            self._warned_missing |= missing
+            log.warning("screen: the font has no glyph for %s", " ".join(f"U+{ord(c):04X}" for c in sorted(missing)))
+
+
+# ---------------------------------------------------------------------- screenshots
+
+def sample_views() -> dict[str, View]:
+    """One view of each kind, with realistic Vietnamese data, for screenshots and tests."""
+    office = "UBND Quận Ba Đình — Bộ phận Một cửa"
+    categories = (
+        CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),
+        CategoryChoice("dat-dai", "Đất đai", "Land", "2"),
+        CategoryChoice("chung-thuc", "Chứng thực", "Certification", "3"),
+        CategoryChoice("xay-dung", "Xây dựng", "Construction", "4"),
+        CategoryChoice("kinh-doanh", "Đăng ký kinh doanh", "Business registration", "5"),
+        CategoryChoice("lao-dong", "Lao động – Thương binh và Xã hội", "Labour, Invalids and Social Affairs", "6"),
+    )
+    land = categories[1]
+    return {
+        "idle": IdleView(office, categories),
+        "idle-notice": IdleView(office, categories, notice="Máy in ngoại tuyến · printer offline"),
+        "greeting": GreetingView(office, categories),
+        "greeting-hint": GreetingView(office, categories, hint="look_at_camera"),
+        "greeting-returning": GreetingView(office, categories, masked_name="N***n V*n A", returning=True),
+        "consent": ConsentView(land, seconds_left=12, consent_button="Y"),
+        "issuing": IssuingView(land),
+        "done": DoneView("DD-023", land, printed=True),
+        "done-enrolled": DoneView("DD-024", land, printed=True, enrolled=True),
+        "done-not-printed": DoneView("DD-025", land, printed=False),
+        "failsafe": FailsafeView("store: disk full"),
+    }
+
+
+def save_screenshots(out_dir: Path | str, size: tuple[int, int] = BASE_SIZE) -> list[Path]:
+    """Render every sample view to ``out_dir/screen-<kind>.png``."""
+    screen = Screen(size)
+    written = []
+    try:
+        for kind, view in sample_views().items():
+            screen.draw(view)
+            written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
+    finally:
+        screen.close()
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kiosk.screen", description=__doc__.splitlines()[0])
+    parser.add_argument("--screenshots", metavar="DIR", type=Path, required=True,
+                        help="write screen-<kind>.png for every kind of view into DIR")
+    parser.add_argument("--size", default="800x480", help="drawing size, WIDTHxHEIGHT (default 800x480)")
+    args = parser.parse_args(argv)
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must look like 800x480, not {args.size!r}")
+    for path in save_screenshots(args.screenshots, (width, height)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
