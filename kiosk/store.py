@@ -8,8 +8,9 @@ or a clock that jumps backwards. How:
   called after it returns, so a ticket that reached paper is on disk.
 * The hot file holds only today's and yesterday's visits; older ones move to ``visits/YYYY-MM.jsonl``
   (append-only), so writing a ticket never rewrites history.
-* Numbers are also reserved in blocks in ``reserve.jsonl``: if the hot file is ever lost, numbering resumes
-  above every number that could have been printed.
+* Before the hot record, the number is also written to ``numbers.bin`` (a :class:`~kiosk.storage.SlotFile`,
+  one 4 KiB block in place): if the hot file is ever lost or cut short, numbering resumes above every number
+  that could have been printed.
 * The service day never goes backwards: a clock earlier than the last ticket keeps counting on the last day and
   says so (log ``kiosk.store`` + :attr:`Store.problems`).
 
@@ -17,7 +18,7 @@ Layout of the data folder::
 
     kiosk.lock         one writer (flock); holds the writer's PID
     hot.jsonl          visits of today and yesterday, counters, last issue time
-    reserve.jsonl      number blocks reserved ahead (hi/lo), last service day
+    numbers.bin        last number taken per category of the last service day, last issue time
     citizens.jsonl     citizens (with their consent), consent texts, deletion receipts
     templates.bin      face templates, binary records (see TemplateFile)
     visits/2026-11.jsonl  older visits, append-only
@@ -43,13 +44,11 @@ from tinydb import TinyDB
 from kiosk.storage import (
     JournalStorage,
     RecordLog,
+    SlotFile,
     StorageError,
     TemplateFile,
-    atomic_write,
-    encode_record,
     fsync_dir,
     remove_stale_temps,
-    scan_records,
     set_aside,
 )
 
@@ -57,13 +56,12 @@ log = logging.getLogger("kiosk.store")
 
 LOCK_FILE = "kiosk.lock"
 HOT_FILE = "hot.jsonl"
-RESERVE_FILE = "reserve.jsonl"
+NUMBERS_FILE = "numbers.bin"
 CITIZENS_FILE = "citizens.jsonl"
 TEMPLATES_FILE = "templates.bin"
 AUDIT_FILE = "audit.jsonl"
 ARCHIVE_DIR = "visits"
 
-RESERVE_BLOCK = 20  # numbers reserved ahead per category: the gap after a lost hot file, at most
 CLOCK_TOLERANCE = timedelta(minutes=2)  # NTP nudges are not clock jumps
 COMPACT_WIPED_FRACTION = 0.25
 
@@ -215,18 +213,19 @@ class Store:
             for n in notes:
                 self._note(n)
 
-        # Reserved number blocks (survive the loss of the hot file).
-        self._reserve = {"day": None, "ceil": {}, "latest": None}
-        path = self.data_dir / RESERVE_FILE
-        if path.exists():
-            scan = scan_records(path.read_bytes())
-            if len(scan.records) == 1 and not scan.bad_lines and isinstance(scan.records[0], dict):
-                self._reserve.update(scan.records[0])
-            elif repair:
-                kept = set_aside(path)
-                path.unlink()
+        # Numbers taken (survive the loss of the hot file).
+        self._numbers = SlotFile(self.data_dir / NUMBERS_FILE)
+        marks, damaged = self._numbers.read()
+        self._marks = marks or {"day": None, "last": {}, "latest": None}
+        if damaged and repair:
+            if marks is None:
+                kept = set_aside(self._numbers.path)
+                self._numbers.path.unlink()
                 fsync_dir(self.data_dir)
-                self._note(f"{RESERVE_FILE}: unreadable, set aside as {kept.name}", level=logging.ERROR)
+                self._note(f"{NUMBERS_FILE}: unreadable, set aside as {kept.name}", level=logging.ERROR)
+            else:
+                self._note(f"{NUMBERS_FILE}: one copy damaged (power cut while writing?), the other one used",
+                           level=logging.INFO)
 
         # Hot file: today's visits and counters.
         hot_existed = (self.data_dir / HOT_FILE).exists()
@@ -234,11 +233,12 @@ class Store:
         self._hot = TinyDB(storage=lambda: self._hot_storage)
         for n in self._hot_storage.problems:
             self._note(n, level=logging.ERROR if self._hot_storage.damaged else logging.WARNING)
-        hot_lost = self._hot_storage.damaged or (not hot_existed and self._reserve["day"] is not None)
-        if hot_lost and repair:
-            self._note(f"{HOT_FILE}: today's data may be incomplete; ticket numbers continue above the "
-                       f"reserved block so that no printed number repeats", level=logging.ERROR)
-        self._index_hot(use_reserve=hot_lost)
+        self._index_hot()
+        lost = {k: n for k, n in self._floors.items() if n > self._counters.get(k, (None, 0))[1] + 1}
+        if (lost or self._hot_storage.damaged or not hot_existed and self._marks["day"]) and repair:
+            detail = ", ".join(f"{c} up to {n} on {d}" for (d, c), n in sorted(lost.items()))
+            self._note(f"{HOT_FILE}: tickets are missing ({detail or 'file lost or damaged'}); numbering "
+                       f"continues above every number taken, none will repeat", level=logging.ERROR)
 
         # Citizens and templates.
         self._cit_storage = JournalStorage(self.data_dir / CITIZENS_FILE, readonly=self.readonly)
@@ -267,7 +267,7 @@ class Store:
             self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "open",
                                 "pid": os.getpid(), "problems": list(self.problems)}])
 
-    def _index_hot(self, *, use_reserve: bool) -> None:
+    def _index_hot(self) -> None:
         state = self._hot_storage.read()
         self._visit_docs: dict[str, int] = {}
         self._counters: dict[tuple[str, str], tuple[int | None, int]] = {}
@@ -285,16 +285,17 @@ class Store:
         meta = state.get("meta", {}).get("1")
         self._latest = datetime.fromisoformat(meta["latest"]) if meta else None
         self._latest_day = date.fromisoformat(meta["day"]) if meta else None
-        if use_reserve and self._reserve["day"]:
-            rday = self._reserve["day"]
-            for category, ceil in self._reserve["ceil"].items():
-                key = (rday, category)
-                self._floors[key] = max(self._floors.get(key, 0), ceil)
-            reserved_latest = datetime.fromisoformat(self._reserve["latest"])
-            if self._latest is None or reserved_latest > self._latest:
-                self._latest = reserved_latest
-            if self._latest_day is None or date.fromisoformat(rday) > self._latest_day:
-                self._latest_day = date.fromisoformat(rday)
+        if self._marks["day"]:  # numbers taken, possibly beyond what the hot file kept
+            mday = self._marks["day"]
+            for category, n in self._marks["last"].items():
+                key = (mday, category)
+                if n > max(self._counters.get(key, (None, 0))[1], self._floors.get(key, 0)):
+                    self._floors[key] = n
+            marked_latest = datetime.fromisoformat(self._marks["latest"])
+            if self._latest is None or marked_latest > self._latest:
+                self._latest = marked_latest
+            if self._latest_day is None or date.fromisoformat(mday) > self._latest_day:
+                self._latest_day = date.fromisoformat(mday)
 
     def _check_templates(self) -> None:
         check = self._templates.check(repair=True)
@@ -338,8 +339,8 @@ class Store:
         key = (day.isoformat(), category)
         counter_doc, last = self._counters.get(key, (None, 0))
         number = max(last, self._floors.get(key, 0)) + 1
-        self._reserve_numbers(day, category, number, now)
         latest = now if self._latest is None or now > self._latest else self._latest
+        self._mark_taken(day, category, number, latest)
         visit = Visit(id=secrets.token_hex(8), ticket=format_ticket(prefix, number), number=number,
                       category=category, issued_at=now, service_day=day, citizen_id=citizen_id,
                       kiosk_id=self.kiosk_id, printed=None)
@@ -378,21 +379,17 @@ class Store:
             self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "clock_back",
                                 "latest": self._latest.isoformat(timespec="seconds")}])
 
-    def _reserve_numbers(self, day: date, category: str, number: int, now: datetime) -> None:
-        """Record, before the number is used, a ceiling above it (written once per block of numbers)."""
+    def _mark_taken(self, day: date, category: str, number: int, latest: datetime) -> None:
+        """Record the number as taken (second copy, written before the visit) in numbers.bin."""
         iso = day.isoformat()
-        if self._reserve["day"] != iso:
-            self._reserve = {"day": iso, "ceil": {}, "latest": None}
-        if number <= self._reserve["ceil"].get(category, 0):
-            return
-        latest = max(now, self._latest) if self._latest else now
-        reserve = {"day": iso, "ceil": {**self._reserve["ceil"], category: number + RESERVE_BLOCK - 1},
-                   "latest": latest.isoformat()}
+        last = dict(self._marks["last"]) if self._marks["day"] == iso else {}
+        last[category] = number
+        marks = {"day": iso, "last": last, "latest": latest.isoformat()}
         try:
-            atomic_write(self.data_dir / RESERVE_FILE, encode_record(reserve))
+            self._numbers.write(marks)
         except StorageError as exc:
             raise StoreError(f"ticket not saved: {exc}") from exc
-        self._reserve = reserve
+        self._marks = marks
 
     def _roll_over(self, day: date) -> None:
         """A new service day: move visits older than yesterday to the month files, drop their counters."""
@@ -577,7 +574,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        for name in ("_hot_storage", "_cit_storage", "_templates", "audit"):
+        for name in ("_hot_storage", "_cit_storage", "_templates", "_numbers", "audit"):
             obj = getattr(self, name, None)
             if obj is not None:
                 obj.close()

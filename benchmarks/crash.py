@@ -1,0 +1,179 @@
+"""Crash torture for the store: kill -9 a kiosk that issues tickets, reopen, check nothing was lost or repeated.
+
+A child process opens the store and issues tickets as fast as it can (with a clock that runs fast, crosses
+day resets and sometimes jumps backwards; it also enrols and forgets citizens now and then). After each ticket
+it "prints" it: appends it to ``printed.log`` with write + fsync — the stand-in for bytes reaching the printer.
+The parent kills the child with SIGKILL at random instants (some during start-up and repair), then opens the
+store like the next kiosk start would, and checks:
+
+* no (service day, category, number) appears twice, neither in the store nor on "paper";
+* every printed ticket is in the store, with the same number, day and category;
+* the face templates load and every one belongs to a stored citizen.
+
+    python benchmarks/crash.py --kills 1000        # long run; the test suite runs the same code short
+
+SIGKILL tests the software (every instant of the code path); it cannot cut the power of the disk. Power-cut
+damage (torn and garbage-filled files) is covered by the corruption tests in tests/test_store_*.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CATEGORIES = {"ho-tich": "HT", "dat-dai": "DD", "chung-thuc": "CT"}
+DAY_START_HOUR = 6
+START = datetime(2026, 11, 27, 7, 0)
+
+
+def child_main(work: Path, seed: int) -> None:
+    """Issue tickets until killed."""
+    import numpy as np
+
+    from kiosk.store import Store
+
+    rng = random.Random(seed)
+    store = Store.open(work / "data", kiosk_id="torture", day_start_hour=DAY_START_HOUR)
+    now = store.latest_issued or START
+    if rng.random() < 0.1:
+        now -= timedelta(hours=rng.uniform(0, 60))  # a Pi without RTC boots with a stale clock
+    ids, _ = store.templates()
+    enrolled = sorted(set(ids))
+    printed = os.open(work / "printed.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    print("ready", flush=True)
+    while True:
+        now += timedelta(seconds=rng.expovariate(1 / 240))
+        if rng.random() < 0.005:
+            now -= timedelta(hours=rng.uniform(0, 30))  # clock jumps back while running
+        category = rng.choice(list(CATEGORIES))
+        citizen = rng.choice(enrolled) if enrolled and rng.random() < 0.3 else None
+        visit = store.issue_ticket(category, CATEGORIES[category], citizen_id=citizen, now=now)
+        line = {"id": visit.id, "ticket": visit.ticket, "number": visit.number, "category": category,
+                "day": visit.service_day.isoformat()}
+        os.write(printed, (json.dumps(line) + "\n").encode())
+        os.fsync(printed)
+        if rng.random() < 0.9:
+            store.mark_printed(visit.id, True)
+        if rng.random() < 0.03:
+            enc = np.random.default_rng(rng.randrange(2**32)).random((3, 128), dtype=np.float32)
+            enrolled.append(store.enrol(enc, now=now, consent_text="Tôi đồng ý (torture v1)").id)
+            if citizen is None and rng.random() < 0.5:
+                store.touch(enrolled[-1], now)
+        if enrolled and rng.random() < 0.01:
+            store.forget(enrolled.pop(rng.randrange(len(enrolled))), now=now)
+
+
+def _printed(work: Path) -> list[dict]:
+    path = work / "printed.log"
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    return [json.loads(x) for x in lines[:-1]]  # a torn last line never reached the "printer" completely
+
+
+def verify(work: Path) -> dict:
+    """Open the store as the next start would, and check the promises. Returns counts and violations."""
+    from kiosk.store import Store
+
+    printed = _printed(work)
+    latest = max((datetime.fromisoformat(p["day"]) for p in printed), default=START)
+    with Store.open(work / "data", kiosk_id="verify", day_start_hour=DAY_START_HOUR,
+                    clock=lambda: latest + timedelta(days=400)) as store:
+        visits = list(store.visits())
+        ids, matrix = store.templates()
+        unknown_templates = sum(1 for i in set(ids) if store.citizen(i) is None)
+        problems = list(store.problems)
+    stored_keys = Counter((v.service_day.isoformat(), v.category, v.number) for v in visits)
+    printed_keys = Counter((p["day"], p["category"], p["number"]) for p in printed)
+    by_id = {v.id: v for v in visits}
+    missing = [p for p in printed if p["id"] not in by_id
+               or (by_id[p["id"]].number, by_id[p["id"]].service_day.isoformat(), by_id[p["id"]].category)
+               != (p["number"], p["day"], p["category"])]
+    return {
+        "visits": len(visits),
+        "printed": len(printed),
+        "days": len({v.service_day for v in visits}),
+        "templates": len(ids),
+        "repeated_in_store": sum(n - 1 for n in stored_keys.values() if n > 1),
+        "repeated_on_paper": sum(n - 1 for n in printed_keys.values() if n > 1),
+        "printed_missing": len(missing),
+        "templates_without_citizen": unknown_templates,
+        "problems": problems,
+    }
+
+
+def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, report=print) -> dict:
+    """Run ``kills`` kill/reopen cycles in ``work``; return the totals (violations must all be 0)."""
+    rng = random.Random(seed)
+    work.mkdir(parents=True, exist_ok=True)
+    totals = Counter()
+    started = time.monotonic()
+    last: dict = {}
+    for i in range(kills):
+        child = subprocess.Popen([sys.executable, __file__, "--child", str(work), str(rng.randrange(2**31))],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if rng.random() < 0.15:
+            time.sleep(rng.uniform(0, 0.4))  # kill during start-up / repair
+            totals["kills_during_start"] += 1
+        else:
+            ready, _, _ = select.select([child.stdout], [], [], 30)
+            if not ready or child.stdout.readline() != b"ready\n":
+                child.kill()
+                child.wait()
+                raise RuntimeError(f"torture child did not start: {child.stderr.read().decode()[-2000:]}")
+            time.sleep(rng.uniform(0, max_run))
+        if child.poll() is not None:
+            raise RuntimeError(f"torture child died by itself: {child.stderr.read().decode()[-2000:]}")
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+        last = verify(work)
+        for key in ("repeated_in_store", "repeated_on_paper", "printed_missing", "templates_without_citizen"):
+            totals[key] += last[key]
+        totals["repairs_reported"] += sum(1 for p in last["problems"] if "clock" not in p)
+        totals["clock_jumps_reported"] += sum(1 for p in last["problems"] if "clock" in p)
+        if (i + 1) % max(1, kills // 10) == 0:
+            report(f"  {i + 1}/{kills} kills: {last['visits']} visits, {last['printed']} printed")
+    result = {"kills": kills, "seconds": round(time.monotonic() - started, 1), "visits": last.get("visits", 0),
+              "printed": last.get("printed", 0), "service_days": last.get("days", 0),
+              "templates": last.get("templates", 0), **totals}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-run", type=float, default=0.3, help="longest run of the child before a kill (s)")
+    parser.add_argument("--work", type=Path, help="folder to use (default: a new temporary folder)")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(Path(args.child[0]), int(args.child[1]))
+        return 0
+    work = args.work or Path(tempfile.mkdtemp(prefix="kiosk-crash-"))
+    print(f"crash torture: {args.kills} SIGKILLs, data in {work}")
+    result = torture(work, kills=args.kills, seed=args.seed, max_run=args.max_run)
+    for key, value in result.items():
+        print(f"{key:>28}: {value}")
+    bad = sum(result.get(k, 0) for k in ("repeated_in_store", "repeated_on_paper", "printed_missing",
+                                           "templates_without_citizen"))
+    print("RESULT:", "OK — no ticket lost or repeated" if not bad else f"FAILED ({bad} violations)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
