@@ -136,6 +136,7 @@ class EscposPrinter:
         self.timeout = timeout
         self._factory = factory
         self._conn: Any = None
+        self._silent = False     # this connection never answered a status query
 
     @property
     def device_name(self) -> str:
@@ -215,7 +216,7 @@ class EscposPrinter:
             # pyusb's timeout is in ms; python-escpos's default 0 would wait forever for a status answer.
             return escpos_printer.Usb(self.usb_vendor, self.usb_product, timeout=int(self.timeout * 1000))
         if self.connection == "serial":
-            return escpos_printer.Serial(devfile=self.serial_port, baudrate=self.baudrate, timeout=self.timeout)
+            return _serial_class()(devfile=self.serial_port, baudrate=self.baudrate, timeout=self.timeout)
         if self.connection == "network":
             return escpos_printer.Network(host=self.host, port=self.port, timeout=self.timeout)
         _check_device_file(self.device_name, self.device)
@@ -223,6 +224,7 @@ class EscposPrinter:
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        self._silent = False
         if conn is not None:
             try:
                 conn.close()
@@ -235,8 +237,14 @@ class EscposPrinter:
         # None for "no answer".
         if not _can_read(conn):
             return PrinterStatus(None, None, f"{self.device_name}: status not readable on this connection")
+        if self._silent:
+            return PrinterStatus(None, None, f"{self.device_name}: does not answer status queries")
         online_byte = self._ask(conn, _RT_ONLINE)
         paper_byte = self._ask(conn, _RT_PAPER)
+        if online_byte is None and paper_byte is None:
+            # Some cheap printers ignore DLE EOT: ask once per connection, not (with a timeout) every ticket.
+            log.info("%s does not answer status queries; printing without them", self.device_name)
+            self._silent = True
         online = None if online_byte is None else not online_byte & _MASK_OFFLINE
         paper, low = None, False
         if paper_byte is not None:
@@ -303,6 +311,26 @@ def _one_bit(image: Image.Image, width_dots: int) -> Image.Image:
     if image.mode != "1":
         image = image.convert("L").point(lambda v: 255 if v >= 128 else 0, mode="1")
     return image
+
+
+def _serial_class() -> type:
+    """python-escpos's Serial, fixed for status and flow control (serial printers are slow and stall)."""
+    from escpos.printer import Serial
+
+    class KioskSerial(Serial):
+        def _read(self) -> bytes:
+            # A DLE EOT answer is one byte; python-escpos reads 16, which always waits out the whole timeout.
+            assert self.device
+            return self.device.read(1)
+
+        def _raw(self, msg: bytes) -> None:
+            # With DSR/DTR flow control a printer out of paper holds the line: give each write the time its
+            # bytes need at this baud rate (10 bits a byte) plus 5 s, instead of blocking the kiosk forever.
+            assert self.device
+            self.device.write_timeout = 5.0 + len(msg) * 10 / self.baudrate
+            self.device.write(msg)
+
+    return KioskSerial
 
 
 def _paper_profile(width_dots: int) -> Any:
