@@ -436,7 +436,8 @@ class JournalStorage(Storage):
         for t, docs in self._state.items():
             table = {k: dict(d) for k, d in docs.items()}
             for k in self._nested.get(t, ()):
-                table[k] = copy.deepcopy(docs[k])
+                if k in docs:
+                    table[k] = copy.deepcopy(docs[k])
             out[t] = table
         return out
 
@@ -480,6 +481,10 @@ class JournalStorage(Storage):
                     nested = self._nested.setdefault(t, set())
                     for k, d in docs.items():
                         (nested.add if _has_containers(d) else nested.discard)(k)
+                for t, ids in rec.get("del", {}).items():
+                    self._nested.get(t, set()).difference_update(ids)
+                for t in rec.get("drop", ()):
+                    self._nested.pop(t, None)
         except BaseException:
             self._scratch = None  # the copy holds changes that did not reach the disk
             raise
@@ -652,7 +657,7 @@ class TemplateFile:
                 matrix[filled:filled + n] = recs["vec"][local]
                 ids[filled:filled + n] = recs["id"][local]
                 filled += n
-        return [i.hex() for i in ids[:filled].tolist()], matrix[:filled]
+        return [i.ljust(16, b"\0").hex() for i in ids[:filled].tolist()], matrix[:filled]
 
     def append(self, cid: bytes, vectors: np.ndarray) -> np.ndarray:
         """Append one citizen's templates durably; return their record indexes."""
