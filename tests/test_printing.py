@@ -133,3 +133,14 @@ def test_print_test_reports_a_missing_printer(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="kiosk.printer"):
         assert print_test(printer, width_dots=384, font_path=FONT_REGULAR, office="x", kiosk_id="k") is False
     assert f"cannot open printer device {tmp_path / 'lp0'}" in caplog.text
+
+
+def test_warm_up_prints_nothing_and_needs_the_font(tmp_path):
+    service = TicketPrinter(SimulatedPrinter(tmp_path / "out", width_dots=384), width_dots=384,
+                            font_path=FONT_REGULAR)
+    service.warm_up()
+    assert not (tmp_path / "out").exists()
+    broken = TicketPrinter(SimulatedPrinter(tmp_path / "out", width_dots=384), width_dots=384,
+                           font_path=tmp_path / "missing.ttf")
+    with pytest.raises(FileNotFoundError, match="missing.ttf"):
+        broken.warm_up()                       # a missing font shows at start-up, not at the first ticket
