@@ -11,6 +11,7 @@ message names the device; the connection is then dropped and reopened on the nex
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ _MASK_OFFLINE = 0x08
 _MASK_NOPAPER = 0x72
 _MASK_LOWPAPER = 0x1E
 _MASK_PAPER = 0x12
+_LPABORT = 0x0604              # linux/lp.h: make usblp/lp writes fail (ENOSPC) instead of waiting when paper is out
 
 
 class PrinterError(Exception):
@@ -167,7 +169,10 @@ class EscposPrinter:
                 flush()
         except Exception as exc:  # pyusb, pyserial, socket and python-escpos errors alike
             self._drop()
-            raise PrinterError(f"{self.device_name}: sending {name} failed: {_one_line(exc)}") from exc
+            hint = ""
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                hint = " (the kernel's printer driver says this when the paper is out)"
+            raise PrinterError(f"{self.device_name}: sending {name} failed: {_one_line(exc)}{hint}") from exc
         after = self._query(conn)
         if after.blocks_printing:
             self._drop()
@@ -220,7 +225,7 @@ class EscposPrinter:
         if self.connection == "network":
             return escpos_printer.Network(host=self.host, port=self.port, timeout=self.timeout)
         _check_device_file(self.device_name, self.device)
-        return escpos_printer.File(devfile=self.device)
+        return _file_class()(devfile=self.device)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -311,6 +316,26 @@ def _one_bit(image: Image.Image, width_dots: int) -> Image.Image:
     if image.mode != "1":
         image = image.convert("L").point(lambda v: 255 if v >= 128 else 0, mode="1")
     return image
+
+
+def _file_class() -> type:
+    """python-escpos's File, with the kernel's usblp driver told to fail a write when the paper is out."""
+    from escpos.printer import File
+
+    class KioskFile(File):
+        def open(self, raise_not_found: bool = True) -> None:
+            super().open(raise_not_found)
+            if self._device:
+                import fcntl
+
+                try:
+                    # Without LPABORT, usblp blocks a write for as long as the paper is out (forever, for a
+                    # kiosk); with it the write fails with ENOSPC, which print_image reports as "paper out".
+                    fcntl.ioctl(self._device.fileno(), _LPABORT, 1)
+                except OSError:
+                    pass  # not a kernel printer device (e.g. a serial adapter's node): nothing to set
+
+    return KioskFile
 
 
 def _serial_class() -> type:
