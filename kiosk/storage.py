@@ -628,15 +628,26 @@ class TemplateFile:
                 result.bad = 0
         return result
 
-    def _rewrite(self, rows: np.ndarray) -> None:
-        """Write a fresh file holding only the given records (used by repair and compaction)."""
+    def _copy(self, rows: np.ndarray, target: Path) -> None:
+        """Write a fresh template file at ``target`` holding only the given records."""
         with open(self.path, "rb") as f:
             parts = [HEADER]
             for r in rows.tolist():
                 f.seek(len(HEADER) + r * RECORD_SIZE)
                 parts.append(f.read(RECORD_SIZE))
-        atomic_write(self.path, b"".join(parts))
+        atomic_write(target, b"".join(parts))
+
+    def _rewrite(self, rows: np.ndarray) -> None:
+        """Replace the file by one holding only the given records (used by repair and compaction)."""
+        self._copy(rows, self.path)
         self._out.reopen()
+
+    def set_aside_rows(self, rows: np.ndarray, label: str) -> Path:
+        """Keep copies of some records in ``templates.bin.<label>-<time>``, then wipe them here."""
+        target = _free_name(self.path, label)
+        self._copy(np.asarray(rows, np.int64), target)
+        self.wipe(rows)
+        return target
 
     def load(self, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
         """The given live records as (hex ids, N x 128 float32), read in chunks (no second copy of the file)."""

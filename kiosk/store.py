@@ -305,11 +305,16 @@ class Store:
         known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
         orphan = ~np.isin(ids, known)
         if orphan.any():
-            # Templates whose citizen record is gone (a crash inside enrol/forget): never keep a face without
-            # a consent record.
-            self._templates.wipe(rows[orphan])
-            self._note(f"{TEMPLATES_FILE}: {int(orphan.sum())} template(s) without a citizen record wiped",
-                       level=logging.INFO)
+            if self._cit_storage.damaged:
+                # Their consent records may be in the set-aside citizens file: keep them beside it, unused.
+                kept = self._templates.set_aside_rows(rows[orphan], "orphans")
+                self._note(f"{TEMPLATES_FILE}: {int(orphan.sum())} template(s) of citizens missing from the "
+                           f"damaged {CITIZENS_FILE} are not used; kept in {kept.name}", level=logging.ERROR)
+            else:
+                # A crash inside enrol/forget left a face without a consent record: it must not stay.
+                self._templates.wipe(rows[orphan])
+                self._note(f"{TEMPLATES_FILE}: {int(orphan.sum())} template(s) without a citizen record wiped",
+                           level=logging.INFO)
             rows, ids = rows[~orphan], ids[~orphan]
         size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
         total = self._templates._records_in(size)

@@ -1,0 +1,335 @@
+"""kiosk.store: numbering, durability, day reset, clock jumps, start-up repair, the lock, citizens, `kiosk visits`."""
+import io
+import json
+import logging
+import os
+import random
+import shutil
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk.storage import JournalStorage
+from kiosk.store import (
+    ARCHIVE_DIR,
+    CITIZENS_FILE,
+    HOT_FILE,
+    NUMBERS_FILE,
+    TEMPLATES_FILE,
+    Store,
+    StoreError,
+    StoreLocked,
+    print_visits,
+    service_day_of,
+)
+
+T0 = datetime(2026, 11, 27, 8, 0)
+CONSENT = "Tôi đồng ý cho lưu đặc trưng khuôn mặt (v1)"
+
+
+def open_store(path, **kw):
+    kw.setdefault("kiosk_id", "k1")
+    kw.setdefault("day_start_hour", 6)
+    kw.setdefault("clock", lambda: T0)
+    return Store.open(path, **kw)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(tmp_path / "data")
+    yield s
+    s.close()
+
+
+def issue(store, category="ho-tich", prefix="HT", now=T0, citizen_id=None):
+    return store.issue_ticket(category, prefix, citizen_id=citizen_id, now=now)
+
+
+# ------------------------------------------------------------------------------------------- numbering
+def test_numbers_count_per_category_and_format(store):
+    a = [issue(store, now=T0 + timedelta(minutes=i)) for i in range(3)]
+    b = issue(store, "dat-dai", "DD", now=T0 + timedelta(minutes=5))
+    assert [v.ticket for v in a] == ["HT-001", "HT-002", "HT-003"]
+    assert (b.ticket, b.number, b.category) == ("DD-001", 1, "dat-dai")
+    assert a[0].printed is None and a[0].kiosk_id == "k1" and a[0].service_day == date(2026, 11, 27)
+    assert len({v.id for v in a + [b]}) == 4
+
+
+def test_four_digit_numbers(store):
+    for i in range(1000):
+        v = issue(store, now=T0 + timedelta(seconds=i))
+    assert v.ticket == "HT-1000"
+
+
+def test_counter_resets_at_the_configured_hour(store):
+    assert service_day_of(datetime(2026, 11, 28, 5, 59), 6) == date(2026, 11, 27)
+    issue(store, now=datetime(2026, 11, 27, 9, 0))
+    late = issue(store, now=datetime(2026, 11, 28, 5, 59))  # still the 27th's service day
+    new = issue(store, now=datetime(2026, 11, 28, 6, 0))
+    assert (late.number, late.service_day) == (2, date(2026, 11, 27))
+    assert (new.number, new.service_day) == (1, date(2026, 11, 28))
+
+
+def test_ticket_is_on_disk_when_issue_returns(store, tmp_path):
+    v = issue(store)
+    reader = Store.open_readonly(tmp_path / "data")  # a second reader, no lock needed, sees the file
+    assert [x.id for x in reader.visits()] == [v.id]
+    reader.close()
+
+
+def test_numbers_continue_after_reopen_and_printed_is_kept(tmp_path):
+    s = open_store(tmp_path / "d")
+    v = issue(s)
+    s.mark_printed(v.id, True)
+    s.close()
+    s = open_store(tmp_path / "d")
+    assert issue(s, now=T0 + timedelta(minutes=1)).ticket == "HT-002"
+    assert [x.printed for x in s.visits()] == [True, None]
+    assert s.problems == []
+    s.close()
+
+
+def test_old_days_move_to_month_files_and_stay_listed(store, tmp_path):
+    days = [T0 + timedelta(days=d) for d in range(6)]  # crosses into December
+    ids = [issue(store, now=day).id for day in days]
+    hot = JournalStorage(tmp_path / "data" / HOT_FILE, readonly=True).read()["visits"]
+    assert sorted(d["id"] for d in hot.values()) == sorted(ids[-2:])  # today and yesterday only
+    months = sorted(p.name for p in (tmp_path / "data" / ARCHIVE_DIR).iterdir())
+    assert months == ["2026-11.jsonl"]
+    assert [v.id for v in store.visits()] == ids
+    assert [v.id for v in store.visits(since=date(2026, 11, 30))] == ids[3:]
+    store.mark_printed(ids[0], False)  # an archived visit can still be marked
+    assert next(store.visits()).printed is False
+
+
+def test_unknown_visit_is_an_error(store):
+    with pytest.raises(StoreError, match="unknown visit"):
+        store.mark_printed("feedbeef", True)
+
+
+# ------------------------------------------------------------------------------------------- clock
+def test_clock_backwards_keeps_counting_on_the_latest_day(store, caplog):
+    issue(store, now=datetime(2026, 11, 27, 10, 0))
+    issue(store, now=datetime(2026, 11, 27, 10, 5))
+    with caplog.at_level(logging.WARNING, logger="kiosk.store"):
+        stale = issue(store, now=datetime(2024, 1, 1, 9, 0))  # Pi without RTC, stale boot time
+        again = issue(store, now=datetime(2024, 1, 1, 9, 1))
+    assert (stale.number, stale.service_day) == (3, date(2026, 11, 27))
+    assert (again.number, again.service_day) == (4, date(2026, 11, 27))
+    assert len([r for r in caplog.records if "clock went back" in r.message]) == 1  # said once per jump
+    assert any("clock went back" in p for p in store.problems)
+    fixed = issue(store, now=datetime(2026, 11, 28, 8, 0))  # NTP corrects it: a new day
+    assert (fixed.number, fixed.service_day) == (1, date(2026, 11, 28))
+
+
+def test_small_backwards_step_within_tolerance_is_not_a_jump(store):
+    issue(store, now=datetime(2026, 11, 27, 10, 0))
+    v = issue(store, now=datetime(2026, 11, 27, 9, 59, 30))
+    assert v.number == 2 and store.problems == []
+
+
+def test_backwards_across_the_reset_hour_does_not_restart_the_day(store):
+    issue(store, now=datetime(2026, 11, 28, 6, 0, 30))  # first ticket of the 28th
+    v = issue(store, now=datetime(2026, 11, 28, 5, 59, 50))  # clock nudged back 40 s, before the reset hour
+    assert (v.number, v.service_day) == (2, date(2026, 11, 28))
+
+
+def test_clock_behind_at_start_is_reported(tmp_path):
+    s = open_store(tmp_path / "d")
+    issue(s, now=datetime(2026, 11, 27, 10, 0))
+    s.close()
+    s = open_store(tmp_path / "d", clock=lambda: datetime(2024, 1, 1, 0, 0))
+    assert any("clock went back" in p for p in s.problems)
+    assert issue(s, now=datetime(2024, 1, 1, 0, 1)).ticket == "HT-002"
+    s.close()
+
+
+# ------------------------------------------------------------------------------------------- start-up repair
+def _filled(tmp_path, n=25):
+    """A data folder with tickets of 3 days, citizens and templates; returns (folder, tickets issued)."""
+    folder = tmp_path / "filled"
+    s = open_store(folder)
+    rng = np.random.default_rng(1)
+    citizens = [s.enrol(rng.random((3, 128), dtype=np.float32), now=T0, consent_text=CONSENT) for _ in range(4)]
+    issued = []
+    for i in range(n):
+        now = T0 + timedelta(hours=2 * i)
+        v = issue(s, now=now, citizen_id=citizens[i % 4].id if i % 3 else None)
+        s.mark_printed(v.id, i % 5 != 0)
+        issued.append(v)
+    s.forget(citizens[0].id, now=T0 + timedelta(days=2))
+    s.close()
+    return folder, issued
+
+
+def _next_is_new(folder, issued):
+    """Reopen; the store must work and the next number of the last day must be above all issued there."""
+    s = open_store(folder)
+    last_day = issued[-1].service_day
+    v = issue(s, now=issued[-1].issued_at + timedelta(minutes=1))
+    taken = [x.number for x in issued if x.service_day == last_day and x.category == "ho-tich"]
+    assert v.service_day == last_day and v.number > max(taken)
+    ids, matrix = s.templates()
+    assert matrix.shape == (len(ids), 128)
+    assert all(s.citizen(i) is not None for i in set(ids))
+    return s
+
+
+CORRUPTIBLE = [HOT_FILE, CITIZENS_FILE, TEMPLATES_FILE, NUMBERS_FILE, "audit.jsonl", f"{ARCHIVE_DIR}/2026-11.jsonl"]
+
+
+@pytest.mark.parametrize("name", CORRUPTIBLE)
+def test_truncated_file_at_random_offsets(tmp_path, name):
+    folder, issued = _filled(tmp_path)
+    original = (folder / name).read_bytes()
+    rng = random.Random(name)
+    for cut in rng.sample(range(len(original)), 8):
+        work = tmp_path / f"cut{cut}"
+        shutil.copytree(folder, work)
+        (work / name).write_bytes(original[:cut])
+        open_store(work).close()
+        _assert_nothing_deleted(work / name, original[:cut])
+        _next_is_new(work, issued).close()
+
+
+def _assert_nothing_deleted(path, before):
+    """The bytes a repair removed from ``path`` are in a ``.torn-`` or ``.corrupt-`` file beside it."""
+    now = path.read_bytes() if path.exists() else b""
+    torn = b"".join(p.read_bytes() for p in path.parent.glob(path.name + ".torn-*"))
+    corrupt = [p.read_bytes() for p in path.parent.glob(path.name + ".corrupt-*")]
+    kept = len(before) - len(torn)
+    assert now.startswith(before) or before in corrupt or (
+        torn and now[:kept] == before[:kept] and before[kept:] == torn)
+
+
+@pytest.mark.parametrize("name", CORRUPTIBLE)
+def test_garbage_file_is_set_aside_and_kiosk_keeps_issuing(tmp_path, name, caplog):
+    folder, issued = _filled(tmp_path)
+    junk = random.Random(name).randbytes((folder / name).stat().st_size)
+    (folder / name).write_bytes(junk)
+    with caplog.at_level(logging.WARNING, logger="kiosk.store"):
+        s = open_store(folder)
+    assert s.problems, "the technician must be told"
+    assert any(name.split("/")[-1] in r.message for r in caplog.records)
+    s.close()
+    _assert_nothing_deleted(folder / name, junk)
+    assert not (folder / name).exists() or not (folder / name).read_bytes().startswith(junk)
+    _next_is_new(folder, issued).close()
+    s = open_store(folder)  # once repaired, the next start is clean
+    assert [p for p in s.problems if "clock" not in p] == []
+    s.close()
+
+
+def test_lost_hot_file_numbers_continue_from_numbers_bin(tmp_path):
+    folder, issued = _filled(tmp_path)
+    (folder / HOT_FILE).unlink()
+    s = _next_is_new(folder, issued)
+    assert any("tickets are missing" in p for p in s.problems)
+    s.close()
+
+
+def test_hot_file_cut_at_a_record_boundary_is_noticed(tmp_path):
+    folder, issued = _filled(tmp_path)
+    lines = (folder / HOT_FILE).read_bytes().split(b"\n")
+    (folder / HOT_FILE).write_bytes(b"\n".join(lines[:-5]) + b"\n")  # looks like a clean, shorter journal
+    assert issued[-2].service_day == issued[-1].service_day  # two tickets of that day are cut off
+    s = _next_is_new(folder, issued)
+    assert any("tickets are missing" in p for p in s.problems)
+    s.close()
+
+
+# ------------------------------------------------------------------------------------------- one writer
+def test_second_store_on_the_same_folder_is_refused(store, tmp_path):
+    with pytest.raises(StoreLocked, match=f"{tmp_path / 'data'}.*pid {os.getpid()}"):
+        open_store(tmp_path / "data")
+    issue(store)  # the first one is undisturbed
+
+
+def test_second_process_is_refused_with_a_clear_message(store, tmp_path):
+    code = ("import sys; from kiosk.store import Store, StoreLocked\n"
+            "try:\n    Store.open(sys.argv[1], kiosk_id='k2')\n"
+            "except StoreLocked as e:\n    print(e); sys.exit(3)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data")], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+    assert proc.returncode == 3, proc.stderr
+    assert str(tmp_path / "data") in proc.stdout and f"pid {os.getpid()}" in proc.stdout
+
+
+def test_lock_is_released_on_close(tmp_path):
+    open_store(tmp_path / "d").close()
+    open_store(tmp_path / "d").close()
+
+
+def test_readonly_store_refuses_writes(store, tmp_path):
+    reader = Store.open_readonly(tmp_path / "data")
+    with pytest.raises(StoreError, match="read-only"):
+        issue(reader)
+    reader.close()
+
+
+# ------------------------------------------------------------------------------------------- citizens
+def test_enrol_templates_touch_forget(store, tmp_path):
+    rng = np.random.default_rng(0)
+    enc = rng.random((4, 128), dtype=np.float32)
+    c = store.enrol(enc, now=T0, consent_text=CONSENT)
+    other = store.enrol(rng.random((2, 128), dtype=np.float32), now=T0, consent_text=CONSENT)
+    ids, matrix = store.templates()
+    assert ids == [c.id] * 4 + [other.id] * 2 and np.array_equal(matrix[:4], enc)
+    store.touch(c.id, T0 + timedelta(days=1))
+    assert store.citizen(c.id).last_seen == T0 + timedelta(days=1)
+    assert [r["text"] for r in store.consents()] == [CONSENT, CONSENT]
+    store.forget(c.id, now=T0 + timedelta(days=2))
+    assert store.citizen(c.id) is None
+    assert store.templates()[0] == [other.id] * 2
+    assert enc[0].tobytes() not in (tmp_path / "data" / TEMPLATES_FILE).read_bytes()
+    receipt = store.receipts()[0]
+    assert receipt["citizen"] == c.id and receipt["templates_deleted"] == 4 and receipt["consent_id"] == c.consent_id
+    store.forget(c.id, now=T0)  # twice is harmless
+    with pytest.raises(StoreError, match="unknown citizen"):
+        store.forget("00" * 16, now=T0)
+
+
+def test_enrol_rejects_bad_input(store):
+    with pytest.raises(ValueError, match="k x 128"):
+        store.enrol(np.zeros((2, 127)), now=T0, consent_text=CONSENT)
+    with pytest.raises(ValueError, match="consent"):
+        store.enrol(np.zeros((1, 128)), now=T0, consent_text=" ")
+    assert store.templates()[0] == []
+
+
+def test_templates_without_a_citizen_are_wiped_at_start(tmp_path):
+    s = open_store(tmp_path / "d")
+    enc = np.random.default_rng(3).random((2, 128), dtype=np.float32)
+    s._templates.append(b"\x01" * 16, enc)  # as if a crash lost the citizen record
+    s.close()
+    s = open_store(tmp_path / "d")
+    assert s.templates()[0] == []
+    assert enc[0].tobytes() not in (tmp_path / "d" / TEMPLATES_FILE).read_bytes()
+    s.close()
+
+
+# ------------------------------------------------------------------------------------------- kiosk visits
+def test_print_visits_json_and_text(tmp_path):
+    s = open_store(tmp_path / "d")
+    a = issue(s, now=datetime(2026, 11, 26, 9, 0))
+    b = issue(s, "dat-dai", "DD", now=datetime(2026, 11, 27, 9, 30), citizen_id="ab" * 16)
+    s.mark_printed(b.id, True)
+    out = io.StringIO()
+    assert print_visits(tmp_path / "d", None, True, out=out) == 0  # while the kiosk holds the lock
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[1] == {"ticket": "DD-001", "category": "dat-dai", "time": "2026-11-27T09:30:00",
+                       "citizen": "ab" * 16, "printed": True, "id": b.id, "kiosk": "k1", "number": 1,
+                       "service_day": "2026-11-27"}
+    out = io.StringIO()
+    print_visits(tmp_path / "d", date(2026, 11, 27), False, out=out)
+    assert "DD-001" in out.getvalue() and a.ticket not in out.getvalue()
+    s.close()
+
+
+def test_print_visits_on_a_folder_without_data(tmp_path, capsys):
+    assert print_visits(tmp_path / "nothing", None, True, out=io.StringIO()) == 2
+    assert str(tmp_path / "nothing") in capsys.readouterr().err
