@@ -24,7 +24,7 @@ setup(
         "pygame>=2.5",
         "tinydb>=4.8,<5",
         "gpiozero>=2.0",
-        "python-escpos>=3.1",
+        "python-escpos[usb,serial]>=3.1",
     ],
     extras_require={"test": ["pytest>=8", "zxing-cpp>=2.2"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},

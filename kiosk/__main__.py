@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     calibrate = sub.add_parser("calibrate", help="pick threshold and margin from labelled photos")
     calibrate.add_argument("--faces", type=Path, required=True, help="folder of person/N.jpg")
 
+    doctor = sub.add_parser("doctor", help="self-test: config, fonts, store, face models, camera, printer, buttons")
+    doctor.add_argument("--config", type=Path, default=None)
+    doctor.add_argument("--simulate", action="store_true", help="check the shipped simulation config")
+
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
@@ -84,6 +88,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from kiosk.calibrate import run as calibrate_run
 
         return calibrate_run(args.faces)
+    if args.command == "doctor":
+        from kiosk.doctor import report, run_checks
+
+        config = load_config(args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG))
+        print(f"config     {args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)}: valid")
+        return report(run_checks(config))
     if args.command == "print-test":
         from kiosk.app import make_printer
         from kiosk.paths import FONT_REGULAR

@@ -78,7 +78,7 @@ class KioskServices:
             self._store.touch(citizen_id, visit.issued_at)
         content = TicketContent(office=self._office, ticket=visit.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=visit.issued_at, kiosk_id=self._kiosk_id,
-                                visit_id=visit.id, guidance=GUIDANCE)
+                                visit_id=visit.id)
         printed = self._printer.print_ticket(content)
         self._store.mark_printed(visit.id, printed)
         return Issued(visit.ticket, visit.id, printed)
@@ -103,9 +103,6 @@ class KioskServices:
     def notice(self) -> str | None:
         fault = self._printer.fault
         return f"Máy in lỗi / printer fault: {fault}" if fault else None
-
-
-GUIDANCE = "Vui lòng chờ gọi số tại quầy / Please wait for your number"
 
 
 def consent_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
@@ -288,6 +285,7 @@ class Kiosk:
     loop: EventLoop
     store: Any
     printer: Any
+    ticket_printer: Any
     camera: Any = None
     worker: RecognitionWorker | None = None
     buttons: Any = None
@@ -342,7 +340,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync)
-    return Kiosk(loop=loop, store=store, printer=printer, camera=camera, worker=worker, buttons=buttons,
+    return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, camera=camera, worker=worker, buttons=buttons,
                  screen=screen)
 
 
@@ -396,6 +394,7 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     camera = make_camera(config, camera_folder)
     screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen)
+    kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
     log.info("kiosk %s ready: %d categories, camera %s, printer %s", config.kiosk_id, len(config.categories),
              type(camera).__name__ if camera else "none", config.printer.connection)
     started = clock()

@@ -71,7 +71,7 @@ class RecognitionConfig:
     margin: float = 0.05
     confirm_frames: int = 2
     enrol_frames: int = 3
-    min_face_px: int = 60
+    min_face_px: int = 48
     min_sharpness: float = 20.0
     max_yaw_ratio: float = 0.35
     dominance: float = 2.0

@@ -80,7 +80,7 @@ def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path
 
     config = replay_config(config_path, data_dir, out_dir, overrides)
     clock = FakeClock()
-    camera = FileCamera([], loop=False)
+    camera = FileCamera([], loop=True)    # a shown still stays in view until the next visit
     kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
     results = []
     try:

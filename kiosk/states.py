@@ -194,8 +194,9 @@ class KioskMachine:
             self._enter(ISSUING, None)
         elif self.phase == ISSUING:
             settling = self._deadline is not None and not expired
-            if settling and self._person is not None and not self._person.settled:
-                return                      # still recognising the face in view: give it a moment
+            person = self._person
+            if settling and person is not None and not person.settled and person.hint is None:
+                return                      # still recognising a usable face: give it a moment
             self._issue()
         elif self.phase == DONE and expired:
             self._finish_visit()

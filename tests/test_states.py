@@ -193,3 +193,11 @@ def test_unknown_button_is_ignored(kiosk):
     machine.handle(ButtonPressed("nope"))
     machine.tick()
     assert isinstance(machine.view, IdleView) and services.issued == []
+
+
+def test_a_face_the_camera_cannot_use_does_not_delay_the_ticket(kiosk):
+    machine, services, clock = kiosk
+    machine.handle(FaceUpdate(Obs(settled=False, hint="come_closer")))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert services.issued == [("ho-tich", None)]
