@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="self-test: config, fonts, store, face models, camera, printer, buttons")
     doctor.add_argument("--config", type=Path, default=None)
     doctor.add_argument("--simulate", action="store_true", help="check the shipped simulation config")
+    doctor.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
 
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
@@ -58,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "run":
-        import dataclasses
+    import dataclasses
 
+    if args.command == "run":
         config = load_config(args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG))
         from kiosk import app
         from kiosk.store import StoreError
@@ -91,8 +92,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "doctor":
         from kiosk.doctor import report, run_checks
 
-        config = load_config(args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG))
-        print(f"config     {args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)}: valid")
+        path = args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)
+        config = load_config(path)
+        if args.data:
+            config = dataclasses.replace(config, data_dir=args.data)
+        print(f"OK   config     {path}")
         return report(run_checks(config))
     if args.command == "print-test":
         from kiosk.app import make_printer

@@ -32,7 +32,8 @@ def run_checks(config: Config, *, checks: list[Callable[[Config], Check]] | None
     return results
 
 
-def report(results: list[Check], out: IO[str] = sys.stdout) -> int:
+def report(results: list[Check], out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
     for r in results:
         out.write(f"{'OK  ' if r.ok else 'FAIL'} {r.name:<10} {r.detail}\n")
     failed = [r.name for r in results if not r.ok]
