@@ -56,14 +56,21 @@ class Engine(Protocol):
 
 
 class FaceRecognitionEngine:
-    """face_recognition (dlib HOG detector, 5-point landmarks, ResNet 128-d encoder), loaded on construction."""
+    """face_recognition (dlib HOG detector, 5-point landmarks, ResNet 128-d encoder), loaded on construction.
 
-    def __init__(self, *, num_jitters: int = 1):
+    ``mirror=True`` encodes the face and its mirror image and keeps the mean of the two: the encoding then
+    depends less on which way the head is turned or lit. On the project's labelled photos it lifts the share
+    of returning people recognised at zero false accepts from 92 % to 97 % (README, "Recognition"); it
+    doubles the cost of an encoding, which the kiosk pays two or three times per person.
+    """
+
+    def __init__(self, *, mirror: bool = True, num_jitters: int = 1):
         try:
             import face_recognition
         except ImportError as exc:  # dlib-bin / face_recognition_models missing: say which
             raise RuntimeError(f"face recognition unavailable: cannot import face_recognition ({exc})") from exc
         self._fr = face_recognition
+        self.mirror = mirror
         self._num_jitters = num_jitters
 
     def detect(self, image: np.ndarray, upsample: int = 1) -> list[Box]:
@@ -75,8 +82,17 @@ class FaceRecognitionEngine:
         return found[0] if found else {}
 
     def encode(self, image: np.ndarray, box: Box) -> np.ndarray:
+        encoding = self._encode(image, box)
+        if self.mirror:
+            top, right, bottom, left = box
+            width = image.shape[1]
+            mirrored = np.ascontiguousarray(image[:, ::-1])
+            encoding = (encoding + self._encode(mirrored, (top, width - left, bottom, width - right))) / 2.0
+        return encoding.astype(np.float32)
+
+    def _encode(self, image: np.ndarray, box: Box) -> np.ndarray:
         encodings = self._fr.face_encodings(image, [box], num_jitters=self._num_jitters, model="small")
-        return np.asarray(encodings[0], dtype=np.float32)
+        return np.asarray(encodings[0], dtype=np.float64)
 
 
 # -- geometry and the quality gate (pure functions) ----------------------------------------------------------
@@ -231,7 +247,7 @@ class Recognizer:
 
     def __init__(self, engine: Engine, index: FaceIndex, *, threshold: float, margin: float,
                  confirm_frames: int = 2, enrol_frames: int = 3, min_face_px: int = 48,
-                 min_sharpness: float = 20.0, max_yaw_ratio: float = 0.35, dominance: float = 2.0,
+                 min_sharpness: float = 20.0, max_yaw_ratio: float = 0.4, dominance: float = 2.0,
                  detect_width: int = 320, detect_upsample: int = 1, recheck_every: int = 8):
         if confirm_frames < 1 or enrol_frames < 1:
             raise ValueError("confirm_frames and enrol_frames must be at least 1")
@@ -267,6 +283,25 @@ class Recognizer:
                 track.since_full += 1
                 return self._observe(1, track)
         return self._full(frame)
+
+    def encode_still(self, image_rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """Encode the dominant face of one still image the way a frame would be (calibration, benchmarks).
+
+        Returns ``(encoding, None)``, or ``(None, reason)`` with reason ``"no_face"`` or a quality hint.
+        No tracking and no matching: the recognizer's state is left alone.
+        """
+        frame = np.asarray(image_rgb)
+        boxes = self._detect(frame)
+        chosen, hint = dominant_face(boxes, frame.shape[1], dominance=self.dominance)
+        if chosen is None:
+            return None, hint or "no_face"
+        box = boxes[chosen]
+        quality = assess(frame, box, self._engine.landmarks(frame, box), min_face_px=self.min_face_px,
+                         min_sharpness=self.min_sharpness, max_yaw_ratio=self.max_yaw_ratio)
+        if not quality.ok:
+            return None, quality.hint
+        self.stats.encodings += 1
+        return np.asarray(self._engine.encode(frame, box), np.float32), None
 
     # -- steps ------------------------------------------------------------------------------------------------
     def _full(self, frame: np.ndarray) -> Observation:

@@ -132,23 +132,29 @@ class FaceIndex:
         """Distance from one encoding to every template, with the owner of each row (for calibration)."""
         query = _as_encodings(encoding, "FaceIndex.distances")[0]
         with self._lock:
-            d2 = self._squared_distances(query)
+            d2 = self._squared_distances(query, float(query @ query))
             owners = [self._id_of[c] for c in self._owner[: self._n]]
         return owners, np.sqrt(d2)
 
     def match(self, encoding: np.ndarray, *, threshold: float, margin: float) -> Match:
         """Nearest citizen, accepted only if under ``threshold`` and ahead of every other citizen by ``margin``."""
-        query = _as_encodings(encoding, "FaceIndex.match")[0]
+        query = np.asarray(encoding, dtype=np.float32).reshape(-1)
+        if query.shape != (DIMENSIONS,):
+            raise ValueError(f"FaceIndex.match: expected one {DIMENSIONS}-d encoding, got shape {np.shape(encoding)}")
+        query_sq = float(query @ query)
+        if not math.isfinite(query_sq):
+            raise ValueError("FaceIndex.match: the encoding contains NaN or infinity")
         with self._lock:
             n = self._n
             if n == 0:
                 return Match(None, math.inf, math.inf)
-            d2 = self._squared_distances(query)
+            d2 = self._squared_distances(query, query_sq)
             best_row = int(np.argmin(d2))
-            best_code = int(self._owner[best_row])
+            best_code = self._owner[best_row]
             best = float(d2[best_row])
-            others = d2[self._owner[:n] != best_code]
-            second = float(others.min()) if len(others) else math.inf
+            # The runner-up is the nearest row of any *other* citizen (one masked pass, no loop over citizens).
+            d2[self._owner[:n] == best_code] = np.inf
+            second = float(d2.min())
             nearest = self._id_of[best_code]
         distance = math.sqrt(best)
         runner_up = math.sqrt(second) if math.isfinite(second) else math.inf
@@ -156,12 +162,13 @@ class FaceIndex:
         return Match(nearest if accepted else None, distance, runner_up, nearest)
 
     # -- internals (call with the lock held, or from __init__) ----------------------------------------------
-    def _squared_distances(self, query: np.ndarray) -> np.ndarray:
+    def _squared_distances(self, query: np.ndarray, query_sq: float) -> np.ndarray:
+        """|t|^2 + |q|^2 - 2 t.q for every template t: one GEMV over the contiguous block, then in place."""
         n = self._n
-        d2 = self._matrix[:n] @ query          # one GEMV over a contiguous block
+        d2 = self._matrix[:n] @ query
         d2 *= -2.0
         d2 += self._sqnorm[:n]
-        d2 += np.float32(query @ query)
+        d2 += np.float32(query_sq)
         np.maximum(d2, 0.0, out=d2)            # rounding can make an exact match slightly negative
         return d2
 
