@@ -277,19 +277,56 @@ class RecordLog:
     ``RecordLog.load(path, repair=True)`` checks every record; with ``repair`` a torn tail is cut off and a file
     damaged in the middle is set aside and rewritten with its good records. ``repair=False`` (readers that must
     not touch the files of a running kiosk) just skips damaged records.
+
+    With ``checksum=True`` (big files that are rarely appended to: the visit archives) a sidecar ``name.sum``
+    holds the size and crc32 of the whole file, so checking it at start is one crc32 pass instead of a
+    per-line check; a missing or stale sidecar just means the per-line check, after which it is rewritten.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, checksum: bool = False):
         self.path = Path(path)
+        self.checksum = checksum
         self._out = _Appender(self.path)
 
+    @staticmethod
+    def sum_path(path: Path) -> Path:
+        return Path(path).with_suffix(".sum")
+
     @classmethod
-    def load(cls, path: Path, *, repair: bool, decode: bool = True) -> tuple[list[Any], list[str]]:
+    def _read_sum(cls, path: Path) -> dict | None:
+        data = _read_bytes(cls.sum_path(path))
+        if not data:
+            return None
+        try:
+            rec = _decode_line(data.rstrip(b"\n"))
+            return rec if isinstance(rec, dict) and {"size", "crc"} <= rec.keys() else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    @classmethod
+    def _write_sum(cls, path: Path, size: int, crc: int) -> None:
+        atomic_write(cls.sum_path(path), encode_record({"size": size, "crc": crc}))
+
+    @classmethod
+    def load(cls, path: Path, *, repair: bool, decode: bool = True,
+             checksum: bool = False) -> tuple[list[Any], list[str]]:
         """The good records of ``path`` and notes on what was repaired (``decode=False``: check only)."""
         path = Path(path)
         data = _read_bytes(path)
         if data is None:
             return [], []
+        if checksum and not decode:
+            known = cls._read_sum(path)
+            if known and known["size"] == len(data) and known["crc"] == zlib.crc32(data):
+                return [], []  # intact: the whole-file checksum matches
+        records, problems = cls._scan_and_repair(path, data, repair=repair, decode=decode)
+        if checksum and repair:
+            final = path.read_bytes()
+            cls._write_sum(path, len(final), zlib.crc32(final))
+        return records, problems
+
+    @classmethod
+    def _scan_and_repair(cls, path: Path, data: bytes, *, repair: bool, decode: bool):
         scan = scan_records(data, decode=decode)
         problems: list[str] = []
         if repair and (scan.damaged or scan.torn):
@@ -307,8 +344,17 @@ class RecordLog:
 
     def append(self, records: Iterable[Any]) -> None:
         data = b"".join(encode_record(r) for r in records)
-        if data:
-            self._out.append(data)
+        if not data:
+            return
+        known = self._read_sum(self.path) if self.checksum else None
+        self._out.append(data)
+        if self.checksum:
+            size = self.path.stat().st_size
+            if known and known["size"] == size - len(data):
+                crc = zlib.crc32(data, known["crc"])
+            else:
+                crc = zlib.crc32(self.path.read_bytes())
+            self._write_sum(self.path, size, crc)
 
     def close(self) -> None:
         self._out.close()
@@ -351,7 +397,7 @@ class JournalStorage(Storage):
         self.problems: list[str] = []
         self.damaged = False  # the file needed more than cutting a torn tail: data may be missing
         self._state: dict[str, dict[str, dict]] = {}
-        self._nested: dict[str, set[str]] = {}
+        self._nested: dict[str, set[str]] = {}  # per table (computed on first copy): docs with lists/dicts
         self._scratch: dict | None = None
         self._handed: dict[str, Any] = {}
         self._pending: dict | None = None
@@ -380,7 +426,6 @@ class JournalStorage(Storage):
             else:
                 _apply(state, rec)
         self._state = state
-        self._nested = {t: {k for k, d in docs.items() if _has_containers(d)} for t, docs in state.items()}
         self.damaged = scan.damaged or (scan.size > 0 and not scan.records)
         self._snapshot_bytes = snapshot_bytes
         self._journal_bytes = scan.good_end - snapshot_bytes
@@ -393,6 +438,10 @@ class JournalStorage(Storage):
                 self._snapshot_bytes, self._journal_bytes = self.path.stat().st_size, 0
 
     # -- tinydb Storage interface ----------------------------------------------------------------------------
+    def peek(self) -> dict[str, dict[str, Any]]:
+        """The durable state itself, without a copy: for callers that only look (never mutate it)."""
+        return self._pending if self._pending is not None else self._state
+
     def read(self) -> dict[str, dict[str, Any]]:
         if self._pending is not None:
             return self._pending
@@ -435,7 +484,9 @@ class JournalStorage(Storage):
         out = {}
         for t, docs in self._state.items():
             table = {k: dict(d) for k, d in docs.items()}
-            for k in self._nested.get(t, ()):
+            if t not in self._nested:
+                self._nested[t] = {k for k, d in docs.items() if _has_containers(d)}
+            for k in self._nested[t]:
                 if k in docs:
                     table[k] = copy.deepcopy(docs[k])
             out[t] = table
@@ -478,11 +529,13 @@ class JournalStorage(Storage):
                 self._out.append(line)
                 self._journal_bytes += len(line)
                 for t, docs in rec.get("set", {}).items():
-                    nested = self._nested.setdefault(t, set())
-                    for k, d in docs.items():
-                        (nested.add if _has_containers(d) else nested.discard)(k)
+                    nested = self._nested.get(t)
+                    if nested is not None:
+                        for k, d in docs.items():
+                            (nested.add if _has_containers(d) else nested.discard)(k)
                 for t, ids in rec.get("del", {}).items():
-                    self._nested.get(t, set()).difference_update(ids)
+                    if t in self._nested:
+                        self._nested[t].difference_update(ids)
                 for t in rec.get("drop", ()):
                     self._nested.pop(t, None)
         except BaseException:
@@ -545,6 +598,7 @@ class TemplateCheck:
     ids: np.ndarray  # "S16" owner of each live record
     bad: int = 0
     problems: list[str] = field(default_factory=list)
+    matrix: np.ndarray | None = None  # N x 128 float32 of the live records, when asked for
 
 
 class TemplateFile:
@@ -574,21 +628,30 @@ class TemplateFile:
             buf = f.read(count * RECORD_SIZE)
             count = len(buf) // RECORD_SIZE
             recs = np.frombuffer(buf, RECORD, count=count)
-            mv = memoryview(buf)
+            mv = memoryview(buf)[:count * RECORD_SIZE]
             crc = zlib.crc32
             ok = np.fromiter(
                 (crc(mv[i:i + RECORD_SIZE - 4]) for i in range(0, count * RECORD_SIZE, RECORD_SIZE)),
                 np.uint32, count) == recs["crc"]
             yield start, recs, ok
 
-    def check(self, *, repair: bool) -> TemplateCheck:
-        """Verify every record; with ``repair`` cut a torn tail and rewrite a file damaged in the middle."""
+    @staticmethod
+    def _vectors(recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The float32 templates of records ``idx`` (a plain byte-column copy: fast on unaligned records)."""
+        raw = recs.view(np.uint8).reshape(len(recs), RECORD_SIZE)
+        return np.ascontiguousarray(raw[idx, 17:17 + 4 * TEMPLATE_DIM]).view("<f4")
+
+    def check(self, *, repair: bool, collect: bool = False) -> TemplateCheck:
+        """Verify every record; with ``repair`` cut a torn tail and rewrite a file damaged in the middle.
+
+        ``collect`` also returns the live templates as a matrix, so start-up reads the file once.
+        """
         result = TemplateCheck(rows=np.zeros(0, np.int64), ids=np.zeros(0, "S16"))
         try:
             f = open(self.path, "rb")
         except FileNotFoundError:
             return result
-        rows, ids = [], []
+        rows, ids, vecs = [], [], []
         bad_rows: list[int] = []
         with f:
             header = f.read(len(HEADER))
@@ -600,10 +663,15 @@ class TemplateFile:
                 idx = np.flatnonzero(live)
                 rows.append(idx + start)
                 ids.append(recs["id"][idx].copy())
+                if collect:
+                    vecs.append(self._vectors(recs, idx))
                 bad_rows.extend((np.flatnonzero(~ok) + start).tolist())
         result.rows = np.concatenate(rows) if rows else result.rows
         result.ids = np.concatenate(ids) if ids else result.ids
         result.bad = len(bad_rows)
+        if collect:
+            result.matrix = np.concatenate(vecs) if vecs else np.zeros((0, TEMPLATE_DIM), np.float32)
+            del vecs
         end_good = len(HEADER) + total * RECORD_SIZE
         torn_only = header_ok and (
             (not bad_rows and size > end_good) or (bad_rows == [total - 1] and size == end_good))
@@ -665,7 +733,7 @@ class TemplateFile:
                 keep = ok[local] & (recs["kind"][local] == LIVE)
                 local = local[keep]
                 n = len(local)
-                matrix[filled:filled + n] = recs["vec"][local]
+                matrix[filled:filled + n] = self._vectors(recs, local)
                 ids[filled:filled + n] = recs["id"][local]
                 filled += n
         return [i.ljust(16, b"\0").hex() for i in ids[:filled].tolist()], matrix[:filled]

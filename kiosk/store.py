@@ -19,9 +19,9 @@ Layout of the data folder::
     kiosk.lock         one writer (flock); holds the writer's PID
     hot.jsonl          visits of today and yesterday, counters, last issue time
     numbers.bin        last number taken per category of the last service day, last issue time
-    citizens.jsonl     citizens (with their consent), consent texts, deletion receipts
+    citizens/0..f.jsonl  citizens (with their consent), consent texts, deletion receipts; 16 shards
     templates.bin      face templates, binary records (see TemplateFile)
-    visits/2026-11.jsonl  older visits, append-only
+    visits/2026-11.jsonl  older visits, append-only (+ 2026-11.sum: size and crc32 of the whole file)
     audit.jsonl        append-only audit log (enrol, forget, repairs, clock jumps)
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator, TextIO
 
 import numpy as np
 from tinydb import TinyDB
+from tinydb.table import Document
 
 from kiosk.storage import (
     JournalStorage,
@@ -57,7 +58,8 @@ log = logging.getLogger("kiosk.store")
 LOCK_FILE = "kiosk.lock"
 HOT_FILE = "hot.jsonl"
 NUMBERS_FILE = "numbers.bin"
-CITIZENS_FILE = "citizens.jsonl"
+CITIZENS_DIR = "citizens"
+CITIZEN_SHARDS = 16  # citizens/0.jsonl .. f.jsonl by the first hex digit of the id: a change rewrites 1/16
 TEMPLATES_FILE = "templates.bin"
 AUDIT_FILE = "audit.jsonl"
 ARCHIVE_DIR = "visits"
@@ -241,13 +243,22 @@ class Store:
                        f"continues above every number taken, none will repeat", level=logging.ERROR)
 
         # Citizens and templates.
-        self._cit_storage = JournalStorage(self.data_dir / CITIZENS_FILE, readonly=self.readonly)
-        self._cit = TinyDB(storage=lambda: self._cit_storage)
-        for n in self._cit_storage.problems:
-            self._note(n, level=logging.ERROR if self._cit_storage.damaged else logging.WARNING)
-        self._citizen_docs = {doc["id"]: int(k) for k, doc in
-                              self._cit_storage.read().get("citizens", {}).items()}
+        cdir = self.data_dir / CITIZENS_DIR
+        if repair and not cdir.is_dir():
+            cdir.mkdir()
+            fsync_dir(self.data_dir)
+        self._shards: list[JournalStorage] = []
+        self._cit_dbs: list[TinyDB] = []
+        self._citizen_docs: dict[str, int] = {}
+        for i in range(CITIZEN_SHARDS):
+            shard = JournalStorage(cdir / f"{i:x}.jsonl", readonly=self.readonly)
+            self._shards.append(shard)
+            self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
+            for n in shard.problems:
+                self._note(f"{CITIZENS_DIR}/{n}", level=logging.ERROR if shard.damaged else logging.WARNING)
+            self._citizen_docs.update((doc["id"], int(k)) for k, doc in shard.peek().get("citizens", {}).items())
         self._templates = TemplateFile(self.data_dir / TEMPLATES_FILE)
+        self._tpl_matrix: np.ndarray | None = None  # loaded at start, handed over by the first templates()
         if repair:
             self._check_templates()
         else:
@@ -256,7 +267,7 @@ class Store:
         # History: every month file is checked (checksums only: fast), damage is set aside.
         if repair:
             for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
-                _, notes = RecordLog.load(month_file, repair=True, decode=False)
+                _, notes = RecordLog.load(month_file, repair=True, decode=False, checksum=True)
                 for n in notes:
                     self._note(f"{ARCHIVE_DIR}/{n}", level=logging.ERROR)
 
@@ -268,7 +279,7 @@ class Store:
                                 "pid": os.getpid(), "problems": list(self.problems)}])
 
     def _index_hot(self) -> None:
-        state = self._hot_storage.read()
+        state = self._hot_storage.peek()
         self._visit_docs: dict[str, int] = {}
         self._counters: dict[tuple[str, str], tuple[int | None, int]] = {}
         self._floors: dict[tuple[str, str], int] = {}
@@ -298,29 +309,32 @@ class Store:
                 self._latest_day = date.fromisoformat(mday)
 
     def _check_templates(self) -> None:
-        check = self._templates.check(repair=True)
+        check = self._templates.check(repair=True, collect=True)
         for n in check.problems:
             self._note(n, level=logging.ERROR)
-        rows, ids = check.rows, check.ids
+        rows, ids, matrix = check.rows, check.ids, check.matrix
         known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
         orphan = ~np.isin(ids, known)
         if orphan.any():
-            if self._cit_storage.damaged:
-                # Their consent records may be in the set-aside citizens file: keep them beside it, unused.
-                kept = self._templates.set_aside_rows(rows[orphan], "orphans")
-                self._note(f"{TEMPLATES_FILE}: {int(orphan.sum())} template(s) of citizens missing from the "
-                           f"damaged {CITIZENS_FILE} are not used; kept in {kept.name}", level=logging.ERROR)
-            else:
+            # np "S16" drops trailing zero bytes; the shard is the first hex digit, i.e. the first byte's high half
+            shard_of = np.array([(i[:1] or b"\0")[0] >> 4 for i in ids[orphan].tolist()])
+            damaged = np.array([self._shards[k].damaged for k in shard_of], bool)
+            if damaged.any():
+                # Their consent records may be in a set-aside citizens file: keep them beside it, unused.
+                kept = self._templates.set_aside_rows(rows[orphan][damaged], "orphans")
+                self._note(f"{TEMPLATES_FILE}: {int(damaged.sum())} template(s) of citizens missing from a "
+                           f"damaged {CITIZENS_DIR}/ file are not used; kept in {kept.name}", level=logging.ERROR)
+            if (~damaged).any():
                 # A crash inside enrol/forget left a face without a consent record: it must not stay.
-                self._templates.wipe(rows[orphan])
-                self._note(f"{TEMPLATES_FILE}: {int(orphan.sum())} template(s) without a citizen record wiped",
-                           level=logging.INFO)
-            rows, ids = rows[~orphan], ids[~orphan]
+                self._templates.wipe(rows[orphan][~damaged])
+                self._note(f"{TEMPLATES_FILE}: {int((~damaged).sum())} template(s) without a citizen record "
+                           f"wiped", level=logging.INFO)
+            rows, ids, matrix = rows[~orphan], ids[~orphan], matrix[~orphan]
         size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
         total = self._templates._records_in(size)
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
             rows = self._templates.compact(rows)
-        self._tpl_rows, self._tpl_ids = rows, ids
+        self._tpl_rows, self._tpl_ids, self._tpl_matrix = rows, ids, matrix
 
     # ------------------------------------------------------------------------------------------------ tickets
     @property
@@ -399,7 +413,7 @@ class Store:
     def _roll_over(self, day: date) -> None:
         """A new service day: move visits older than yesterday to the month files, drop their counters."""
         keep_from = (day - timedelta(days=1)).isoformat()
-        state = self._hot_storage.read()
+        state = self._hot_storage.peek()
         old = [(int(k), doc) for k, doc in state.get("visits", {}).items() if doc["service_day"] < keep_from]
         old_counters = [int(k) for k, doc in state.get("counters", {}).items() if doc["day"] < keep_from]
         if old:
@@ -411,7 +425,7 @@ class Store:
                 archive.mkdir()
                 fsync_dir(self.data_dir)
             for month, docs in sorted(by_month.items()):
-                out = RecordLog(archive / f"{month}.jsonl")
+                out = RecordLog(archive / f"{month}.jsonl", checksum=True)
                 try:
                     out.append(docs)  # durable before the hot copies go (a crash in between: duplicates,
                 finally:             # which readers drop by visit id)
@@ -437,7 +451,7 @@ class Store:
         for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl"), reverse=True):
             records, _ = RecordLog.load(month_file, repair=False)
             if any(r.get("id") == visit_id and "patch" not in r for r in records):
-                out = RecordLog(month_file)
+                out = RecordLog(month_file, checksum=True)
                 try:
                     out.append([{"patch": visit_id, "printed": bool(ok)}])
                 finally:
@@ -463,7 +477,7 @@ class Store:
             for doc in docs.values():
                 if doc["service_day"] >= since_iso:
                     yield _visit_from_doc(doc)
-        hot = self._hot_storage.read().get("visits", {})
+        hot = self._hot_storage.peek().get("visits", {})
         for k in sorted(hot, key=int):
             if hot[k]["service_day"] >= since_iso:
                 yield _visit_from_doc(hot[k])
@@ -485,17 +499,18 @@ class Store:
         sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
         doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
                "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
-        texts = self._cit.table("consent_texts")
+        shard, db = self._shards[int(cid[0], 16)], self._cit_dbs[int(cid[0], 16)]
+        texts = db.table("consent_texts")
         try:
-            with self._cit_storage.batch():
-                if not texts.contains(doc_id=_text_doc_id(sha)):
-                    from tinydb.table import Document
+            with shard.batch():
+                if str(_text_doc_id(sha)) not in shard.peek().get("consent_texts", {}):
                     texts.insert(Document({"sha": sha, "text": consent_text}, doc_id=_text_doc_id(sha)))
-                doc_id = self._cit.table("citizens").insert(doc)
+                doc_id = db.table("citizens").insert(doc)
             rows = self._templates.append(cid_raw, enc)
         except StorageError as exc:
             raise StoreError(f"enrolment not saved: {exc}") from exc
         self._citizen_docs[cid] = doc_id
+        self._tpl_matrix = None  # templates() reads the file again
         self._tpl_rows = np.concatenate([self._tpl_rows, rows])
         self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
         self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
@@ -507,18 +522,22 @@ class Store:
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is None:
             return None
-        return _citizen_from_doc(self._cit.table("citizens").get(doc_id=doc_id))
+        return _citizen_from_doc(self._shards[int(citizen_id[0], 16)].peek()["citizens"][str(doc_id)])
 
     def touch(self, citizen_id: str, now: datetime) -> None:
         """Remember when a known citizen was last seen."""
         self._writable()
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is not None:
-            self._cit.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
+            db = self._cit_dbs[int(citizen_id[0], 16)]
+            db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
 
     def templates(self) -> tuple[list[str], np.ndarray]:
         """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
         self._open_check()
+        if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
+            matrix, self._tpl_matrix = self._tpl_matrix, None
+            return [i.ljust(16, b"\0").hex() for i in self._tpl_ids.tolist()], matrix
         if self._tpl_rows is None:  # read-only: check without repairing
             check = self._templates.check(repair=False)
             self._tpl_rows, self._tpl_ids = check.rows, check.ids
@@ -537,10 +556,12 @@ class Store:
         mine = self._tpl_ids == raw
         try:
             self._templates.wipe(self._tpl_rows[mine])  # first the face, then the record
-            doc = self._cit.table("citizens").get(doc_id=doc_id)
-            with self._cit_storage.batch():
-                self._cit.table("citizens").remove(doc_ids=[doc_id])
-                self._cit.table("receipts").insert({
+            self._tpl_matrix = None
+            shard, db = self._shards[int(citizen_id[0], 16)], self._cit_dbs[int(citizen_id[0], 16)]
+            doc = shard.peek()["citizens"][str(doc_id)]
+            with shard.batch():
+                db.table("citizens").remove(doc_ids=[doc_id])
+                db.table("receipts").insert({
                     "citizen": citizen_id, "at": now.isoformat(), "consent_id": doc["consent_id"],
                     "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
                     "templates_deleted": int(mine.sum())})
@@ -554,16 +575,20 @@ class Store:
     def consents(self) -> list[dict[str, Any]]:
         """Consent records of current citizens (who, when, which text) for the data controller's export."""
         self._open_check()
-        state = self._cit_storage.read()
-        texts = {d["sha"]: d["text"] for d in state.get("consent_texts", {}).values()}
-        return [{"citizen": d["id"], "consent_id": d["consent_id"], "at": d["consent_at"],
-                 "text_version": d["consent_text"], "text": texts.get(d["consent_text"])}
-                for d in state.get("citizens", {}).values()]
+        out = []
+        for shard in self._shards:
+            state = shard.peek()
+            texts = {d["sha"]: d["text"] for d in state.get("consent_texts", {}).values()}
+            out += [{"citizen": d["id"], "consent_id": d["consent_id"], "at": d["consent_at"],
+                     "text_version": d["consent_text"], "text": texts.get(d["consent_text"])}
+                    for d in state.get("citizens", {}).values()]
+        return sorted(out, key=lambda r: r["at"])
 
     def receipts(self) -> list[dict[str, Any]]:
         """Deletion receipts written by :meth:`forget`."""
         self._open_check()
-        return [dict(d) for d in self._cit_storage.read().get("receipts", {}).values()]
+        out = [dict(d) for shard in self._shards for d in shard.peek().get("receipts", {}).values()]
+        return sorted(out, key=lambda r: r["at"])
 
     # -------------------------------------------------------------------------------------------------- misc
     def _open_check(self) -> None:
@@ -579,10 +604,12 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        for name in ("_hot_storage", "_cit_storage", "_templates", "_numbers", "audit"):
+        for name in ("_hot_storage", "_templates", "_numbers", "audit"):
             obj = getattr(self, name, None)
             if obj is not None:
                 obj.close()
+        for shard in getattr(self, "_shards", ()):
+            shard.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)

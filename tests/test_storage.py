@@ -222,6 +222,26 @@ def test_record_log_cuts_a_torn_tail_and_keeps_it(tmp_path):
     assert RecordLog.load(path, repair=False)[0] == [{"n": 1}, {"n": 2}, {"n": 4}]
 
 
+def test_record_log_checksum_sidecar_follows_appends(tmp_path):
+    import zlib
+
+    path = tmp_path / "2026-11.jsonl"
+    log = RecordLog(path, checksum=True)
+    log.append([{"n": 1}])
+    log.append([{"n": 2}, {"n": 3}])
+    assert RecordLog._read_sum(path) == {"size": path.stat().st_size, "crc": zlib.crc32(path.read_bytes())}
+    with open(path, "ab") as f:  # appended behind the sum's back (a crash before the sum was rewritten)
+        f.write(encode_record({"n": 4}))
+    assert RecordLog.load(path, repair=True, decode=False, checksum=True)[1] == []
+    assert RecordLog._read_sum(path)["size"] == path.stat().st_size
+    data = bytearray(path.read_bytes())
+    data[12] ^= 1  # one flipped bit in the first record
+    path.write_bytes(bytes(data))
+    _, problems = RecordLog.load(path, repair=True, decode=False, checksum=True)
+    assert "set aside" in problems[0]
+    assert RecordLog.load(path, repair=False)[0] == [{"n": 2}, {"n": 3}, {"n": 4}]
+
+
 def test_slot_file_survives_a_torn_write(tmp_path):
     path = tmp_path / "numbers.bin"
     slots = SlotFile(path)
