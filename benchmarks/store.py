@@ -88,11 +88,11 @@ def build_store(folder: Path, citizens: list[dict], visits: list[dict], template
     sha = citizens[0]["consent_text"]
     shards: list[dict] = [{} for _ in range(CITIZEN_SHARDS)]
     for i, c in enumerate(citizens):
-        shards[int(c["id"][0], 16)][str(i + 1)] = c
+        shards[int(c["id"][:2], 16) % CITIZEN_SHARDS][str(i + 1)] = c
     (folder / CITIZENS_DIR).mkdir()
     for k, docs in enumerate(shards):
         snap = {"citizens": docs, "consent_texts": {str(int(sha[:12], 16)): {"sha": sha, "text": CONSENT}}}
-        (folder / CITIZENS_DIR / f"{k:x}.jsonl").write_bytes(encode_record({"snap": snap}))
+        (folder / CITIZENS_DIR / f"{k:02x}.jsonl").write_bytes(encode_record({"snap": snap}))
     n = len(citizens) * templates_per
     recs = np.zeros(n, RECORD)
     recs["kind"] = 1

@@ -590,6 +590,18 @@ _WIPED_ID = b"\0" * 16
 _WIPED_RECORD = _record_bytes(WIPED, _WIPED_ID, np.zeros(TEMPLATE_DIM, "<f4"))
 
 
+def hex_ids(ids: np.ndarray) -> list[str]:
+    """"S16" ids as hex strings; rows of the same citizen share one string object (memory at 100k)."""
+    seen: dict[bytes, str] = {}
+    out = []
+    for raw in ids.tolist():
+        text = seen.get(raw)
+        if text is None:
+            text = seen[raw] = raw.ljust(16, b"\0").hex()  # numpy drops trailing zero bytes
+        out.append(text)
+    return out
+
+
 @dataclass
 class TemplateCheck:
     """Where the live templates are: their rows in the file, the owner of each (16 raw bytes)."""
@@ -651,27 +663,30 @@ class TemplateFile:
             f = open(self.path, "rb")
         except FileNotFoundError:
             return result
-        rows, ids, vecs = [], [], []
+        rows, ids = [], []
         bad_rows: list[int] = []
         with f:
             header = f.read(len(HEADER))
             header_ok = header == HEADER
             size = os.fstat(f.fileno()).st_size
             total = self._records_in(size)
+            # Filled in place: pages past the live rows are never touched, so they cost no memory.
+            matrix = np.empty((total, TEMPLATE_DIM), np.float32) if collect else None
+            filled = 0
             for start, recs, ok in self._chunks(f):
                 live = ok & (recs["kind"] == LIVE)
                 idx = np.flatnonzero(live)
                 rows.append(idx + start)
                 ids.append(recs["id"][idx].copy())
-                if collect:
-                    vecs.append(self._vectors(recs, idx))
+                if matrix is not None:
+                    matrix[filled:filled + len(idx)] = self._vectors(recs, idx)
+                    filled += len(idx)
                 bad_rows.extend((np.flatnonzero(~ok) + start).tolist())
         result.rows = np.concatenate(rows) if rows else result.rows
         result.ids = np.concatenate(ids) if ids else result.ids
         result.bad = len(bad_rows)
-        if collect:
-            result.matrix = np.concatenate(vecs) if vecs else np.zeros((0, TEMPLATE_DIM), np.float32)
-            del vecs
+        if matrix is not None:
+            result.matrix = matrix[:filled]
         end_good = len(HEADER) + total * RECORD_SIZE
         torn_only = header_ok and (
             (not bad_rows and size > end_good) or (bad_rows == [total - 1] and size == end_good))
@@ -736,7 +751,7 @@ class TemplateFile:
                 matrix[filled:filled + n] = self._vectors(recs, local)
                 ids[filled:filled + n] = recs["id"][local]
                 filled += n
-        return [i.ljust(16, b"\0").hex() for i in ids[:filled].tolist()], matrix[:filled]
+        return hex_ids(ids[:filled]), matrix[:filled]
 
     def append(self, cid: bytes, vectors: np.ndarray) -> np.ndarray:
         """Append one citizen's templates durably; return their record indexes."""

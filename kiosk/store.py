@@ -19,7 +19,7 @@ Layout of the data folder::
     kiosk.lock         one writer (flock); holds the writer's PID
     hot.jsonl          visits of today and yesterday, counters, last issue time
     numbers.bin        last number taken per category of the last service day, last issue time
-    citizens/0..f.jsonl  citizens (with their consent), consent texts, deletion receipts; 16 shards
+    citizens/00..3f.jsonl  citizens (with their consent), consent texts, deletion receipts; 64 shards
     templates.bin      face templates, binary records (see TemplateFile)
     visits/2026-11.jsonl  older visits, append-only (+ 2026-11.sum: size and crc32 of the whole file)
     audit.jsonl        append-only audit log (enrol, forget, repairs, clock jumps)
@@ -49,6 +49,7 @@ from kiosk.storage import (
     StorageError,
     TemplateFile,
     fsync_dir,
+    hex_ids,
     remove_stale_temps,
     set_aside,
 )
@@ -59,7 +60,7 @@ LOCK_FILE = "kiosk.lock"
 HOT_FILE = "hot.jsonl"
 NUMBERS_FILE = "numbers.bin"
 CITIZENS_DIR = "citizens"
-CITIZEN_SHARDS = 16  # citizens/0.jsonl .. f.jsonl by the first hex digit of the id: a change rewrites 1/16
+CITIZEN_SHARDS = 64  # citizens/00.jsonl .. 3f.jsonl by the first byte of the id: a change rewrites 1/64
 TEMPLATES_FILE = "templates.bin"
 AUDIT_FILE = "audit.jsonl"
 ARCHIVE_DIR = "visits"
@@ -251,7 +252,7 @@ class Store:
         self._cit_dbs: list[TinyDB] = []
         self._citizen_docs: dict[str, int] = {}
         for i in range(CITIZEN_SHARDS):
-            shard = JournalStorage(cdir / f"{i:x}.jsonl", readonly=self.readonly)
+            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly)
             self._shards.append(shard)
             self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
             for n in shard.problems:
@@ -316,8 +317,8 @@ class Store:
         known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
         orphan = ~np.isin(ids, known)
         if orphan.any():
-            # np "S16" drops trailing zero bytes; the shard is the first hex digit, i.e. the first byte's high half
-            shard_of = np.array([(i[:1] or b"\0")[0] >> 4 for i in ids[orphan].tolist()])
+            # np "S16" drops trailing zero bytes (an all-zero id reads as b"")
+            shard_of = np.array([(i[:1] or b"\0")[0] % CITIZEN_SHARDS for i in ids[orphan].tolist()])
             damaged = np.array([self._shards[k].damaged for k in shard_of], bool)
             if damaged.any():
                 # Their consent records may be in a set-aside citizens file: keep them beside it, unused.
@@ -499,7 +500,7 @@ class Store:
         sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
         doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
                "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
-        shard, db = self._shards[int(cid[0], 16)], self._cit_dbs[int(cid[0], 16)]
+        shard, db = self._shards[_shard_index(cid)], self._cit_dbs[_shard_index(cid)]
         texts = db.table("consent_texts")
         try:
             with shard.batch():
@@ -522,14 +523,14 @@ class Store:
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is None:
             return None
-        return _citizen_from_doc(self._shards[int(citizen_id[0], 16)].peek()["citizens"][str(doc_id)])
+        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)])
 
     def touch(self, citizen_id: str, now: datetime) -> None:
         """Remember when a known citizen was last seen."""
         self._writable()
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is not None:
-            db = self._cit_dbs[int(citizen_id[0], 16)]
+            db = self._cit_dbs[_shard_index(citizen_id)]
             db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
 
     def templates(self) -> tuple[list[str], np.ndarray]:
@@ -537,7 +538,7 @@ class Store:
         self._open_check()
         if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
             matrix, self._tpl_matrix = self._tpl_matrix, None
-            return [i.ljust(16, b"\0").hex() for i in self._tpl_ids.tolist()], matrix
+            return hex_ids(self._tpl_ids), matrix
         if self._tpl_rows is None:  # read-only: check without repairing
             check = self._templates.check(repair=False)
             self._tpl_rows, self._tpl_ids = check.rows, check.ids
@@ -557,7 +558,7 @@ class Store:
         try:
             self._templates.wipe(self._tpl_rows[mine])  # first the face, then the record
             self._tpl_matrix = None
-            shard, db = self._shards[int(citizen_id[0], 16)], self._cit_dbs[int(citizen_id[0], 16)]
+            shard, db = self._shards[_shard_index(citizen_id)], self._cit_dbs[_shard_index(citizen_id)]
             doc = shard.peek()["citizens"][str(doc_id)]
             with shard.batch():
                 db.table("citizens").remove(doc_ids=[doc_id])
@@ -620,6 +621,11 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shard_index(citizen_id: str) -> int:
+    """Which citizens/ file holds a citizen: its first id byte, modulo the number of shards."""
+    return int(citizen_id[:2], 16) % CITIZEN_SHARDS
 
 
 def _text_doc_id(sha: str) -> int:
