@@ -544,7 +544,12 @@ class JournalStorage(Storage):
         self._state = {t: docs for t, docs in data.items()}
         self._scratch = None
         if self._journal_bytes > max(self.compact_min_bytes, self._snapshot_bytes):
-            self.compact()
+            try:
+                self.compact()
+            except StorageError as exc:
+                # The write itself is durable: a failed compaction must not make it look failed.
+                log.warning("%s: compaction postponed: %s", self.path.name, exc)
+                self._snapshot_bytes = self._journal_bytes  # try again when the journal has doubled
 
     def _write_snapshot(self) -> None:
         data = encode_record({"snap": self._state})

@@ -26,6 +26,7 @@ Layout of the data folder::
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -202,6 +203,13 @@ class Store:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
+    def _audit(self, event: dict[str, Any]) -> None:
+        """Append to the audit log; best effort (a full disk must not stop tickets or undo a saved change)."""
+        try:
+            self.audit.append([event])
+        except StorageError as exc:
+            log.warning("audit log: %s", exc)
+
     def _note(self, message: str, *, level: int = logging.WARNING) -> None:
         """Tell the technician: the journal (log) and the screen (problems)."""
         log.log(level, "%s", message)
@@ -276,8 +284,8 @@ class Store:
             now = self._clock()
             if self._latest is not None and now < self._latest - CLOCK_TOLERANCE:
                 self._clock_went_back(now)
-            self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "open",
-                                "pid": os.getpid(), "problems": list(self.problems)}])
+            self._audit({"at": now.isoformat(timespec="seconds"), "event": "open", "pid": os.getpid(),
+                         "problems": list(self.problems)})
 
     def _index_hot(self) -> None:
         state = self._hot_storage.peek()
@@ -355,7 +363,10 @@ class Store:
         if self._latest_day is not None and day < self._latest_day:
             day = self._latest_day  # never count again on a day that already has numbers
         if self._latest_day is not None and day > self._latest_day:
-            self._roll_over(day)
+            try:
+                self._roll_over(day)
+            except (StorageError, OSError) as exc:  # the old visits stay in the hot file; tickets go on
+                self._note(f"moving old visits to {ARCHIVE_DIR}/ failed (retried at the next day change): {exc}")
         key = (day.isoformat(), category)
         counter_doc, last = self._counters.get(key, (None, 0))
         number = max(last, self._floors.get(key, 0)) + 1
@@ -396,8 +407,8 @@ class Store:
                f"{self._latest_day} (check the time / NTP)")
         self._note(msg)
         if not self.readonly:
-            self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "clock_back",
-                                "latest": self._latest.isoformat(timespec="seconds")}])
+            self._audit({"at": now.isoformat(timespec="seconds"), "event": "clock_back",
+                         "latest": self._latest.isoformat(timespec="seconds")})
 
     def _mark_taken(self, day: date, category: str, number: int, latest: datetime) -> None:
         """Record the number as taken (second copy, written before the visit) in numbers.bin."""
@@ -447,14 +458,16 @@ class Store:
         self._writable()
         doc_id = self._visit_docs.get(visit_id)
         if doc_id is not None:
-            self._hot.table("visits").update({"printed": bool(ok)}, doc_ids=[doc_id])
+            with _saving("printer answer"):
+                self._hot.table("visits").update({"printed": bool(ok)}, doc_ids=[doc_id])
             return
         for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl"), reverse=True):
             records, _ = RecordLog.load(month_file, repair=False)
             if any(r.get("id") == visit_id and "patch" not in r for r in records):
                 out = RecordLog(month_file, checksum=True)
                 try:
-                    out.append([{"patch": visit_id, "printed": bool(ok)}])
+                    with _saving("printer answer"):
+                        out.append([{"patch": visit_id, "printed": bool(ok)}])
                 finally:
                     out.close()
                 return
@@ -514,8 +527,8 @@ class Store:
         self._tpl_matrix = None  # templates() reads the file again
         self._tpl_rows = np.concatenate([self._tpl_rows, rows])
         self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
-        self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
-                            "consent": doc["consent_id"], "templates": len(rows)}])
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
+                     "consent": doc["consent_id"], "templates": len(rows)})
         return _citizen_from_doc(doc)
 
     def citizen(self, citizen_id: str) -> Citizen | None:
@@ -531,7 +544,8 @@ class Store:
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is not None:
             db = self._cit_dbs[_shard_index(citizen_id)]
-            db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
+            with _saving("last seen"):
+                db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
 
     def templates(self) -> tuple[list[str], np.ndarray]:
         """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
@@ -570,8 +584,8 @@ class Store:
             raise StoreError(f"forget not completed: {exc}") from exc
         self._tpl_rows, self._tpl_ids = self._tpl_rows[~mine], self._tpl_ids[~mine]
         del self._citizen_docs[citizen_id]
-        self.audit.append([{"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
-                            "templates": int(mine.sum())}])
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
+                     "templates": int(mine.sum())})
 
     def consents(self) -> list[dict[str, Any]]:
         """Consent records of current citizens (who, when, which text) for the data controller's export."""
@@ -621,6 +635,15 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _saving(what: str) -> Iterator[None]:
+    """Turn a storage failure (disk full, read-only file system) into a StoreError saying what was lost."""
+    try:
+        yield
+    except StorageError as exc:
+        raise StoreError(f"{what} not saved: {exc}") from exc
 
 
 def _shard_index(citizen_id: str) -> int:

@@ -106,6 +106,15 @@ def test_old_days_move_to_month_files_and_stay_listed(store, tmp_path):
     assert next(store.visits()).printed is False
 
 
+def test_failing_archive_does_not_stop_tickets(store, tmp_path):
+    issue(store, now=T0)
+    (tmp_path / "data" / ARCHIVE_DIR).write_text("not a folder")  # moving old visits will fail
+    v = issue(store, now=T0 + timedelta(days=3))
+    assert (v.ticket, v.service_day) == ("HT-001", date(2026, 11, 30))
+    assert any("moving old visits" in p for p in store.problems)
+    assert [x.service_day for x in store.visits()] == [date(2026, 11, 27), date(2026, 11, 30)]
+
+
 def test_unknown_visit_is_an_error(store):
     with pytest.raises(StoreError, match="unknown visit"):
         store.mark_printed("feedbeef", True)
