@@ -408,11 +408,9 @@ class JournalStorage(Storage):
     # -- loading ---------------------------------------------------------------------------------------------
     def _load(self, *, repair: bool) -> None:
         data = _read_bytes(self.path)
-        if data is None:
+        if data is None:  # created by the first write (appending to a new file is as safe)
             self._snapshot_bytes = 0
             self._journal_bytes = 0
-            if not self.readonly:
-                self._write_snapshot()
             return
         scan = scan_records(data)
         state: dict[str, dict[str, dict]] = {}

@@ -179,8 +179,8 @@ class Store:
     def open_readonly(cls, data_dir: Path) -> "Store":
         """Read the folder of a possibly running kiosk: no lock, nothing repaired, nothing written."""
         data_dir = Path(data_dir)
-        if not (data_dir / HOT_FILE).exists() and not (data_dir / ARCHIVE_DIR).is_dir():
-            raise StoreError(f"{data_dir} holds no kiosk data ({HOT_FILE} not found)")
+        if not any((data_dir / name).exists() for name in (LOCK_FILE, HOT_FILE, CITIZENS_DIR, ARCHIVE_DIR)):
+            raise StoreError(f"{data_dir} holds no kiosk data ({LOCK_FILE} and {HOT_FILE} not found)")
         store = cls(data_dir, kiosk_id="", day_start_hour=0, readonly=True, clock=datetime.now)
         store._load()
         return store
@@ -218,7 +218,8 @@ class Store:
     def _load(self) -> None:
         repair = not self.readonly
         if repair:
-            remove_stale_temps(self.data_dir)
+            for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR):
+                remove_stale_temps(folder)
             self.audit = RecordLog(self.data_dir / AUDIT_FILE)
             _, notes = RecordLog.load(self.data_dir / AUDIT_FILE, repair=True, decode=False)
             for n in notes:

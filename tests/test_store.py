@@ -241,6 +241,15 @@ def test_garbage_file_is_set_aside_and_kiosk_keeps_issuing(tmp_path, name, caplo
     s.close()
 
 
+def test_leftovers_of_interrupted_atomic_writes_are_removed(tmp_path):
+    folder, issued = _filled(tmp_path)
+    leftovers = [folder / ".hot.jsonl.tmp-99-abcd", folder / CITIZENS_DIR / ".00.jsonl.tmp-99-abcd"]
+    for p in leftovers:
+        p.write_bytes(b"half a snapshot")
+    _next_is_new(folder, issued).close()
+    assert not any(p.exists() for p in leftovers)
+
+
 def test_lost_hot_file_numbers_continue_from_numbers_bin(tmp_path):
     folder, issued = _filled(tmp_path)
     (folder / HOT_FILE).unlink()
