@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kiosk.config import Config
+from kiosk.notify import SystemdNotifier
 from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, Issued, KioskMachine, Timing
 from kiosk.views import CategoryChoice
 
@@ -183,7 +184,7 @@ class EventLoop:
     def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
-                 sync: bool = False) -> None:
+                 sync: bool = False, notifier: Any = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -196,6 +197,7 @@ class EventLoop:
         self._next_frame = 0.0
         self._visits_ended = 0
         self._sync = sync
+        self._notifier = notifier
         self.frames_processed = 0
         self.running = True
 
@@ -203,9 +205,22 @@ class EventLoop:
         self._drain_events()
         self._feed_camera()
         self._collect_results()
+        self._show()            # e.g. "printing…" is on screen before tick() blocks on the printer
         self.machine.tick()
+        self._show()
+        if self._notifier is not None:
+            self._notifier.heartbeat()
+            self._notifier.status(self._status_line())
+
+    def _show(self) -> None:
         if self._screen is not None:
             self._screen.show(self.machine.view)
+
+    def _status_line(self) -> str:
+        outcome = self.machine.last_outcome
+        last = f"last ticket {outcome.ticket}" if outcome else "no ticket yet"
+        notice = getattr(self.machine.view, "notice", None)
+        return f"{self.machine.outcomes} tickets since start, {last}" + (f"; {notice}" if notice else "")
 
     def run(self, *, until: Callable[[], bool] = lambda: False) -> None:
         """Run until quit or ``until()``; waits on the event queue between turns, never sleeps."""
@@ -302,7 +317,7 @@ class Kiosk:
 
 
 def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: Any = None, screen: Any = None,
-                engine: Any = None, sync: bool = False, use_gpio: bool = True) -> Kiosk:
+                engine: Any = None, sync: bool = False, use_gpio: bool = True, notifier: Any = None) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names."""
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
@@ -339,7 +354,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
         buttons = make_buttons(config, events)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync)
+                     sync=sync, notifier=notifier)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, camera=camera, worker=worker, buttons=buttons,
                  screen=screen)
 
@@ -393,13 +408,17 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     clock = Clock()
     camera = make_camera(config, camera_folder)
     screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
-    kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen)
+    notifier = SystemdNotifier(clock)
+    kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier)
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
-    log.info("kiosk %s ready: %d categories, camera %s, printer %s", config.kiosk_id, len(config.categories),
-             type(camera).__name__ if camera else "none", config.printer.connection)
+    summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
+               f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")
+    log.info(summary)
+    notifier.ready(summary)
     started = clock()
     try:
         kiosk.loop.run(until=lambda: exit_after is not None and clock() - started >= exit_after)
     finally:
+        notifier.stopping()
         kiosk.close()
     return 0

@@ -93,7 +93,7 @@ def test_runs_the_kiosk_as_its_own_user_with_device_groups():
     assert one("User") == "kiosk" and one("Group") == "kiosk"
     groups = set(" ".join(SERVICE["SupplementaryGroups"]).split())
     assert {"gpio", "video", "render", "dialout", "lp", "plugdev", "input"} <= groups
-    assert one("Type") == "simple"
+    assert one("Type") == "notify" and one("NotifyAccess") == "main" and one("WatchdogSec") == "30"
     assert one("Restart") == "on-failure" and one("RestartSec") == "3"
     assert int(one("StartLimitBurst", "Unit")) >= 3 and int(one("StartLimitIntervalSec", "Unit")) >= 60
     assert "local-fs.target" in one("After", "Unit").split()
