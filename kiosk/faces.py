@@ -9,9 +9,11 @@ right first and cheap second:
   gets a hint for the screen instead;
 * an identity is accepted only when the same citizen matches on ``confirm_frames`` frames of the same track,
   each match under the threshold and ahead of every other citizen by the margin (``FaceIndex.match``);
-* detection runs on a copy downscaled to ``detect_width``; once a person's verdict is in, the face is
-  followed by a cheap detection in a small window around its last box, with a full-frame check every
-  ``recheck_every`` frames (for bystanders) and no further encoding while the person stays in view.
+* detection runs on a copy downscaled to ``detect_width``; once a person's verdict is in, nothing is
+  encoded again while they stay in view. A frame whose coarse picture (8 x 8 block means) has not changed
+  since the last detection costs no detection at all; when the person moves they are found again by a cheap
+  detection in a small window around the last box, and while anything changes, every ``recheck_every``
+  frames a full-frame detection looks for bystanders.
 
 face_recognition (dlib) is imported only by :class:`FaceRecognitionEngine`; tests inject their own engine.
 
@@ -39,8 +41,10 @@ ONE_AT_A_TIME = "one_at_a_time"
 CENTRE_BAND = 0.3        # the dominant face's centre must lie within 0.5 +/- this fraction of the frame width
 SHARPNESS_SIZE = 80      # face crops are resized to this square before measuring sharpness (scale-free)
 TRACK_IOU = 0.3          # box overlap that makes a detection the same person as the current track
-TRACK_FACE_PX = 100      # in the tracking window the face is scaled to about this width (HOG needs >= 80)
-TRACK_WINDOW = 0.6       # the tracking window extends the last box by this fraction of its size on each side
+TRACK_FACE_PX = 90       # in the tracking window the face is scaled to about this width (HOG needs >= 80)
+TRACK_WINDOW = 0.35      # the tracking window extends the last box by this fraction of its size on each side
+MOTION_BLOCKS = 8        # the scene signature: MOTION_BLOCKS x MOTION_BLOCKS block means of the green channel
+MOTION_LEVEL = 8.0       # a block mean moving by more than this (of 255) means something moved
 _STRANGER = "<stranger>"   # frame verdicts that are not a citizen id (ids are random hex, never these)
 _AMBIGUOUS = "<ambiguous>"
 LOST_AFTER = 3           # processed frames without the tracked face before the track is forgotten
@@ -195,6 +199,40 @@ def assess(frame: np.ndarray, box: Box, landmarks: Landmarks, *, min_face_px: in
     return Quality(size, sharp, yaw, hint)
 
 
+def scene_signature(frame: np.ndarray) -> np.ndarray:
+    """A coarse picture of the frame: block means of a subsampled green channel (microseconds to compute)."""
+    step = max(1, frame.shape[1] // 160)
+    green = frame[::step, ::step, 1]
+    rows = green.shape[0] // MOTION_BLOCKS * MOTION_BLOCKS
+    cols = green.shape[1] // MOTION_BLOCKS * MOTION_BLOCKS
+    if rows == 0 or cols == 0:
+        return green.astype(np.float32)
+    blocks = green[:rows, :cols].reshape(MOTION_BLOCKS, rows // MOTION_BLOCKS, MOTION_BLOCKS, cols // MOTION_BLOCKS)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+def moved_blocks(scene: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """Which blocks changed? Block means average the sensor noise away; a person moving shifts them a lot."""
+    if reference is None or scene.shape != reference.shape:
+        return np.ones(scene.shape, bool)
+    return np.abs(scene - reference) > MOTION_LEVEL
+
+
+def _blocks_near(box: Box, shape: tuple[int, ...], grid: tuple[int, int]) -> np.ndarray:
+    """The blocks covered by the tracking window around ``box`` (motion there is the tracked person's)."""
+    top, right, bottom, left = box
+    pad_x, pad_y = (right - left) * TRACK_WINDOW, (bottom - top) * TRACK_WINDOW
+    height, width = shape[0], shape[1]
+    rows, cols = grid
+    r0 = max(0, int((top - pad_y) * rows // height))
+    r1 = min(rows, int(math.ceil((bottom + pad_y) * rows / height)))
+    c0 = max(0, int((left - pad_x) * cols // width))
+    c1 = min(cols, int(math.ceil((right + pad_x) * cols / width)))
+    near = np.zeros(grid, bool)
+    near[r0:r1, c0:c1] = True
+    return near
+
+
 def _clip(box: Box, shape: tuple[int, ...]) -> Box:
     top, right, bottom, left = box
     height, width = shape[0], shape[1]
@@ -223,8 +261,11 @@ class Observation:
 class _Track:
     id: int
     box: Box
+    faces: int = 1                      # faces in view at the last full-frame detection
     misses: int = 0
-    since_full: int = 0                 # frames since the last full-frame detection
+    since_full: int = 0                 # detections in the tracking window since the last full-frame one
+    scene: np.ndarray | None = None     # scene signature at the last detection of the face
+    scene_full: np.ndarray | None = None  # ... and at the last full-frame detection
     matched: list[str] = field(default_factory=list)   # per encoded frame: citizen id, _STRANGER or _AMBIGUOUS
     encodings: list[np.ndarray] = field(default_factory=list)
     citizen_id: str | None = None
@@ -239,6 +280,7 @@ class RecognizerStats:
     frames: int = 0
     full_detections: int = 0
     window_detections: int = 0
+    unchanged: int = 0                  # frames that needed no detection (nothing moved)
     encodings: int = 0
 
 
@@ -248,7 +290,7 @@ class Recognizer:
     def __init__(self, engine: Engine, index: FaceIndex, *, threshold: float, margin: float,
                  confirm_frames: int = 2, enrol_frames: int = 3, min_face_px: int = 48,
                  min_sharpness: float = 20.0, max_yaw_ratio: float = 0.4, dominance: float = 2.0,
-                 detect_width: int = 320, detect_upsample: int = 1, recheck_every: int = 8):
+                 detect_width: int = 320, detect_upsample: int = 1, recheck_every: int = 10):
         if confirm_frames < 1 or enrol_frames < 1:
             raise ValueError("confirm_frames and enrol_frames must be at least 1")
         if detect_width < 32:
@@ -276,12 +318,24 @@ class Recognizer:
             raise ValueError(f"expected an RGB uint8 H x W x 3 frame, got {frame.dtype} {frame.shape}")
         self.stats.frames += 1
         track = self._track
-        if track is not None and track.settled and track.since_full < self.recheck_every:
-            box = self._follow(frame, track.box)
-            if box is not None:                   # the verdict is in and the face is still there: no new work
-                track.box, track.misses = box, 0
+        if track is not None and track.settled:
+            scene = scene_signature(frame)
+            near = _blocks_near(track.box, frame.shape, scene.shape)
+            inside = (moved_blocks(scene, track.scene) & near).any()         # the person moved
+            outside = (moved_blocks(scene, track.scene_full) & ~near).any()  # something else changed
+            if not inside and not outside:
+                self.stats.unchanged += 1         # nothing moved since the last detection: same face, same place
+                return self._observe(track.faces, track)
+            if track.since_full < self.recheck_every:
+                # Changes elsewhere only bring the next full-frame check closer; the person is followed
+                # in a small window around the last box, and only when they moved.
                 track.since_full += 1
-                return self._observe(1, track)
+                box = self._follow(frame, track.box) if inside else track.box
+                if box is not None:
+                    track.box, track.misses = box, 0
+                    if inside:
+                        track.scene = scene
+                    return self._observe(track.faces, track)
         return self._full(frame)
 
     def encode_still(self, image_rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
@@ -316,9 +370,11 @@ class Recognizer:
         track = self._track
         if track is None or iou(track.box, box) < TRACK_IOU:
             track = self._track = _Track(next(self._ids), box)
-        track.box, track.misses, track.since_full = box, 0, 0
+        track.box, track.misses, track.since_full, track.faces = box, 0, 0, len(boxes)
         if not track.settled:
             self._judge(frame, track)
+        if track.settled:
+            track.scene = track.scene_full = scene_signature(frame)
         return self._observe(len(boxes), track)
 
     def _judge(self, frame: np.ndarray, track: _Track) -> None:

@@ -205,14 +205,15 @@ def test_a_small_bystander_does_not_stop_the_dominant_face():
     assert frames[-1].citizen_id == "alice" and frames[-1].faces == 2
 
 
-def test_a_bystander_stepping_up_beside_a_recognised_citizen_ends_the_identity():
+def test_a_bystander_who_steps_up_and_stands_still_ends_the_identity_within_the_recheck():
     engine, index = world()
     rec = recognizer(engine, index, recheck_every=4)
     for _ in range(2):
         rec.process(scene((ALICE, 110, 60, 100)))
     crowded = [rec.process(scene((ALICE, 110, 60, 100), (BOB, 5, 5, 95))) for _ in range(5)]
     assert crowded[-1].track_id is None and crowded[-1].citizen_id is None
-    assert crowded[-1].hint == ONE_AT_A_TIME
+    assert crowded[-1].hint == ONE_AT_A_TIME and crowded[-1].faces == 2
+    assert engine.encoded == 2
 
 
 def test_a_face_off_to_the_side_is_not_identified():
@@ -237,16 +238,29 @@ def test_quality_gate_hints_and_never_encodes_a_bad_face():
     assert engine.encoded == 0
 
 
-def test_settled_person_is_followed_cheaply_with_a_full_check_every_few_frames():
+def test_a_still_person_costs_no_detection_at_all_once_settled():
+    engine, index = world()
+    rec = recognizer(engine, index)
+    for _ in range(2):
+        rec.process(scene((ALICE, 110, 60, 100)))
+    detections = engine.detections
+    for _ in range(30):
+        assert rec.process(scene((ALICE, 110, 60, 100))).citizen_id == "alice"
+    assert engine.detections == detections and rec.stats.unchanged == 30
+
+
+def test_a_swaying_person_is_followed_in_a_small_window_with_a_full_check_every_few_frames():
     engine, index = world()
     rec = recognizer(engine, index, recheck_every=5)
     for _ in range(2):
         rec.process(scene((ALICE, 110, 60, 100)))
     before = rec.stats.full_detections
-    for _ in range(30):
-        rec.process(scene((ALICE, 110, 60, 100)))
-    assert rec.stats.full_detections - before == 30 // 6       # one full check after every 5 cheap frames
+    for frame in range(30):
+        obs = rec.process(scene((ALICE, 116 - 6 * (frame % 2), 60, 100)))
+        assert obs.citizen_id == "alice" and obs.faces == 1
+    assert rec.stats.full_detections - before == 30 // 6       # one full check after every 5 window ones
     assert rec.stats.window_detections == 30 - 30 // 6
+    assert engine.encoded == 2
 
 
 def test_large_frames_are_detected_downscaled_and_encoded_at_full_resolution():
