@@ -271,6 +271,35 @@ class _Appender:
 # Append-only record log
 
 
+def read_checksum(path: Path) -> dict | None:
+    """The size and crc32 last recorded for the whole of ``path`` (``name.sum``), or None."""
+    data = _read_bytes(Path(path).with_suffix(".sum"))
+    if not data:
+        return None
+    try:
+        rec = _decode_line(data.rstrip(b"\n"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return rec if isinstance(rec, dict) and {"size", "crc"} <= rec.keys() else None
+
+
+def write_checksum(path: Path, size: int | None = None, crc: int | None = None) -> None:
+    """Record size and crc32 of the whole of ``path`` (computed from the file when not given)."""
+    if size is None or crc is None:
+        data = Path(path).read_bytes()
+        size, crc = len(data), zlib.crc32(data)
+    atomic_write(Path(path).with_suffix(".sum"), encode_record({"size": size, "crc": crc}))
+
+
+def _append_checksum(path: Path, known: dict | None, appended: bytes) -> None:
+    """Update ``name.sum`` after an append: incrementally when it matched the file before the append."""
+    size = Path(path).stat().st_size
+    if known and known["size"] == size - len(appended):
+        write_checksum(path, size, zlib.crc32(appended, known["crc"]))
+    else:
+        write_checksum(path)
+
+
 class RecordLog:
     """An append-only file of self-checking JSON records (audit log, visit archives).
 
@@ -288,25 +317,6 @@ class RecordLog:
         self.checksum = checksum
         self._out = _Appender(self.path)
 
-    @staticmethod
-    def sum_path(path: Path) -> Path:
-        return Path(path).with_suffix(".sum")
-
-    @classmethod
-    def _read_sum(cls, path: Path) -> dict | None:
-        data = _read_bytes(cls.sum_path(path))
-        if not data:
-            return None
-        try:
-            rec = _decode_line(data.rstrip(b"\n"))
-            return rec if isinstance(rec, dict) and {"size", "crc"} <= rec.keys() else None
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-    @classmethod
-    def _write_sum(cls, path: Path, size: int, crc: int) -> None:
-        atomic_write(cls.sum_path(path), encode_record({"size": size, "crc": crc}))
-
     @classmethod
     def load(cls, path: Path, *, repair: bool, decode: bool = True,
              checksum: bool = False) -> tuple[list[Any], list[str]]:
@@ -316,13 +326,12 @@ class RecordLog:
         if data is None:
             return [], []
         if checksum and not decode:
-            known = cls._read_sum(path)
+            known = read_checksum(path)
             if known and known["size"] == len(data) and known["crc"] == zlib.crc32(data):
                 return [], []  # intact: the whole-file checksum matches
         records, problems = cls._scan_and_repair(path, data, repair=repair, decode=decode)
         if checksum and repair:
-            final = path.read_bytes()
-            cls._write_sum(path, len(final), zlib.crc32(final))
+            write_checksum(path)
         return records, problems
 
     @classmethod
@@ -346,15 +355,10 @@ class RecordLog:
         data = b"".join(encode_record(r) for r in records)
         if not data:
             return
-        known = self._read_sum(self.path) if self.checksum else None
+        known = read_checksum(self.path) if self.checksum else None
         self._out.append(data)
         if self.checksum:
-            size = self.path.stat().st_size
-            if known and known["size"] == size - len(data):
-                crc = zlib.crc32(data, known["crc"])
-            else:
-                crc = zlib.crc32(self.path.read_bytes())
-            self._write_sum(self.path, size, crc)
+            _append_checksum(self.path, known, data)
 
     def close(self) -> None:
         self._out.close()
@@ -594,14 +598,15 @@ _WIPED_RECORD = _record_bytes(WIPED, _WIPED_ID, np.zeros(TEMPLATE_DIM, "<f4"))
 
 
 def hex_ids(ids: np.ndarray) -> list[str]:
-    """"S16" ids as hex strings; rows of the same citizen share one string object (memory at 100k)."""
-    seen: dict[bytes, str] = {}
-    out = []
-    for raw in ids.tolist():
-        text = seen.get(raw)
-        if text is None:
-            text = seen[raw] = raw.ljust(16, b"\0").hex()  # numpy drops trailing zero bytes
-        out.append(text)
+    """"S16" ids as hex strings; consecutive rows of one citizen share one string object (memory at 100k)."""
+    text = np.ascontiguousarray(ids, "S16").view(np.uint8).tobytes().hex()  # keeps trailing zero bytes
+    out: list[str] = []
+    last = ""
+    for i in range(0, len(text), 32):
+        piece = text[i:i + 32]
+        if piece != last:
+            last = piece
+        out.append(last)
     return out
 
 
@@ -622,6 +627,7 @@ class TemplateFile:
     Appending is durable on return; a torn last record fails its crc and is dropped. Deleting (``wipe``)
     overwrites the citizen's records in place with zeros — the template bytes are gone from the file at once,
     and a wipe torn by a power cut is just a record with a bad crc, which is dropped as well.
+    ``templates.sum`` holds the crc32 of the whole file: when it matches, start-up skips the per-record check.
     """
 
     CHUNK = 16384  # records per read while checking (about 8.7 MB)
@@ -633,8 +639,8 @@ class TemplateFile:
     def _records_in(self, size: int) -> int:
         return max(0, (size - len(HEADER)) // RECORD_SIZE)
 
-    def _chunks(self, f) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(first record index, records, crc ok mask) over the file, chunk by chunk."""
+    def _chunks(self, f, *, verify: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray, bytes]]:
+        """(first record index, records, crc ok mask, raw bytes) over the file, chunk by chunk."""
         size = os.fstat(f.fileno()).st_size
         total = self._records_in(size)
         for start in range(0, total, self.CHUNK):
@@ -643,12 +649,15 @@ class TemplateFile:
             buf = f.read(count * RECORD_SIZE)
             count = len(buf) // RECORD_SIZE
             recs = np.frombuffer(buf, RECORD, count=count)
-            mv = memoryview(buf)[:count * RECORD_SIZE]
-            crc = zlib.crc32
-            ok = np.fromiter(
-                (crc(mv[i:i + RECORD_SIZE - 4]) for i in range(0, count * RECORD_SIZE, RECORD_SIZE)),
-                np.uint32, count) == recs["crc"]
-            yield start, recs, ok
+            if verify:
+                mv = memoryview(buf)[:count * RECORD_SIZE]
+                crc = zlib.crc32
+                ok = np.fromiter(
+                    (crc(mv[i:i + RECORD_SIZE - 4]) for i in range(0, count * RECORD_SIZE, RECORD_SIZE)),
+                    np.uint32, count) == recs["crc"]
+            else:
+                ok = np.ones(count, bool)
+            yield start, recs, ok, buf
 
     @staticmethod
     def _vectors(recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -661,6 +670,19 @@ class TemplateFile:
 
         ``collect`` also returns the live templates as a matrix, so start-up reads the file once.
         """
+        known = read_checksum(self.path)
+        if known is not None:
+            intact = self._check(repair=False, collect=collect, whole_crc=known)
+            if intact is not None:
+                return intact
+        result = self._check(repair=repair, collect=collect)
+        if repair and self.path.exists():
+            write_checksum(self.path)
+        return result
+
+    def _check(self, *, repair: bool, collect: bool, whole_crc: dict | None = None) -> TemplateCheck | None:
+        """One pass over the file. With ``whole_crc``, records are trusted if the whole file matches that
+        checksum — and None is returned when it does not."""
         result = TemplateCheck(rows=np.zeros(0, np.int64), ids=np.zeros(0, "S16"))
         try:
             f = open(self.path, "rb")
@@ -672,11 +694,16 @@ class TemplateFile:
             header = f.read(len(HEADER))
             header_ok = header == HEADER
             size = os.fstat(f.fileno()).st_size
+            if whole_crc is not None and (whole_crc["size"] != size or not header_ok):
+                return None
+            running = zlib.crc32(header)
             total = self._records_in(size)
             # Filled in place: pages past the live rows are never touched, so they cost no memory.
             matrix = np.empty((total, TEMPLATE_DIM), np.float32) if collect else None
             filled = 0
-            for start, recs, ok in self._chunks(f):
+            for start, recs, ok, buf in self._chunks(f, verify=whole_crc is None):
+                if whole_crc is not None:
+                    running = zlib.crc32(buf, running)
                 live = ok & (recs["kind"] == LIVE)
                 idx = np.flatnonzero(live)
                 rows.append(idx + start)
@@ -685,6 +712,10 @@ class TemplateFile:
                     matrix[filled:filled + len(idx)] = self._vectors(recs, idx)
                     filled += len(idx)
                 bad_rows.extend((np.flatnonzero(~ok) + start).tolist())
+            if whole_crc is not None:
+                f.seek(len(HEADER) + total * RECORD_SIZE)
+                if zlib.crc32(f.read(), running) != whole_crc["crc"]:
+                    return None  # changed behind our back (or damaged): check record by record
         result.rows = np.concatenate(rows) if rows else result.rows
         result.ids = np.concatenate(ids) if ids else result.ids
         result.bad = len(bad_rows)
@@ -727,6 +758,7 @@ class TemplateFile:
         """Replace the file by one holding only the given records (used by repair and compaction)."""
         self._copy(rows, self.path)
         self._out.reopen()
+        write_checksum(self.path)
 
     def set_aside_rows(self, rows: np.ndarray, label: str) -> Path:
         """Keep copies of some records in ``templates.bin.<label>-<time>``, then wipe them here."""
@@ -743,7 +775,7 @@ class TemplateFile:
             return [], matrix
         filled = 0
         with open(self.path, "rb") as f:
-            for start, recs, ok in self._chunks(f):
+            for start, recs, ok, _ in self._chunks(f):
                 lo, hi = np.searchsorted(rows, [start, start + len(recs)])
                 if lo == hi:
                     continue
@@ -765,7 +797,10 @@ class TemplateFile:
             self._out.reopen()
             size = len(HEADER)
         first = self._records_in(size)
-        self._out.append(b"".join(_record_bytes(LIVE, cid, v) for v in vectors))
+        known = read_checksum(self.path)
+        data = b"".join(_record_bytes(LIVE, cid, v) for v in vectors)
+        self._out.append(data)
+        _append_checksum(self.path, known, data)
         return np.arange(first, first + len(vectors), dtype=np.int64)
 
     def wipe(self, rows: Iterable[int]) -> None:
@@ -785,6 +820,7 @@ class TemplateFile:
             raise StorageError(f"cannot write {self.path}: {exc}") from exc
         finally:
             os.close(fd)
+        write_checksum(self.path)  # deletion is rare: one crc32 pass keeps start-up fast
 
     def compact(self, rows: np.ndarray) -> np.ndarray:
         """Drop wiped records by rewriting the file atomically; return the new indexes of ``rows``."""

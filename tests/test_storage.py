@@ -20,6 +20,7 @@ from kiosk.storage import (
     TemplateFile,
     atomic_write,
     encode_record,
+    read_checksum,
     remove_stale_temps,
     scan_records,
 )
@@ -231,11 +232,11 @@ def test_record_log_checksum_sidecar_follows_appends(tmp_path):
     log = RecordLog(path, checksum=True)
     log.append([{"n": 1}])
     log.append([{"n": 2}, {"n": 3}])
-    assert RecordLog._read_sum(path) == {"size": path.stat().st_size, "crc": zlib.crc32(path.read_bytes())}
+    assert read_checksum(path) == {"size": path.stat().st_size, "crc": zlib.crc32(path.read_bytes())}
     with open(path, "ab") as f:  # appended behind the sum's back (a crash before the sum was rewritten)
         f.write(encode_record({"n": 4}))
     assert RecordLog.load(path, repair=True, decode=False, checksum=True)[1] == []
-    assert RecordLog._read_sum(path)["size"] == path.stat().st_size
+    assert read_checksum(path)["size"] == path.stat().st_size
     data = bytearray(path.read_bytes())
     data[12] ^= 1  # one flipped bit in the first record
     path.write_bytes(bytes(data))
@@ -288,6 +289,21 @@ def test_wipe_removes_the_template_bytes(tmp_path):
     assert vecs[3][0].tobytes() in raw
     check = tf.check(repair=True)
     assert ids[2] not in set(check.ids.tolist()) and len(check.rows) == 12 and not check.problems
+
+
+def test_template_checksum_follows_appends_and_wipes(tmp_path):
+    import zlib
+
+    tf, ids, vecs, rows = _templates(tmp_path)
+    whole = lambda: {"size": tf.path.stat().st_size, "crc": zlib.crc32(tf.path.read_bytes())}  # noqa: E731
+    assert read_checksum(tf.path) == whole()
+    tf.wipe(rows[1])
+    assert read_checksum(tf.path) == whole()
+    fast = tf.check(repair=True, collect=True)  # trusted through the whole-file checksum
+    (tmp_path / "templates.sum").unlink()
+    slow = tf.check(repair=True, collect=True)  # record by record, then the checksum is written again
+    assert np.array_equal(fast.rows, slow.rows) and np.array_equal(fast.matrix, slow.matrix)
+    assert read_checksum(tf.path) == whole()
 
 
 def test_torn_last_template_is_dropped_and_kept_aside(tmp_path):
