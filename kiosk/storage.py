@@ -380,7 +380,7 @@ class JournalStorage(Storage):
     Usage::
 
         storage = JournalStorage(path)
-        db = TinyDB(storage=storage)          # or TinyDB(path, storage=JournalStorage)
+        db = TinyDB(storage=lambda: storage)  # or TinyDB(path, storage=JournalStorage)
         with storage.batch():                 # several tinydb operations, one durable record
             db.table("visits").insert({...})
             db.table("counters").update({...}, doc_ids=[1])

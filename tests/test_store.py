@@ -81,6 +81,22 @@ def test_ticket_is_on_disk_when_issue_returns(store, tmp_path):
     reader.close()
 
 
+def test_issue_fsyncs_the_visit_and_the_number_before_returning(store, tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    v = issue(store)
+    data = tmp_path / "data"
+    assert str(data / NUMBERS_FILE) in synced and str(data / HOT_FILE) in synced
+    assert synced.index(str(data / NUMBERS_FILE)) < synced.index(str(data / HOT_FILE))  # number first
+    assert v.id in (data / HOT_FILE).read_text()
+
+
 def test_numbers_continue_after_reopen_and_printed_is_kept(tmp_path):
     s = open_store(tmp_path / "d")
     v = issue(s)
