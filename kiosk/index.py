@@ -163,9 +163,14 @@ class FaceIndex:
 
     # -- internals (call with the lock held, or from __init__) ----------------------------------------------
     def _squared_distances(self, query: np.ndarray, query_sq: float) -> np.ndarray:
-        """|t|^2 + |q|^2 - 2 t.q for every template t: one GEMV over the contiguous block, then in place."""
+        """|t|^2 + |q|^2 - 2 t.q for every template t: one matrix-vector product over the contiguous block.
+
+        The product is numpy's einsum, single-threaded on purpose: it is memory-bound (100,000 templates are
+        51 MB), and OpenBLAS's worker threads stall for whole scheduler slices when the other cores are busy
+        (the kiosk's loop and screen are), making ``@`` slower and erratic exactly when it matters.
+        """
         n = self._n
-        d2 = self._matrix[:n] @ query
+        d2 = np.einsum("ij,j->i", self._matrix[:n], query)
         d2 *= -2.0
         d2 += self._sqnorm[:n]
         d2 += np.float32(query_sq)
