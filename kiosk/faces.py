@@ -47,7 +47,6 @@ MOTION_BLOCKS = 8        # the scene signature: MOTION_BLOCKS x MOTION_BLOCKS bl
 MOTION_LEVEL = 8.0       # a block mean moving by more than this (of 255) means something moved
 _STRANGER = "<stranger>"   # frame verdicts that are not a citizen id (ids are random hex, never these)
 _AMBIGUOUS = "<ambiguous>"
-LOST_AFTER = 3           # processed frames without the tracked face before the track is forgotten
 
 
 # -- engine ------------------------------------------------------------------------------------------------
@@ -262,7 +261,6 @@ class _Track:
     id: int
     box: Box
     faces: int = 1                      # faces in view at the last full-frame detection
-    misses: int = 0
     since_full: int = 0                 # detections in the tracking window since the last full-frame one
     scene: np.ndarray | None = None     # scene signature at the last detection of the face
     scene_full: np.ndarray | None = None  # ... and at the last full-frame detection
@@ -332,7 +330,7 @@ class Recognizer:
                 track.since_full += 1
                 box = self._follow(frame, track.box) if inside else track.box
                 if box is not None:
-                    track.box, track.misses = box, 0
+                    track.box = box
                     if inside:
                         track.scene = scene
                     return self._observe(track.faces, track)
@@ -364,13 +362,16 @@ class Recognizer:
         self.stats.full_detections += 1
         chosen, hint = dominant_face(boxes, frame.shape[1], dominance=self.dominance)
         if chosen is None:
-            self._lose(forget=bool(boxes))        # several faces and no clear one: forget, never guess
+            # Nobody usable (no face, several and no clear one, off to the side): the track ends here, so
+            # whoever is seen next starts a new one and must earn an identity of their own; a person who
+            # walks off is never inherited by the next one stepping into the same place.
+            self._track = None
             return Observation(len(boxes), None, None, False, None, hint)
         box = boxes[chosen]
         track = self._track
         if track is None or iou(track.box, box) < TRACK_IOU:
             track = self._track = _Track(next(self._ids), box)
-        track.box, track.misses, track.since_full, track.faces = box, 0, 0, len(boxes)
+        track.box, track.since_full, track.faces = box, 0, len(boxes)
         if not track.settled:
             self._judge(frame, track)
         if track.settled:
@@ -432,14 +433,6 @@ class Recognizer:
         scale = self.detect_width / width
         small = _resize(frame, self.detect_width, max(1, round(height * scale)))
         return [_scale_box(b, 1.0 / scale, (0, 0)) for b in self._engine.detect(small, self.detect_upsample)]
-
-    def _lose(self, *, forget: bool) -> None:
-        track = self._track
-        if track is None:
-            return
-        track.misses += 1
-        if forget or track.misses >= LOST_AFTER:
-            self._track = None
 
     @staticmethod
     def _observe(faces: int, track: _Track) -> Observation:
