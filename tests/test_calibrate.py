@@ -78,8 +78,18 @@ def test_calibration_on_a_few_real_photos(tmp_path):
         (tmp_path / "faces" / name).mkdir(parents=True)
         for n in range(1, count + 1):
             (tmp_path / "faces" / name / f"{n}.jpg").symlink_to(FACES / "dev" / name / f"{n}.jpg")
+    from kiosk.faces import FaceRecognitionEngine
+
+    class Counting(FaceRecognitionEngine):
+        encoded = 0
+
+        def encode(self, image, box):
+            Counting.encoded += 1
+            return super().encode(image, box)
+
     out = io.StringIO()
-    assert run(tmp_path / "faces", out=out) == 0
+    assert run(tmp_path / "faces", out=out, engine=Counting()) == 0
+    assert Counting.encoded == 9                 # each photo encoded once, however often it is compared
     report = out.getvalue()
     assert "photos: 9 of 9 encoded, 4 people" in report
     assert "5 returning photos" in report and "9 stranger probes" in report
