@@ -251,6 +251,8 @@ class Store:
             detail = ", ".join(f"{c} up to {n} on {d}" for (d, c), n in sorted(lost.items()))
             self._note(f"{HOT_FILE}: tickets are missing ({detail or 'file lost or damaged'}); numbering "
                        f"continues above every number taken, none will repeat", level=logging.ERROR)
+        if repair:
+            self._acknowledge_taken_numbers()
 
         # Citizens and templates.
         cdir = self.data_dir / CITIZENS_DIR
@@ -317,6 +319,38 @@ class Store:
                 self._latest = marked_latest
             if self._latest_day is None or date.fromisoformat(mday) > self._latest_day:
                 self._latest_day = date.fromisoformat(mday)
+
+    def _acknowledge_taken_numbers(self) -> None:
+        """Write into the hot file's counters the numbers known taken only from numbers.bin or from visits.
+
+        A number is taken (numbers.bin) just before its visit is saved; a crash in between leaves the counter
+        one behind. Recording it now keeps the hot file the full truth, so that only real loss is reported.
+        """
+        behind = {k: n for k, n in self._floors.items() if n > self._counters.get(k, (None, 0))[1]}
+        if not behind and not (self._latest_day and self._hot_storage.peek().get("meta", {}).get("1") is None):
+            return
+        counters, meta = self._hot.table("counters"), self._hot.table("meta")
+        updated = dict(self._counters)
+        try:
+            with self._hot_storage.batch():
+                for (day, category), n in behind.items():
+                    doc_id = updated.get((day, category), (None, 0))[0]
+                    if doc_id is None:
+                        doc_id = counters.insert({"day": day, "category": category, "last": n})
+                    else:
+                        counters.update({"last": n}, doc_ids=[doc_id])
+                    updated[(day, category)] = (doc_id, n)
+                if self._latest is not None:
+                    meta_doc = {"latest": self._latest.isoformat(), "day": self._latest_day.isoformat()}
+                    if meta.contains(doc_id=1):
+                        meta.update(meta_doc, doc_ids=[1])
+                    else:
+                        meta.insert(meta_doc)
+        except StorageError as exc:  # the numbers stay protected in memory (floors) and in numbers.bin
+            log.warning("%s: could not record the numbers taken: %s", HOT_FILE, exc)
+            return
+        self._counters = updated
+        self._floors = {}
 
     def _check_templates(self) -> None:
         check = self._templates.check(repair=True, collect=True)

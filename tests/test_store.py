@@ -274,6 +274,33 @@ def test_lost_hot_file_numbers_continue_from_numbers_bin(tmp_path):
     s.close()
 
 
+def test_crashes_between_taking_and_saving_a_number_skip_it_quietly(tmp_path):
+    from kiosk.storage import SlotFile
+
+    def crash_after_taking(number):  # numbers.bin written, the kiosk dies before the visit is saved
+        slots = SlotFile(tmp_path / "d" / NUMBERS_FILE)
+        slots.read()
+        slots.write({"day": "2026-11-27", "last": {"ho-tich": number}, "latest": T0.isoformat()})
+        slots.close()
+
+    s = open_store(tmp_path / "d")
+    for i in range(3):
+        issue(s, now=T0 + timedelta(minutes=i))
+    s.close()
+    crash_after_taking(4)
+    open_store(tmp_path / "d").close()  # start, then a second crash in the same window
+    crash_after_taking(5)
+    s = open_store(tmp_path / "d")
+    assert [p for p in s.problems if "clock" not in p] == []  # nothing was lost: no alarm
+    assert issue(s, now=T0 + timedelta(minutes=5)).number == 6
+    s.close()
+    crash_after_taking(9)  # numbers 7..9 taken but their visits are gone: real loss, reported
+    s = open_store(tmp_path / "d")
+    assert any("tickets are missing (ho-tich up to 9" in p for p in s.problems)
+    assert issue(s, now=T0 + timedelta(minutes=6)).number == 10
+    s.close()
+
+
 def test_hot_file_cut_at_a_record_boundary_is_noticed(tmp_path):
     folder, issued = _filled(tmp_path)
     lines = (folder / HOT_FILE).read_bytes().split(b"\n")
