@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import select
@@ -114,6 +115,22 @@ def verify(work: Path) -> dict:
     }
 
 
+def _kill_at_random(child: subprocess.Popen, rng: random.Random, max_run: float, totals: Counter) -> None:
+    """SIGKILL the child at a random instant: mostly while it issues tickets, sometimes while it starts."""
+    if rng.random() < 0.15:
+        time.sleep(rng.uniform(0, 0.4))  # kill during start-up / repair
+        totals["kills_during_start"] += 1
+    else:
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        if not ready or child.stdout.readline() != b"ready\n":
+            raise RuntimeError("torture child did not start")
+        time.sleep(rng.uniform(0, max_run))
+    if child.poll() is not None:
+        raise RuntimeError("torture child died by itself")
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+
 def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, report=print) -> dict:
     """Run ``kills`` kill/reopen cycles in ``work``; return the totals (violations must all be 0)."""
     rng = random.Random(seed)
@@ -122,24 +139,18 @@ def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, repo
     started = time.monotonic()
     last: dict = {}
     for i in range(kills):
-        child = subprocess.Popen([sys.executable, __file__, "--child", str(work), str(rng.randrange(2**31))],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if rng.random() < 0.15:
-            time.sleep(rng.uniform(0, 0.4))  # kill during start-up / repair
-            totals["kills_during_start"] += 1
-        else:
-            ready, _, _ = select.select([child.stdout], [], [], 30)
-            if not ready or child.stdout.readline() != b"ready\n":
+        with open(work / "child.err", "wb") as err:  # a file, not a pipe: a chatty child never blocks
+            child = subprocess.Popen([sys.executable, __file__, "--child", str(work), str(rng.randrange(2**31))],
+                                     stdout=subprocess.PIPE, stderr=err)
+        try:
+            _kill_at_random(child, rng, max_run, totals)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {(work / 'child.err').read_text()[-2000:]}") from None
+        finally:
+            if child.poll() is None:  # interrupted: never leave a child issuing tickets behind
                 child.kill()
                 child.wait()
-                raise RuntimeError(f"torture child did not start: {child.stderr.read().decode()[-2000:]}")
-            time.sleep(rng.uniform(0, max_run))
-        if child.poll() is not None:
-            raise RuntimeError(f"torture child died by itself: {child.stderr.read().decode()[-2000:]}")
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
+            child.stdout.close()
         last = verify(work)
         for key in ("repeated_in_store", "repeated_on_paper", "printed_missing", "templates_without_citizen"):
             totals[key] += last[key]
@@ -164,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child_main(Path(args.child[0]), int(args.child[1]))
         return 0
+    logging.getLogger("kiosk.store").setLevel(logging.CRITICAL)  # repairs are counted, not logged here
     work = args.work or Path(tempfile.mkdtemp(prefix="kiosk-crash-"))
     print(f"crash torture: {args.kills} SIGKILLs, data in {work}")
     result = torture(work, kills=args.kills, seed=args.seed, max_run=args.max_run)
