@@ -148,6 +148,17 @@ def test_truncation_at_any_offset_restores_an_earlier_state(tmp_path):
         assert scan_records(path.read_bytes()).good_end == path.stat().st_size  # clean for appending
 
 
+def test_zero_filled_tail_after_a_power_cut_is_cut_off(tmp_path):
+    """ext4 can leave the new length of a file with zeros where an unsynced append was."""
+    path = tmp_path / "db.jsonl"
+    states = _states_after_each_write(path)
+    path.write_bytes(path.read_bytes() + b"\0" * 4096)
+    storage = JournalStorage(path)
+    assert storage.read()["t"] == states[-1] and not storage.damaged
+    assert "incomplete last record" in storage.problems[0]
+    assert list(tmp_path.glob("db.jsonl.torn-*"))[0].read_bytes() == b"\0" * 4096
+
+
 def test_garbage_in_the_middle_is_set_aside_and_good_records_kept(tmp_path):
     path = tmp_path / "db.jsonl"
     states = _states_after_each_write(path)
