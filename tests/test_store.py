@@ -59,10 +59,15 @@ def test_numbers_count_per_category_and_format(store):
     assert len({v.id for v in a + [b]}) == 4
 
 
-def test_four_digit_numbers(store):
-    for i in range(1000):
-        v = issue(store, now=T0 + timedelta(seconds=i))
-    assert v.ticket == "HT-1000"
+def test_four_digit_numbers(tmp_path):
+    from kiosk.storage import SlotFile
+
+    slots = SlotFile(tmp_path / "d" / NUMBERS_FILE)  # a busy day: 998 numbers already taken
+    (tmp_path / "d").mkdir()
+    slots.write({"day": "2026-11-27", "last": {"ho-tich": 998}, "latest": T0.isoformat()})
+    slots.close()
+    with open_store(tmp_path / "d") as s:
+        assert [issue(s, now=T0 + timedelta(seconds=i)).ticket for i in (1, 2)] == ["HT-999", "HT-1000"]
 
 
 def test_counter_resets_at_the_configured_hour(store):
