@@ -367,6 +367,26 @@ def test_enrol_templates_touch_forget(store, tmp_path):
         store.forget("00" * 16, now=T0)
 
 
+def test_templates_after_reopen_match_their_citizens(tmp_path):
+    """The matrix loaded by the start-up check is handed over row-aligned with the ids."""
+    rng = np.random.default_rng(7)
+    enrolled = {}
+    with open_store(tmp_path / "d") as s:
+        for _ in range(12):
+            enc = rng.random((3, 128), dtype=np.float32)
+            enrolled[s.enrol(enc, now=T0, consent_text=CONSENT).id] = enc
+        gone = next(iter(enrolled))
+        s.forget(gone, now=T0)
+        del enrolled[gone]
+    with open_store(tmp_path / "d") as s:
+        ids, matrix = s.templates()
+        again = s.templates()  # later calls read the file: the same answer
+    assert sorted(set(ids)) == sorted(enrolled) and len(ids) == 33
+    for row, cid in zip(matrix, ids):
+        assert any(np.array_equal(row, e) for e in enrolled[cid])
+    assert again[0] == ids and np.array_equal(again[1], matrix)
+
+
 def test_enrol_rejects_bad_input(store):
     with pytest.raises(ValueError, match="k x 128"):
         store.enrol(np.zeros((2, 127)), now=T0, consent_text=CONSENT)
