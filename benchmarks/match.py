@@ -29,7 +29,7 @@ sys.path.insert(0, {root!r})
 def rss():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-from kiosk.faces import FaceRecognitionEngine, Recognizer
+from kiosk.faces import FaceRecognitionEngine
 from kiosk.index import FaceIndex
 engine = FaceRecognitionEngine()             # loads dlib's models, as the running kiosk does
 before = rss()[0]

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.calibrate import IMAGE_SUFFIXES, load_rgb, photo_folders  # noqa: E402
+from kiosk.calibrate import IMAGE_SUFFIXES, photo_folders  # noqa: E402
 
 FPS = 15
 SECONDS = 60
