@@ -67,13 +67,13 @@ class PrinterConfig:
 class RecognitionConfig:
     enabled: bool = True
     enrolment: bool = True             # offer consent + enrolment to unknown faces
-    threshold: float = 0.5
-    margin: float = 0.05
+    threshold: float = 0.54
+    margin: float = 0.025
     confirm_frames: int = 2
     enrol_frames: int = 3
     min_face_px: int = 48
     min_sharpness: float = 20.0
-    max_yaw_ratio: float = 0.35
+    max_yaw_ratio: float = 0.4
     dominance: float = 2.0
     detect_width: int = 320
 
