@@ -61,7 +61,7 @@ class KioskServices:
     """What the state machine may do to the world: store a ticket and print it, enrol a consenting face."""
 
     def __init__(self, *, store: Any, index: Any, ticket_printer: Any, office: str, kiosk_id: str,
-                 categories: Sequence[Any], wall: Callable[[], datetime]) -> None:
+                 categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = ()) -> None:
         self._store = store
         self._index = index
         self._printer = ticket_printer
@@ -69,6 +69,7 @@ class KioskServices:
         self._kiosk_id = kiosk_id
         self._categories = {c.key: c for c in categories}
         self._wall = wall
+        self._faults = list(faults)       # devices that failed at start (camera, buttons): for staff, on screen
 
     def issue(self, category: str, citizen_id: str | None) -> Issued:
         from kiosk.tickets import TicketContent
@@ -102,8 +103,10 @@ class KioskServices:
         return mask_name(citizen.display_name)
 
     def notice(self) -> str | None:
-        fault = self._printer.fault
-        return f"Máy in lỗi / printer fault: {fault}" if fault else None
+        faults = list(self._faults)
+        if self._printer.fault:
+            faults.insert(0, f"Máy in lỗi / printer fault: {self._printer.fault}")
+        return " · ".join(faults) or None
 
 
 def consent_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
@@ -317,8 +320,13 @@ class Kiosk:
 
 
 def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: Any = None, screen: Any = None,
-                engine: Any = None, sync: bool = False, use_gpio: bool = True, notifier: Any = None) -> Kiosk:
-    """Build the kiosk from the config; parts given as arguments replace what the config names."""
+                engine: Any = None, sync: bool = False, use_gpio: bool = True, notifier: Any = None,
+                faults: Sequence[str] = ()) -> Kiosk:
+    """Build the kiosk from the config; parts given as arguments replace what the config names.
+
+    A camera or button that fails is a fault shown to staff, never a reason not to issue tickets.
+    """
+    from hardware.buttons import ButtonError
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
@@ -331,6 +339,15 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     index = FaceIndex(*store.templates())
+    faults = list(faults)
+    events: queue.Queue = queue.Queue()
+    buttons = None
+    if use_gpio and not config.simulate:
+        try:
+            buttons = make_buttons(config, events)
+        except ButtonError as exc:
+            log.error("buttons: %s", exc)
+            faults.append(f"Nút bấm lỗi / buttons: {exc}")
     worker = None
     rec = config.recognition
     if rec.enabled and camera is not None:
@@ -344,14 +361,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
                                 detect_width=rec.detect_width)
         worker = RecognitionWorker(recognizer)
     services = KioskServices(store=store, index=index, ticket_printer=ticket_printer, office=config.office,
-                             kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall)
+                             kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
+                             faults=faults)
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper())
-    events: queue.Queue = queue.Queue()
-    buttons = None
-    if use_gpio and not config.simulate:
-        buttons = make_buttons(config, events)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier)
@@ -405,11 +419,19 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``)."""
     from kiosk.screen import Screen
 
+    from hardware.camera import CameraError
+
     clock = Clock()
-    camera = make_camera(config, camera_folder)
+    faults = []
+    try:
+        camera = make_camera(config, camera_folder)
+    except CameraError as exc:
+        log.error("camera: %s; tickets without face recognition", exc)
+        camera = None
+        faults.append(f"Camera lỗi / camera: {exc}")
     screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
     notifier = SystemdNotifier(clock)
-    kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier)
+    kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults)
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
     summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")

@@ -158,3 +158,31 @@ def test_returning_citizens_are_recognised_and_strangers_never(tmp_path):
         assert not (r["recognized"] and r["citizen"] != ids[person.name])
     for r in results[len(enrolled):]:
         assert not r["recognized"] and r["citizen"] not in ids.values()
+
+
+def test_missing_camera_and_buttons_on_a_real_kiosk_still_issue_tickets(tmp_path):
+    """Off a Pi: picamera2 cannot import and gpiozero finds no pins; both become staff notices, not a crash."""
+    raw = (SIMULATION_CONFIG.read_text(encoding="utf-8")
+           .replace("simulate = true", "simulate = false")
+           .replace('kind = "opencv"', 'kind = "picamera2"')
+           .replace('data_dir = "kiosk-data"', f'data_dir = "{tmp_path / "data"}"'))
+    config_path = tmp_path / "kiosk.toml"
+    config_path.write_text(raw, encoding="utf-8")
+    run = _kiosk("run", "--config", config_path, "--exit-after", "1.5",
+                 env={"GPIOZERO_PIN_FACTORY": "native"})
+    assert run.returncode == 0, run.stderr
+    assert "ERROR kiosk.app: camera: Pi camera 0 (picamera2): the picamera2 library is not installed" in run.stderr
+    assert "ERROR kiosk.app: buttons: button 'ho-tich': cannot use GPIO pin 5" in run.stderr
+
+
+def test_start_up_faults_are_on_the_idle_screen_for_staff(tmp_path):
+    import dataclasses
+
+    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, faults=["Camera lỗi / camera: unplugged"])
+    try:
+        kiosk.loop.step()
+        view = kiosk.loop.machine.view
+        assert isinstance(view, IdleView) and view.notice == "Camera lỗi / camera: unplugged"
+    finally:
+        kiosk.close()
