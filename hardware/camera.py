@@ -17,6 +17,7 @@ Example::
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from os import PathLike
 from pathlib import Path
@@ -154,6 +155,8 @@ class OpenCvCamera:
         self.name = f"webcam at /dev/video{index}"
         self.size = (int(size[0]), int(size[1]))
         if capture_factory is None:
+            # OpenCV prints its own warnings for a missing device; CameraError says it once, clearly.
+            os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
             try:
                 import cv2
             except ImportError as exc:
