@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--simulate", action="store_true", help="check the shipped simulation config")
     doctor.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
 
+    forget = sub.add_parser("forget", help="delete a citizen's face templates and record (stop the service first)")
+    forget.add_argument("citizen", help="the citizen id printed on the consent receipt")
+    forget.add_argument("--config", type=Path, default=None)
+    forget.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+    forget.add_argument("--no-print", action="store_true", help="do not print the deletion receipt")
+
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
@@ -98,6 +104,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             config = dataclasses.replace(config, data_dir=args.data)
         print(f"OK   config     {path}")
         return report(run_checks(config))
+    if args.command == "forget":
+        from kiosk.app import forget
+
+        config = load_config(args.config or DEFAULT_CONFIG)
+        if args.data:
+            config = dataclasses.replace(config, data_dir=args.data)
+        return forget(config, args.citizen, print_receipt=not args.no_print)
     if args.command == "print-test":
         from kiosk.app import make_printer
         from kiosk.paths import FONT_REGULAR

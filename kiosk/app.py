@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -107,6 +108,15 @@ class KioskServices:
         if self._printer.fault:
             faults.insert(0, f"Máy in lỗi / printer fault: {self._printer.fault}")
         return " · ".join(faults) or None
+
+
+def deletion_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
+    return [
+        f"Mã công dân / Citizen id: {citizen_id}",
+        f"Đã xoá lúc / Deleted at: {when:%d/%m/%Y %H:%M}",
+        "Mẫu khuôn mặt và hồ sơ của công dân này đã bị xoá khỏi kiosk.",
+        "This citizen's face templates and record were deleted from the kiosk.",
+    ]
 
 
 def consent_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
@@ -443,4 +453,32 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     finally:
         notifier.stopping()
         kiosk.close()
+    return 0
+
+
+def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> int:
+    """``kiosk forget``: delete a citizen's templates and record, keep and print a deletion receipt."""
+    from kiosk.paths import FONT_REGULAR
+    from kiosk.printing import TicketPrinter
+    from kiosk.store import Store, StoreError
+
+    now = datetime.now()
+    try:
+        store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
+    except StoreError as exc:
+        print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
+        return 3
+    try:
+        store.forget(citizen_id, now=now)
+    except StoreError as exc:
+        print(f"kiosk forget: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"citizen {citizen_id}: face templates and record deleted; receipt kept in {config.data_dir}")
+    if print_receipt:
+        printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
+        if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",
+                                  deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
+            print("the receipt could not be printed; the deletion is done", file=sys.stderr)
     return 0

@@ -186,3 +186,46 @@ def test_start_up_faults_are_on_the_idle_screen_for_staff(tmp_path):
         assert isinstance(view, IdleView) and view.notice == "Camera lỗi / camera: unplugged"
     finally:
         kiosk.close()
+
+
+def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
+    """Enrol through the real loop (a face engine that 'sees' one fixed face), forget, replay: not recognised."""
+    import dataclasses
+
+    import numpy as np
+
+    from kiosk.app import forget
+    from kiosk.replay import run_replay
+
+    class OneFaceEngine:
+        """Every frame shows the same frontal, sharp face: a stand-in for dlib with a fixed encoding."""
+        def detect(self, image, upsample=1):
+            h, w = image.shape[:2]
+            return [(h // 4, 3 * w // 4, 3 * h // 4, w // 4)]
+
+        def landmarks(self, image, box):
+            top, right, bottom, left = box
+            mid = (left + right) // 2
+            return {"left_eye": [(left + 10, top + 20)], "right_eye": [(right - 10, top + 20)],
+                    "nose_tip": [(mid, top + 40)]}
+
+        def encode(self, image, box):
+            return np.full(128, 0.05, np.float32)
+
+    frame = tmp_path / "face.png"
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(frame)
+    data, out = tmp_path / "data", tmp_path / "out"
+    visit = {"image": str(frame), "category": "ho-tich", "consent": True}
+    [first] = run_replay([visit], data_dir=data, out_dir=out, engine=OneFaceEngine())
+    [second] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
+    assert first["enrolled"] and second["recognized"] and second["citizen"] == first["citizen"]
+
+    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=data, printer=dataclasses.replace(
+        load_config(SIMULATION_CONFIG).printer, out_dir=str(out)))
+    assert forget(config, first["citizen"]) == 0
+    assert list(out.glob(f"deleted-{first['citizen']}.png"))
+    [third] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
+    assert not third["recognized"] and third["citizen"] is None
+    assert forget(config, "0" * 32, print_receipt=False) == 2
