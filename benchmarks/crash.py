@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="kiosk-crash-"))
     print(f"crash torture: {args.kills} SIGKILLs, data in {work}")
     result = torture(work, kills=args.kills, seed=args.seed, max_run=args.max_run)
+    print("(repeated_*, printed_missing, templates_without_citizen: violations summed over all the checks)")
     for key, value in result.items():
         print(f"{key:>28}: {value}")
     bad = sum(result.get(k, 0) for k in ("repeated_in_store", "repeated_on_paper", "printed_missing",

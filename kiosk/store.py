@@ -512,6 +512,8 @@ class Store:
         """Stored visits of service days from ``since`` on (all when None), oldest month first."""
         self._open_check()
         since_iso = since.isoformat() if since else ""
+        hot = self._hot_storage.peek().get("visits", {})
+        in_hot = {doc["id"] for doc in hot.values()}  # a crash while archiving leaves copies in both
         for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
             if since and month_file.stem < since_iso[:7]:
                 continue
@@ -524,9 +526,8 @@ class Store:
                 else:
                     docs[r["id"]] = r
             for doc in docs.values():
-                if doc["service_day"] >= since_iso:
+                if doc["service_day"] >= since_iso and doc["id"] not in in_hot:
                     yield _visit_from_doc(doc)
-        hot = self._hot_storage.peek().get("visits", {})
         for k in sorted(hot, key=int):
             if hot[k]["service_day"] >= since_iso:
                 yield _visit_from_doc(hot[k])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.storage import JournalStorage
+from kiosk.storage import JournalStorage, RecordLog
 from kiosk.store import (
     ARCHIVE_DIR,
     CITIZENS_DIR,
@@ -125,6 +125,30 @@ def test_old_days_move_to_month_files_and_stay_listed(store, tmp_path):
     assert [v.id for v in store.visits(since=date(2026, 11, 30))] == ids[3:]
     store.mark_printed(ids[0], False)  # an archived visit can still be marked
     assert next(store.visits()).printed is False
+
+
+def test_crash_while_archiving_lists_each_visit_once(tmp_path):
+    s = open_store(tmp_path / "d")
+    ids = [issue(s, now=T0 + timedelta(days=d)).id for d in range(3)]
+    s.close()
+    # As if the kiosk died after copying the 27th to the month file but before removing it from hot.jsonl:
+    archived = tmp_path / "d" / ARCHIVE_DIR / "2026-11.jsonl"
+    copy = archived.read_bytes()
+    s = open_store(tmp_path / "d")
+    hot = JournalStorage(tmp_path / "d" / HOT_FILE, readonly=True).read()["visits"]
+    assert ids[0] not in {d["id"] for d in hot.values()}
+    s.close()
+    from kiosk.storage import encode_record
+    with open(tmp_path / "d" / HOT_FILE, "ab") as f:  # put the archived visit back into the hot file
+        f.write(encode_record({"set": {"visits": {"99": next(
+            r for r in RecordLog.load(archived, repair=False)[0] if r.get("id") == ids[0])}}}))
+    assert archived.read_bytes() == copy
+    s = open_store(tmp_path / "d")
+    listed = [v.id for v in s.visits()]
+    assert sorted(listed) == sorted(ids) and len(listed) == 3
+    issue(s, now=T0 + timedelta(days=4))  # the next day change archives it again: still listed once
+    assert sorted(v.id for v in s.visits() if v.service_day < date(2026, 12, 1)) == sorted(ids)
+    s.close()
 
 
 def test_failing_archive_does_not_stop_tickets(store, tmp_path):
