@@ -93,13 +93,7 @@ class KioskMachine:
         self._consent_button = consent_button
         self.phase = IDLE
         self._deadline: float | None = None
-        self._person: Any = None          # latest observation of a usable face, or None
-        self._hint: str | None = None
-        self._category: CategoryChoice | None = None
-        self._citizen: str | None = None  # identity recognised for the current visit
-        self._asked = False               # the consent question was put for this visit
-        self._consented = False
-        self._candidate: Any = None       # encodings of the face the consent question was about
+        self._reset_visit()
         self._done: DoneView | None = None
         self._failure = ""
         self.last_outcome: Outcome | None = None
@@ -238,13 +232,13 @@ class KioskMachine:
         self._enter(IDLE, None)
 
     def _reset_visit(self) -> None:
-        self._category = None
-        self._citizen = None
-        self._asked = False
+        self._category: CategoryChoice | None = None
+        self._citizen: str | None = None  # identity recognised for the current visit
+        self._asked = False               # the consent question was put for this visit
         self._consented = False
-        self._candidate = None
-        self._person = None
-        self._hint = None
+        self._candidate: Any = None       # encodings of the face the consent question was about
+        self._person: Any = None          # latest observation of a usable face, or None
+        self._hint: str | None = None
 
     def _enter(self, phase: str, seconds: float | None) -> None:
         if phase != self.phase:
