@@ -143,18 +143,24 @@ class KioskMachine:
             raise TypeError(f"unknown event {event!r}")
 
     def _see(self, obs: Any) -> None:
-        if obs.track_id is None:
-            self._person = None     # nobody usable in view; a ticket already chosen is still issued
-            self._hint = obs.hint
-            return
-        if self._person is not None and obs.track_id != self._person.track_id and self.phase == GREETING:
-            self._citizen = None    # somebody else stepped in before choosing: start over for them
-        self._person = obs
         self._hint = obs.hint
+        same = self._person is not None and obs.track_id == self._person.track_id
         if self.phase in (IDLE, GREETING):
+            if obs.track_id is None or not same:
+                self._citizen = None    # whoever was recognised has gone: the next face starts afresh
+            if obs.track_id is None:
+                self._person = None
+                return
+            self._person = obs
             if obs.citizen_id is not None:
                 self._citizen = obs.citizen_id
             self._enter(GREETING, self._timing.greeting)
+        elif self.phase == ISSUING and self._person is not None:
+            # Waiting for the verdict on the person who pressed: only their own track counts.
+            if same:
+                self._person = obs
+            elif obs.track_id is None:
+                self._person = None     # they stepped away: the ticket goes out without a citizen
 
     def _press(self, name: str) -> None:
         if name == CONSENT:

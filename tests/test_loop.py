@@ -106,7 +106,7 @@ def test_a_failing_recognizer_costs_no_ticket():
 
 def test_finished_visit_resets_the_tracker_before_the_next_frame():
     clock, camera = Clock(), CountingCamera()
-    recognizer = ScriptedRecognizer([Obs(citizen_id="c1")])
+    recognizer = ScriptedRecognizer([Obs(citizen_id="c1")] * 12)
     loop, worker, services = _loop(recognizer, camera, clock)
     try:
         _run_for(loop, clock, 1.0)

@@ -201,3 +201,27 @@ def test_a_face_the_camera_cannot_use_does_not_delay_the_ticket(kiosk):
     machine.handle(ButtonPressed("ho-tich"))
     machine.tick()
     assert services.issued == [("ho-tich", None)]
+
+
+def test_the_next_person_never_inherits_a_recognised_identity(kiosk):
+    machine, services, clock = kiosk
+    machine.handle(FaceUpdate(Obs(track_id=1, citizen_id="c1")))
+    machine.handle(FaceUpdate(Obs(track_id=None, faces=0)))        # c1 walks away
+    machine.handle(FaceUpdate(Obs(track_id=2, settled=False)))     # somebody else steps in
+    assert not machine.view.returning
+    machine.handle(FaceUpdate(Obs(track_id=2, settled=True)))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert services.issued == [("ho-tich", None)]
+
+
+def test_a_bystander_track_during_the_wait_does_not_settle_the_ticket(kiosk):
+    machine, services, clock = kiosk
+    machine.handle(FaceUpdate(Obs(track_id=1, settled=False)))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.handle(FaceUpdate(Obs(track_id=7, citizen_id="c7")))   # another track: not the one who pressed
+    machine.tick()
+    assert services.issued == []
+    clock.t += 2.0
+    machine.tick()
+    assert services.issued == [("ho-tich", None)]
