@@ -77,11 +77,18 @@ def child_main(work: Path, seed: int) -> None:
 
 
 def _printed(work: Path) -> list[dict]:
+    """Tickets whose bytes all reached the "printer". A kill can cut a write in two (SIGKILL stops a write
+    at a page boundary): that ticket was not printed completely, and the next child appends after it."""
     path = work / "printed.log"
     if not path.exists():
         return []
-    lines = path.read_bytes().split(b"\n")
-    return [json.loads(x) for x in lines[:-1]]  # a torn last line never reached the "printer" completely
+    printed = []
+    for line in path.read_bytes().split(b"\n")[:-1]:
+        try:
+            printed.append(json.loads(line))
+        except ValueError:
+            continue
+    return printed
 
 
 def verify(work: Path) -> dict:
