@@ -86,8 +86,13 @@ def _printed(work: Path) -> list[dict]:
     for line in path.read_bytes().split(b"\n")[:-1]:
         try:
             printed.append(json.loads(line))
-        except ValueError:
-            continue
+        except ValueError:  # a cut print, then maybe the next child's complete line on the same line
+            start = line.rfind(b'{"id"')
+            if start > 0:
+                try:
+                    printed.append(json.loads(line[start:]))
+                except ValueError:
+                    pass
     return printed
 
 
