@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from kiosk.app import FakeClock, build_kiosk
+from kiosk.app import build_kiosk
+from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
 from kiosk.states import CONSENT, ButtonPressed
 

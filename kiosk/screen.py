@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would land in the journal on every start
 import pygame  # noqa: E402  (importing pygame initialises nothing; the display opens in Screen.show)
 
+from kiosk.consent import PROMISES, QUESTION  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
                          IssuingView, View)
@@ -443,13 +444,10 @@ class Screen:
         w, h = self._surface.get_size()
         key = view.consent_button
         left, width = 28, 556
-        y = self._block([_Line("Lưu khuôn mặt để lần sau nhận ra Ông/Bà?", 30, True),
-                         _Line("May the kiosk recognise you next time?", 18, colour=SECONDARY)],
+        y = self._block([_Line(QUESTION[0], 30, True), _Line(QUESTION[1], 18, colour=SECONDARY)],
                         top / self._scale + 14, left=left, width=width)
-        # What is stored, in plain words: the two promises that make the answer an informed one.
-        for vi, en in (("Chỉ lưu mẫu khuôn mặt dạng số, không lưu ảnh.",
-                        "Only a face template (numbers) is kept, never a photo."),
-                       ("Xoá ngay khi Ông/Bà yêu cầu.", "Deleted whenever you ask.")):
+        # What is stored, in plain words: the promises that make the answer an informed one.
+        for vi, en in PROMISES:
             y += self._px(10)
             _disc(self._surface, GOLD, (self._px(left + 6), y + self._px(14)), self._px(5))
             y = self._block([_Line(vi, 21), _Line(en, 16, colour=SECONDARY)], y / self._scale,

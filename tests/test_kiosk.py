@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.app import FakeClock, build_kiosk
+from kiosk.app import build_kiosk
+from kiosk.loop import FakeClock
 from kiosk.config import SIMULATION_CONFIG, load_config
 from kiosk.states import ButtonPressed
 from kiosk.store import Store

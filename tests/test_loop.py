@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 from fakes import Clock, Obs, Services
-from kiosk.app import EventLoop, RecognitionWorker
+from kiosk.loop import EventLoop, RecognitionWorker
 from kiosk.states import ButtonPressed, KioskMachine
 from kiosk.views import CategoryChoice, DoneView, GreetingView
 

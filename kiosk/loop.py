@@ -1,0 +1,207 @@
+"""The one event loop and its helpers: the recognition worker thread and the clocks.
+
+The loop owns the state machine and the screen. gpiozero callbacks and keys only queue events;
+face detection/encoding runs on one worker thread whose results the loop polls. Every timer reads
+the injected clock, so replay and tests run on a fake one.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
+
+log = logging.getLogger("kiosk.loop")
+
+
+class Clock:
+    """Monotonic seconds for timers plus local wall time for tickets; replaced by a fake in replay/tests."""
+
+    def __call__(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        return datetime.now()
+
+
+class FakeClock(Clock):
+    """A clock that only moves when told to: replay and tests run in no time."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._t = 0.0
+        self._start_wall = start or datetime.now().replace(microsecond=0)
+
+    def __call__(self) -> float:
+        return self._t
+
+    def wall(self) -> datetime:
+        return self._start_wall + timedelta(seconds=self._t)
+
+    def advance(self, seconds: float) -> None:
+        self._t += seconds
+
+
+class RecognitionWorker:
+    """One thread that runs the recognizer; the loop hands it the newest frame and polls for results.
+
+    It holds at most one pending frame: when the worker is busy, newer frames are dropped, so the loop
+    never queues up work the Pi cannot keep up with.
+    """
+
+    def __init__(self, recognizer: Any) -> None:
+        self._recognizer = recognizer
+        self._frames: queue.Queue = queue.Queue(maxsize=1)
+        self._results: queue.Queue = queue.Queue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._reset = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recognition", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    def submit(self, frame: Any) -> bool:
+        if self.busy:
+            return False
+        self._idle.clear()
+        self._frames.put(frame)
+        return True
+
+    def poll(self) -> Any:
+        try:
+            return self._results.get_nowait()
+        except queue.Empty:
+            return None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current frame is done (replay only; the live loop never waits)."""
+        return self._idle.wait(timeout)
+
+    def reset(self) -> None:
+        """Forget the person being tracked before the next frame (a visit has ended)."""
+        self._reset.set()
+
+    def close(self) -> None:
+        self._frames.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            frame = self._frames.get()
+            if frame is None:
+                return
+            try:
+                if self._reset.is_set():
+                    self._reset.clear()
+                    self._recognizer.reset()
+                self._results.put(self._recognizer.process(frame))
+            except Exception:  # a failing model must never cost a ticket: log, report nobody
+                log.exception("recognition failed on a frame")
+            finally:
+                self._idle.set()
+
+
+class EventLoop:
+    """One turn: events -> machine, camera -> worker, worker -> machine, timers, screen."""
+
+    def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
+                 screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
+                 keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
+                 sync: bool = False, notifier: Any = None) -> None:
+        self.machine = machine
+        self.events = events
+        self._clock = clock
+        self._screen = screen
+        self._camera = camera
+        self._worker = worker
+        self._keymap = keymap or {}
+        self._idle_period = 1.0 / idle_fps
+        self._active_period = 1.0 / active_fps
+        self._next_frame = 0.0
+        self._visits_ended = 0
+        self._sync = sync
+        self._notifier = notifier
+        self.frames_processed = 0
+        self.running = True
+
+    def step(self) -> None:
+        self._drain_events()
+        self._feed_camera()
+        self._collect_results()
+        self._show()            # e.g. "printing…" is on screen before tick() blocks on the printer
+        self.machine.tick()
+        self._show()
+        if self._notifier is not None:
+            self._notifier.heartbeat()
+            self._notifier.status(self._status_line())
+
+    def _show(self) -> None:
+        if self._screen is not None:
+            self._screen.show(self.machine.view)
+
+    def _status_line(self) -> str:
+        outcome = self.machine.last_outcome
+        last = f"last ticket {outcome.ticket}" if outcome else "no ticket yet"
+        notice = getattr(self.machine.view, "notice", None)
+        return f"{self.machine.outcomes} tickets since start, {last}" + (f"; {notice}" if notice else "")
+
+    def run(self, *, until: Callable[[], bool] = lambda: False) -> None:
+        """Run until quit or ``until()``; waits on the event queue between turns, never sleeps."""
+        while self.running and not until():
+            self.step()
+            timeout = max(0.0, min(self._next_frame - self._clock(), 0.05))
+            try:
+                self.machine.handle(self.events.get(timeout=timeout))
+            except queue.Empty:
+                pass
+
+    def _drain_events(self) -> None:
+        if self._screen is not None:
+            for key in self._screen.poll():
+                if key in ("quit", "escape"):
+                    self.running = False
+                elif key in self._keymap:
+                    self.events.put(ButtonPressed(self._keymap[key]))
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self.machine.handle(event)
+
+    def _feed_camera(self) -> None:
+        if self._camera is None or self._worker is None:
+            return
+        if self.machine.visits_ended != self._visits_ended:
+            self._visits_ended = self.machine.visits_ended
+            self._worker.reset()       # the next person is somebody new: do not carry the track over
+        now = self._clock()
+        if now < self._next_frame or self._worker.busy:
+            return
+        try:
+            frame = self._camera.read()
+        except Exception as exc:  # camera trouble costs the face, never the ticket
+            log.error("camera: %s", exc)
+            frame = None
+        present = self.machine.person is not None or self.machine.phase != "idle"
+        period = self._active_period if present else self._idle_period
+        on_time = now - self._next_frame < period          # keep the rate steady, never catch up in bursts
+        self._next_frame = (self._next_frame if on_time else now) + period
+        if frame is None:
+            return
+        self._worker.submit(frame)
+        if self._sync:
+            self._worker.wait()
+
+    def _collect_results(self) -> None:
+        if self._worker is None:
+            return
+        while (observation := self._worker.poll()) is not None:
+            self.frames_processed += 1
+            self.machine.handle(FaceUpdate(observation))
