@@ -140,6 +140,7 @@ class Store:
     Open with :meth:`open` (the kiosk: lock + integrity check + repairs) or :meth:`open_readonly` (tools that
     run beside the kiosk: no lock, no repairs, no writes). Opening never fails because of a damaged file: the
     file is set aside, the last good state is used and :attr:`problems` says what happened.
+    Not thread-safe: the loop thread owns the store.
     """
 
     def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, readonly: bool,
