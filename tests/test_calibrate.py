@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.calibrate import Trial, choose, pair_distances, photo_folders, play_protocol, run, score
+from kiosk.calibrate import (Trial, choose, cross_validate, pair_distances, photo_folders, play_protocol, run,
+                             score)
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 RNG = np.random.default_rng(11)
@@ -46,6 +47,15 @@ def test_a_returning_photo_given_to_someone_else_is_a_false_accept():
     returning = [Trial("a", "b", 0.30, 0.90)]
     assert score(returning, [], 0.5, 0.0).false_accepts == 1
     assert choose(returning, []).recall == 0.0
+
+
+def test_two_fold_check_counts_on_the_half_that_did_not_choose():
+    # Alternate people (by name) form the halves: a, c, e, g return 0.1 from their enrolment, b, d, f, h 0.3.
+    people = {name: person(axis, 0.0, 0.1 if axis % 2 == 0 else 0.3) for axis, name in enumerate("abcdefgh")}
+    # Chosen on the tight half, the threshold (just above 0.1) misses all four of the loose half; chosen on the
+    # loose half, it recognises all four of the tight one. Strangers are ~1.41 away: never accepted.
+    assert cross_validate(people) == (4, 8, 0)
+    assert cross_validate({name: person(axis, 0.0, 0.1) for axis, name in enumerate("abcde")}) is None
 
 
 def test_pair_distances_split_same_and_different_people():
@@ -95,5 +105,6 @@ def test_calibration_on_a_few_real_photos(tmp_path):
     assert "5 returning photos" in report and "9 stranger probes" in report
     assert "same-person distances (6 pairs)" in report
     assert "recommended: threshold = " in report and "0 false accepts" in report
+    assert "two-fold check: needs at least six people" in report     # four people: too few to split
     threshold = float(report.split("recommended: threshold = ")[1].split(",")[0])
     assert 0.3 <= threshold <= 0.7
