@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    # pygame and face_recognition_models import pkg_resources (pinned setuptools): noise for technicians.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     try:
         return _dispatch(args)
     except ConfigError as exc:

@@ -68,7 +68,7 @@ class RecognitionConfig:
     enabled: bool = True
     enrolment: bool = True             # offer consent + enrolment to unknown faces
     threshold: float = 0.54
-    margin: float = 0.025
+    margin: float = 0.05
     confirm_frames: int = 2
     enrol_frames: int = 3
     min_face_px: int = 48

@@ -46,7 +46,8 @@ def test_choice_has_zero_false_accepts_and_prefers_the_lower_threshold():
 def test_a_returning_photo_given_to_someone_else_is_a_false_accept():
     returning = [Trial("a", "b", 0.30, 0.90)]
     assert score(returning, [], 0.5, 0.0).false_accepts == 1
-    assert choose(returning, []).recall == 0.0
+    assert choose(returning, [], safety_gap=0.0).recall == 0.0
+    assert choose(returning, []) is None          # even the lowest threshold is within the gap of it
 
 
 def test_two_fold_check_counts_on_the_half_that_did_not_choose():
@@ -108,3 +109,11 @@ def test_calibration_on_a_few_real_photos(tmp_path):
     assert "two-fold check: needs at least six people" in report     # four people: too few to split
     threshold = float(report.split("recommended: threshold = ")[1].split(",")[0])
     assert 0.3 <= threshold <= 0.7
+
+
+def test_recommendation_keeps_a_safety_gap_to_the_nearest_stranger():
+    returning = [Trial("a", "a", 0.40, 0.90), Trial("b", "b", 0.535, 0.90)]
+    strangers = [Trial("x", "a", 0.540, 0.90)]
+    assert choose(returning, strangers, safety_gap=0.0).threshold == pytest.approx(0.54)  # b only just in
+    safe = choose(returning, strangers)
+    assert safe.threshold + 0.01 <= 0.540 and safe.recall == pytest.approx(0.5)           # b given up for the gap
