@@ -78,12 +78,13 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     from kiosk.store import Store
 
     store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
-    for problem in store.problems:
+    faults = list(faults)
+    for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
+        faults.append(f"Dữ liệu / data: {problem}")
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     index = FaceIndex(*store.templates())
-    faults = list(faults)
     events: queue.Queue = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:

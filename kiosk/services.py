@@ -34,13 +34,13 @@ class KioskServices:
     def issue(self, category: str, citizen_id: str | None) -> Issued:
         spec = self._categories[category]
         visit = self._store.issue_ticket(category, spec.prefix, citizen_id=citizen_id, now=self._wall())
-        if citizen_id is not None:
-            self._store.touch(citizen_id, visit.issued_at)
         content = TicketContent(office=self._office, ticket=visit.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=visit.issued_at, kiosk_id=self._kiosk_id,
                                 visit_id=visit.id)
         printed = self._printer.print_ticket(content)
         self._store.mark_printed(visit.id, printed)
+        if citizen_id is not None:
+            self._store.touch(citizen_id, visit.issued_at)     # after the paper: not on the citizen's wait
         if self._consent_slip is not None:      # after the ticket: the citizen's number comes first
             citizen, when = self._consent_slip
             self._consent_slip = None

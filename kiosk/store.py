@@ -692,11 +692,12 @@ def _text_doc_id(sha: str) -> int:
     return int(sha[:12], 16) or 1
 
 
-def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO = sys.stdout) -> int:
+def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO | None = None) -> int:
     """`kiosk visits`: list stored visits (one JSON object a line with ``as_json``); works beside the kiosk.
 
     Returns the exit status: 0, or 2 when the folder holds no kiosk data (the message goes to stderr).
     """
+    out = out or sys.stdout
     try:
         store = Store.open_readonly(Path(data_dir))
     except (StoreError, StorageError) as exc:

@@ -230,3 +230,25 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
     [third] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
     assert not third["recognized"] and third["citizen"] is None
     assert forget(config, "0" * 32, print_receipt=False) == 2
+
+
+def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
+    import dataclasses
+
+    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False)
+    kiosk.loop.events.put(ButtonPressed("ho-tich"))
+    kiosk.loop.step()
+    kiosk.close()
+    hot = config.data_dir / "hot.jsonl"
+    hot.write_bytes(hot.read_bytes()[:-7] + b"\x00garbage")      # a power cut mid-write
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False)
+    try:
+        kiosk.loop.step()
+        assert kiosk.loop.machine.view.notice.startswith("Dữ liệu / data: ")
+        kiosk.loop.events.put(ButtonPressed("ho-tich"))
+        kiosk.loop.step()
+        kiosk.loop.step()
+        assert kiosk.loop.machine.view.ticket == "HT-002"          # the number taken before the cut is not reused
+    finally:
+        kiosk.close()
