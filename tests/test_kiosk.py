@@ -252,3 +252,14 @@ def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
         assert kiosk.loop.machine.view.ticket == "HT-002"          # the number taken before the cut is not reused
     finally:
         kiosk.close()
+
+
+def test_print_test_command_prints_on_the_configured_printer(tmp_path):
+    raw = SIMULATION_CONFIG.read_text(encoding="utf-8").replace(
+        'out_dir = "kiosk-data/printed"', f'out_dir = "{tmp_path / "printed"}"')
+    config_path = tmp_path / "kiosk.toml"
+    config_path.write_text(raw, encoding="utf-8")
+    run = _kiosk("print-test", "--config", config_path)
+    assert run.returncode == 0 and "printed" in run.stdout, run.stderr
+    [stream] = (tmp_path / "printed").glob("*TEST*.bin")
+    assert stream.read_bytes().startswith(ESC_INIT) and stream.read_bytes().endswith(PARTIAL_CUT)

@@ -133,3 +133,32 @@ def test_camera_error_is_logged_and_the_loop_goes_on(caplog):
         assert "camera unplugged" in caplog.text
     finally:
         worker.close()
+
+
+def test_keys_of_the_simulation_window_press_the_buttons():
+    from kiosk.states import CONSENT
+
+    class KeyScreen:
+        def __init__(self, keys):
+            self.keys = list(keys)
+            self.shown = []
+
+        def poll(self):
+            keys, self.keys = self.keys, []
+            return keys
+
+        def show(self, view):
+            self.shown.append(view)
+
+    clock = Clock()
+    services = Services()
+    machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
+    screen = KeyScreen(["1"])
+    loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, screen=screen,
+                     keymap={"1": "ho-tich", "y": CONSENT})
+    loop.step()
+    loop.step()
+    assert services.issued == [("ho-tich", None)] and isinstance(screen.shown[-1], DoneView)
+    screen.keys = ["x", "escape"]          # unknown keys are ignored; Esc ends the loop
+    loop.step()
+    assert not loop.running and len(services.issued) == 1
