@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,20 +24,11 @@ sys.path.insert(0, str(REPO))
 from hardware.printer import EscposPrinter, SimulatedPrinter  # noqa: E402
 from kiosk.paths import FONT_REGULAR  # noqa: E402
 from kiosk.receipt import render_ticket  # noqa: E402
-from kiosk.tickets import TicketContent, format_issued  # noqa: E402
+from kiosk.tickets import SAMPLE_TICKET, format_issued  # noqa: E402
 
 TARGET_MS = 50.0
 PAPERS = {"58mm": 384, "80mm": 576}
-CONTENT = TicketContent(
-    office="UBND Quận Ba Đình — Bộ phận Một cửa",
-    ticket="KD-027",
-    category_vi="Đăng ký kinh doanh",
-    category_en="Business registration",
-    issued_at=datetime(2026, 11, 27, 14, 5),
-    kiosk_id="kiosk-01",
-    visit_id="3f9a6c0e5b7d41a28c1e9f0b6d2a7c45",
-    guidance="Vui lòng chờ gọi số và đến quầy khi số của bạn hiện trên bảng.",
-)
+CONTENT = SAMPLE_TICKET
 
 
 def render_and_encode(width: int) -> bytes:

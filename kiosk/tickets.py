@@ -56,6 +56,19 @@ class TicketContent:
         return f"{self.issued_at:%Y-%m-%d}_{safe}"
 
 
+# The ticket shown in the README and kept as the tests' reference rendering: change it and both change.
+SAMPLE_TICKET = TicketContent(
+    office="UBND Quận Ba Đình — Bộ phận Một cửa",
+    ticket="KD-027",
+    category_vi="Đăng ký kinh doanh",
+    category_en="Business registration",
+    issued_at=datetime(2026, 11, 27, 14, 5),
+    kiosk_id="kiosk-01",
+    visit_id="3f9a6c0e5b7d41a28c1e9f0b6d2a7c45",
+    guidance="Vui lòng chờ gọi số và đến quầy khi số của bạn hiện trên bảng.",
+)
+
+
 def mask_name(full_name: str) -> str:
     """A name for the greeting that a bystander cannot read in full: ``"Nguyễn Văn An" -> "N****n V*n A*"``.
 

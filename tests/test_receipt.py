@@ -9,7 +9,6 @@ and look at the new PNGs before committing them.
 """
 import sys
 import unicodedata
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from PIL import Image, ImageChops, ImageFont
 
 from kiosk.paths import FONT_BOLD, FONT_REGULAR
 from kiosk.receipt import render_slip, render_ticket
-from kiosk.tickets import TicketContent
+from kiosk.tickets import SAMPLE_TICKET
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 REGENERATE = f"{sys.executable} tests/test_receipt.py --regenerate"
@@ -28,16 +27,7 @@ REGENERATE = f"{sys.executable} tests/test_receipt.py --regenerate"
 # dots; 0.1% of a 58 mm ticket is ~200 dots, smaller than one letter.
 MAX_DIFFERENT_DOTS = 0.001
 
-REFERENCE_CONTENT = TicketContent(
-    office="UBND Quận Ba Đình — Bộ phận Một cửa",
-    ticket="KD-027",
-    category_vi="Đăng ký kinh doanh",
-    category_en="Business registration",
-    issued_at=datetime(2026, 11, 27, 14, 5),
-    kiosk_id="kiosk-01",
-    visit_id="3f9a6c0e5b7d41a28c1e9f0b6d2a7c45",
-    guidance="Vui lòng chờ gọi số và đến quầy khi số của bạn hiện trên bảng.",
-)
+REFERENCE_CONTENT = SAMPLE_TICKET
 WIDTHS = {"58mm": 384, "80mm": 576}
 
 
