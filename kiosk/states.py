@@ -215,8 +215,11 @@ class KioskMachine:
             return
         enrolled = False
         if self._consented and self._candidate is not None:
-            self._citizen = self._services.enrol(self._candidate)
-            enrolled = True
+            try:
+                self._citizen = self._services.enrol(self._candidate)
+                enrolled = True
+            except Exception:  # the face is optional: a failed enrolment still gets the ticket
+                log.exception("enrolment failed; issuing the ticket without a citizen")
         category = self._category
         issued = self._services.issue(category.key, self._citizen)
         self.last_outcome = Outcome(issued.ticket, category.key, self._citizen, recognized, enrolled,

@@ -32,6 +32,7 @@ class Services:
         self.printer_ok = printer_ok
         self.names = {}
         self.fail_issue = False
+        self.fail_enrol = False
 
     def issue(self, category, citizen_id):
         if self.fail_issue:
@@ -40,6 +41,8 @@ class Services:
         return Issued(f"HT-{len(self.issued):03d}", f"visit{len(self.issued)}", self.printer_ok)
 
     def enrol(self, encodings):
+        if self.fail_enrol:
+            raise OSError("templates file read-only")
         self.enrolled.append(encodings)
         return f"citizen{len(self.enrolled)}"
 

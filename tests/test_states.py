@@ -225,3 +225,15 @@ def test_a_bystander_track_during_the_wait_does_not_settle_the_ticket(kiosk):
     clock.t += 2.0
     machine.tick()
     assert services.issued == [("ho-tich", None)]
+
+
+def test_a_failed_enrolment_still_gives_the_ticket(kiosk):
+    machine, services, clock = kiosk
+    services.fail_enrol = True
+    machine.handle(FaceUpdate(Obs(enrol_encodings=np.ones((3, 128), np.float32))))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    machine.handle(ButtonPressed(CONSENT))
+    machine.tick()
+    view = machine.view
+    assert isinstance(view, DoneView) and not view.enrolled and services.issued == [("ho-tich", None)]
