@@ -95,10 +95,14 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
             faults.append(f"Nút bấm lỗi / buttons: {exc}")
     worker = None
     rec = config.recognition
-    if rec.enabled and camera is not None:
-        if engine is None:
+    if rec.enabled and camera is not None and engine is None:
+        try:
             from kiosk.faces import FaceRecognitionEngine
             engine = FaceRecognitionEngine()
+        except Exception as exc:  # missing or broken model files: tickets without faces
+            log.error("face models: %s; tickets without face recognition", exc)
+            faults.append(f"Nhận diện lỗi / face models: {exc}")
+    if rec.enabled and camera is not None and engine is not None:
         recognizer = Recognizer(engine, index, threshold=rec.threshold, margin=rec.margin,
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
                                 min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
@@ -114,8 +118,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier)
-    return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, camera=camera, worker=worker, buttons=buttons,
-                 screen=screen)
+    return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, camera=camera,
+                 worker=worker, buttons=buttons, screen=screen)
 
 
 def make_printer(config: Config) -> Any:

@@ -263,3 +263,31 @@ def test_print_test_command_prints_on_the_configured_printer(tmp_path):
     assert run.returncode == 0 and "printed" in run.stdout, run.stderr
     [stream] = (tmp_path / "printed").glob("*TEST*.bin")
     assert stream.read_bytes().startswith(ESC_INIT) and stream.read_bytes().endswith(PARTIAL_CUT)
+
+
+def test_face_models_that_fail_to_load_cost_no_ticket(tmp_path, monkeypatch):
+    import dataclasses
+
+    import kiosk.faces
+    from hardware.camera import FileCamera
+
+    class Broken:
+        def __init__(self):
+            raise RuntimeError("shape_predictor_68_face_landmarks.dat: unable to open")
+
+    monkeypatch.setattr(kiosk.faces, "FaceRecognitionEngine", Broken)
+    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    clock = FakeClock()
+    kiosk = build_kiosk(config, clock=clock, camera=FileCamera([]), use_gpio=False)
+    try:
+        assert kiosk.worker is None
+        kiosk.loop.events.put(ButtonPressed("ho-tich"))
+        kiosk.loop.step()
+        kiosk.loop.step()
+        view = kiosk.loop.machine.view
+        assert isinstance(view, DoneView) and view.ticket == "HT-001"
+        clock.advance(config.timing.done_seconds)
+        kiosk.loop.step()
+        assert "unable to open" in kiosk.loop.machine.view.notice      # staff see why faces are off
+    finally:
+        kiosk.close()
