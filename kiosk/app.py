@@ -166,9 +166,8 @@ def make_buttons(config: Config, events: queue.Queue) -> Any:
 
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None) -> int:
     """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``)."""
-    from kiosk.screen import Screen
-
     from hardware.camera import CameraError
+    from kiosk.screen import Screen
 
     clock = Clock()
     faults = []
