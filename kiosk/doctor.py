@@ -108,9 +108,20 @@ def check_camera(config: Config) -> Check:
         camera.close()
 
 
+# An 80 mm raster ticket is about 62 KB; a serial line carries baud/10 bytes a second.
+TICKET_BYTES = {384: 27_000, 576: 63_000}
+MAX_PRINT_SECONDS = 10.0
+
+
 def check_printer(config: Config) -> Check:
     from kiosk.app import make_printer
 
+    p = config.printer
+    if p.connection == "serial":
+        seconds = TICKET_BYTES[p.width_dots] / (p.baudrate / 10)
+        if seconds > MAX_PRINT_SECONDS:
+            return Check("printer", False, f"serial {p.serial_port} at {p.baudrate} baud needs {seconds:.0f} s per "
+                                           f"ticket: set the printer and printer.baudrate to 115200, or use USB")
     printer = make_printer(config)
     try:
         status = printer.status()

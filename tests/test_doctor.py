@@ -50,3 +50,11 @@ def test_cli(tmp_path, capsys):
     assert main(["doctor", "--simulate", "--data", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
     assert "OK   fonts" in out and "all 6 checks passed" in out
+
+
+def test_a_serial_printer_too_slow_for_raster_tickets_fails(tmp_path):
+    config = load_config(SIMULATION_CONFIG)
+    slow = dataclasses.replace(config, printer=dataclasses.replace(
+        config.printer, connection="serial", serial_port=str(tmp_path / "ttyUSB0"), baudrate=19200))
+    [result] = run_checks(slow, checks=[check_printer])
+    assert not result.ok and "19200 baud needs 33 s per ticket" in result.detail
