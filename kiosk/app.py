@@ -48,13 +48,16 @@ class Kiosk:
     store: Any
     printer: Any
     ticket_printer: Any
+    print_queue: Any
     camera: Any = None
     worker: RecognitionWorker | None = None
     buttons: Any = None
     screen: Any = None
 
     def close(self) -> None:
-        for part in (self.buttons, self.worker, self.camera, self.printer, self.screen, self.store):
+        # The print queue first: tickets already stored get their paper before the printer closes.
+        for part in (self.buttons, self.worker, self.camera, self.print_queue, self.printer, self.screen,
+                     self.store):
             if part is None:
                 continue
             try:
@@ -68,13 +71,16 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
                 faults: Sequence[str] = ()) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
+    ``sync`` (replay, tests): recognition and printing finish before the loop goes on, so a scripted
+    run gives the same result every time; the live kiosk never waits on either.
+
     A camera or button that fails is a fault shown to staff, never a reason not to issue tickets.
     """
     from hardware.buttons import ButtonError
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
-    from kiosk.printing import TicketPrinter
+    from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.store import Store
 
     store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
@@ -84,6 +90,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
         faults.append(f"Dữ liệu / data: {problem}")
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
+    print_queue = PrintQueue(ticket_printer, inline=sync)
     index = FaceIndex(*store.templates())
     events: queue.Queue = queue.Queue()
     buttons = None
@@ -109,7 +116,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
                                 detect_width=rec.detect_width)
         worker = RecognitionWorker(recognizer)
-    services = KioskServices(store=store, index=index, ticket_printer=ticket_printer, office=config.office,
+    services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
                              faults=faults)
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
@@ -118,8 +125,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier)
-    return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, camera=camera,
-                 worker=worker, buttons=buttons, screen=screen)
+    return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
+                 camera=camera, worker=worker, buttons=buttons, screen=screen)
 
 
 def make_printer(config: Config) -> Any:

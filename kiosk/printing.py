@@ -11,6 +11,8 @@ its connection), and the journal says when the printer is back.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -65,6 +67,66 @@ class TicketPrinter:
             self.log.info("printer back: %s printed (last fault: %s)", what, self.fault)
             self.fault = None
         return True
+
+
+class PrintQueue:
+    """Prints on a thread of its own, so a slow or stuck printer never stalls the loop (nor its watchdog).
+
+    Jobs go out in order (a consent receipt after its ticket). The loop collects the outcome of each
+    ticket with :meth:`finished` and records it in the store itself, since the loop owns the store.
+    ``inline=True`` prints at once in the caller's thread: replay and tests stay deterministic.
+    """
+
+    def __init__(self, ticket_printer: TicketPrinter, *, inline: bool = False) -> None:
+        self._printer = ticket_printer
+        self._inline = inline
+        self._jobs: queue.Queue = queue.Queue()
+        self._finished: queue.Queue = queue.Queue()
+        self._thread = None
+        if not inline:
+            self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
+            self._thread.start()
+
+    @property
+    def fault(self) -> str | None:
+        return self._printer.fault
+
+    def ticket(self, key: str, content: TicketContent) -> None:
+        """Print ``content``; its outcome comes back from :meth:`finished` as ``(key, printed)``."""
+        self._submit(key, lambda: self._printer.print_ticket(content))
+
+    def slip(self, title: str, lines: Sequence[str], name: str) -> None:
+        self._submit(None, lambda: self._printer.print_slip(title, lines, name))
+
+    def finished(self) -> list[tuple[str, bool]]:
+        """Tickets printed (True) or failed (False) since the last call."""
+        done = []
+        while True:
+            try:
+                done.append(self._finished.get_nowait())
+            except queue.Empty:
+                return done
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let queued jobs finish (up to ``timeout``), then stop the thread."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join(timeout)
+
+    def _submit(self, key: str | None, job: Any) -> None:
+        if self._inline:
+            self._record(key, job())
+        else:
+            self._jobs.put((key, job))
+
+    def _record(self, key: str | None, printed: bool) -> None:
+        if key is not None:
+            self._finished.put((key, printed))
+
+    def _run(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            key, job = item
+            self._record(key, job())        # TicketPrinter never raises: a fault is False + a log line
 
 
 def printer_test_content(*, office: str, kiosk_id: str, now: datetime) -> TicketContent:

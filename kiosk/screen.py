@@ -489,10 +489,10 @@ class Screen:
     def _draw_done(self, view: DoneView) -> None:
         top = self._header(self._category_title(view.category))
         w, h = self._surface.get_size()
-        if view.printed:
-            y = self._block([_Line("Mời nhận phiếu", 36, True), _Line("Please take your ticket", 20,
-                                                                       colour=SECONDARY)],
-                            top / self._scale + 14)
+        if view.printed is not False:       # printed, or still printing (None): the number is what matters
+            vi, en = ("Mời nhận phiếu", "Please take your ticket") if view.printed else \
+                ("Đang in phiếu…", "Printing your ticket…")
+            y = self._block([_Line(vi, 36, True), _Line(en, 20, colour=SECONDARY)], top / self._scale + 14)
         else:
             y = self._banner("Không in được phiếu. Vui lòng báo nhân viên",
                              "The ticket could not be printed. Please tell the staff", top + self._px(14))
@@ -502,7 +502,7 @@ class Screen:
             note = ("Đã lưu: lần sau kiosk sẽ nhận ra Ông/Bà.", "Saved: the kiosk will recognise you next time.")
         elif view.returning:
             note = ("Lượt đến đã gắn với hồ sơ của Ông/Bà.", "Your visit is linked to your record.")
-        elif not view.printed:
+        elif view.printed is False:
             note = ("Vui lòng ghi nhớ số này.", "Please remember this number.")
         else:
             note = ("Vui lòng chờ đến lượt được gọi.", "Please wait until your number is called.")

@@ -19,11 +19,11 @@ log = logging.getLogger("kiosk.services")
 class KioskServices:
     """What the state machine may do to the world: store a ticket and print it, enrol a consenting face."""
 
-    def __init__(self, *, store: Any, index: Any, ticket_printer: Any, office: str, kiosk_id: str,
+    def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = ()) -> None:
         self._store = store
         self._index = index
-        self._printer = ticket_printer
+        self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
         self._office = office
         self._kiosk_id = kiosk_id
         self._categories = {c.key: c for c in categories}
@@ -37,16 +37,22 @@ class KioskServices:
         content = TicketContent(office=self._office, ticket=visit.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=visit.issued_at, kiosk_id=self._kiosk_id,
                                 visit_id=visit.id)
-        printed = self._printer.print_ticket(content)
-        self._store.mark_printed(visit.id, printed)
-        if citizen_id is not None:
-            self._store.touch(citizen_id, visit.issued_at)     # after the paper: not on the citizen's wait
+        self._printer.ticket(visit.id, content)
         if self._consent_slip is not None:      # after the ticket: the citizen's number comes first
             citizen, when = self._consent_slip
             self._consent_slip = None
-            self._printer.print_slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, when),
-                                     f"consent-{citizen}")
-        return Issued(visit.ticket, visit.id, printed)
+            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, when),
+                               f"consent-{citizen}")
+        if citizen_id is not None:
+            self._store.touch(citizen_id, visit.issued_at)
+        return Issued(visit.ticket, visit.id, self.printed().get(visit.id))
+
+    def printed(self) -> dict[str, bool]:
+        """Outcomes of the prints finished since the last call, by visit id, now recorded in the store."""
+        outcomes = dict(self._printer.finished())
+        for visit_id, ok in outcomes.items():
+            self._store.mark_printed(visit_id, ok)
+        return outcomes
 
     def enrol(self, encodings: Any) -> str:
         now = self._wall()

@@ -8,7 +8,7 @@ pressed a category button gets a ticket: a face only ever adds a link to their r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
@@ -33,10 +33,10 @@ class FaceUpdate:
 
 @dataclass(frozen=True)
 class Issued:
-    """What the services report back once a ticket is stored (and printing was tried)."""
+    """What the services report back once a ticket is stored; printing goes on in the background."""
     ticket: str
     visit_id: str
-    printed: bool
+    printed: bool | None     # None: still printing (the outcome comes from ``Services.printed``)
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,14 @@ class Outcome:
     citizen: str | None
     recognized: bool
     enrolled: bool
-    printed: bool
+    printed: bool | None
 
 
 class Services(Protocol):
     """What the state machine needs from the rest of the kiosk (implemented in ``kiosk.app``)."""
 
     def issue(self, category: str, citizen_id: str | None) -> Issued: ...
+    def printed(self) -> dict[str, bool]: ...
     def enrol(self, encodings: Any) -> str: ...
     def greeting_name(self, citizen_id: str) -> str | None: ...
     def notice(self) -> str | None: ...
@@ -67,6 +68,8 @@ class Timing:
     done: float = 6.0
     failsafe: float = 4.0
 
+
+PRINT_WAIT = 30.0   # seconds the ticket screen may outstay its time while the printer has not answered
 
 IDLE, GREETING, CONSENT_PHASE, ISSUING, DONE, FAILSAFE = (
     "idle", "greeting", "consent", "issuing", "done", "failsafe")
@@ -95,6 +98,7 @@ class KioskMachine:
         self._deadline: float | None = None
         self._reset_visit()
         self._done: DoneView | None = None
+        self._visit_id: str | None = None  # the visit on the ticket screen, to match its print outcome
         self._failure = ""
         self.last_outcome: Outcome | None = None
         self.outcomes = 0                 # tickets issued since start (replay waits on it)
@@ -184,6 +188,7 @@ class KioskMachine:
             self._press(name)
 
     def _tick(self) -> None:
+        self._collect_prints()
         now = self._clock()
         expired = self._deadline is not None and now >= self._deadline
         if self.phase == GREETING and expired:
@@ -199,7 +204,8 @@ class KioskMachine:
                 return                      # still recognising a usable face: give it a moment
             self._issue()
         elif self.phase == DONE and expired:
-            self._finish_visit()
+            if self._done.printed is not None or now >= self._deadline + PRINT_WAIT:
+                self._finish_visit()        # (the citizen sees whether their paper came out)
         elif self.phase == FAILSAFE and expired:
             self._enter(IDLE, None)
 
@@ -226,8 +232,16 @@ class KioskMachine:
                                     issued.printed)
         self._done = DoneView(issued.ticket, category, printed=issued.printed, enrolled=enrolled,
                               returning=recognized)
+        self._visit_id = issued.visit_id
         self.outcomes += 1
         self._enter(DONE, self._timing.done)
+
+    def _collect_prints(self) -> None:
+        """Show the outcome of the ticket on screen once the printer thread has it."""
+        printed = self._services.printed().get(self._visit_id) if self._visit_id else None
+        if printed is not None and self._done is not None and self._done.printed is None:
+            self._done = replace(self._done, printed=printed)
+            self.last_outcome = replace(self.last_outcome, printed=printed)
 
     def _should_ask_consent(self, person: Any) -> bool:
         """Only an unknown face that passed the quality gate, once per visit, and only if enrolment is on."""

@@ -49,7 +49,7 @@ class IssuingView:
 class DoneView:
     ticket: str                      # "HT-023": shown very large, the citizen's proof when paper fails
     category: CategoryChoice
-    printed: bool                    # False: "please tell the staff", number stays on screen
+    printed: bool | None             # False: "please tell the staff", number stays on screen; None: printing
     enrolled: bool = False           # consent given now: the kiosk will recognise them next time
     returning: bool = False
 

@@ -46,6 +46,9 @@ class Services:
         self.enrolled.append(encodings)
         return f"citizen{len(self.enrolled)}"
 
+    def printed(self):
+        return {}
+
     def greeting_name(self, citizen_id):
         return self.names.get(citizen_id)
 

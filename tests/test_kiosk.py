@@ -93,7 +93,7 @@ def test_printer_fault_keeps_the_ticket_and_the_next_one_prints(tmp_path, fault)
     import dataclasses
     config = dataclasses.replace(config, data_dir=tmp_path / "data")
     clock = FakeClock()
-    kiosk = build_kiosk(config, clock=clock, printer=printer, use_gpio=False)
+    kiosk = build_kiosk(config, clock=clock, printer=printer, use_gpio=False, sync=True)
     loop = kiosk.loop
     try:
         loop.events.put(ButtonPressed("dat-dai"))
@@ -180,7 +180,8 @@ def test_start_up_faults_are_on_the_idle_screen_for_staff(tmp_path):
     import dataclasses
 
     config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
-    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, faults=["Camera lỗi / camera: unplugged"])
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True,
+                        faults=["Camera lỗi / camera: unplugged"])
     try:
         kiosk.loop.step()
         view = kiosk.loop.machine.view
@@ -236,13 +237,13 @@ def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
     import dataclasses
 
     config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
-    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False)
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
     kiosk.loop.events.put(ButtonPressed("ho-tich"))
     kiosk.loop.step()
     kiosk.close()
     hot = config.data_dir / "hot.jsonl"
     hot.write_bytes(hot.read_bytes()[:-7] + b"\x00garbage")      # a power cut mid-write
-    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False)
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
     try:
         kiosk.loop.step()
         assert kiosk.loop.machine.view.notice.startswith("Dữ liệu / data: ")
@@ -278,7 +279,7 @@ def test_face_models_that_fail_to_load_cost_no_ticket(tmp_path, monkeypatch):
     monkeypatch.setattr(kiosk.faces, "FaceRecognitionEngine", Broken)
     config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
     clock = FakeClock()
-    kiosk = build_kiosk(config, clock=clock, camera=FileCamera([]), use_gpio=False)
+    kiosk = build_kiosk(config, clock=clock, camera=FileCamera([]), use_gpio=False, sync=True)
     try:
         assert kiosk.worker is None
         kiosk.loop.events.put(ButtonPressed("ho-tich"))
@@ -290,4 +291,43 @@ def test_face_models_that_fail_to_load_cost_no_ticket(tmp_path, monkeypatch):
         kiosk.loop.step()
         assert "unable to open" in kiosk.loop.machine.view.notice      # staff see why faces are off
     finally:
+        kiosk.close()
+
+
+def test_a_slow_printer_never_blocks_the_loop(tmp_path):
+    """Paper goes out on the printer thread: the loop keeps turning (screen, watchdog) while it prints."""
+    import dataclasses
+    import threading
+
+    from hardware.printer import SimulatedPrinter
+
+    release = threading.Event()
+
+    class SlowPrinter(SimulatedPrinter):
+        def print_image(self, image, *, name):
+            release.wait(10)
+            super().print_image(image, name=name)
+
+    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    clock = FakeClock()
+    kiosk = build_kiosk(config, clock=clock, printer=SlowPrinter(tmp_path / "out", width_dots=576), use_gpio=False)
+    loop = kiosk.loop
+    try:
+        loop.events.put(ButtonPressed("xay-dung"))
+        loop.step()
+        loop.step()
+        view = loop.machine.view
+        assert isinstance(view, DoneView) and view.ticket == "XD-001" and view.printed is None
+        clock.advance(config.timing.done_seconds)
+        loop.step()
+        assert loop.machine.view.printed is None            # the citizen waits to see whether paper came out
+        assert [v.printed for v in kiosk.store.visits()] == [None]
+        release.set()
+        kiosk.print_queue.close()                           # waits for the job, like a stop of the service
+        loop.step()
+        assert [v.printed for v in kiosk.store.visits()] == [True]
+        assert isinstance(loop.machine.view, IdleView)      # outcome seen, ticket time over: next citizen
+        assert list((tmp_path / "out").glob("*_XD-001.bin"))
+    finally:
+        release.set()
         kiosk.close()

@@ -244,3 +244,10 @@ def test_bad_inputs_are_named(tmp_path):
         Screen((100, 50))
     with pytest.raises(TypeError, match="str"):
         Screen().draw("idle")
+
+
+def test_still_printing_shows_the_number_without_alarming_anyone(screen):
+    surface = screen.draw(DoneView("HT-023", LAND, printed=None))
+    text = " ".join(screen.drawn_text)
+    assert "Đang in phiếu…" in text and "nhân viên" not in text
+    assert colour_box(surface, WARNING) is None and colour_box(surface, GOLD).height >= 100

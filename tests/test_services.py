@@ -5,13 +5,14 @@ import numpy as np
 
 from kiosk.config import SIMULATION_CONFIG, load_config
 from kiosk.index import FaceIndex
+from kiosk.printing import PrintQueue
 from kiosk.consent import CONSENT_TEXT
 from kiosk.services import KioskServices
 from kiosk.store import Store
 
 
 class RecordingPrinter:
-    """Stands in for kiosk.printing.TicketPrinter; records what went to paper, can be told to fail."""
+    """Stands in for kiosk.printing.TicketPrinter (behind the real PrintQueue); records what went to paper."""
 
     def __init__(self):
         self.printed = []
@@ -33,7 +34,7 @@ def _services(tmp_path, faults=()):
     index = FaceIndex()
     printer = RecordingPrinter()
     now = datetime(2026, 11, 27, 9, 30)
-    services = KioskServices(store=store, index=index, ticket_printer=printer, office="UBND",
+    services = KioskServices(store=store, index=index, printer=PrintQueue(printer, inline=True), office="UBND",
                              kiosk_id="sim-01", categories=load_config(SIMULATION_CONFIG).categories,
                              wall=lambda: now, faults=faults)
     return services, store, index, printer
