@@ -19,8 +19,18 @@ ESC_INIT = b"\x1b@"
 PARTIAL_CUT = b"\x1dV\x01"
 
 
-def _kiosk(*args, env=None, timeout=120):
-    return subprocess.run(KIOSK + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+def sim_config(tmp_path):
+    """The shipped simulation config with its data and printed tickets in ``tmp_path``, never in the checkout."""
+    import dataclasses
+
+    config = load_config(SIMULATION_CONFIG)
+    return dataclasses.replace(config, data_dir=tmp_path / "data", printer=dataclasses.replace(
+        config.printer, out_dir=str(tmp_path / "printed")))
+
+
+def _kiosk(*args, cwd, env=None, timeout=120):
+    """The real command in a child process, in ``cwd`` so that relative paths of the config stay out of the repo."""
+    return subprocess.run(KIOSK + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env={**os.environ, "SDL_VIDEODRIVER": "dummy", **(env or {})})
 
 
@@ -30,7 +40,7 @@ def test_replay_issues_stores_and_prints_every_visit(tmp_path):
                       '{"image": null, "category": "kinh-doanh", "consent": true}\n'
                       '{"image": null, "category": "ho-tich"}\n', encoding="utf-8")
     data, out = tmp_path / "data", tmp_path / "out"
-    run = _kiosk("replay", script, "--data", data, "--out", out)
+    run = _kiosk("replay", script, "--data", data, "--out", out, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["ticket"] for r in lines] == ["HT-001", "KD-001", "HT-002"]
@@ -41,9 +51,9 @@ def test_replay_issues_stores_and_prints_every_visit(tmp_path):
         assert stream.startswith(ESC_INIT) and stream.endswith(PARTIAL_CUT)
         assert bin_file.with_suffix(".png").is_file()
     # A second replay on the same data goes on numbering; nothing repeats within the day.
-    again = _kiosk("replay", script, "--data", data, "--out", out)
+    again = _kiosk("replay", script, "--data", data, "--out", out, cwd=tmp_path)
     assert [json.loads(line)["ticket"] for line in again.stdout.splitlines()] == ["HT-003", "KD-002", "HT-004"]
-    listed = _kiosk("visits", "--data", data, "--json")
+    listed = _kiosk("visits", "--data", data, "--json", cwd=tmp_path)
     visits = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(v["ticket"] for v in visits) == ["HT-001", "HT-002", "HT-003", "HT-004", "KD-001", "KD-002"]
     assert all(v["printed"] is True for v in visits)
@@ -55,7 +65,8 @@ def test_run_command_starts_headless_and_stops(tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()
     Image.new("RGB", (320, 240), (90, 120, 150)).save(frames / "empty-hall.png")
-    run = _kiosk("run", "--simulate", "--data", tmp_path / "data", "--camera-folder", frames, "--exit-after", "2")
+    run = _kiosk("run", "--simulate", "--data", tmp_path / "data", "--camera-folder", frames, "--exit-after", "2",
+                 cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "ready" in run.stderr and "FileCamera" in run.stderr
     assert "Traceback" not in run.stderr
@@ -65,7 +76,7 @@ def test_a_second_kiosk_on_the_same_data_refuses_to_start(tmp_path):
     data = tmp_path / "data"
     store = Store.open(data, kiosk_id="sim-01")
     try:
-        run = _kiosk("run", "--simulate", "--data", data, "--exit-after", "1")
+        run = _kiosk("run", "--simulate", "--data", data, "--exit-after", "1", cwd=tmp_path)
     finally:
         store.close()
     assert run.returncode == 3
@@ -89,9 +100,7 @@ def _faulty_printer(fault):
 @pytest.mark.parametrize("fault", ["raises on open", "no paper", "fails mid-write"])
 def test_printer_fault_keeps_the_ticket_and_the_next_one_prints(tmp_path, fault):
     printer, factory, _ = _faulty_printer(fault)
-    config = load_config(SIMULATION_CONFIG)
-    import dataclasses
-    config = dataclasses.replace(config, data_dir=tmp_path / "data")
+    config = sim_config(tmp_path)
     clock = FakeClock()
     kiosk = build_kiosk(config, clock=clock, printer=printer, use_gpio=False, sync=True)
     loop = kiosk.loop
@@ -169,7 +178,7 @@ def test_missing_camera_and_buttons_on_a_real_kiosk_still_issue_tickets(tmp_path
            .replace('data_dir = "kiosk-data"', f'data_dir = "{tmp_path / "data"}"'))
     config_path = tmp_path / "kiosk.toml"
     config_path.write_text(raw, encoding="utf-8")
-    run = _kiosk("run", "--config", config_path, "--exit-after", "1.5",
+    run = _kiosk("run", "--config", config_path, "--exit-after", "1.5", cwd=tmp_path,
                  env={"GPIOZERO_PIN_FACTORY": "native"})
     assert run.returncode == 0, run.stderr
     assert "ERROR kiosk.app: camera: Pi camera 0 (picamera2): the picamera2 library is not installed" in run.stderr
@@ -179,7 +188,7 @@ def test_missing_camera_and_buttons_on_a_real_kiosk_still_issue_tickets(tmp_path
 def test_start_up_faults_are_on_the_idle_screen_for_staff(tmp_path):
     import dataclasses
 
-    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    config = sim_config(tmp_path)
     kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True,
                         faults=["Camera lỗi / camera: unplugged"])
     try:
@@ -224,8 +233,8 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
     [second] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
     assert first["enrolled"] and second["recognized"] and second["citizen"] == first["citizen"]
 
-    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=data, printer=dataclasses.replace(
-        load_config(SIMULATION_CONFIG).printer, out_dir=str(out)))
+    config = dataclasses.replace(sim_config(tmp_path), printer=dataclasses.replace(
+        sim_config(tmp_path).printer, out_dir=str(out)))
     assert forget(config, first["citizen"]) == 0
     assert list(out.glob(f"deleted-{first['citizen']}.png"))
     [third] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
@@ -236,7 +245,7 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
 def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
     import dataclasses
 
-    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    config = sim_config(tmp_path)
     kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
     kiosk.loop.events.put(ButtonPressed("ho-tich"))
     kiosk.loop.step()
@@ -260,7 +269,7 @@ def test_print_test_command_prints_on_the_configured_printer(tmp_path):
         'out_dir = "kiosk-data/printed"', f'out_dir = "{tmp_path / "printed"}"')
     config_path = tmp_path / "kiosk.toml"
     config_path.write_text(raw, encoding="utf-8")
-    run = _kiosk("print-test", "--config", config_path)
+    run = _kiosk("print-test", "--config", config_path, cwd=tmp_path)
     assert run.returncode == 0 and "printed" in run.stdout, run.stderr
     [stream] = (tmp_path / "printed").glob("*TEST*.bin")
     assert stream.read_bytes().startswith(ESC_INIT) and stream.read_bytes().endswith(PARTIAL_CUT)
@@ -277,7 +286,7 @@ def test_face_models_that_fail_to_load_cost_no_ticket(tmp_path, monkeypatch):
             raise RuntimeError("shape_predictor_68_face_landmarks.dat: unable to open")
 
     monkeypatch.setattr(kiosk.faces, "FaceRecognitionEngine", Broken)
-    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    config = sim_config(tmp_path)
     clock = FakeClock()
     kiosk = build_kiosk(config, clock=clock, camera=FileCamera([]), use_gpio=False, sync=True)
     try:
@@ -308,7 +317,7 @@ def test_a_slow_printer_never_blocks_the_loop(tmp_path):
             release.wait(10)
             super().print_image(image, name=name)
 
-    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    config = sim_config(tmp_path)
     clock = FakeClock()
     kiosk = build_kiosk(config, clock=clock, printer=SlowPrinter(tmp_path / "out", width_dots=576), use_gpio=False)
     loop = kiosk.loop

@@ -55,7 +55,8 @@ def test_the_running_kiosk_notifies_systemd(tmp_path):
     sock, path = _listen(tmp_path)
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
     run = subprocess.run([sys.executable, "-m", "kiosk", "run", "--simulate", "--data", str(tmp_path / "data"),
-                          "--exit-after", "1.5"], env=env, capture_output=True, text=True, timeout=120)
+                          "--exit-after", "1.5"], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     messages = _drain(sock)
     assert messages[0].startswith("READY=1\nSTATUS=kiosk sim-01 ready: 6 categories")
