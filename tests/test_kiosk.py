@@ -186,8 +186,6 @@ def test_missing_camera_and_buttons_on_a_real_kiosk_still_issue_tickets(tmp_path
 
 
 def test_start_up_faults_are_on_the_idle_screen_for_staff(tmp_path):
-    import dataclasses
-
     config = sim_config(tmp_path)
     kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True,
                         faults=["Camera lỗi / camera: unplugged"])
@@ -243,8 +241,6 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
 
 
 def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
-    import dataclasses
-
     config = sim_config(tmp_path)
     kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
     kiosk.loop.events.put(ButtonPressed("ho-tich"))
@@ -276,8 +272,6 @@ def test_print_test_command_prints_on_the_configured_printer(tmp_path):
 
 
 def test_face_models_that_fail_to_load_cost_no_ticket(tmp_path, monkeypatch):
-    import dataclasses
-
     import kiosk.faces
     from hardware.camera import FileCamera
 
@@ -305,7 +299,6 @@ def test_face_models_that_fail_to_load_cost_no_ticket(tmp_path, monkeypatch):
 
 def test_a_slow_printer_never_blocks_the_loop(tmp_path):
     """Paper goes out on the printer thread: the loop keeps turning (screen, watchdog) while it prints."""
-    import dataclasses
     import threading
 
     from hardware.printer import SimulatedPrinter
