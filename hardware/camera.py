@@ -9,9 +9,10 @@ laptop without them can still import this module and use :class:`FileCamera`.
 
 Example::
 
-    cam = Picamera2Camera(size=(640, 480))
+    cam = Picamera2Camera(size=(640, 480), lores_size=(320, 240))
     try:
-        frame = cam.read()          # RGB, 480 x 640 x 3
+        frame = cam.read()                  # RGB, 480 x 640 x 3
+        frame, small = cam.read_with_lores()  # ... and the same instant as greyscale 240 x 320
     finally:
         cam.close()
 """
@@ -57,10 +58,11 @@ class Picamera2Camera:
     picamera2's ``"RGB888"`` format delivers pixels in **B, G, R** byte order (libcamera names formats after
     the DRM fourcc, little-endian); :meth:`read` swaps them so callers get true RGB.
 
-    ``lores_size`` adds picamera2's low-resolution stream, useful for cheap "is someone there?" checks. On most
-    Pis (4 and earlier) that stream can only be YUV420, which picamera2 returns as an array of ``h * 3 // 2``
-    rows by the buffer *stride* (which may be wider than ``w``). :meth:`read_lores` therefore returns only the
-    luma (Y) plane, cropped to ``(h, w)``: an exact greyscale image with no colour conversion and no OpenCV.
+    ``lores_size`` adds picamera2's low-resolution stream: the ISP scales the picture down for free, so face
+    detection runs on it instead of on a copy the CPU shrinks. On most Pis (4 and earlier) that stream can
+    only be YUV420, which picamera2 returns as an array of ``h * 3 // 2`` rows by the buffer *stride* (which
+    may be wider than ``w``); :meth:`read_with_lores` keeps only the luma (Y) plane, cropped to ``(h, w)``:
+    an exact greyscale image with no colour conversion (dlib's HOG detector takes greyscale as it is).
     Pass ``lores_size=None`` to skip the stream.
 
     ``picamera2_factory`` (a callable returning a ``Picamera2``-like object) lets tests inject a stand-in;
@@ -105,19 +107,25 @@ class Picamera2Camera:
             raise CameraError(f"{self.name}: capture failed: {exc}") from exc
         return _bgr_to_rgb(np.asarray(frame)[..., :3])
 
-    def read_lores(self) -> np.ndarray:
-        """Capture one frame of the low-resolution stream as greyscale uint8 (h, w): the Y plane of YUV420."""
-        self._check_open()
+    def read_with_lores(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The main frame as RGB and the low-resolution stream's luma, both from the same camera request.
+
+        One ``capture_arrays`` call, so the small greyscale picture shows exactly the moment of the big one
+        (two ``capture_array`` calls could straddle two frames, and a face box found on one would land
+        beside the face on the other). Without a lores stream the second item is None.
+        """
         if self.lores_size is None:
-            raise CameraError(f"{self.name}: no low-resolution stream configured (lores_size=None)")
+            return self.read(), None
+        self._check_open()
         try:
-            yuv = np.asarray(self._picam2.capture_array("lores"))
+            (main, yuv), _metadata = self._picam2.capture_arrays(["main", "lores"])
         except Exception as exc:
-            raise CameraError(f"{self.name}: lores capture failed: {exc}") from exc
+            raise CameraError(f"{self.name}: capture failed: {exc}") from exc
+        yuv = np.asarray(yuv)
         w, h = self.lores_size
-        if yuv.ndim != 2 or yuv.shape[0] < h or yuv.shape[1] < w:
+        if yuv.ndim != 2 or yuv.shape[0] < h * 3 // 2 or yuv.shape[1] < w:
             raise CameraError(f"{self.name}: unexpected lores frame shape {yuv.shape} for YUV420 {w}x{h}")
-        return np.ascontiguousarray(yuv[:h, :w], dtype=np.uint8)
+        return _bgr_to_rgb(np.asarray(main)[..., :3]), np.ascontiguousarray(yuv[:h, :w], dtype=np.uint8)
 
     def close(self) -> None:
         """Stop the stream and release the camera (safe to call twice)."""

@@ -148,7 +148,7 @@ def make_camera(config: Config, folder: Path | None = None) -> Any:
     if folder is not None:
         return FileCamera(folder)
     if c.kind == "picamera2":
-        return Picamera2Camera(size=size)
+        return Picamera2Camera(size=size, lores_size=lores_size(config))
     if c.kind == "files":
         return FileCamera(Path(c.folder))
     if c.kind == "opencv":
@@ -159,6 +159,13 @@ def make_camera(config: Config, folder: Path | None = None) -> Any:
                 raise
             log.warning("simulation without a camera: %s", exc)
     return None
+
+
+def lores_size(config: Config) -> tuple[int, int]:
+    """The Pi camera's low-resolution stream: ``detect_width`` wide, the main stream's shape, even sides (YUV420)."""
+    width = min(config.recognition.detect_width, config.camera.width)
+    height = width * config.camera.height / config.camera.width
+    return 2 * max(1, round(width / 2)), 2 * max(1, round(height / 2))
 
 
 def make_buttons(config: Config, events: queue.Queue) -> Any:

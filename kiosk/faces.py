@@ -9,7 +9,8 @@ right first and cheap second:
   gets a hint for the screen instead;
 * an identity is accepted only when the same citizen matches on ``confirm_frames`` frames of the same track,
   each match under the threshold and ahead of every other citizen by the margin (``FaceIndex.match``);
-* detection runs on a copy downscaled to ``detect_width``; once a person's verdict is in, nothing is
+* detection runs on a small picture: the Pi camera's low-resolution stream when the loop has it (the ISP
+  scaled it for free), else a copy downscaled to ``detect_width``; once a person's verdict is in, nothing is
   encoded again while they stay in view. A frame whose coarse picture (8 x 8 block means) has not changed
   since the last detection costs no detection at all; when the person moves they are found again by a cheap
   detection in a small window around the last box, and while anything changes, every ``recheck_every``
@@ -309,11 +310,19 @@ class Recognizer:
         """Forget the current person (a visit ended): the next frame starts a new track and a new verdict."""
         self._track = None
 
-    def process(self, frame_rgb: np.ndarray) -> Observation:
-        """Detect, gate, track and (when still needed) encode and match the dominant face of one frame."""
+    def process(self, frame_rgb: np.ndarray, small_grey: np.ndarray | None = None) -> Observation:
+        """Detect, gate, track and (when still needed) encode and match the dominant face of one frame.
+
+        ``small_grey`` is the same instant as a small greyscale picture (picamera2's lores stream): full-frame
+        detection then runs on it; landmarks and encodings always use the full-size RGB frame.
+        """
         frame = np.asarray(frame_rgb)
         if frame.ndim != 3 or frame.shape[2] < 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 H x W x 3 frame, got {frame.dtype} {frame.shape}")
+        if small_grey is not None:
+            small_grey = np.asarray(small_grey)
+            if small_grey.ndim != 2 or small_grey.dtype != np.uint8 or min(small_grey.shape) < 1:
+                raise ValueError(f"expected a greyscale uint8 h x w picture, got {small_grey.dtype} {small_grey.shape}")
         self.stats.frames += 1
         track = self._track
         if track is not None and track.settled:
@@ -334,7 +343,7 @@ class Recognizer:
                     if inside:
                         track.scene = scene
                     return self._observe(track.faces, track)
-        return self._full(frame)
+        return self._full(frame, small_grey)
 
     def encode_still(self, image_rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         """Encode the dominant face of one still image the way a frame would be (calibration, benchmarks).
@@ -356,9 +365,9 @@ class Recognizer:
         return np.asarray(self._engine.encode(frame, box), np.float32), None
 
     # -- steps ------------------------------------------------------------------------------------------------
-    def _full(self, frame: np.ndarray) -> Observation:
-        """Full-frame detection on the downscaled copy, dominance rule, track association, gate, encode."""
-        boxes = self._detect(frame)
+    def _full(self, frame: np.ndarray, small_grey: np.ndarray | None = None) -> Observation:
+        """Full-frame detection on the small picture, dominance rule, track association, gate, encode."""
+        boxes = self._detect(frame, small_grey)
         self.stats.full_detections += 1
         chosen, hint = dominant_face(boxes, frame.shape[1], dominance=self.dominance)
         if chosen is None:
@@ -426,8 +435,14 @@ class Recognizer:
             return None
         return best
 
-    def _detect(self, frame: np.ndarray) -> list[Box]:
+    def _detect(self, frame: np.ndarray, small_grey: np.ndarray | None = None) -> list[Box]:
+        """Faces of the frame in full-size pixels, found on ``small_grey`` or on a copy ``detect_width`` wide."""
         height, width = frame.shape[:2]
+        if small_grey is not None:
+            # Each axis on its own: the ISP scales the whole field of view into whatever size lores has.
+            sy, sx = height / small_grey.shape[0], width / small_grey.shape[1]
+            return [_clip(_scale_box_xy(b, sy, sx), frame.shape)
+                    for b in self._engine.detect(small_grey, self.detect_upsample)]
         if width <= self.detect_width:
             return self._engine.detect(frame, self.detect_upsample)
         scale = self.detect_width / width
@@ -438,6 +453,11 @@ class Recognizer:
     def _observe(faces: int, track: _Track) -> Observation:
         return Observation(faces=faces, track_id=track.id, citizen_id=track.citizen_id, settled=track.settled,
                            enrol_encodings=track.enrol, hint=None if track.settled else track.hint)
+
+
+def _scale_box_xy(box: Box, sy: float, sx: float) -> Box:
+    top, right, bottom, left = box
+    return int(round(top * sy)), int(round(right * sx)), int(round(bottom * sy)), int(round(left * sx))
 
 
 def _scale_box(box: Box, factor: float, offset: tuple[int, int]) -> Box:

@@ -66,11 +66,12 @@ class RecognitionWorker:
     def busy(self) -> bool:
         return not self._idle.is_set()
 
-    def submit(self, frame: Any) -> bool:
+    def submit(self, frame: Any, small_grey: Any = None) -> bool:
+        """Hand over a frame (and the camera's small greyscale copy of it, if it has one) unless busy."""
         if self.busy:
             return False
         self._idle.clear()
-        self._frames.put(frame)
+        self._frames.put((frame, small_grey))
         return True
 
     def poll(self) -> Any:
@@ -93,14 +94,14 @@ class RecognitionWorker:
 
     def _run(self) -> None:
         while True:
-            frame = self._frames.get()
-            if frame is None:
+            item = self._frames.get()
+            if item is None:
                 return
             try:
                 if self._reset.is_set():
                     self._reset.clear()
                     self._recognizer.reset()
-                self._results.put(self._recognizer.process(frame))
+                self._results.put(self._recognizer.process(*item))
             except Exception:  # a failing model must never cost a ticket: log, report nobody
                 log.exception("recognition failed on a frame")
             finally:
@@ -185,19 +186,26 @@ class EventLoop:
         if now < self._next_frame or self._worker.busy:
             return
         try:
-            frame = self._camera.read()
+            frame, small_grey = self._read_camera()
         except Exception as exc:  # camera trouble costs the face, never the ticket
             log.error("camera: %s", exc)
-            frame = None
+            frame = small_grey = None
         present = self.machine.person is not None or self.machine.phase != "idle"
         period = self._active_period if present else self._idle_period
         on_time = now - self._next_frame < period          # keep the rate steady, never catch up in bursts
         self._next_frame = (self._next_frame if on_time else now) + period
         if frame is None:
             return
-        self._worker.submit(frame)
+        self._worker.submit(frame, small_grey)
         if self._sync:
             self._worker.wait()
+
+    def _read_camera(self) -> tuple[Any, Any]:
+        """The frame, plus the Pi camera's low-resolution copy of the same instant when it offers one."""
+        read_with_lores = getattr(self._camera, "read_with_lores", None)
+        if read_with_lores is not None:
+            return read_with_lores()
+        return self._camera.read(), None
 
     def _collect_results(self) -> None:
         if self._worker is None:

@@ -41,6 +41,14 @@ class FakePicamera2:
 
     def capture_array(self, name="main"):
         self.calls.append(f"capture_array:{name}")
+        return self._array(name)
+
+    def capture_arrays(self, names=("main",)):
+        """One request, several streams: (arrays, metadata), as picamera2 returns them."""
+        self.calls.append("capture_arrays:" + ",".join(names))
+        return [self._array(name) for name in names], {"SensorTimestamp": 1}
+
+    def _array(self, name):
         if name == "main":
             w, h = self.config["main"]["size"]
             frame = np.zeros((h, w, 3), dtype=np.uint8)
@@ -77,19 +85,32 @@ def test_picamera2_read_swaps_bgr_to_contiguous_rgb():
     assert fake.config["lores"] is None
 
 
-def test_picamera2_lores_is_the_luma_plane_cropped_from_the_stride():
+def test_picamera2_lores_is_the_luma_plane_of_the_same_request():
     fake = FakePicamera2(stride_pad=64)
     cam = Picamera2Camera(size=(64, 48), lores_size=(32, 24), picamera2_factory=lambda: fake)
-    grey = cam.read_lores()
-    assert grey.shape == (24, 32)
+    frame, grey = cam.read_with_lores()
+    assert fake.calls[-1] == "capture_arrays:main,lores"            # one request for both pictures
+    assert not any(c.startswith("capture_array:") for c in fake.calls)
+    assert frame.shape == (48, 64, 3) and tuple(frame[0, 0]) == (200, 20, 10)
+    assert grey.shape == (24, 32) and grey.dtype == np.uint8 and grey.flags.c_contiguous
     assert grey[5].tolist() == list(range(32))   # the ramp, none of the 128-valued padding or chroma
     cam.close()
 
 
-def test_picamera2_without_lores_refuses_read_lores():
-    cam = Picamera2Camera(size=(64, 48), lores_size=None, picamera2_factory=FakePicamera2)
-    with pytest.raises(CameraError, match="lores"):
-        cam.read_lores()
+def test_picamera2_without_lores_reads_the_main_frame_alone():
+    fake = FakePicamera2()
+    cam = Picamera2Camera(size=(64, 48), lores_size=None, picamera2_factory=lambda: fake)
+    frame, grey = cam.read_with_lores()
+    assert grey is None and frame.shape == (48, 64, 3)
+    assert fake.calls[-1] == "capture_array:main"
+
+
+def test_picamera2_short_lores_buffer_is_a_camera_error():
+    fake = FakePicamera2()
+    cam = Picamera2Camera(size=(64, 48), lores_size=(32, 24), picamera2_factory=lambda: fake)
+    fake.config["lores"]["size"] = (32, 10)          # the buffer handed back is smaller than configured
+    with pytest.raises(CameraError, match="unexpected lores frame shape"):
+        cam.read_with_lores()
 
 
 def test_picamera2_close_stops_then_closes_once():
@@ -258,3 +279,21 @@ def test_file_camera_reads_real_face_photos():
     frame = cam.read()
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
     assert frame.std() > 5           # a photo, not a blank frame
+
+
+def test_the_pi_cameras_lores_stream_is_detect_width_wide_with_the_main_streams_shape():
+    import dataclasses
+
+    from kiosk.app import lores_size
+    from kiosk.config import PACKAGED_CONFIGS, load_config
+
+    config = load_config(PACKAGED_CONFIGS / "pi.toml")
+    assert config.camera.kind == "picamera2"
+
+    def sized(width, height, detect_width):
+        return dataclasses.replace(config, camera=dataclasses.replace(config.camera, width=width, height=height),
+                                   recognition=dataclasses.replace(config.recognition, detect_width=detect_width))
+    assert lores_size(sized(640, 480, 320)) == (320, 240)
+    assert lores_size(sized(1280, 720, 320)) == (320, 180)
+    assert lores_size(sized(1296, 972, 330)) == (330, 248)      # even sides, as YUV420 needs
+    assert lores_size(sized(320, 240, 640)) == (320, 240)       # never larger than the main stream

@@ -38,11 +38,16 @@ class DrawnEngine:
         self.encodings = encodings
         self.turned = set(turned)
         self.detections = 0
+        self.detected_on = []           # the shape of every picture given to detect()
         self.encoded = 0
 
     def _faces(self, image):
-        mask = image[..., 1] > 200
-        ids = np.rint(image[..., 0] / 20.0).astype(int)
+        if image.ndim == 2:                 # a greyscale picture (the Pi's lores stream): 200 + 10 x number
+            mask = image >= 205
+            ids = np.rint((image.astype(int) - 200) / 10.0).astype(int)
+        else:
+            mask = image[..., 1] > 200
+            ids = np.rint(image[..., 0] / 20.0).astype(int)
         found = {}
         for face in np.unique(ids[mask]):
             ys, xs = np.nonzero(mask & (ids == face))
@@ -52,6 +57,7 @@ class DrawnEngine:
 
     def detect(self, image, upsample):
         self.detections += 1
+        self.detected_on.append(image.shape)
         return list(self._faces(image).values())
 
     def _face_at(self, image, box):
@@ -271,10 +277,26 @@ def test_large_frames_are_detected_downscaled_and_encoded_at_full_resolution():
     assert rec._track.box == pytest.approx((120, 500, 360, 260), abs=4)
 
 
+def test_with_the_cameras_small_grey_picture_detection_runs_on_it_and_boxes_land_on_the_frame():
+    engine, index = world()
+    rec = recognizer(engine, index, detect_width=320)
+    frame = scene((ALICE, 260, 120, 240), width=640, height=480)
+    small = np.full((160, 320), 40, np.uint8)     # another shape than the frame: each axis scales on its own
+    small[40:120, 130:250] = 200 + 10 * ALICE      # ALICE as DrawnEngine sees her in greyscale
+    obs = [rec.process(frame, small) for _ in range(2)][-1]
+    assert obs.citizen_id == "alice"
+    assert engine.detected_on == [(160, 320), (160, 320)]     # never the RGB frame, never a resized copy
+    assert rec._track.box == pytest.approx((120, 500, 360, 260), abs=4)
+    assert engine.encoded == 2                                 # encodings still on the full-size frame
+
+
 def test_bad_frames_are_refused_with_a_clear_message():
     engine, index = world()
     with pytest.raises(ValueError, match="RGB uint8"):
         recognizer(engine, index).process(np.zeros((10, 10), np.uint8))
+    frame = scene((ALICE, 100, 60, 120))
+    with pytest.raises(ValueError, match="greyscale uint8"):
+        recognizer(engine, index).process(frame, frame)
 
 
 def test_geometry_helpers():
@@ -371,6 +393,24 @@ def test_enrolled_photo_is_recognised_from_another_photo_and_a_stranger_is_not(e
     rec.reset()
     stranger = [rec.process(photo("dev/John_McCain/1.jpg")) for _ in range(3)]
     assert all(o.citizen_id is None for o in stranger) and stranger[-1].enrol_encodings is not None
+
+
+def test_detection_on_a_small_luma_picture_finds_the_same_face_as_on_the_frame(engine):
+    from PIL import Image
+
+    image = Image.open(FACES / "dev/Barack_Obama/2.jpg").convert("RGB")
+    frame = np.asarray(image)
+    width, height = 320, round(320 * image.height / image.width)
+    small = np.asarray(image.convert("L").resize((width, height), Image.BILINEAR))   # the lores stream: luma
+    index = FaceIndex()
+    rec = real_recognizer(engine, index)
+    enrol = [rec.process(photo("dev/Barack_Obama/1.jpg")) for _ in range(3)][-1]
+    index.add("obama", enrol.enrol_encodings)
+    rec.reset()
+    returning = [rec.process(frame, small) for _ in range(2)]
+    assert [o.citizen_id for o in returning] == [None, "obama"]
+    from_frame = rec._detect(frame)
+    assert len(from_frame) == 1 and rec._track.box == pytest.approx(from_frame[0], abs=6)
 
 
 def test_group_photo_without_a_dominant_face_identifies_nobody_even_when_both_are_enrolled(engine):

@@ -30,8 +30,10 @@ class ScriptedRecognizer:
         self.observations = list(observations)
         self.resets = 0
         self.fail = fail
+        self.small = []                 # the small greyscale picture handed over with each frame
 
-    def process(self, frame):
+    def process(self, frame, small_grey=None):
+        self.small.append(small_grey)
         if self.fail:
             raise RuntimeError("model file unreadable")
         return self.observations.pop(0) if self.observations else Obs(track_id=None, faces=0)
@@ -70,13 +72,41 @@ def test_camera_idles_at_low_rate_and_speeds_up_for_a_person():
         worker.close()
 
 
+def test_the_pi_cameras_low_resolution_copy_goes_to_the_recognizer_with_its_frame():
+    small = np.zeros((24, 32), np.uint8)
+
+    class PiCamera(CountingCamera):
+        def read_with_lores(self):
+            self.reads += 1
+            return self.frame, small
+
+    clock, camera, recognizer = Clock(), PiCamera(), ScriptedRecognizer()
+    loop, worker, _ = _loop(recognizer, camera, clock)
+    try:
+        _run_for(loop, clock, 1.0)
+        assert camera.reads >= 1 and len(recognizer.small) == camera.reads
+        assert all(s is small for s in recognizer.small)
+    finally:
+        worker.close()
+
+
+def test_a_camera_without_low_resolution_stream_hands_over_the_frame_alone():
+    clock, camera, recognizer = Clock(), CountingCamera(), ScriptedRecognizer()
+    loop, worker, _ = _loop(recognizer, camera, clock)
+    try:
+        _run_for(loop, clock, 1.0)
+        assert recognizer.small and all(s is None for s in recognizer.small)
+    finally:
+        worker.close()
+
+
 def test_busy_worker_drops_frames_instead_of_queueing():
     release = threading.Event()
 
     class Slow(ScriptedRecognizer):
-        def process(self, frame):
+        def process(self, frame, small_grey=None):
             release.wait(5)
-            return super().process(frame)
+            return super().process(frame, small_grey)
 
     clock, camera = Clock(), CountingCamera()
     loop, worker, _ = _loop(Slow(), camera, clock, sync=False)
