@@ -73,9 +73,9 @@ def check_store(config: Config) -> Check:
         return Check("store", True, f"in use by the running kiosk ({exc})")
     try:
         ids, matrix = store.templates()
-        problems = "; ".join(store.problems)
-        detail = f"{config.data_dir}: {len(set(ids))} enrolled citizens, {len(ids)} face templates"
-        return Check("store", not store.problems, f"{detail}; {problems}" if problems else detail)
+        detail = "; ".join([f"{config.data_dir}: {len(set(ids))} enrolled citizens, {len(ids)} face templates",
+                            *store.problems, *(f"repaired: {r}" for r in store.repairs)])
+        return Check("store", not store.problems, detail)
     finally:
         store.close()
 

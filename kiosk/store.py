@@ -139,7 +139,8 @@ class Store:
 
     Open with :meth:`open` (the kiosk: lock + integrity check + repairs) or :meth:`open_readonly` (tools that
     run beside the kiosk: no lock, no repairs, no writes). Opening never fails because of a damaged file: the
-    file is set aside, the last good state is used and :attr:`problems` says what happened.
+    file is set aside, the last good state is used and :attr:`problems` says what happened (:attr:`repairs`
+    lists what was put right with nothing lost, which needs nobody's attention).
     Not thread-safe: the loop thread owns the store.
     """
 
@@ -149,7 +150,8 @@ class Store:
         self.kiosk_id = kiosk_id
         self.day_start_hour = day_start_hour
         self.readonly = readonly
-        self.problems: list[str] = []
+        self.problems: list[str] = []    # for staff and technician: something was lost, set aside or is wrong
+        self.repairs: list[str] = []     # put right with nothing lost (journal only, not a staff notice)
         self._clock = clock
         self._lock_fd: int | None = None
         self._clock_warned_at: datetime | None = None
@@ -212,9 +214,9 @@ class Store:
             log.warning("audit log: %s", exc)
 
     def _note(self, message: str, *, level: int = logging.WARNING) -> None:
-        """Tell the technician: the journal (log) and the screen (problems)."""
+        """Tell the technician: the journal (log), and the screen (problems) unless it is only a repair (INFO)."""
         log.log(level, "%s", message)
-        self.problems.append(message)
+        (self.problems if level >= logging.WARNING else self.repairs).append(message)
 
     def _load(self) -> None:
         repair = not self.readonly
@@ -289,7 +291,7 @@ class Store:
             if self._latest is not None and now < self._latest - CLOCK_TOLERANCE:
                 self._clock_went_back(now)
             self._audit({"at": now.isoformat(timespec="seconds"), "event": "open", "pid": os.getpid(),
-                         "problems": list(self.problems)})
+                         "problems": list(self.problems), "repairs": list(self.repairs)})
 
     def _index_hot(self) -> None:
         state = self._hot_storage.peek()

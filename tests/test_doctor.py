@@ -1,6 +1,7 @@
 """kiosk doctor: every check says OK or FAIL with the reason, and the exit code tells a script."""
 import dataclasses
 import io
+from datetime import datetime
 
 from kiosk.config import SIMULATION_CONFIG, load_config
 from kiosk.doctor import check_printer, check_store, report, run_checks
@@ -34,6 +35,27 @@ def test_store_in_use_by_the_running_kiosk_is_reported_not_failed(tmp_path):
     finally:
         store.close()
     assert result.ok and "in use" in result.detail
+
+
+def test_a_repair_that_lost_nothing_is_reported_and_passes_a_lost_file_fails(tmp_path):
+    from kiosk.store import NUMBERS_FILE
+    from kiosk.storage import SlotFile
+
+    config = dataclasses.replace(load_config(SIMULATION_CONFIG), data_dir=tmp_path / "data")
+    store = Store.open(config.data_dir, kiosk_id=config.kiosk_id)
+    for _ in range(2):                                                # both copies of numbers.bin written
+        store.issue_ticket("ho-tich", "HT", citizen_id=None, now=datetime.now())
+    store.close()
+    numbers = config.data_dir / NUMBERS_FILE
+    data = bytearray(numbers.read_bytes())
+    data[SlotFile.SLOT + 20:SlotFile.SLOT + 40] = b"\xff" * 20     # a torn write in one of the two copies
+    numbers.write_bytes(bytes(data))
+    [result] = run_checks(config, checks=[check_store])
+    assert result.ok and f"repaired: {NUMBERS_FILE}: one copy damaged" in result.detail
+
+    numbers.write_bytes(b"\xff" * 100)                               # both copies gone: set aside, reported
+    [result] = run_checks(config, checks=[check_store])
+    assert not result.ok and "unreadable, set aside" in result.detail
 
 
 def test_a_crashing_check_is_a_failed_check(tmp_path):
