@@ -293,7 +293,7 @@ def run(faces_dir: Path, out: IO[str] = sys.stdout, *, strangers_dir: Path | Non
         right, total, false = check
         out.write(f"two-fold check (chosen on half of the people, counted on the other half, both ways): "
                   f"{right}/{total} = {right / max(total, 1):.1%} of returning photos recognised, "
-                  f"{false} false accepts\n")
+                  f"{false} false accept{'' if false == 1 else 's'}\n")
     out.write(f"[recognition]\nthreshold = {best.threshold:.3f}\nmargin = {best.margin:.3f}\n")
     return 0
 
