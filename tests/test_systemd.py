@@ -138,3 +138,20 @@ def test_sysusers_entry_creates_the_user(tmp_path):
     fields = next(line.split() for line in SYSUSERS.read_text().splitlines() if line.startswith("u "))
     assert fields[1] == one("User")
     assert "/var/lib/kiosk" in fields
+
+
+def test_sysusers_entry_creates_every_device_group_the_unit_asks_for(tmp_path):
+    """A group named by SupplementaryGroups= that does not exist stops the unit (status 216/GROUP)."""
+    tool = shutil.which("systemd-sysusers")
+    if tool is None:
+        pytest.skip("systemd-sysusers not installed: apt-get install -y systemd")
+    groups = set(" ".join(SERVICE["SupplementaryGroups"]).split())
+    declared = {line.split()[1] for line in SYSUSERS.read_text().splitlines() if line.startswith("g ")}
+    assert groups <= declared, f"no sysusers line for {sorted(groups - declared)}"
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "group").write_text("video:x:44:\n")     # an OS that has some of them already
+    result = subprocess.run([tool, f"--root={tmp_path}", str(SYSUSERS)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    created = {line.split(":")[0]: line for line in (tmp_path / "etc" / "group").read_text().splitlines()}
+    assert groups <= set(created) and created["video"] == "video:x:44:"
