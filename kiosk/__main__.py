@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     forget.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
     forget.add_argument("--no-print", action="store_true", help="do not print the deletion receipt")
 
+    clock = sub.add_parser("clock", help="check the clock against the latest ticket; --accept-now after a jump "
+                                         "forward (stop the service first)")
+    clock.add_argument("--config", type=Path, default=None)
+    clock.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+    clock.add_argument("--accept-now", action="store_true",
+                       help="the clock is right now: number today's service day again, above today's numbers")
+
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
@@ -114,6 +121,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.data:
             config = dataclasses.replace(config, data_dir=args.data)
         return forget(config, args.citizen, print_receipt=not args.no_print)
+    if args.command == "clock":
+        from datetime import datetime
+
+        from kiosk.store import clock_command
+
+        config = load_config(args.config or DEFAULT_CONFIG)
+        return clock_command(args.data or config.data_dir, kiosk_id=config.kiosk_id,
+                             day_start_hour=config.day_start_hour, accept=args.accept_now, now=datetime.now())
     if args.command == "print-test":
         from kiosk.app import make_printer
         from kiosk.paths import FONT_REGULAR

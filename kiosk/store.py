@@ -79,6 +79,16 @@ class StoreLocked(StoreError):
 
 
 @dataclass(frozen=True)
+class ClockRepair:
+    """What :meth:`Store.accept_clock` did: numbering moved back from a future service day to today's."""
+    was_latest: datetime            # the latest issue time recorded, read from the wrong clock
+    was_day: date                   # the service day numbering was stuck on
+    day: date                       # today's service day, numbered from now on
+    continues_after: dict[str, int]  # category -> highest number already used today (the next is one more)
+    future_visits: int              # visits stored with a service day after today: their dates are wrong
+
+
+@dataclass(frozen=True)
 class Visit:
     id: str  # random hex, encoded in the ticket's QR code
     ticket: str  # "HT-001"
@@ -155,6 +165,7 @@ class Store:
         self._clock = clock
         self._lock_fd: int | None = None
         self._clock_warned_at: datetime | None = None
+        self._clock_problem: str | None = None   # the "clock went back" line in problems, until accept_clock
         self._closed = False
 
     # ------------------------------------------------------------------------------------------------ opening
@@ -389,6 +400,81 @@ class Store:
         """The latest issue time ever recorded (the clock-jump reference)."""
         return self._latest
 
+    @property
+    def numbering_day(self) -> date | None:
+        """The service day of the latest number taken; numbering never goes back before it."""
+        return self._latest_day
+
+    def accept_clock(self, now: datetime) -> ClockRepair | None:
+        """The technician vouches that ``now`` is right: stop numbering on a service day from a clock that ran ahead.
+
+        A clock that jumped forward (a wrong NTP answer, a typo) leaves a latest issue time in the future, and the
+        kiosk keeps numbering on that future day until real time catches up. This moves numbering back to the
+        service day of ``now``, continuing above every number already used on that day (in the hot file, the
+        month files, the counters and numbers.bin), so no number repeats. The visits issued under the wrong
+        clock are kept as they are; they move to their month file. None when the clock is not behind.
+        """
+        self._writable()
+        if self._latest is None or now >= self._latest - CLOCK_TOLERANCE:
+            return None
+        day = service_day_of(now, self.day_start_hour)
+        iso = day.isoformat()
+        used: dict[str, int] = {}
+
+        def seen(category: str, number: int) -> None:
+            used[category] = max(used.get(category, 0), number)
+        future = 0
+        for visit in self.visits(since=day):
+            if visit.service_day == day:
+                seen(visit.category, visit.number)
+            elif visit.service_day > day:
+                future += 1
+        for (d, category), (_, last) in self._counters.items():
+            if d == iso:
+                seen(category, last)
+        for (d, category), number in self._floors.items():
+            if d == iso:
+                seen(category, number)
+        if self._marks["day"] == iso:
+            for category, number in self._marks["last"].items():
+                seen(category, number)
+        repair = ClockRepair(self._latest, self._latest_day, day, dict(sorted(used.items())), future)
+        # Hot file first, then numbers.bin: until both say today, opening takes the later of the two, the
+        # future day, so a crash in between leaves the old (safe) state and the repair can simply be run again.
+        counters, meta = self._hot.table("counters"), self._hot.table("meta")
+        updated = dict(self._counters)
+        try:
+            with self._hot_storage.batch():
+                for category, number in used.items():
+                    doc_id = updated.get((iso, category), (None, 0))[0]
+                    if doc_id is None:
+                        doc_id = counters.insert({"day": iso, "category": category, "last": number})
+                    else:
+                        counters.update({"last": number}, doc_ids=[doc_id])
+                    updated[(iso, category)] = (doc_id, number)
+                meta_doc = {"latest": now.isoformat(), "day": iso}
+                if meta.contains(doc_id=1):
+                    meta.update(meta_doc, doc_ids=[1])
+                else:
+                    meta.insert(meta_doc)
+            self._counters = updated
+            marks = {"day": iso, "last": dict(used), "latest": now.isoformat()}
+            self._numbers.write(marks)
+        except StorageError as exc:
+            raise StoreError(f"clock not accepted: {exc}") from exc
+        self._marks = marks
+        self._latest, self._latest_day, self._clock_warned_at = now, day, None
+        if self._clock_problem in self.problems:
+            self.problems.remove(self._clock_problem)      # solved: nobody needs to check the clock any more
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "clock_accepted",
+                     "was_latest": repair.was_latest.isoformat(timespec="seconds"),
+                     "was_day": repair.was_day.isoformat(), "day": iso, "continues_after": repair.continues_after})
+        try:
+            self._roll_over(day)
+        except (StorageError, OSError) as exc:  # the future-dated visits stay in the hot file; harmless
+            self._note(f"moving future-dated visits to {ARCHIVE_DIR}/ failed: {exc}")
+        return repair
+
     def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime) -> Visit:
         """Take the next number of ``category`` for the service day of ``now`` and save the visit durably.
 
@@ -444,6 +530,7 @@ class Store:
                f"at {self._latest.isoformat(timespec='seconds')}; numbering continues on service day "
                f"{self._latest_day} (check the time / NTP)")
         self._note(msg)
+        self._clock_problem = msg
         if not self.readonly:
             self._audit({"at": now.isoformat(timespec="seconds"), "event": "clock_back",
                          "latest": self._latest.isoformat(timespec="seconds")})
@@ -461,10 +548,15 @@ class Store:
         self._marks = marks
 
     def _roll_over(self, day: date) -> None:
-        """A new service day: move visits older than yesterday to the month files, drop their counters."""
-        keep_from = (day - timedelta(days=1)).isoformat()
+        """A new service day: move visits older than yesterday to the month files, drop their counters.
+
+        Visits dated after ``day`` (numbered under a clock that ran ahead, see :meth:`accept_clock`) go too,
+        but their counters stay: when that day really comes, its numbering continues above them.
+        """
+        keep_from, keep_to = (day - timedelta(days=1)).isoformat(), day.isoformat()
         state = self._hot_storage.peek()
-        old = [(int(k), doc) for k, doc in state.get("visits", {}).items() if doc["service_day"] < keep_from]
+        old = [(int(k), doc) for k, doc in state.get("visits", {}).items()
+               if not keep_from <= doc["service_day"] <= keep_to]
         old_counters = [int(k) for k, doc in state.get("counters", {}).items() if doc["day"] < keep_from]
         if old:
             by_month: dict[str, list[dict]] = {}
@@ -716,3 +808,45 @@ def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO 
     finally:
         store.close()
     return 0
+
+
+def clock_command(data_dir: Path, *, kiosk_id: str, day_start_hour: int, accept: bool, now: datetime,
+                  out: TextIO | None = None) -> int:
+    """`kiosk clock`: compare the clock with the latest ticket; with ``accept``, :meth:`Store.accept_clock`.
+
+    Exit status: 0 when the clock is not behind the store (or was accepted), 1 when it is behind and nothing
+    was changed, 2 when the folder cannot be read, 3 when the running kiosk holds it (accepting needs the lock).
+    """
+    out = out or sys.stdout
+    try:
+        store = (Store.open(Path(data_dir), kiosk_id=kiosk_id, day_start_hour=day_start_hour, clock=lambda: now)
+                 if accept else Store.open_readonly(Path(data_dir)))
+    except StoreLocked as exc:
+        print(f"kiosk clock: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
+        return 3
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk clock: {exc}", file=sys.stderr)
+        return 2
+    try:
+        latest, day = store.latest_issued, store.numbering_day
+        out.write(f"clock:         {now:%Y-%m-%d %H:%M:%S}\n")
+        out.write(f"latest ticket: {f'{latest:%Y-%m-%d %H:%M:%S} (service day {day})' if latest else 'none yet'}\n")
+        if latest is None or now >= latest - CLOCK_TOLERANCE:
+            out.write("the clock is not behind the tickets: nothing to do\n")
+            return 0
+        if not accept:
+            out.write(f"the clock reads earlier than the latest ticket, so numbering stays on service day {day}.\n"
+                      f"If the clock is wrong, set it (timedatectl, NTP). If it is right and the earlier time was "
+                      f"wrong, stop the kiosk and run: kiosk clock --accept-now\n")
+            return 1
+        repair = store.accept_clock(now)
+        used = ", ".join(f"{c} after {n}" for c, n in repair.continues_after.items()) or "every category from 1"
+        out.write(f"accepted: numbering moves from service day {repair.was_day} back to {repair.day} "
+                  f"({used}); {repair.future_visits} visit(s) issued under the wrong clock are kept with "
+                  f"their recorded dates\n")
+        return 0
+    except StoreError as exc:
+        print(f"kiosk clock: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()

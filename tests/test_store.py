@@ -20,6 +20,7 @@ from kiosk.store import (
     HOT_FILE,
     NUMBERS_FILE,
     TEMPLATES_FILE,
+    ClockRepair,
     Store,
     StoreError,
     StoreLocked,
@@ -200,6 +201,106 @@ def test_clock_behind_at_start_is_reported(tmp_path):
     assert any("clock went back" in p for p in s.problems)
     assert issue(s, now=datetime(2024, 1, 1, 0, 1)).ticket == "HT-002"
     s.close()
+
+
+def test_accepting_the_clock_after_a_jump_forward_numbers_today_again_above_todays_numbers(tmp_path):
+    s = open_store(tmp_path / "d")
+    morning = [issue(s, now=datetime(2026, 11, 27, 9, m)) for m in range(3)]        # HT-001..003 today
+    issue(s, "dat-dai", "DD", now=datetime(2026, 11, 27, 9, 5))
+    ahead = [issue(s, now=datetime(2099, 1, 1, 9, m)) for m in range(2)]            # NTP answered 2099
+    assert [v.service_day for v in ahead] == [date(2099, 1, 1)] * 2
+    stuck = issue(s, now=datetime(2026, 11, 27, 10, 0))                              # clock right again...
+    assert stuck.service_day == date(2099, 1, 1) and stuck.number == 3               # ...numbering is not
+    s.close()
+
+    s = open_store(tmp_path / "d", clock=lambda: datetime(2026, 11, 27, 10, 30))
+    assert s.accept_clock(datetime(2026, 11, 27, 10, 30)) == ClockRepair(
+        was_latest=datetime(2099, 1, 1, 9, 1), was_day=date(2099, 1, 1), day=date(2026, 11, 27),
+        continues_after={"dat-dai": 1, "ho-tich": 3}, future_visits=3)
+    assert s.accept_clock(datetime(2026, 11, 27, 10, 31)) is None                    # nothing left to repair
+    after = issue(s, now=datetime(2026, 11, 27, 10, 32))
+    assert (after.ticket, after.service_day) == ("HT-004", date(2026, 11, 27))       # above this morning's
+    assert issue(s, "dat-dai", "DD", now=datetime(2026, 11, 27, 10, 33)).ticket == "DD-002"
+    assert s.problems == []
+    s.close()
+
+    s = open_store(tmp_path / "d", clock=lambda: datetime(2026, 11, 27, 11, 0))      # it stays repaired
+    assert s.problems == [] and s.numbering_day == date(2026, 11, 27)
+    assert issue(s, now=datetime(2026, 11, 27, 11, 0)).ticket == "HT-005"
+    kept = {v.id: v for v in s.visits()}
+    assert all(v.id in kept for v in morning + ahead + [stuck])                     # nothing deleted
+    hot = JournalStorage(tmp_path / "d" / HOT_FILE, readonly=True).peek()["visits"].values()
+    assert not any(d["service_day"] > "2026-11-27" for d in hot)                     # archived to their month
+    s.close()
+
+    s = open_store(tmp_path / "d", clock=lambda: datetime(2099, 1, 1, 8, 0))         # when that day really comes
+    assert issue(s, now=datetime(2099, 1, 1, 8, 0)).ticket == "HT-004"               # no repeat on that day either
+    s.close()
+
+
+def test_accepting_the_clock_is_refused_read_only_and_a_no_op_when_it_is_not_behind(tmp_path):
+    s = open_store(tmp_path / "d")
+    issue(s, now=datetime(2026, 11, 27, 9, 0))
+    assert s.accept_clock(datetime(2026, 11, 27, 9, 1)) is None
+    s.close()
+    r = Store.open_readonly(tmp_path / "d")
+    with pytest.raises(StoreError):
+        r.accept_clock(datetime(2026, 11, 27, 9, 0))
+    r.close()
+
+
+def test_accepting_the_clock_cut_short_after_the_hot_file_leaves_the_safe_old_state(tmp_path, monkeypatch):
+    from kiosk.storage import StorageError
+
+    s = open_store(tmp_path / "d")
+    issue(s, now=datetime(2026, 11, 27, 9, 0))
+    issue(s, now=datetime(2099, 1, 1, 9, 0))
+    s.close()
+    today = datetime(2026, 11, 27, 10, 0)
+    s = open_store(tmp_path / "d", clock=lambda: today)
+
+    def power_cut(marks):
+        raise StorageError("numbers.bin: write failed")
+    monkeypatch.setattr(s._numbers, "write", power_cut)          # the hot file is written, numbers.bin is not
+    with pytest.raises(StoreError, match="clock not accepted"):
+        s.accept_clock(today)
+    s.close()
+    monkeypatch.undo()
+    s = open_store(tmp_path / "d", clock=lambda: today)
+    assert s.numbering_day == date(2099, 1, 1)                     # still the old state: nothing repeats
+    assert s.accept_clock(today).continues_after == {"ho-tich": 1}  # and the repair simply runs again
+    assert issue(s, now=today).ticket == "HT-002"
+    s.close()
+
+
+def test_kiosk_clock_tells_the_technician_then_accepts_the_clock_only_with_the_lock(tmp_path, capsys):
+    from kiosk.__main__ import main
+    from kiosk.config import SIMULATION_CONFIG
+    from kiosk.store import clock_command
+
+    s = open_store(tmp_path / "d")
+    issue(s, now=datetime(2026, 11, 27, 9, 0))
+    issue(s, now=datetime(2099, 1, 1, 9, 0))
+    s.close()
+    today = datetime(2026, 11, 27, 10, 0)
+    options = dict(kiosk_id="k1", day_start_hour=6, now=today)
+
+    assert clock_command(tmp_path / "d", accept=False, **options) == 1
+    out = capsys.readouterr().out
+    assert "numbering stays on service day 2099-01-01" in out and "kiosk clock --accept-now" in out
+    assert main(["clock", "--config", str(SIMULATION_CONFIG), "--data", str(tmp_path / "d")]) == 1  # real clock
+
+    running = open_store(tmp_path / "d", clock=lambda: today)
+    assert clock_command(tmp_path / "d", accept=True, **options) == 3
+    assert "stop the service first" in capsys.readouterr().err
+    running.close()
+
+    assert clock_command(tmp_path / "d", accept=True, **options) == 0
+    assert ("accepted: numbering moves from service day 2099-01-01 back to 2026-11-27 (ho-tich after 1); "
+            "1 visit(s)") in capsys.readouterr().out
+    assert clock_command(tmp_path / "d", accept=False, **options) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert clock_command(tmp_path / "missing", accept=False, **options) == 2
 
 
 # ------------------------------------------------------------------------------------------- start-up repair
