@@ -343,23 +343,9 @@ class Store:
         behind = {k: n for k, n in self._floors.items() if n > self._counters.get(k, (None, 0))[1]}
         if not behind and not (self._latest_day and self._hot_storage.peek().get("meta", {}).get("1") is None):
             return
-        counters, meta = self._hot.table("counters"), self._hot.table("meta")
-        updated = dict(self._counters)
         try:
             with self._hot_storage.batch():
-                for (day, category), n in behind.items():
-                    doc_id = updated.get((day, category), (None, 0))[0]
-                    if doc_id is None:
-                        doc_id = counters.insert({"day": day, "category": category, "last": n})
-                    else:
-                        counters.update({"last": n}, doc_ids=[doc_id])
-                    updated[(day, category)] = (doc_id, n)
-                if self._latest is not None:
-                    meta_doc = {"latest": self._latest.isoformat(), "day": self._latest_day.isoformat()}
-                    if meta.contains(doc_id=1):
-                        meta.update(meta_doc, doc_ids=[1])
-                    else:
-                        meta.insert(meta_doc)
+                updated = self._save_counters(behind, self._latest, self._latest_day)
         except StorageError as exc:  # the numbers stay protected in memory (floors) and in numbers.bin
             log.warning("%s: could not record the numbers taken: %s", HOT_FILE, exc)
             return
@@ -419,45 +405,23 @@ class Store:
             return None
         day = service_day_of(now, self.day_start_hour)
         iso = day.isoformat()
-        used: dict[str, int] = {}
-
-        def seen(category: str, number: int) -> None:
-            used[category] = max(used.get(category, 0), number)
-        future = 0
-        for visit in self.visits(since=day):
-            if visit.service_day == day:
-                seen(visit.category, visit.number)
-            elif visit.service_day > day:
-                future += 1
-        for (d, category), (_, last) in self._counters.items():
-            if d == iso:
-                seen(category, last)
-        for (d, category), number in self._floors.items():
-            if d == iso:
-                seen(category, number)
+        visits = list(self.visits(since=day))
+        taken = [(v.category, v.number) for v in visits if v.service_day == day]
+        taken += [(category, last) for (d, category), (_, last) in self._counters.items() if d == iso]
+        taken += [(category, number) for (d, category), number in self._floors.items() if d == iso]
         if self._marks["day"] == iso:
-            for category, number in self._marks["last"].items():
-                seen(category, number)
+            taken += list(self._marks["last"].items())
+        used: dict[str, int] = {}
+        for category, number in taken:
+            used[category] = max(used.get(category, 0), number)
+        future = sum(v.service_day > day for v in visits)
         repair = ClockRepair(self._latest, self._latest_day, day, dict(sorted(used.items())), future)
         # Hot file first, then numbers.bin: until both say today, opening takes the later of the two, the
         # future day, so a crash in between leaves the old (safe) state and the repair can simply be run again.
-        counters, meta = self._hot.table("counters"), self._hot.table("meta")
-        updated = dict(self._counters)
         try:
             with self._hot_storage.batch():
-                for category, number in used.items():
-                    doc_id = updated.get((iso, category), (None, 0))[0]
-                    if doc_id is None:
-                        doc_id = counters.insert({"day": iso, "category": category, "last": number})
-                    else:
-                        counters.update({"last": number}, doc_ids=[doc_id])
-                    updated[(iso, category)] = (doc_id, number)
-                meta_doc = {"latest": now.isoformat(), "day": iso}
-                if meta.contains(doc_id=1):
-                    meta.update(meta_doc, doc_ids=[1])
-                else:
-                    meta.insert(meta_doc)
-            self._counters = updated
+                counters = self._save_counters({(iso, c): n for c, n in used.items()}, now, day)
+            self._counters = counters
             marks = {"day": iso, "last": dict(used), "latest": now.isoformat()}
             self._numbers.write(marks)
         except StorageError as exc:
@@ -492,7 +456,7 @@ class Store:
             except (StorageError, OSError) as exc:  # the old visits stay in the hot file; tickets go on
                 self._note(f"moving old visits to {ARCHIVE_DIR}/ failed (retried at the next day change): {exc}")
         key = (day.isoformat(), category)
-        counter_doc, last = self._counters.get(key, (None, 0))
+        last = self._counters.get(key, (None, 0))[1]
         number = max(last, self._floors.get(key, 0)) + 1
         latest = now if self._latest is None or now > self._latest else self._latest
         self._mark_taken(day, category, number, latest)
@@ -502,25 +466,40 @@ class Store:
         doc = {"id": visit.id, "ticket": visit.ticket, "number": number, "category": category,
                "issued_at": now.isoformat(), "service_day": key[0], "citizen": citizen_id,
                "kiosk": self.kiosk_id, "printed": None}
-        visits, counters, meta = self._hot.table("visits"), self._hot.table("counters"), self._hot.table("meta")
         try:
-            with self._hot_storage.batch():
-                doc_id = visits.insert(doc)
-                if counter_doc is None:
-                    counter_doc = counters.insert({"day": key[0], "category": category, "last": number})
-                else:
-                    counters.update({"last": number}, doc_ids=[counter_doc])
-                meta_doc = {"latest": latest.isoformat(), "day": key[0]}
-                if meta.contains(doc_id=1):
-                    meta.update(meta_doc, doc_ids=[1])
-                else:
-                    meta.insert(meta_doc)
+            with self._hot_storage.batch():        # the visit, its counter and the clock reference: one record
+                doc_id = self._hot.table("visits").insert(doc)
+                counters = self._save_counters({key: number}, latest, day)
         except StorageError as exc:
             raise StoreError(f"ticket not saved: {exc}") from exc
         self._visit_docs[visit.id] = doc_id
-        self._counters[key] = (counter_doc, number)
+        self._counters = counters
         self._latest, self._latest_day = latest, day
         return visit
+
+    def _save_counters(self, numbers: dict[tuple[str, str], int], latest: datetime | None, day: date | None
+                       ) -> dict[tuple[str, str], tuple[int | None, int]]:
+        """Inside a hot-file batch: set each (day, category) counter and the latest issue time and day.
+
+        Returns the counters as they will be once the batch is on disk (the caller keeps them only then).
+        """
+        counters = self._hot.table("counters")
+        updated = dict(self._counters)
+        for (counter_day, category), number in numbers.items():
+            doc_id = updated.get((counter_day, category), (None, 0))[0]
+            if doc_id is None:
+                doc_id = counters.insert({"day": counter_day, "category": category, "last": number})
+            else:
+                counters.update({"last": number}, doc_ids=[doc_id])
+            updated[(counter_day, category)] = (doc_id, number)
+        if latest is not None and day is not None:
+            meta = self._hot.table("meta")
+            meta_doc = {"latest": latest.isoformat(), "day": day.isoformat()}
+            if meta.contains(doc_id=1):
+                meta.update(meta_doc, doc_ids=[1])
+            else:
+                meta.insert(meta_doc)
+        return updated
 
     def _clock_went_back(self, now: datetime) -> None:
         if self._clock_warned_at == self._latest:

@@ -249,14 +249,19 @@ def test_accepting_the_clock_is_refused_read_only_and_a_no_op_when_it_is_not_beh
     r.close()
 
 
-def test_accepting_the_clock_cut_short_after_the_hot_file_leaves_the_safe_old_state(tmp_path, monkeypatch):
-    from kiosk.storage import StorageError
-
-    s = open_store(tmp_path / "d")
+def _jumped_ahead(folder) -> datetime:
+    """A store with HT-001 today and HT-001 of 2099 (the clock ran ahead); returns the right time now."""
+    s = open_store(folder)
     issue(s, now=datetime(2026, 11, 27, 9, 0))
     issue(s, now=datetime(2099, 1, 1, 9, 0))
     s.close()
-    today = datetime(2026, 11, 27, 10, 0)
+    return datetime(2026, 11, 27, 10, 0)
+
+
+def test_accepting_the_clock_cut_short_after_the_hot_file_leaves_the_safe_old_state(tmp_path, monkeypatch):
+    from kiosk.storage import StorageError
+
+    today = _jumped_ahead(tmp_path / "d")
     s = open_store(tmp_path / "d", clock=lambda: today)
 
     def power_cut(marks):
@@ -278,11 +283,7 @@ def test_kiosk_clock_tells_the_technician_then_accepts_the_clock_only_with_the_l
     from kiosk.config import SIMULATION_CONFIG
     from kiosk.store import clock_command
 
-    s = open_store(tmp_path / "d")
-    issue(s, now=datetime(2026, 11, 27, 9, 0))
-    issue(s, now=datetime(2099, 1, 1, 9, 0))
-    s.close()
-    today = datetime(2026, 11, 27, 10, 0)
+    today = _jumped_ahead(tmp_path / "d")
     options = dict(kiosk_id="k1", day_start_hour=6, now=today)
 
     assert clock_command(tmp_path / "d", accept=False, **options) == 1
