@@ -507,7 +507,7 @@ class Store:
         self._clock_warned_at = self._latest
         msg = (f"clock went back: it reads {now.isoformat(timespec='seconds')}, but a ticket was already issued "
                f"at {self._latest.isoformat(timespec='seconds')}; numbering continues on service day "
-               f"{self._latest_day} (check the time / NTP)")
+               f"{self._latest_day} (check the time / NTP; 'kiosk clock' tells what to do)")
         self._note(msg)
         self._clock_problem = msg
         if not self.readonly:
