@@ -429,7 +429,8 @@ class Recognizer:
             window = _resize(window, max(1, round(window.shape[1] * scale)), max(1, round(window.shape[0] * scale)))
         upsample = 0 if width * scale >= 80 else 1
         self.stats.window_detections += 1
-        found = [_scale_box(b, 1.0 / scale, (w_top, w_left)) for b in self._engine.detect(window, upsample)]
+        found = [_scale_box(b, 1.0 / scale, 1.0 / scale, (w_top, w_left))
+                 for b in self._engine.detect(window, upsample)]
         best = max(found, key=lambda b: iou(b, last), default=None)
         if best is None or iou(best, last) < TRACK_IOU:
             return None
@@ -441,13 +442,13 @@ class Recognizer:
         if small_grey is not None:
             # Each axis on its own: the ISP scales the whole field of view into whatever size lores has.
             sy, sx = height / small_grey.shape[0], width / small_grey.shape[1]
-            return [_clip(_scale_box_xy(b, sy, sx), frame.shape)
+            return [_clip(_scale_box(b, sy, sx), frame.shape)
                     for b in self._engine.detect(small_grey, self.detect_upsample)]
         if width <= self.detect_width:
             return self._engine.detect(frame, self.detect_upsample)
         scale = self.detect_width / width
         small = _resize(frame, self.detect_width, max(1, round(height * scale)))
-        return [_scale_box(b, 1.0 / scale, (0, 0)) for b in self._engine.detect(small, self.detect_upsample)]
+        return [_scale_box(b, 1.0 / scale, 1.0 / scale) for b in self._engine.detect(small, self.detect_upsample)]
 
     @staticmethod
     def _observe(faces: int, track: _Track) -> Observation:
@@ -455,13 +456,9 @@ class Recognizer:
                            enrol_encodings=track.enrol, hint=None if track.settled else track.hint)
 
 
-def _scale_box_xy(box: Box, sy: float, sx: float) -> Box:
-    top, right, bottom, left = box
-    return int(round(top * sy)), int(round(right * sx)), int(round(bottom * sy)), int(round(left * sx))
-
-
-def _scale_box(box: Box, factor: float, offset: tuple[int, int]) -> Box:
+def _scale_box(box: Box, sy: float, sx: float, offset: tuple[int, int] = (0, 0)) -> Box:
+    """``box`` from a scaled picture back to the frame: rows times ``sy``, columns times ``sx``, then shifted."""
     top, right, bottom, left = box
     dy, dx = offset
-    return (int(round(top * factor)) + dy, int(round(right * factor)) + dx,
-            int(round(bottom * factor)) + dy, int(round(left * factor)) + dx)
+    return (int(round(top * sy)) + dy, int(round(right * sx)) + dx,
+            int(round(bottom * sy)) + dy, int(round(left * sx)) + dx)
