@@ -25,7 +25,8 @@ setup(
         "tinydb>=4.8,<5",
         "gpiozero>=2.0",
         "python-escpos[usb,serial]>=3.1",
+        "zxing-cpp>=2.2",
     ],
-    extras_require={"test": ["pytest>=8", "zxing-cpp>=2.2"]},
+    extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},
 )
