@@ -97,7 +97,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return replay_main(args.script, data_dir=args.data, out_dir=args.out, config_path=args.config)
     if args.command == "visits":
-        from kiosk.store import print_visits
+        from kiosk.cli_store import print_visits
 
         data = args.data or load_config(args.config or DEFAULT_CONFIG).data_dir
         return print_visits(data, args.since, args.json)
@@ -124,7 +124,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "clock":
         from datetime import datetime
 
-        from kiosk.store import clock_command
+        from kiosk.cli_store import clock_command
 
         config = load_config(args.config or DEFAULT_CONFIG)
         return clock_command(args.data or config.data_dir, kiosk_id=config.kiosk_id,
