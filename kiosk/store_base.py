@@ -36,7 +36,6 @@ class StoreLocked(StoreError):
     """Another kiosk process holds the data folder."""
 
 
-
 class StoreBase:
     """The state shared by the parts of :class:`~kiosk.store.Store` (set by ``Store.__init__`` and ``_load``)."""
 
@@ -84,7 +83,6 @@ class StoreBase:
         log.log(level, "%s", message)
         (self.problems if level >= logging.WARNING else self.repairs).append(message)
 
-
     def _open_check(self) -> None:
         if self._closed:
             raise StoreError(f"the store of {self.data_dir} is closed")
@@ -95,7 +93,6 @@ class StoreBase:
             raise StoreError(f"the store of {self.data_dir} is open read-only")
 
 
-
 @contextlib.contextmanager
 def _saving(what: str) -> Iterator[None]:
     """Turn a storage failure (disk full, read-only file system) into a StoreError saying what was lost."""
@@ -103,4 +100,3 @@ def _saving(what: str) -> Iterator[None]:
         yield
     except StorageError as exc:
         raise StoreError(f"{what} not saved: {exc}") from exc
-

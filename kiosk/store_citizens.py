@@ -32,13 +32,11 @@ class Citizen:
     consent_id: str
 
 
-
 def _citizen_from_doc(doc: dict) -> Citizen:
     seen = doc.get("last_seen")
     return Citizen(id=doc["id"], created_at=datetime.fromisoformat(doc["created_at"]),
                    last_seen=datetime.fromisoformat(seen) if seen else None,
                    display_name=doc.get("display_name"), consent_id=doc["consent_id"])
-
 
 
 def _shard_index(citizen_id: str) -> int:

@@ -21,7 +21,6 @@ class ClockRepair:
     future_visits: int              # visits stored with a service day after today: their dates are wrong
 
 
-
 def service_day_of(now: datetime, day_start_hour: int) -> date:
     """The day a ticket issued at ``now`` belongs to, when counters reset at ``day_start_hour`` local time."""
     return (now - timedelta(hours=day_start_hour)).date()
@@ -77,7 +76,6 @@ class Numbering(VisitArchive):
             return
         self._counters = updated
         self._floors = {}
-
 
     # ------------------------------------------------------------------------------------------------ tickets
     @property

@@ -28,13 +28,11 @@ class Visit:
                 "number": self.number, "service_day": self.service_day.isoformat()}
 
 
-
 def _visit_from_doc(doc: dict) -> Visit:
     return Visit(id=doc["id"], ticket=doc["ticket"], number=doc["number"], category=doc["category"],
                  issued_at=datetime.fromisoformat(doc["issued_at"]),
                  service_day=date.fromisoformat(doc["service_day"]), citizen_id=doc.get("citizen"),
                  kiosk_id=doc.get("kiosk", ""), printed=doc.get("printed"))
-
 
 
 class VisitArchive(StoreBase):

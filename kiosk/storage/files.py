@@ -123,7 +123,6 @@ def _read_bytes(path: Path) -> bytes | None:
         raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
-
 class _Appender:
     """An append-only file descriptor whose every append is durable on return."""
 
@@ -158,5 +157,3 @@ class _Appender:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-

@@ -223,5 +223,3 @@ def _apply(state: dict, rec: dict) -> None:
             table.pop(k, None)
     for t in rec.get("drop", ()):
         state.pop(t, None)
-
-

@@ -78,5 +78,3 @@ class RecordLog:
 
     def close(self) -> None:
         self._out.close()
-
-

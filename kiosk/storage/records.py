@@ -11,7 +11,6 @@ from typing import Any
 from kiosk.storage.files import _read_bytes, atomic_write, keep_torn_tail, set_aside
 
 
-
 def encode_record(obj: Any) -> bytes:
     """One line that proves its own integrity: a torn or altered line fails the checksum."""
     body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
