@@ -25,6 +25,7 @@ setup(
         "tinydb>=4.8,<5",
         "gpiozero>=2.0",
         "python-escpos[usb,serial]>=3.1",
+        "qrcode>=7.4",
     ],
     extras_require={"test": ["pytest>=8", "zxing-cpp>=2.2"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},

@@ -1,22 +1,20 @@
 """The composition root: builds hardware and services from the config and runs the loop.
 
 Only this module names concrete device classes and reads the whole ``Config``; every other module
-gets plain values. Also the commands that need the whole kiosk: ``run`` and ``forget``.
+gets plain values. Also ``run``, the command that needs the whole kiosk (``forget`` is in `kiosk.cli_store`).
 """
 from __future__ import annotations
 
 import logging
 import queue
-import sys
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
 from kiosk.config import Config
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
-from kiosk.services import KioskServices, deletion_receipt_lines
+from kiosk.services import KioskServices
 from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
 from kiosk.views import CategoryChoice
 
@@ -205,32 +203,4 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     finally:
         notifier.stopping()
         kiosk.close()
-    return 0
-
-
-def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> int:
-    """``kiosk forget``: delete a citizen's templates and record, keep and print a deletion receipt."""
-    from kiosk.paths import FONT_REGULAR
-    from kiosk.printing import TicketPrinter
-    from kiosk.store import Store, StoreError
-
-    now = datetime.now()
-    try:
-        store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
-    except StoreError as exc:
-        print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
-        return 3
-    try:
-        store.forget(citizen_id, now=now)
-    except StoreError as exc:
-        print(f"kiosk forget: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    print(f"citizen {citizen_id}: face templates and record deleted; receipt kept in {config.data_dir}")
-    if print_receipt:
-        printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
-        if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",
-                                  deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
-            print("the receipt could not be printed; the deletion is done", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""The technician's store commands, `kiosk visits` and `kiosk clock`: what they print and their exit status."""
+"""The technician's store commands, `kiosk visits`, `kiosk clock` and `kiosk forget`: what they print and their
+exit status."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
+from kiosk.config import Config
 from kiosk.storage import StorageError
 from kiosk.store import CLOCK_TOLERANCE, Store, StoreError, StoreLocked
 
@@ -75,3 +77,32 @@ def clock_command(data_dir: Path, *, kiosk_id: str, day_start_hour: int, accept:
         return 2
     finally:
         store.close()
+
+
+def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> int:
+    """``kiosk forget``: delete a citizen's templates and record, keep and print a deletion receipt."""
+    from kiosk.app import make_printer
+    from kiosk.paths import FONT_REGULAR
+    from kiosk.printing import TicketPrinter
+    from kiosk.services import deletion_receipt_lines
+
+    now = datetime.now()
+    try:
+        store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
+    except StoreError as exc:
+        print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
+        return 3
+    try:
+        store.forget(citizen_id, now=now)
+    except StoreError as exc:
+        print(f"kiosk forget: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"citizen {citizen_id}: face templates and record deleted; receipt kept in {config.data_dir}")
+    if print_receipt:
+        printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
+        if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",
+                                  deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
+            print("the receipt could not be printed; the deletion is done", file=sys.stderr)
+    return 0

@@ -72,8 +72,8 @@ class TicketPrinter:
 class PrintQueue:
     """Prints on a thread of its own, so a slow or stuck printer never stalls the loop (nor its watchdog).
 
-    Jobs go out in order (a consent receipt after its ticket). The loop collects the outcome of each
-    ticket with :meth:`finished` and records it in the store itself, since the loop owns the store.
+    Jobs go out in order (a consent receipt after its ticket). The outcome of each ticket is collected with
+    :meth:`finished` on the loop's thread (by the services, which record it in the store the loop owns).
     ``inline=True`` prints at once in the caller's thread: replay and tests stay deterministic.
     """
 

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from datetime import datetime
 from pathlib import Path
 
-TEMP_MARK = ".tmp-"
+# The atomic replacement itself is hardware.files' (the simulated printer needs it and may not import kiosk).
+from hardware.files import TEMP_MARK, fsync_dir, replace_file
+from hardware.files import write_all as _write_all
+
+__all__ = ["TEMP_MARK", "StorageError", "atomic_write", "fsync_dir", "keep_torn_tail", "remove_stale_temps",
+           "set_aside"]
 
 
 class StorageError(Exception):
@@ -23,37 +27,12 @@ class StorageError(Exception):
 # Low-level durable writes
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or a file creation in ``directory`` survive a power cut."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` by ``data`` so that a power cut leaves either the old or the new file, never a mix."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        replace_file(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise StorageError(f"cannot write {path}: {exc}") from exc
     fsync_dir(path.parent)
 
