@@ -67,6 +67,9 @@ def clock_command(data_dir: Path, *, kiosk_id: str, day_start_hour: int, accept:
                       f"wrong, stop the kiosk and run: kiosk clock --accept-now\n")
             return 1
         repair = store.accept_clock(now)
+        if repair is None:          # not behind after all (checked above): nothing was changed
+            out.write("the clock is not behind the tickets: nothing to do\n")
+            return 0
         used = ", ".join(f"{c} after {n}" for c, n in repair.continues_after.items()) or "every category from 1"
         out.write(f"accepted: numbering moves from service day {repair.was_day} back to {repair.day} "
                   f"({used}); {repair.future_visits} visit(s) issued under the wrong clock are kept with "

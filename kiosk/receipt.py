@@ -95,7 +95,7 @@ def _line_box(path: str, size: int) -> tuple[int, int]:
     font = _font(path, size)
     top = font.getbbox("ỄẶỖỸĐ", anchor="ls")[1]
     bottom = font.getbbox("gjpqyỵ", anchor="ls")[3]
-    return -top, bottom
+    return -int(top), int(bottom)
 
 
 def _bold_sibling(font_path: Path) -> Path:
@@ -158,7 +158,7 @@ class _Layout:
             size -= 1
         font = _font(path, size)
         left, top, right, bottom = font.getbbox(text, anchor="ls")
-        block = Image.new("L", (self.width, bottom - top), WHITE)
+        block = Image.new("L", (self.width, int(bottom - top)), WHITE)
         ImageDraw.Draw(block).text((self.width / 2, -top), text, font=font, fill=BLACK, anchor="ms")
         self.blocks.append(block)
 

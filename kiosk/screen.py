@@ -94,7 +94,7 @@ class Screen:
             if not path.is_file():
                 raise FileNotFoundError(f"screen font not found: {path}")
         self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
-        self._coverage_fonts: dict[bool, object] = {}
+        self._coverage_fonts: dict[bool, pygame.freetype.Font] = {}
         self._display: pygame.Surface | None = None
         self._frame: pygame.Surface | None = None
         self._frame_view: View | None = None
@@ -148,6 +148,7 @@ class Screen:
             return
         if view != self._frame_view or self._frame is None:
             self.draw(view)
+        assert self._display is not None and self._frame is not None   # opened and drawn just above
         self._display.blit(self._frame, (0, 0))
         pygame.display.flip()
         self._shown_view = view

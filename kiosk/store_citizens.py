@@ -72,7 +72,8 @@ class CitizenRecords(StoreBase):
                 self._templates.wipe(rows[orphan][~damaged])
                 self._note(f"{TEMPLATES_FILE}: {int((~damaged).sum())} template(s) without a citizen record "
                            f"wiped", level=logging.INFO)
-            rows, ids, matrix = rows[~orphan], ids[~orphan], matrix[~orphan]
+            rows, ids = rows[~orphan], ids[~orphan]
+            matrix = matrix[~orphan] if matrix is not None else None   # collected whenever the file exists
         size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
         total = self._templates._records_in(size)
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
@@ -135,7 +136,7 @@ class CitizenRecords(StoreBase):
         self._open_check()
         if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
             matrix, self._tpl_matrix = self._tpl_matrix, None
-            return hex_ids(self._tpl_ids), matrix
+            return hex_ids(self._live_templates()[1]), matrix
         if self._tpl_rows is None:  # read-only: check without repairing
             check = self._templates.check(repair=False)
             self._tpl_rows, self._tpl_ids = check.rows, check.ids
@@ -151,9 +152,10 @@ class CitizenRecords(StoreBase):
                 return  # already forgotten
             raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
         raw = bytes.fromhex(citizen_id)
-        mine = self._tpl_ids == raw
+        rows, ids = self._live_templates()
+        mine = np.asarray(ids == raw)
         try:
-            self._templates.wipe(self._tpl_rows[mine])  # first the face, then the record
+            self._templates.wipe(rows[mine])  # first the face, then the record
             self._tpl_matrix = None
             shard, db = self._shards[_shard_index(citizen_id)], self._cit_dbs[_shard_index(citizen_id)]
             doc = shard.peek()["citizens"][str(doc_id)]
@@ -165,10 +167,15 @@ class CitizenRecords(StoreBase):
                     "templates_deleted": int(mine.sum())})
         except StorageError as exc:
             raise StoreError(f"forget not completed: {exc}") from exc
-        self._tpl_rows, self._tpl_ids = self._tpl_rows[~mine], self._tpl_ids[~mine]
+        self._tpl_rows, self._tpl_ids = rows[~mine], ids[~mine]
         del self._citizen_docs[citizen_id]
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
                      "templates": int(mine.sum())})
+
+    def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(record rows, owner ids) of the live templates: known from the start-up check when writable."""
+        assert self._tpl_rows is not None and self._tpl_ids is not None
+        return self._tpl_rows, self._tpl_ids
 
     def consents(self) -> list[dict[str, Any]]:
         """Consent records of current citizens (who, when, which text) for the data controller's export."""

@@ -112,6 +112,7 @@ class Numbering(VisitArchive):
         for category, number in taken:
             used[category] = max(used.get(category, 0), number)
         future = sum(v.service_day > day for v in visits)
+        assert self._latest_day is not None     # recorded together with the latest issue time
         repair = ClockRepair(self._latest, self._latest_day, day, dict(sorted(used.items())), future)
         # Hot file first, then numbers.bin: until both say today, opening takes the later of the two, the
         # future day, so a crash in between leaves the old (safe) state and the repair can simply be run again.
@@ -199,6 +200,8 @@ class Numbering(VisitArchive):
         return updated
 
     def _clock_went_back(self, now: datetime) -> None:
+        if self._latest is None:
+            return  # nothing issued yet: no clock to compare with
         if self._clock_warned_at == self._latest:
             return  # said once per jump
         self._clock_warned_at = self._latest

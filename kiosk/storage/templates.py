@@ -109,6 +109,7 @@ class TemplateFile:
             if intact is not None:
                 return intact
         result = self._check(repair=repair, collect=collect)
+        assert result is not None  # only a whole-file checksum check answers None
         if repair and self.path.exists():
             write_checksum(self.path)
         return result
