@@ -8,7 +8,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 SIMULATION_CONFIG = PACKAGED_CONFIGS / "simulate.toml"
@@ -247,7 +250,7 @@ def _categories(raw: Any) -> tuple[Category, ...]:
     return tuple(result)
 
 
-def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
+def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance]) -> Any:
     """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults."""
     table = _table(raw, name, required=False)
     fields = cls.__dataclass_fields__
@@ -260,7 +263,7 @@ def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
     return cls(**values)
 
 
-def _coerce(key: str, value: Any, default: Any, annotation: str) -> Any:
+def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:
     optional = "None" in str(annotation)
     if value is None and optional:
         return None

@@ -22,6 +22,7 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 
 from kiosk.consent import PROMISES, QUESTION  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
+from kiosk.text import wrap  # noqa: E402
 from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
                          IssuingView, View)
 
@@ -93,7 +94,7 @@ class Screen:
             if not path.is_file():
                 raise FileNotFoundError(f"screen font not found: {path}")
         self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
-        self._coverage_fonts: dict[bool, object] = {}
+        self._coverage_fonts: dict[bool, pygame.freetype.Font] = {}
         self._display: pygame.Surface | None = None
         self._frame: pygame.Surface | None = None
         self._frame_view: View | None = None
@@ -147,6 +148,7 @@ class Screen:
             return
         if view != self._frame_view or self._frame is None:
             self.draw(view)
+        assert self._display is not None and self._frame is not None   # opened and drawn just above
         self._display.blit(self._frame, (0, 0))
         pygame.display.flip()
         self._shown_view = view
@@ -258,25 +260,7 @@ class Screen:
     def _wrap(self, text: str, size: int, bold: bool, width_px: int) -> list[str]:
         """Break ``text`` into lines no wider than ``width_px`` (at spaces; inside a word only if it must)."""
         font = self._font(size, bold)
-        lines: list[str] = []
-        line = ""
-        for word in text.split():
-            candidate = f"{line} {word}" if line else word
-            if font.size(candidate)[0] <= width_px:
-                line = candidate
-                continue
-            if line:
-                lines.append(line)
-            while font.size(word)[0] > width_px and len(word) > 1:   # one word wider than the screen
-                cut = len(word) - 1
-                while cut > 1 and font.size(word[:cut])[0] > width_px:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
-            line = word
-        if line:
-            lines.append(line)
-        return lines or [""]
+        return wrap(text, lambda s: font.size(s)[0], width_px)
 
     def _block(self, lines: Sequence[_Line], top: float, *, left: float | None = None,
                width: float | None = None, bottom: float | None = None) -> int:
