@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from kiosk.config import SIMULATION_CONFIG, ConfigError, load_config
+from kiosk.display import EX_CONFIG
 
 DEFAULT_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"kiosk: config error: {exc}", file=sys.stderr)
-        return 2
+        # The service gets EX_CONFIG, which its unit does not restart: the file needs a person first.
+        return EX_CONFIG if args.command == "run" else 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:
