@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # pygame's banner is no news to a technician
     # pygame and face_recognition_models import pkg_resources (pinned setuptools): noise for technicians.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     try:

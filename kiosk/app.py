@@ -194,7 +194,7 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
 
     clock = Clock()
     faults = []
-    apply_driver(config.screen.driver)
+    apply_driver(config.screen.driver, simulate=config.simulate)
     screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
     try:
         screen.open()

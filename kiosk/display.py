@@ -12,7 +12,6 @@ import ctypes
 import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
 
 EX_CONFIG = 78          # sysexits.h: the unit's RestartPreventExitStatus=78 stops a restart loop
 ENV = "SDL_VIDEODRIVER"
@@ -32,22 +31,26 @@ class DriverChoice:
     name: str | None     # None: SDL picks (x11, wayland, kmsdrm, ... in its own order)
     source: str          # where the name came from, for the technician
 
-    def describe(self) -> str:
-        return f"{self.name} (from {self.source})" if self.name else "SDL's own choice"
 
+def choose_driver(configured: str = "", environ: Mapping[str, str] = os.environ, *,
+                  simulate: bool = False) -> DriverChoice:
+    """The driver the kiosk will use: ``SDL_VIDEODRIVER`` if set (the unit sets it), else ``[screen] driver``.
 
-def choose_driver(configured: str = "", environ: Mapping[str, str] = os.environ) -> DriverChoice:
-    """The driver the kiosk will use: ``SDL_VIDEODRIVER`` if set (the unit sets it), else ``[screen] driver``."""
+    A simulation on a machine with no desktop (CI, ssh) draws headless, as ``make run`` does.
+    """
     if environ.get(ENV):
         return DriverChoice(environ[ENV], ENV)
     if configured:
         return DriverChoice(configured, "[screen] driver")
+    if simulate and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        return DriverChoice("dummy", "simulation without a desktop")
     return DriverChoice(None, "default")
 
 
-def apply_driver(configured: str, environ: MutableMapping[str, str] = os.environ) -> DriverChoice:
+def apply_driver(configured: str, environ: MutableMapping[str, str] = os.environ, *,
+                 simulate: bool = False) -> DriverChoice:
     """Put the chosen driver where SDL reads it (before the display opens) and return the choice."""
-    choice = choose_driver(configured, environ)
+    choice = choose_driver(configured, environ, simulate=simulate)
     if choice.name:
         environ[ENV] = choice.name
     return choice
@@ -112,31 +115,30 @@ def open_display(size: tuple[int, int], *, fullscreen: bool) -> tuple[object, st
     return surface, pygame.display.get_driver()
 
 
-def probe(configured: str = "", *, size: tuple[int, int] = (320, 240),
-          environ: MutableMapping[str, str] = os.environ) -> str:
+def probe(configured: str = "", *, simulate: bool = False, size: tuple[int, int] = (320, 240),
+          environ: Mapping[str, str] = os.environ) -> str:
     """Open and close the display as the service would (``kiosk doctor``); a line saying which driver it used.
 
-    Raises DisplayError. The environment is left as it was found.
+    The driver is chosen from ``environ`` (the process's environment unless a test gives another); SDL reads
+    it from the real environment, which is left as it was found. Raises DisplayError.
     """
     import pygame
 
-    choice = choose_driver(configured, environ)
-    before = environ.get(ENV)
+    choice = choose_driver(configured, environ, simulate=simulate)
+    before = os.environ.get(ENV)
     try:
         if choice.name:
-            environ[ENV] = choice.name
+            os.environ[ENV] = choice.name
+        else:
+            os.environ.pop(ENV, None)
         surface, used = open_display(size, fullscreen=False)
-        width, height = pygame.display.get_desktop_sizes()[0] if hasattr(pygame.display, "get_desktop_sizes") \
-            else surface.get_size()
-        return f"opened with SDL video driver {used!r} ({choice.describe()}), display {width}x{height}"
+        sizes = pygame.display.get_desktop_sizes() if hasattr(pygame.display, "get_desktop_sizes") else []
+        width, height = sizes[0] if sizes else surface.get_size()
+        chosen = f"chosen by {choice.source}" if choice.name else "SDL's own choice"
+        return f"opened with SDL video driver {used!r} ({chosen}), display {width}x{height}"
     finally:
         pygame.display.quit()
         if before is None:
-            environ.pop(ENV, None)
+            os.environ.pop(ENV, None)
         else:
-            environ[ENV] = before
-
-
-def dri_devices(root: Path = Path("/dev/dri")) -> list[Path]:
-    """The DRM card devices KMS/DRM would draw on."""
-    return sorted(root.glob("card*")) if root.is_dir() else []
+            os.environ[ENV] = before
