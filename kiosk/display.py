@@ -89,8 +89,9 @@ def missing_driver_message(driver: str, available: list[str]) -> str:
 
 def open_failure_message(driver: str | None, error: Exception) -> str:
     name = driver or "SDL's default driver"
-    hint = ("is the panel connected, the kiosk user in the video and render groups, and no desktop holding "
-            "the display (use Raspberry Pi OS Lite, or stop the desktop)" if (driver or "").lower() == "kmsdrm"
+    hint = ("is the panel connected, the kiosk user in the video and render groups, the service stopped (sudo "
+            "systemctl stop kiosk) and no desktop holding the display (use Raspberry Pi OS Lite)"
+            if (driver or "").lower() == "kmsdrm"
             else "SDL_VIDEODRIVER=dummy runs headless")
     return f"display: cannot open the display with {name}: {error}; {hint}"
 

@@ -16,9 +16,12 @@ import queue
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
+
+if TYPE_CHECKING:
+    from kiosk.disk import DiskWatch
 
 log = logging.getLogger("kiosk.loop")
 
@@ -133,7 +136,7 @@ class EventLoop:
     def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
-                 sync: bool = False, notifier: Any = None, disk: Any = None) -> None:
+                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -149,7 +152,7 @@ class EventLoop:
         self._visits_ended = 0
         self._sync = sync
         self._notifier = notifier
-        self._disk = disk                    # a kiosk.disk.DiskWatch: free space, looked at when due
+        self._disk = disk                    # free space, looked at when due
         self._phase = machine.phase
         self.frames_processed = 0
         self.turns = 0
