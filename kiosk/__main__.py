@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from kiosk.config import SIMULATION_CONFIG, Config, ConfigError, load_config
+from kiosk.display import EX_CONFIG
 
 DEFAULT_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
@@ -66,13 +67,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # pygame's banner is no news to a technician
     # pygame and face_recognition_models import pkg_resources (pinned setuptools): noise for technicians.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     try:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"kiosk: config error: {exc}", file=sys.stderr)
-        return 2
+        # The service gets EX_CONFIG, which its unit does not restart: the file needs a person first.
+        return EX_CONFIG if args.command == "run" else 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:

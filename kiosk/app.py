@@ -20,6 +20,7 @@ from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
 from kiosk.views import CategoryChoice
 
 if TYPE_CHECKING:
+    from kiosk.disk import DiskWatch
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
 
@@ -56,6 +57,7 @@ class Kiosk:
     worker: RecognitionWorker | None = None
     buttons: Closable | None = None
     screen: Display | None = None
+    disk: DiskWatch | None = None
 
     def close(self) -> None:
         # The print queue first: tickets already stored get their paper before the printer closes.
@@ -81,6 +83,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     A camera or button that fails is a fault shown to staff, never a reason not to issue tickets.
     """
     from hardware.buttons import ButtonError
+    from kiosk.disk import DiskWatch
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
@@ -120,17 +123,19 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
                                 detect_width=rec.detect_width)
         worker = RecognitionWorker(recognizer)
+    disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
+    disk.poll()                             # at start: a low disk is in the notice before the first citizen
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults)
+                             faults=faults, notices=[lambda: disk.notice])
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper())
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier)
+                     sync=sync, notifier=notifier, disk=disk)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
-                 camera=camera, worker=worker, buttons=buttons, screen=screen)
+                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk)
 
 
 def make_printer(config: Config) -> Printer:
@@ -183,19 +188,30 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
 
 
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None) -> int:
-    """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``)."""
+    """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``).
+
+    A display that cannot open is one line on stderr (the journal); a pygame without the display driver
+    exits with EX_CONFIG (78), which the unit does not restart: another try cannot grow the driver.
+    """
     from hardware.camera import CameraError
+    from kiosk.display import EX_CONFIG, DisplayError, apply_driver
     from kiosk.screen import Screen
 
     clock = Clock()
     faults = []
+    apply_driver(config.screen.driver, simulate=config.simulate)
+    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
+    try:
+        screen.open()
+    except DisplayError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EX_CONFIG if exc.missing_driver else 1
     try:
         camera = make_camera(config, camera_folder)
     except CameraError as exc:
         log.error("camera: %s; tickets without face recognition", exc)
         camera = None
         faults.append(f"Camera lỗi / camera: {exc}")
-    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
     notifier = SystemdNotifier(clock)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults)
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
@@ -205,7 +221,7 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     notifier.ready(summary)
     started = clock()
     try:
-        kiosk.loop.run(until=lambda: exit_after is not None and clock() - started >= exit_after)
+        kiosk.loop.run(stop_at=None if exit_after is None else started + exit_after)
     finally:
         notifier.stopping()
         kiosk.close()

@@ -86,6 +86,7 @@ class ScreenConfig:
     width: int = 800
     height: int = 480
     fullscreen: bool = True
+    driver: str = ""                   # SDL video driver ("kmsdrm" on a Pi); SDL_VIDEODRIVER overrides it; "" = SDL's
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Config:
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -140,13 +142,16 @@ def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing"})
     kiosk = _table(raw, "kiosk")
-    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate"})
+    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
     if not kiosk_id.isascii() or not kiosk_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"kiosk.id: use letters, digits, '-' or '_' only, got {kiosk_id!r}")
     day_start = _int(kiosk, "kiosk.day_starts_at_hour", "day_starts_at_hour", default=0)
     if not 0 <= day_start <= 23:
         raise ConfigError(f"kiosk.day_starts_at_hour: must be an hour 0-23, got {day_start}")
+    min_free_mb = _int(kiosk, "kiosk.min_free_mb", "min_free_mb", default=200)
+    if min_free_mb < 0:
+        raise ConfigError(f"kiosk.min_free_mb: must not be negative, got {min_free_mb}")
 
     categories = _categories(raw.get("categories"))
     buttons = _section(raw, "buttons", ButtonsConfig)
@@ -163,6 +168,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("printer.usb_vendor: a USB printer needs usb_vendor and usb_product (e.g. 0x0416)")
     if printer.connection == "network" and not printer.host:
         raise ConfigError("printer.host: a network printer needs a host")
+    if screen.driver and not (screen.driver.isascii() and screen.driver.isalnum()):
+        raise ConfigError(f"screen.driver: an SDL video driver name such as kmsdrm, got {screen.driver!r}")
     if camera.kind == "files" and not camera.folder:
         raise ConfigError("camera.folder: a files camera needs a folder of images")
     for name in ("idle_fps", "active_fps"):
@@ -209,6 +216,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         recognition=recognition,
         screen=screen,
         timing=timing,
+        min_free_mb=min_free_mb,
     )
 
 

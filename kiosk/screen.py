@@ -21,6 +21,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would lan
 import pygame  # noqa: E402  (importing pygame initialises nothing; the display opens in Screen.show)
 
 from kiosk.consent import PROMISES, QUESTION  # noqa: E402
+from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
 from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
@@ -96,6 +97,7 @@ class Screen:
         self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
         self._coverage_fonts: dict[bool, pygame.freetype.Font] = {}
         self._display: pygame.Surface | None = None
+        self._driver = ""
         self._frame: pygame.Surface | None = None
         self._frame_view: View | None = None
         self._shown_view: View | None = None
@@ -209,21 +211,28 @@ class Screen:
 
     # ------------------------------------------------------------------ display
 
+    def open(self) -> None:
+        """Open the display now (``kiosk run`` does, before it reports ready); raises ``DisplayError``."""
+        if self._display is None:
+            self._open_display()
+
+    @property
+    def needs_polling(self) -> bool:
+        """Whether pygame's event queue can hold anything (a window, or keys under KMS/DRM); not so headless."""
+        return self._display is not None and self._driver not in HEADLESS_DRIVERS
+
     def _open_display(self) -> None:
-        pygame.display.init()
+        self._display, self._driver = open_display(self.size, fullscreen=self.fullscreen)
         pygame.display.set_caption("Queue kiosk")
         if self.fullscreen:
-            self._display = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
             pygame.mouse.set_visible(False)
             if self._display.get_size() != self.size:
                 log.info("screen: panel is %dx%d (configured %dx%d); drawing at the panel size",
                          *self._display.get_size(), *self.size)
                 self.size = self._display.get_size()
                 self._frame = self._frame_view = None
-        else:
-            self._display = pygame.display.set_mode(self.size)
         log.info("screen: %s display %dx%d via %s", "fullscreen" if self.fullscreen else "window",
-                 *self._display.get_size(), pygame.display.get_driver())
+                 *self._display.get_size(), self._driver)
 
     # ------------------------------------------------------------------ drawing helpers
 
