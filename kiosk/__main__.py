@@ -82,6 +82,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         config = _config(args, SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)
         from kiosk import app
+        from kiosk.display import DisplayError
         from kiosk.store import StoreError
 
         if args.simulate:
@@ -92,6 +93,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(f"kiosk: {exc}", file=sys.stderr)
             return 3
+        except DisplayError as exc:
+            print(f"kiosk: {exc}", file=sys.stderr)
+            return EX_CONFIG if exc.missing_driver else 1
     if args.command == "replay":
         from kiosk.replay import main as replay_main
 

@@ -190,22 +190,19 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None) -> int:
     """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``).
 
-    A display that cannot open is one line on stderr (the journal); a pygame without the display driver
-    exits with EX_CONFIG (78), which the unit does not restart: another try cannot grow the driver.
+    The display opens first: a ``kiosk.display.DisplayError`` reaches the command line, which makes it one
+    line and exits with EX_CONFIG (78) for a missing driver (the unit does not restart: another try cannot
+    grow the driver).
     """
     from hardware.camera import CameraError
-    from kiosk.display import EX_CONFIG, DisplayError, apply_driver
+    from kiosk.display import apply_driver
     from kiosk.screen import Screen
 
     clock = Clock()
     faults = []
     apply_driver(config.screen.driver, simulate=config.simulate)
     screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
-    try:
-        screen.open()
-    except DisplayError as exc:
-        print(f"kiosk: {exc}", file=sys.stderr)
-        return EX_CONFIG if exc.missing_driver else 1
+    screen.open()
     try:
         camera = make_camera(config, camera_folder)
     except CameraError as exc:

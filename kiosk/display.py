@@ -12,6 +12,10 @@ import ctypes
 import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pygame
 
 EX_CONFIG = 78          # sysexits.h: the unit's RestartPreventExitStatus=78 stops a restart loop
 ENV = "SDL_VIDEODRIVER"
@@ -96,7 +100,7 @@ def open_failure_message(driver: str | None, error: Exception) -> str:
     return f"display: cannot open the display with {name}: {error}; {hint}"
 
 
-def open_display(size: tuple[int, int], *, fullscreen: bool) -> tuple[object, str]:
+def open_display(size: tuple[int, int], *, fullscreen: bool) -> tuple[pygame.Surface, str]:
     """``pygame.display.set_mode`` for the kiosk, or a DisplayError that says which driver and what to do.
 
     Returns the display surface and the name of the driver SDL used.

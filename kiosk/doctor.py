@@ -364,18 +364,20 @@ def check_clock(config: Config, *, now: datetime | None = None, latest: datetime
                 ntp: Callable[[], bool | None] = ntp_synchronised) -> Check:
     """A plausible date, not behind the latest ticket; whether NTP is synchronised is said, not judged."""
     now = datetime.now() if now is None else now
-    latest = latest_ticket(config.data_dir) if latest == "read" else latest
+    last = latest_ticket(config.data_dir) if isinstance(latest, str) else latest
     synced = ntp()
     sync = {True: "NTP synchronised", False: "NTP not synchronised (timedatectl)", None: "NTP state unknown"}[synced]
     set_it = "let NTP set it (network) or sudo timedatectl set-time 'YYYY-MM-DD HH:MM'"
     if now.year not in PLAUSIBLE_YEARS:
         return Check("clock", False, f"the clock says {now:%Y-%m-%d %H:%M}, which cannot be right ({sync}): {set_it}")
-    if latest is not None and now < latest:
+    if last is not None and now < last:
         return Check("clock", False, f"the clock ({now:%Y-%m-%d %H:%M}) is behind the latest ticket "
-                                     f"({latest:%Y-%m-%d %H:%M}; {sync}): {set_it}, then see `kiosk clock`")
-    after = f", after the latest ticket ({latest:%Y-%m-%d %H:%M})" if latest else ""
+                                     f"({last:%Y-%m-%d %H:%M}; {sync}): {set_it}, then see `kiosk clock`")
+    after = f", after the latest ticket ({last:%Y-%m-%d %H:%M})" if last else ""
     return Check("clock", True, f"{now:%Y-%m-%d %H:%M}{after}; {sync}")
 
 
-DEFAULT_CHECKS = [check_user, check_display, check_fonts, check_data, check_disk, check_clock, check_store,
-                  check_face_models, check_camera, check_printer, check_buttons, check_devices]
+DEFAULT_CHECKS: list[Callable[[Config], Check]] = [
+    check_user, check_display, check_fonts, check_data, check_disk, check_clock, check_store,
+    check_face_models, check_camera, check_printer, check_buttons, check_devices,
+]

@@ -222,17 +222,18 @@ class Screen:
         return self._display is not None and self._driver not in HEADLESS_DRIVERS
 
     def _open_display(self) -> None:
-        self._display, self._driver = open_display(self.size, fullscreen=self.fullscreen)
+        display, self._driver = open_display(self.size, fullscreen=self.fullscreen)
+        self._display = display
         pygame.display.set_caption("Queue kiosk")
         if self.fullscreen:
             pygame.mouse.set_visible(False)
-            if self._display.get_size() != self.size:
+            if display.get_size() != self.size:
                 log.info("screen: panel is %dx%d (configured %dx%d); drawing at the panel size",
-                         *self._display.get_size(), *self.size)
-                self.size = self._display.get_size()
+                         *display.get_size(), *self.size)
+                self.size = display.get_size()
                 self._frame = self._frame_view = None
         log.info("screen: %s display %dx%d via %s", "fullscreen" if self.fullscreen else "window",
-                 *self._display.get_size(), self._driver)
+                 *display.get_size(), self._driver)
 
     # ------------------------------------------------------------------ drawing helpers
 
