@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from kiosk.config import Config
+from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
 from kiosk.services import KioskServices, deletion_receipt_lines
@@ -53,11 +54,12 @@ class Kiosk:
     worker: RecognitionWorker | None = None
     buttons: Any = None
     screen: Any = None
+    book: Any = None
 
     def close(self) -> None:
         # The print queue first: tickets already stored get their paper before the printer closes.
         for part in (self.buttons, self.worker, self.camera, self.print_queue, self.printer, self.screen,
-                     self.store):
+                     self.book, self.store):
             if part is None:
                 continue
             try:
@@ -92,6 +94,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
     index = FaceIndex(*store.templates())
+    book = open_card_book(config, faults)
     events: queue.Queue = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
@@ -114,19 +117,48 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
                                 min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
-                                detect_width=rec.detect_width)
-        worker = RecognitionWorker(recognizer)
+                                detect_width=rec.detect_width, unsure_below=rec.unsure_below)
+        worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
+    ident = config.identity
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults)
+                             faults=faults, book=book,
+                             policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
+                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
-                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper())
+                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
+                           autolink_below=rec.autolink_below)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
-                 camera=camera, worker=worker, buttons=buttons, screen=screen)
+                 camera=camera, worker=worker, buttons=buttons, screen=screen, book=book)
+
+
+def card_reader(frame: Any) -> list[str]:
+    """QR texts in a camera frame (on the recognition worker; zxing-cpp is loaded on first use)."""
+    from kiosk.cardread import decode_qr
+
+    return decode_qr(frame)
+
+
+def open_card_book(config: Config, faults: list[str]) -> Any:
+    """The card records; without the office secret the kiosk issues tickets but uses no card (staff are told)."""
+    from kiosk.identity import CardBook, load_secret, make_secret
+
+    path = Path(config.identity.secret_file)
+    if config.simulate and make_secret(path):
+        log.info("simulation: made the office secret %s", path)
+    secret, why = load_secret(path)
+    if secret is None:
+        log.error("identity: office secret: %s; CCCD cards are not used", why)
+        faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
+    book = CardBook.open(config.data_dir, secret=secret)
+    for problem in book.problems:
+        log.warning("identity: %s", problem)
+        faults.append(f"Dữ liệu / data: {problem}")
+    return book
 
 
 def make_printer(config: Config) -> Any:
@@ -220,14 +252,21 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> in
     except StoreError as exc:
         print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
         return 3
+    from kiosk.identity import CardBook, IdentityError
+
+    book = CardBook.open(config.data_dir, secret=None)     # the secret is not needed to delete a record
     try:
-        store.forget(citizen_id, now=now)
-    except StoreError as exc:
+        had_card = book.forget(citizen_id)
+        if not had_card or store.citizen(citizen_id) is not None:
+            store.forget(citizen_id, now=now)
+    except (StoreError, IdentityError) as exc:
         print(f"kiosk forget: {exc}", file=sys.stderr)
         return 2
     finally:
+        book.close()
         store.close()
-    print(f"citizen {citizen_id}: face templates and record deleted; receipt kept in {config.data_dir}")
+    print(f"citizen {citizen_id}: face templates and record{' (card too)' if had_card else ''} deleted; "
+          f"receipt kept in {config.data_dir}")
     if print_receipt:
         printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
         if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",

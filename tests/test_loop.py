@@ -6,7 +6,7 @@ import numpy as np
 
 from fakes import Clock, Obs, Services
 from kiosk.loop import EventLoop, RecognitionWorker
-from kiosk.states import ButtonPressed, KioskMachine
+from kiosk.states import CONSENT, ButtonPressed, KioskMachine
 from kiosk.views import CategoryChoice, DoneView, GreetingView
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),)
@@ -140,6 +140,7 @@ def test_finished_visit_resets_the_tracker_before_the_next_frame():
     loop, worker, services = _loop(recognizer, camera, clock)
     try:
         _run_for(loop, clock, 1.0)
+        loop.events.put(ButtonPressed(CONSENT))    # "yes, that is me" to the face's proposal
         loop.events.put(ButtonPressed("ho-tich"))
         _run_for(loop, clock, 8.0)                 # ticket screen times out
         assert loop.machine.visits_ended == 1 and services.issued == [("ho-tich", "c1")]
