@@ -378,7 +378,7 @@ class KioskMachine:
     def _greeting(self, notice: str | None) -> GreetingView:
         visit = self.visit
         card, person = visit.card, visit.person
-        base = dict(notice=notice, card=visit.card_state())
+        base = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button)
         if card is not None:
             return GreetingView(self._office, self._categories, masked_name=card.masked_name,
                                 honorific=card.honorific, returning=card.citizen_id is not None, **base)

@@ -35,6 +35,7 @@ class GreetingView:
     proposal: bool = False           # the face matched somebody: "is this you? press the consent button"
     card: str | None = None          # "ok": card read; "invalid": a card that could not be read
     ask_card: bool = False           # the face is near somebody but not sure: show the card (outline)
+    consent_button: str = "Y"        # label of the consent ("Đồng ý") button, for "is this you?"
 
 
 @dataclass(frozen=True)
