@@ -7,6 +7,7 @@ use a drawn world and a fake face engine (distances known exactly); the last one
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,28 @@ def test_real_faces_with_cards(tmp_path):
     card_after = [{"image": [str(sorted(p.glob("*.jpg"))[2]), with_card(sorted(p.glob("*.jpg"))[2], c, p.name + "-2")],
                    "category": "chung-thuc"} for p, c in zip(people, payloads)]
     assert [r["citizen"] for r in run_replay(card_after, data_dir=data, out_dir=out)] == ids
+
+
+def test_citizens_lists_each_person_once_without_the_card_number_or_the_full_name(world, capsys):
+    from kiosk.__main__ import main
+
+    replay, folder, data = world
+    an = replay({"image": _picture(folder, "an-card", AN_1, AN), "consent": True})[0]["citizen"]
+    replay({"image": _picture(folder, "an-face", AN_2), "confirm": True})
+    binh = replay({"image": _picture(folder, "binh-card", BINH_1, BINH)})[0]["citizen"]
+    face_only = replay({"image": _picture(folder, "face-only", CUC_1), "consent": True})[0]["citizen"]
+    capsys.readouterr()
+    assert main(["citizens", "--data", str(data), "--json"]) == 0
+    out = capsys.readouterr().out
+    lines = {line["id"]: line for line in map(json.loads, out.splitlines())}
+    assert set(lines) == {an, binh, face_only}
+    assert lines[an]["name"] == "N****n V*n A*" and lines[an]["card"] and lines[an]["templates"] == 3
+    assert lines[an]["visits"] == 2 and lines[an]["created"] and lines[an]["last_seen"]
+    assert lines[binh]["card"] and lines[binh]["templates"] == 0 and lines[binh]["visits"] == 1
+    assert lines[face_only] == dict(lines[face_only], name=None, card=False, templates=3, visits=1)
+    assert "001095001234" not in out and "Nguyễn Văn An" not in out and "Trần Thị Bình" not in out
+    assert main(["citizens", "--data", str(data)]) == 0
+    table = capsys.readouterr().out
+    assert len(table.splitlines()) == 3 and "N****n V*n A*" in table and "Nguyễn" not in table
+    assert main(["citizens", "--data", str(folder / "nowhere")]) == 2
+    assert "holds no kiosk data" in capsys.readouterr().err
