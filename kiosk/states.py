@@ -223,8 +223,8 @@ class KioskMachine:
                 visit.declined = False
             if obs.track_id is None:
                 visit.person = None
-                if visit.card is not None or visit.card_invalid:
-                    self._enter(GREETING, self._timing.greeting)
+                if self.phase == IDLE and (visit.card is not None or visit.card_invalid):
+                    self._enter(GREETING, self._timing.greeting)    # a card read: somebody is here
                 return
             visit.person = obs
             self._consider_face(obs)

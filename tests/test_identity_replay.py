@@ -256,3 +256,26 @@ def test_citizens_lists_each_person_once_without_the_card_number_or_the_full_nam
     assert len(table.splitlines()) == 3 and "N****n V*n A*" in table and "Nguyễn" not in table
     assert main(["citizens", "--data", str(folder / "nowhere")]) == 2
     assert "holds no kiosk data" in capsys.readouterr().err
+
+
+def test_forget_deletes_the_card_record_and_the_face(world):
+    import dataclasses
+
+    from kiosk.app import forget
+    from kiosk.config import SIMULATION_CONFIG, load_config
+
+    replay, folder, data = world
+    an = replay({"image": _picture(folder, "an-card", AN_1, AN), "consent": True})[0]["citizen"]
+    binh = replay({"image": _picture(folder, "binh-card", BINH_1, BINH)})[0]["citizen"]   # card only, no face
+    config = load_config(SIMULATION_CONFIG)
+    config = dataclasses.replace(config, data_dir=data, printer=dataclasses.replace(config.printer,
+                                                                                   out_dir=str(folder / "out")))
+    assert forget(config, an) == 0 and forget(config, binh, print_receipt=False) == 0
+    assert _templates(data) == {}
+    book = CardBook.open(data, secret=None, readonly=True)
+    try:
+        assert book.records() == []
+    finally:
+        book.close()
+    [again] = replay({"image": _picture(folder, "an-card-again", AN_2, AN)})      # a new record: none is left
+    assert again["citizen"] not in (None, an, binh)

@@ -288,8 +288,11 @@ def test_a_card_does_not_outlive_its_visit(kiosk):
     machine, services, clock = kiosk
     services.cards["CARD-A"] = card("c5")
     machine.handle(FaceUpdate(Obs(faces=0, track_id=None, cards=("CARD-A",))))
-    clock.t += 20
-    machine.tick()                                   # greeting timed out: back to idle
+    for _ in range(20):                              # the holder walks off: empty frames keep coming
+        clock.t += 1
+        machine.handle(FaceUpdate(Obs(faces=0, track_id=None, cards=("CARD-A",) if clock.t < 5 else ())))
+        machine.tick()
+    assert isinstance(machine.view, IdleView)        # greeting timed out: back to idle
     machine.handle(ButtonPressed("ho-tich"))
     machine.tick()
     assert services.issued == [("ho-tich", None)]
