@@ -42,10 +42,10 @@ class ScriptedRecognizer:
         self.resets += 1
 
 
-def _loop(recognizer, camera, clock, services=None, sync=True):
+def _loop(recognizer, camera, clock, services=None, sync=True, card_reader=None):
     services = services or Services()
     machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
-    worker = RecognitionWorker(recognizer)
+    worker = RecognitionWorker(recognizer, card_reader=card_reader)
     loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, camera=camera, worker=worker,
                      idle_fps=2, active_fps=8, sync=sync)
     return loop, worker, services
@@ -193,3 +193,33 @@ def test_keys_of_the_simulation_window_press_the_buttons():
     screen.keys = ["x", "escape"]          # unknown keys are ignored; Esc ends the loop
     loop.step()
     assert not loop.running and len(services.issued) == 1
+
+
+def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
+    from fakes import card
+
+    calls = []
+
+    def reader(frame):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            raise RuntimeError("decoder crashed")          # costs that frame's card, nothing else
+        return ["CARD-A"]
+
+    clock, camera = Clock(), CountingCamera()
+    recognizer = ScriptedRecognizer()
+    services = Services()
+    services.cards["CARD-A"] = card("c5")
+    loop, worker, _ = _loop(recognizer, camera, clock, services=services, card_reader=reader)
+    try:
+        _run_for(loop, clock, 3.0)
+        assert calls == []                                 # nobody in view, idle: no decoding
+        recognizer.observations = [Obs(track_id=1, settled=False)] * 3
+        _run_for(loop, clock, 1.0)
+        assert calls and set(calls) == {"recognition"}     # never on the loop thread
+        assert loop.machine.view.card == "ok"              # the card read reached the visit
+        loop.events.put(ButtonPressed("ho-tich"))
+        _run_for(loop, clock, 0.5)
+        assert services.issued == [("ho-tich", "c5")]
+    finally:
+        worker.close()
