@@ -359,7 +359,8 @@ class KioskMachine:
         """May the kiosk ask to keep this face? Once per visit, a settled usable face, enrolment on, and:
 
         with a card: an adult whose record has no face yet and whose face matched nobody else;
-        without: an unknown face that is not in the unsure zone (that one is asked for the card instead).
+        without: an unknown face that is not in the unsure zone (that one is asked for the card instead);
+        never after an unreadable card.
         """
         visit = self.visit
         if not self._enrolment or visit.asked or person is None or not person.settled:
@@ -371,6 +372,8 @@ class KioskMachine:
             if person.citizen_id is not None and person.citizen_id != card.citizen_id:
                 return False
             return getattr(person, "encodings", None) is not None or person.enrol_encodings is not None
+        if visit.card_invalid:
+            return False            # a card that failed its checks: a plain ticket, nothing stored
         if visit.citizen is not None or person.citizen_id is not None or getattr(person, "unsure", False):
             return False
         return person.enrol_encodings is not None
