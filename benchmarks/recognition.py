@@ -62,7 +62,9 @@ def plan_visits(faces_dir: Path, category: str, stranger_every: int):
     visits, roles = [], []
 
     def visit(path, consent, role):
-        visits.append({"image": str(path) if path else None, "category": category, "consent": consent})
+        # "confirm": the citizen answers yes when shown a proposed name (the kiosk links a face only then)
+        visits.append({"image": str(path) if path else None, "category": category, "consent": consent,
+                       "confirm": True})
         roles.append(role)
 
     for name in enrolled:

@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     visits.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
     visits.add_argument("--json", action="store_true", help="one JSON object a line")
 
+    citizens = sub.add_parser("citizens", help="list citizens: id, masked name, card, face templates, visits")
+    citizens.add_argument("--data", type=Path, help="data folder (default: from the config)")
+    citizens.add_argument("--config", type=Path, default=None)
+    citizens.add_argument("--json", action="store_true", help="one JSON object a line")
+
     calibrate = sub.add_parser("calibrate", help="pick threshold and margin from labelled photos")
     calibrate.add_argument("--faces", type=Path, required=True, help="folder of person/N.jpg")
 
@@ -105,6 +110,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         data = args.data or _config(args).data_dir   # with --data no config file is needed
         return print_visits(data, args.since, args.json)
+    if args.command == "citizens":
+        from kiosk.cli_store import print_citizens
+
+        data = args.data or load_config(args.config or DEFAULT_CONFIG).data_dir
+        return print_citizens(data, args.json)
     if args.command == "calibrate":
         from kiosk.calibrate import run as calibrate_run
 

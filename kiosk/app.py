@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from kiosk.config import Config
+from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, TicketStore
@@ -20,7 +21,10 @@ from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
 from kiosk.views import CategoryChoice
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from kiosk.disk import DiskWatch
+    from kiosk.identity import CardBook
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
 
@@ -58,11 +62,12 @@ class Kiosk:
     buttons: Closable | None = None
     screen: Display | None = None
     disk: DiskWatch | None = None
+    book: CardBook | None = None
 
     def close(self) -> None:
         # The print queue first: tickets already stored get their paper before the printer closes.
         parts: tuple[Closable | None, ...] = (self.buttons, self.worker, self.camera, self.print_queue, self.printer,
-                                              self.screen, self.store)
+                                              self.screen, self.book, self.store)
         for part in parts:
             if part is None:
                 continue
@@ -99,6 +104,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
     index = FaceIndex(*store.templates())
+    book = open_card_book(config, faults)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
@@ -121,21 +127,50 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
                                 min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
-                                detect_width=rec.detect_width)
-        worker = RecognitionWorker(recognizer)
+                                detect_width=rec.detect_width, unsure_below=rec.unsure_below)
+        worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
+    ident = config.identity
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults, notices=[lambda: disk.notice])
+                             faults=faults, notices=[lambda: disk.notice], book=book,
+                             policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
+                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
-                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper())
+                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
+                           autolink_below=rec.autolink_below)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
-                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk)
+                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book)
+
+
+def card_reader(frame: np.ndarray) -> list[str]:
+    """QR texts in a camera frame (on the recognition worker; zxing-cpp is loaded on first use)."""
+    from kiosk.cardread import decode_qr
+
+    return decode_qr(frame)
+
+
+def open_card_book(config: Config, faults: list[str]) -> CardBook:
+    """The card records; without the office secret the kiosk issues tickets but uses no card (staff are told)."""
+    from kiosk.identity import CardBook, load_secret, make_secret
+
+    path = Path(config.identity.secret_file)
+    if config.simulate and make_secret(path):
+        log.info("simulation: made the office secret %s", path)
+    secret, why = load_secret(path)
+    if secret is None:
+        log.error("identity: office secret: %s; CCCD cards are not used", why)
+        faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
+    book = CardBook.open(config.data_dir, secret=secret)
+    for problem in book.problems:
+        log.warning("identity: %s", problem)
+        faults.append(f"Dữ liệu / data: {problem}")
+    return book
 
 
 def make_printer(config: Config) -> Printer:

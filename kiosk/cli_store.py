@@ -1,14 +1,17 @@
-"""The technician's store commands, `kiosk visits`, `kiosk clock` and `kiosk forget`: what they print and their
-exit status."""
+"""The technician's store commands, `kiosk visits`, `kiosk clock`, `kiosk forget` and `kiosk citizens`: what they
+print and their exit status."""
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
+from kiosk.citizens import citizen_lines
 from kiosk.config import Config
+from kiosk.identity import CardBook
 from kiosk.storage import StorageError
 from kiosk.store import CLOCK_TOLERANCE, Store, StoreError, StoreLocked
 
@@ -95,17 +98,47 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> in
     except StoreError as exc:
         print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
         return 3
+    from kiosk.identity import IdentityError
+
+    book = CardBook.open(config.data_dir, secret=None)     # the secret is not needed to delete a record
     try:
-        store.forget(citizen_id, now=now)
-    except StoreError as exc:
+        had_card = book.forget(citizen_id)
+        if not had_card or store.citizen(citizen_id) is not None:
+            store.forget(citizen_id, now=now)
+    except (StoreError, IdentityError) as exc:
         print(f"kiosk forget: {exc}", file=sys.stderr)
         return 2
     finally:
+        book.close()
         store.close()
-    print(f"citizen {citizen_id}: face templates and record deleted; receipt kept in {config.data_dir}")
+    print(f"citizen {citizen_id}: face templates and record{' (card too)' if had_card else ''} deleted; "
+          f"receipt kept in {config.data_dir}")
     if print_receipt:
         printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
         if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",
                                   deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
             print("the receipt could not be printed; the deletion is done", file=sys.stderr)
+    return 0
+
+
+def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None) -> int:
+    """`kiosk citizens`; returns the exit status: 0, or 2 when the folder holds no kiosk data."""
+    out = out or sys.stdout
+    try:
+        store = Store.open_readonly(Path(data_dir))
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk citizens: {exc}", file=sys.stderr)
+        return 2
+    book = CardBook.open(data_dir, secret=None, readonly=True)
+    try:
+        for line in citizen_lines(store, book):
+            if as_json:
+                out.write(json.dumps(asdict(line), ensure_ascii=False) + "\n")
+            else:
+                out.write(f"{line.id}  {line.name or '-':<24} {'card' if line.card else '-':<5}"
+                          f"{line.templates:>3} templates  created {line.created or '-':<19}  "
+                          f"last seen {line.last_seen or '-':<19}  {line.visits:>4} visits\n")
+    finally:
+        book.close()
+        store.close()
     return 0

@@ -79,6 +79,16 @@ class RecognitionConfig:
     max_yaw_ratio: float = 0.4
     dominance: float = 2.0
     detect_width: int = 320
+    autolink_below: float | None = None  # a face match this close links without asking "is this you?"; unset = always ask
+    unsure_below: float | None = None    # no match, but nearer than this: ask for the card, never offer face-only enrolment
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    secret_file: str = "/etc/kiosk/office-secret"   # per-office HMAC key for card numbers; missing = cards not used
+    keep: tuple[str, ...] = ("name", "birth_date", "sex")   # card fields kept in the record ("address" too if needed)
+    max_templates: int = 5             # face templates kept per card holder; the oldest go first
+    min_age_for_face: int = 18         # younger card holders never get face templates
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
@@ -140,7 +151,8 @@ def load_config(path: Path | str) -> Config:
 
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
-    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing"})
+    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
+                    "timing"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -157,7 +169,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
     buttons = _section(raw, "buttons", ButtonsConfig)
     camera = _section(raw, "camera", CameraConfig)
     printer = _section(raw, "printer", PrinterConfig)
-    recognition = _section(raw, "recognition", RecognitionConfig)
+    recognition = _section(raw, "recognition", RecognitionConfig, floats=("autolink_below", "unsure_below"))
+    identity = _identity(raw)
     screen = _section(raw, "screen", ScreenConfig)
     timing = _section(raw, "timing", TimingConfig)
 
@@ -182,6 +195,12 @@ def parse_config(raw: dict[str, Any]) -> Config:
     for name in ("confirm_frames", "enrol_frames", "min_face_px", "detect_width"):
         if getattr(recognition, name) < 1:
             raise ConfigError(f"recognition.{name}: must be at least 1")
+    if recognition.autolink_below is not None and not 0 < recognition.autolink_below <= recognition.threshold:
+        raise ConfigError(f"recognition.autolink_below: must be above 0 and at most the threshold "
+                          f"({recognition.threshold}), got {recognition.autolink_below}")
+    if recognition.unsure_below is not None and not recognition.threshold <= recognition.unsure_below < 1.5:
+        raise ConfigError(f"recognition.unsure_below: must be at least the threshold ({recognition.threshold}) "
+                          f"and below 1.5, got {recognition.unsure_below}")
     for name in ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds"):
         if getattr(timing, name) < 0:
             raise ConfigError(f"timing.{name}: must not be negative")
@@ -214,6 +233,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         camera=camera,
         printer=printer,
         recognition=recognition,
+        identity=identity,
         screen=screen,
         timing=timing,
         min_free_mb=min_free_mb,
@@ -258,17 +278,45 @@ def _categories(raw: Any) -> tuple[Category, ...]:
     return tuple(result)
 
 
-def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance]) -> Any:
-    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults."""
+def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance], *, floats: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults.
+
+    ``floats``: optional keys (default None) that take a number.
+    """
     table = _table(raw, name, required=False)
     fields = cls.__dataclass_fields__
     _only(table, name, set(fields))
     values = {}
     for key, value in table.items():
-        default = fields[key].default
+        default = 0.0 if key in floats else fields[key].default
         expected = fields[key].type
         values[key] = _coerce(f"{name}.{key}", value, default, expected)
     return cls(**values)
+
+
+CARD_FIELDS = ("name", "birth_date", "sex", "address")
+
+
+def _identity(raw: dict[str, Any]) -> IdentityConfig:
+    """The [identity] section: ``keep`` is a list of card fields, the rest plain values."""
+    table = dict(_table(raw, "identity", required=False))
+    keep = table.pop("keep", None)
+    section = _section({"identity": table}, "identity", IdentityConfig)
+    if keep is not None:
+        if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+            raise ConfigError(f"identity.keep: expected a list of field names, got {keep!r}")
+        unknown = [k for k in keep if k not in CARD_FIELDS]
+        if unknown:
+            raise ConfigError(f"identity.keep: unknown field {unknown[0]!r} (known: {', '.join(CARD_FIELDS)})")
+        section = IdentityConfig(section.secret_file, tuple(dict.fromkeys(keep)), section.max_templates,
+                                 section.min_age_for_face)
+    if not section.secret_file.strip():
+        raise ConfigError("identity.secret_file: expected a file path")
+    if section.max_templates < 1:
+        raise ConfigError(f"identity.max_templates: must be at least 1, got {section.max_templates}")
+    if not 0 <= section.min_age_for_face <= 120:
+        raise ConfigError(f"identity.min_age_for_face: must be 0-120, got {section.min_age_for_face}")
+    return section
 
 
 def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:

@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -68,11 +69,15 @@ class RecognitionWorker:
     """One thread that runs the recognizer; the loop hands it the newest frame and polls for results.
 
     It holds at most one pending frame: when the worker is busy, newer frames are dropped, so the loop
-    never queues up work the Pi cannot keep up with.
+    never queues up work the Pi cannot keep up with. With a ``card_reader`` (kiosk.cardread.decode_qr) it also
+    looks for QR codes in the frame while somebody is at the kiosk, and reports their texts with the
+    observation (``Observation.cards``): the loop thread never decodes.
     """
 
-    def __init__(self, recognizer: Any, *, on_result: Callable[[], None] | None = None) -> None:
+    def __init__(self, recognizer: Any, card_reader: Callable[[Any], list[str]] | None = None, *,
+                 on_result: Callable[[], None] | None = None) -> None:
         self._recognizer = recognizer
+        self._card_reader = card_reader
         self.on_result = on_result       # called on the worker thread after each frame (the loop's wake-up)
         self._frames: queue.Queue = queue.Queue(maxsize=1)
         self._results: queue.Queue = queue.Queue()
@@ -86,12 +91,15 @@ class RecognitionWorker:
     def busy(self) -> bool:
         return not self._idle.is_set()
 
-    def submit(self, frame: Any, small_grey: Any = None) -> bool:
-        """Hand over a frame (and the camera's small greyscale copy of it, if it has one) unless busy."""
+    def submit(self, frame: Any, small_grey: Any = None, *, cards: bool = False) -> bool:
+        """Hand over a frame (and the camera's small greyscale copy of it, if it has one) unless busy.
+
+        ``cards``: somebody is at the kiosk, so look for a card's QR code even in a frame without a face.
+        """
         if self.busy:
             return False
         self._idle.clear()
-        self._frames.put((frame, small_grey))
+        self._frames.put((frame, small_grey, cards))
         return True
 
     def poll(self) -> Any:
@@ -117,17 +125,30 @@ class RecognitionWorker:
             item = self._frames.get()
             if item is None:
                 return
+            frame, small_grey, cards = item
             try:
                 if self._reset.is_set():
                     self._reset.clear()
                     self._recognizer.reset()
-                self._results.put(self._recognizer.process(*item))
+                observation = self._recognizer.process(frame, small_grey)
+                if self._card_reader is not None and (cards or observation.faces):
+                    observation = replace(observation, cards=tuple(self._read_cards(frame)))
+                self._results.put(observation)
             except Exception:  # a failing model must never cost a ticket: log, report nobody
                 log.exception("recognition failed on a frame")
             finally:
                 self._idle.set()
                 if self.on_result is not None:
                     self.on_result()
+
+    def _read_cards(self, frame: Any) -> list[str]:
+        if self._card_reader is None:
+            return []
+        try:
+            return self._card_reader(frame)
+        except Exception:  # a failing decoder costs the card, never the face or the ticket
+            log.exception("card reading failed on a frame")
+            return []
 
 
 class EventLoop:
@@ -252,7 +273,7 @@ class EventLoop:
         self._next_frame = (self._next_frame if on_time else now) + period
         if frame is None:
             return
-        self._worker.submit(frame, small_grey)
+        self._worker.submit(frame, small_grey, cards=present)
         if self._sync:
             self._worker.wait()
 

@@ -82,9 +82,14 @@ class CitizenRecords(StoreBase):
 
     # ----------------------------------------------------------------------------------------------- citizens
     def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
-              display_name: str | None = None) -> Citizen:
-        """Create a consenting citizen with k x 128 face templates; the consent record is written first."""
+              display_name: str | None = None, citizen_id: str | None = None) -> Citizen:
+        """Create a consenting citizen with k x 128 face templates; the consent record is written first.
+
+        ``citizen_id``: the id a card record already gave this person (kiosk.identity), else a new one.
+        """
         self._writable()
+        if citizen_id is not None and (citizen_id in self._citizen_docs or len(bytes.fromhex(citizen_id)) != 16):
+            raise ValueError(f"citizen {citizen_id} already has face templates or is not a 32-digit hex id")
         enc = np.asarray(encodings, dtype=np.float32)
         if enc.ndim == 1:
             enc = enc[None, :]
@@ -92,7 +97,7 @@ class CitizenRecords(StoreBase):
             raise ValueError(f"encodings must be k x 128 finite floats, got shape {np.shape(encodings)}")
         if not consent_text.strip():
             raise ValueError("consent_text is empty: no templates without the consent the citizen saw")
-        cid_raw = secrets.token_bytes(16)
+        cid_raw = bytes.fromhex(citizen_id) if citizen_id else secrets.token_bytes(16)
         cid = cid_raw.hex()
         sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
         doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
@@ -114,6 +119,27 @@ class CitizenRecords(StoreBase):
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
                      "consent": doc["consent_id"], "templates": len(rows)})
         return _citizen_from_doc(doc)
+
+    def add_templates(self, citizen_id: str, encodings: np.ndarray, *, now: datetime, keep: int) -> np.ndarray:
+        """Add face templates to a consenting citizen, wipe the oldest beyond ``keep``; return the kept ones."""
+        self._writable()
+        enc = np.asarray(encodings, np.float32).reshape(-1, 128)
+        if citizen_id not in self._citizen_docs or not len(enc) or not np.isfinite(enc).all() or keep < 1:
+            raise ValueError(f"cannot add {len(enc)} template(s) to citizen {citizen_id}")
+        raw = bytes.fromhex(citizen_id)
+        with _saving("face templates"):
+            rows = self._templates.append(raw, enc)
+            self._tpl_rows = np.concatenate([self._tpl_rows, rows])
+            self._tpl_ids = np.concatenate([self._tpl_ids, np.array([raw] * len(rows), "S16")])
+            mine = np.sort(self._tpl_rows[self._tpl_ids == raw])     # file order: oldest first
+            old = mine[:-keep]
+            self._templates.wipe(old)
+        self._tpl_matrix = None
+        gone = np.isin(self._tpl_rows, old)
+        self._tpl_rows, self._tpl_ids = self._tpl_rows[~gone], self._tpl_ids[~gone]
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "templates", "citizen": citizen_id,
+                     "added": len(rows), "dropped": len(old)})
+        return self._templates.load(mine[-keep:])[1]
 
     def citizen(self, citizen_id: str) -> Citizen | None:
         self._open_check()

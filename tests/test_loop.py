@@ -6,7 +6,7 @@ import numpy as np
 
 from fakes import Clock, Obs, Services
 from kiosk.loop import EventLoop, RecognitionWorker
-from kiosk.states import ButtonPressed, KioskMachine
+from kiosk.states import CONSENT, ButtonPressed, KioskMachine
 from kiosk.views import CategoryChoice, DoneView, GreetingView
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),)
@@ -42,10 +42,10 @@ class ScriptedRecognizer:
         self.resets += 1
 
 
-def _loop(recognizer, camera, clock, services=None, sync=True):
+def _loop(recognizer, camera, clock, services=None, sync=True, card_reader=None):
     services = services or Services()
     machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
-    worker = RecognitionWorker(recognizer)
+    worker = RecognitionWorker(recognizer, card_reader=card_reader)
     loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, camera=camera, worker=worker,
                      idle_fps=2, active_fps=8, sync=sync)
     return loop, worker, services
@@ -140,6 +140,7 @@ def test_finished_visit_resets_the_tracker_before_the_next_frame():
     loop, worker, services = _loop(recognizer, camera, clock)
     try:
         _run_for(loop, clock, 1.0)
+        loop.events.put(ButtonPressed(CONSENT))    # "yes, that is me" to the face's proposal
         loop.events.put(ButtonPressed("ho-tich"))
         _run_for(loop, clock, 8.0)                 # ticket screen times out
         assert loop.machine.visits_ended == 1 and services.issued == [("ho-tich", "c1")]
@@ -253,8 +254,7 @@ def test_a_button_pressed_during_a_long_wait_is_served_at_once():
     clock = Clock()
     issued_at = []
     loop, services = _idle_loop(clock, arrivals=[(1.25, ButtonPressed("ho-tich"))])
-    services.issue = lambda category, citizen: issued_at.append(clock.t) or Services.issue(services, category,
-                                                                                            citizen)
+    services.issue = lambda visit: issued_at.append(clock.t) or Services.issue(services, visit)
     loop.run(stop_at=5.0, until=lambda: loop.turns > 10_000)
     assert services.issued == [("ho-tich", None)] and issued_at == [1.25]
     assert isinstance(loop.machine.view, DoneView)
@@ -334,5 +334,35 @@ def test_the_worker_wakes_the_loop_when_a_result_is_ready():
         assert events.get(timeout=5) is WAKE           # (a real wait: the worker thread answers)
         loop.step()
         assert loop.frames_processed == 1 and isinstance(machine.view, GreetingView)
+    finally:
+        worker.close()
+
+
+def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
+    from fakes import card
+
+    calls = []
+
+    def reader(frame):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            raise RuntimeError("decoder crashed")          # costs that frame's card, nothing else
+        return ["CARD-A"]
+
+    clock, camera = Clock(), CountingCamera()
+    recognizer = ScriptedRecognizer()
+    services = Services()
+    services.cards["CARD-A"] = card("c5")
+    loop, worker, _ = _loop(recognizer, camera, clock, services=services, card_reader=reader)
+    try:
+        _run_for(loop, clock, 3.0)
+        assert calls == []                                 # nobody in view, idle: no decoding
+        recognizer.observations = [Obs(track_id=1, settled=False)] * 3
+        _run_for(loop, clock, 1.0)
+        assert calls and set(calls) == {"recognition"}     # never on the loop thread
+        assert loop.machine.view.card == "ok"              # the card read reached the visit
+        loop.events.put(ButtonPressed("ho-tich"))
+        _run_for(loop, clock, 0.5)
+        assert services.issued == [("ho-tich", "c5")]
     finally:
         worker.close()

@@ -14,10 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Modules whose mypy errors are known and left to the branch that is rewriting them. Each entry names why;
 #: delete it when that work lands (the test then checks the module like every other).
-AWAITING = {
-    # issue 9 (card identity) rewrites the machine's per-visit state; its Optional fields are not narrowed.
-    "kiosk/states.py",
-}
+AWAITING: set[str] = set()
 
 
 def test_mypy_passes_over_kiosk_and_hardware():
