@@ -209,7 +209,8 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
     names = scale.sample(folders, limit)
     started = time.perf_counter()
     encodings = scale.encode_people({n: folders[n] for n in names}, cache)
-    plan = scale.plan(encodings, scale.read_east_asian(scale_dir))
+    chosen = {n: folders[n] for n in names}
+    plan = scale.plan(encodings, scale.read_east_asian(scale_dir), aliases=scale.aliases_of(chosen))
     ea_returning = sum(n in plan.east_asian for n in plan.returning)
     ea_strangers = sum(n in plan.east_asian for n in plan.strangers)
     refused = Counter(cache.refused.values())
@@ -218,14 +219,17 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
           f"{' (' + ', '.join(f'{k} {v}' for k, v in sorted(refused.items())) + ')' if refused else ''}; "
           f"encoded or read from {cache.disk_path or 'no disk cache'} in {time.perf_counter() - started:.0f} s")
     print(f"  kiosk engine (mirror-averaged), detection and quality gate; FaceIndex.match, threshold {threshold}, "
-          f"margin {margin}; unsure_below {unsure_below} ({source}); autolink_below "
+          f"margin {margin}; unsure_below {'unset' if unsure_below is None else f'{unsure_below:.2f}'} ({source}); "
+          f"autolink_below "
           f"{autolink_below if autolink_below is not None else 'unset'}")
     print(f"  protocol: {len(plan.returning)} people with two usable photos enrol photo 1 and return with photo 2 "
           f"({ea_returning} East Asian); of the people with one usable photo, every {scale.STRANGER_EVERY}th is held "
           f"back as a stranger ({len(plan.strangers)}, {ea_strangers} East Asian) and the rest "
           f"({len(plan.others)}) are enrolled and never return; {len(plan.unusable)} people have no usable photo. "
           f"Every enrolled person is also left out in turn and visits as a stranger.")
-    print("  a wrong name is confirmed only when its masked form equals the visitor's own (kiosk.tickets.mask_name)")
+    print("  a wrong name is confirmed only when its masked form equals the visitor's own (kiosk.tickets.mask_name); "
+          "one person under two names is neither right nor wrong: "
+          + (", ".join(" = ".join(sorted(pair)) for pair in sorted(plan.aliases, key=sorted)) or "none"))
     for size in plan.sizes():
         probes = scale.replay(plan, encodings, size, threshold=threshold, margin=margin)
         print(f" gallery of {size:,} enrolled")

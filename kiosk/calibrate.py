@@ -16,6 +16,9 @@ raised by a safety gap of 0.01, that recognises the most returning people (ties:
 the larger margin: a wrong citizen is worse than a miss).
 Because that pick is tuned to these very photos, a two-fold check then picks the pair on half of the people
 and counts on the other half (and the other way round): what to expect from people the calibration never saw.
+It also suggests ``unsure_below`` (``suggest_unsure_below``), the end of the zone above the threshold where
+a face is asked for the card instead of being offered face-only enrolment. ``--scale DIR`` hands over to
+``kiosk.calibrate_scale`` for ``autolink_below``. Nothing is written: the TOML lines are printed to paste.
 """
 from __future__ import annotations
 
@@ -266,10 +269,11 @@ def pair_distances(people: dict[str, list[np.ndarray]]) -> tuple[np.ndarray, np.
     return values[same_mask], values[~same_mask]
 
 
-def run(faces_dir: Path, out: IO[str] = sys.stdout, *, strangers_dir: Path | None = None, engine=None,
+def run(faces_dir: Path, out: IO[str] | None = None, *, strangers_dir: Path | None = None, engine=None,
         min_face_px: int = 48, min_sharpness: float = 20.0, max_yaw_ratio: float = 0.4,
         dominance: float = 2.0, detect_width: int = 320) -> int:
     """Calibrate on ``faces_dir`` and print the report; 0 on success, 2 when the photos cannot be used."""
+    out = out or sys.stdout          # looked up per call: a redirected stdout must be the one written to
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
 

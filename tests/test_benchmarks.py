@@ -88,6 +88,6 @@ def test_district_scale_counts_links_under_confirmation_against_todays_rule(few_
     assert "everyone: returning visits proposed the right name 4 of 4 (100.0%)" in out
     assert "East Asian: returning visits proposed the right name 2 of 2 (100.0%)" in out
     assert out.count("visits linked to a wrong citizen: 0 with confirmation (target 0)") == 3
-    assert "baseline, face alone links (today's rule): " in out and "unsure_below 0.6 " in out
+    assert "baseline, face alone links (today's rule): " in out and "unsure_below 0.60 (--unsure-below or the config)" in out
     assert "the East Asian people alone, 4 enrolled" in out
     assert list((tmp_path / "cache" / "queue-kiosk").glob("encodings-*.npz"))     # the cache is outside the repo

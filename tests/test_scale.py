@@ -4,7 +4,7 @@ import pytest
 
 from kiosk import scale
 from kiosk.calibrate import suggest_unsure_below
-from kiosk.calibrate_scale import choose_autolink
+from kiosk.calibrate_scale import choose_autolink, different_person_pairs, pairs_needed
 from kiosk.encoding_cache import DiskEncodings, cache_file, photo_key
 
 RNG = np.random.default_rng(5)
@@ -70,20 +70,42 @@ def test_left_out_probes_meet_everybody_but_themselves():
     assert all(p.proposed != p.person for p in probes)
 
 
+FEW = dict(district=10, tolerance=0.1)              # 300 served pairs suffice to vouch for a value
+FAR_PAIRS = [0.9] * 300
+
+
 def test_autolink_stays_the_gap_below_the_nearest_wrong_match():
-    choice = choose_autolink([0.50, 0.45], [0.30, 0.44, 0.50], threshold=0.54, gallery=2000)
+    choice = choose_autolink([0.50, 0.45], [0.30, 0.44, 0.50], FAR_PAIRS, threshold=0.54, gallery=2000, **FEW)
     assert choice.value == pytest.approx(0.43) and choice.value <= 0.45 - 0.02 + 1e-9
     assert choice.nearest_wrong == pytest.approx(0.45) and choice.linked_right == 1
-    rounded = choose_autolink([0.4537], [0.1], threshold=0.54, gallery=2000)
+    rounded = choose_autolink([0.4537], [0.1], FAR_PAIRS, threshold=0.54, gallery=2000, **FEW)
     assert rounded.value == pytest.approx(0.430)            # 0.4337 rounded *down* to the 0.005 grid
-    assert choose_autolink([], [0.3], threshold=0.54, gallery=2000).value == pytest.approx(0.54)  # capped
+    capped = choose_autolink([], [0.3], FAR_PAIRS, threshold=0.54, gallery=2000, **FEW)
+    assert capped.value == pytest.approx(0.54)
 
 
 def test_autolink_has_no_safe_value_when_it_would_link_nobody_or_the_gallery_is_small():
-    nobody = choose_autolink([0.31], [0.30, 0.35], threshold=0.54, gallery=5000)
-    assert nobody.value is None and "no value is safe" in nobody.why
-    small = choose_autolink([], [0.2], threshold=0.54, gallery=999)
+    nobody = choose_autolink([0.31], [0.30, 0.35], FAR_PAIRS, threshold=0.54, gallery=5000, **FEW)
+    assert nobody.value is None and nobody.candidate is None and "no returning visit" in nobody.why
+    small = choose_autolink([], [0.2], FAR_PAIRS, threshold=0.54, gallery=999, **FEW)
     assert small.value is None and "999 enrolled" in small.why
+
+
+def test_autolink_needs_the_served_population_to_vouch_for_it():
+    # Zero false accepts below 0.43, but two different East Asian people stand 0.40 apart: not safe.
+    close = choose_autolink([0.45], [0.30], [0.40] + FAR_PAIRS, threshold=0.54, gallery=2000, **FEW)
+    assert close.value is None and close.candidate == pytest.approx(0.43) and "1 pairs" in close.why
+    # Nothing under it, but 299 pairs cannot bound the wrong links among 10 citizens to 1 visit in 10.
+    few = choose_autolink([0.45], [0.30], FAR_PAIRS[:-1], threshold=0.54, gallery=2000, **FEW)
+    assert few.value is None and few.candidate == pytest.approx(0.43) and few.pairs_needed == 300
+    assert pairs_needed() == 30_000_000                     # 10,000 citizens, 1 wrong link in 1,000 visits
+
+
+def test_different_person_pairs_skip_the_same_person_and_aliases():
+    encodings = {"a": [at(0), at(0, 0.1)], "b": [at(1)], "b2": [at(1, 0.05)], "c": [None]}
+    pairs = different_person_pairs(encodings, ["a", "b", "b2", "c"], frozenset({frozenset(("b", "b2"))}))
+    assert len(pairs) == 2 * 2                              # a's two photos against b and against b2
+    assert np.all(pairs > 1.3)
 
 
 def test_unsure_below_lies_strictly_above_every_returning_distance():
@@ -120,3 +142,17 @@ def test_disk_cache_survives_reloads_merges_writers_and_tolerates_a_damaged_file
     assert again.lookup(photo_key(photo))[0] is False
     path.write_bytes(b"not an npz")
     assert len(DiskEncodings(path)) == 0
+
+
+def test_one_person_under_two_names_is_neither_right_nor_wrong(tmp_path):
+    for name, content in (("Ricky", b"same picture"), ("Bart", b"same picture"), ("Carl", b"another")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "1.jpg").write_bytes(content)
+    folders = {n: [tmp_path / n / "1.jpg"] for n in ("Ricky", "Bart", "Carl")}
+    aliases = scale.aliases_of(folders, known=[("Carl", "Karl"), ("Bart", "Carl")])
+    assert aliases == {frozenset(("Ricky", "Bart")), frozenset(("Bart", "Carl"))}   # Karl is not in the folder
+    encodings = {"Ricky": [at(0)], "Bart": [at(0, 0.1)], "Carl": [at(1)], "Dan": [at(2)]}
+    plan = scale.ScalePlan((), ("Bart", "Carl", "Dan"), ("Ricky",), (), frozenset(), aliases)
+    probes = scale.replay(plan, encodings, 3, threshold=0.54, margin=0.05, left_out=False)
+    assert [(p.person, p.proposed, p.alias, p.proposed_wrong) for p in probes] == [("Ricky", "Bart", True, False)]
+    assert scale.tally(probes, threshold=0.54, unsure_below=0.6).linked_wrong_unconfirmed == 0
