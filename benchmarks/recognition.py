@@ -206,7 +206,7 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
         unsure_below = unsure_below_from(dev, cache, threshold) if dev.is_dir() else None
         source = f"kiosk calibrate's suggestion on {dev}" if dev.is_dir() else "none: no dev/ beside DIR"
     folders = photo_folders(scale_dir)
-    names = scale.sample(folders, limit)
+    names = scale.sample(list(folders), limit)
     started = time.perf_counter()
     encodings = scale.encode_people({n: folders[n] for n in names}, cache)
     chosen = {n: folders[n] for n in names}

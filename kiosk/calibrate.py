@@ -105,14 +105,15 @@ class EncodingCache:
 
     def get(self, path: Path) -> np.ndarray | None:
         if path not in self._encodings:
-            key = photo_key(path) if self._disk is not None else None
-            found, encoding, reason = self._disk.lookup(key) if key else (False, None, None)
+            disk = self._disk
+            key = photo_key(path) if disk is not None else ""
+            found, encoding, reason = disk.lookup(key) if disk is not None else (False, None, None)
             if not found:
                 encoding, reason = self._recognizer.encode_still(load_rgb(path))
-                if key:
-                    self._disk.put(key, encoding, reason)
-                    if self._disk.unsaved >= self._save_every:
-                        self._disk.save()
+                if disk is not None:
+                    disk.put(key, encoding, reason)
+                    if disk.unsaved >= self._save_every:
+                        disk.save()
             self._encodings[path] = encoding
             if encoding is None:
                 self.refused[path] = reason or "no_face"
@@ -407,8 +408,12 @@ def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                             min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
                             max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance, detect_width=rec.detect_width)
     cache = EncodingCache(recognizer, shipped_disk_cache(recognizer))
-    return max(status, run_scale(args.scale, threshold=rec.threshold, margin=rec.margin, cache=cache,
-                                 limit=args.limit))
+    try:
+        return max(status, run_scale(args.scale, sys.stdout, threshold=rec.threshold, margin=rec.margin,
+                                     cache=cache, limit=args.limit))
+    except CalibrationError as exc:
+        print(f"kiosk calibrate: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,14 +13,14 @@ leaves no returning visit to link, or the gallery is too small to vouch for anyt
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Mapping, Sequence
 
 import numpy as np
 
 from kiosk import scale
+from kiosk.calibrate import EncodingCache, photo_folders
 
 AUTOLINK_GAP = 0.02      # twice the threshold's safety gap: a wrong link nobody confirmed is the worst outcome
 AUTOLINK_STEP = 0.005    # suggestions are rounded down to this grid (what a person would type)
@@ -50,7 +50,7 @@ def pairs_needed(district: int = DISTRICT, tolerance: float = TOLERANCE) -> int:
     return math.ceil(3 * district / tolerance)
 
 
-def choose_autolink(wrong: Sequence[float], right: Sequence[float], served_pairs: Sequence[float], *,
+def choose_autolink(wrong: Sequence[float], right: Sequence[float], served_pairs: Sequence[float] | np.ndarray, *,
                     threshold: float, gallery: int, gap: float = AUTOLINK_GAP, step: float = AUTOLINK_STEP,
                     min_gallery: int = MIN_GALLERY, district: int = DISTRICT,
                     tolerance: float = TOLERANCE) -> AutolinkChoice:
@@ -94,7 +94,7 @@ def choose_autolink(wrong: Sequence[float], right: Sequence[float], served_pairs
                           f"of different people under it among {len(served_pairs):,}")
 
 
-def different_person_pairs(encodings: dict[str, list], names: Sequence[str],
+def different_person_pairs(encodings: Mapping[str, Sequence[np.ndarray | None]], names: Sequence[str],
                            aliases: frozenset[frozenset[str]] = frozenset()) -> np.ndarray:
     """Distances between every two usable photos of different people among ``names`` (aliases excluded)."""
     owners = [n for n in names for _ in scale.usable(encodings[n])]
@@ -119,18 +119,14 @@ def _row(out: IO[str], label: str, probes: Sequence[scale.Probe]) -> list[float]
     return wrong
 
 
-def run_scale(scale_dir: Path, out: IO[str] | None = None, *, threshold: float, margin: float, cache,
+def run_scale(scale_dir: Path, out: IO[str], *, threshold: float, margin: float, cache: EncodingCache,
               limit: int | None = None) -> int:
-    """Replay the scale protocol and print the suggested ``autolink_below`` (or why there is none)."""
-    out = out or sys.stdout          # looked up per call: a redirected stdout must be the one written to
-    from kiosk.calibrate import CalibrationError, photo_folders
+    """Replay the scale protocol and write the suggested ``autolink_below`` (or why there is none) to ``out``.
 
-    try:
-        folders = photo_folders(Path(scale_dir))
-    except CalibrationError as exc:
-        print(f"kiosk calibrate: {exc}", file=sys.stderr)
-        return 2
-    names = scale.sample(folders, limit)
+    A folder that cannot be used raises :class:`kiosk.calibrate.CalibrationError` (the CLI says it in a line).
+    """
+    folders = photo_folders(Path(scale_dir))
+    names = scale.sample(list(folders), limit)
     encodings = scale.encode_people({n: folders[n] for n in names}, cache)
     plan = scale.plan(encodings, scale.read_east_asian(Path(scale_dir)),
                       aliases=scale.aliases_of({n: folders[n] for n in names}))

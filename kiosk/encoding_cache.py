@@ -116,7 +116,7 @@ class DiskEncodings:
                 keys, matrix, reasons = data["keys"], data["encodings"], data["reasons"]
         except (OSError, KeyError, ValueError):
             return {}
-        entries = {}
+        entries: dict[str, tuple[np.ndarray | None, str | None]] = {}
         for key, row, reason in zip(keys.tolist(), matrix, reasons.tolist()):
             if np.all(np.isfinite(row)):
                 entries[key] = (row.astype(np.float32), None)

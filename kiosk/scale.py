@@ -115,11 +115,14 @@ def plan(encodings: Mapping[str, Sequence[np.ndarray | None]], east_asian: Itera
     if stranger_every < 2:
         raise ValueError("stranger_every must be at least 2 (someone must be enrolled)")
     east_asian = frozenset(east_asian) & frozenset(encodings)
-    returning, singles, unusable = [], [], []
+    returning: list[str] = []
+    singles: list[str] = []
+    unusable: list[str] = []
     for name in sorted(encodings):
         usable = sum(e is not None for e in encodings[name])
         (returning if usable >= 2 else singles if usable == 1 else unusable).append(name)
-    strangers, others = [], []
+    strangers: list[str] = []
+    others: list[str] = []
     for group in ([n for n in singles if n in east_asian], [n for n in singles if n not in east_asian]):
         for i, name in enumerate(group):
             (strangers if i % stranger_every == stranger_every // 2 else others).append(name)
@@ -180,7 +183,7 @@ def confirmed_by_mistake(probe: Probe) -> bool:
     The model of the confirmation step: a citizen confirms the masked name they recognise as theirs and
     declines any other; a wrong citizen whose masked name happens to equal the visitor's own gets confirmed.
     """
-    return (probe.proposed_wrong
+    return (probe.proposed is not None and probe.proposed_wrong
             and mask_name(display_name(probe.proposed)) == mask_name(display_name(probe.person)))
 
 
