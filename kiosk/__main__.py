@@ -46,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     citizens.add_argument("--config", type=Path, default=None)
     citizens.add_argument("--json", action="store_true", help="one JSON object a line")
 
-    calibrate = sub.add_parser("calibrate", help="pick threshold and margin from labelled photos")
-    calibrate.add_argument("--faces", type=Path, required=True, help="folder of person/N.jpg")
+    calibrate = sub.add_parser("calibrate", help="threshold, margin, unsure_below from labelled photos; "
+                                                 "autolink_below from a large gallery (--scale)")
+    from kiosk.calibrate import add_arguments as calibrate_arguments
+    calibrate_arguments(calibrate)
+    calibrate.set_defaults(calibrate_parser=calibrate)    # its usage errors name `kiosk calibrate`
 
     doctor = sub.add_parser("doctor", help="self-test: config, fonts, store, face models, camera, printer, buttons")
     doctor.add_argument("--config", type=Path, default=None)
@@ -113,12 +116,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "citizens":
         from kiosk.cli_store import print_citizens
 
-        data = args.data or load_config(args.config or DEFAULT_CONFIG).data_dir
+        data = args.data or _config(args).data_dir   # with --data no config file is needed
         return print_citizens(data, args.json)
     if args.command == "calibrate":
-        from kiosk.calibrate import run as calibrate_run
+        from kiosk.calibrate import execute as calibrate_execute
 
-        return calibrate_run(args.faces)
+        return calibrate_execute(args, args.calibrate_parser)
     if args.command == "doctor":
         from kiosk.doctor import report, run_checks
 
