@@ -36,6 +36,7 @@ bench: venv
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/recognition.py --faces ../shared/data/faces/dev
 	$(BIN)/python benchmarks/encoders.py --faces ../shared/data/faces/dev
+	$(BIN)/python benchmarks/cardread.py --faces ../shared/data/faces/dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info

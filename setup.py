@@ -26,6 +26,7 @@ setup(
         "gpiozero>=2.0",
         "python-escpos[usb,serial]>=3.1",
         "zxing-cpp>=2.2",
+        "opencv-python-headless>=4.9,<6",
     ],
     extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},

@@ -1,8 +1,8 @@
 """Invented CCCD cards: payloads of fictional people and pictures of a card with its QR, for tests and benchmarks.
 
 Nothing here is a real person's data: names, addresses and serial numbers are drawn at random from a seeded
-``random.Random``, and the numbers obey :mod:`kiosk.cccd`'s rules so the payloads validate. ``zxingcpp`` (the
-QR writer) is imported only by :func:`card_image`.
+``random.Random``, and the numbers obey :mod:`kiosk.cccd`'s rules so the payloads validate. ``qrcode`` (the QR
+writer, a dependency of python-escpos) is imported only by :func:`qr_modules`.
 
 Example::
 
@@ -61,12 +61,17 @@ def invent_payload(rng: random.Random, *, today: date) -> str:
 
 
 def qr_modules(text: str) -> np.ndarray:
-    """The QR symbol of ``text`` (error correction M, as phones and cards commonly use): one pixel per module,
-    0 = dark, 255 = light, with the 4-module quiet zone."""
-    import zxingcpp
+    """The QR symbol of ``text``'s UTF-8 bytes (one byte-mode segment, error correction M): one pixel per module,
+    0 = dark, 255 = light, with the 4-module quiet zone.
 
-    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    return np.asarray(code.to_image(scale=1), dtype=np.uint8)
+    Drawn with the ``qrcode`` package: zxing-cpp's own writer splits the text into segments that OpenCV 5.0's
+    decoder rejects ("mode 14 not implemented"), which would make the benchmark's comparison unfair."""
+    import qrcode
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
+    code.add_data(text.encode("utf-8"), optimize=0)
+    code.make(fit=True)
+    return np.where(np.array(code.get_matrix(), dtype=bool), 0, 255).astype(np.uint8)
 
 
 def card_image(text: str, *, px_per_module: int = 4, rng: random.Random | None = None) -> np.ndarray:
