@@ -4,11 +4,12 @@
 
 Each frame is a 1280 x 720 scene made here from a FICTIONAL payload (kiosk.cardgen: invented names, addresses and
 numbers that pass kiosk.cccd's rules; never a real person's): a light card with text-like clutter and its QR
-(one byte-mode segment, error correction M: version 7-8, 45-49 modules, for these ~110-140 byte payloads), rotated up to +-15 degrees and tilted (a
-perspective of up to ~20 degrees), over a face photo from --faces as background, with a second face photo in the
-foreground beside the card, then lit unevenly, blurred (Gaussian sigma 0-0.8 px), given sensor noise and JPEG
-compressed (quality 60-90). The QR's size is set in pixels per module (px/module) at its centre: 1.5, 2, 2.5, 3,
-4. The same frames go to:
+(one byte-mode segment, error correction M: version 7-8, 45-49 modules, for these ~110-140 byte payloads),
+rotated up to +-15 degrees and tilted (a perspective of up to ~20 degrees), over a face photo from --faces as
+background, with a second face photo in the foreground beside the card, then lit unevenly, blurred (Gaussian
+sigma 0-0.8 px), given sensor noise and JPEG compressed (quality 60-90). The QR's size is set in pixels per
+module (px/module) at its centre: 1.5, 2, 2.5, 3, 4. As many frames again show no card (the cost of looking
+while nobody holds one up). The same frames go to:
 
 * zxing-cpp through ``kiosk.cardread.decode_qr`` (what the kiosk runs) and zxing-cpp with its defaults on the RGB
   frame (the baseline the tuning is measured against);

@@ -297,3 +297,22 @@ def test_the_pi_cameras_lores_stream_is_detect_width_wide_with_the_main_streams_
     assert lores_size(sized(1280, 720, 320)) == (320, 180)
     assert lores_size(sized(1296, 972, 330)) == (330, 248)      # even sides, as YUV420 needs
     assert lores_size(sized(320, 240, 640)) == (320, 240)       # never larger than the main stream
+
+
+class FakeAutofocusPicamera2(FakePicamera2):
+    """Camera Module 3: libcamera lists autofocus controls."""
+
+    camera_controls = {"AfMode": (0, 2, 0), "AfRange": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0)}
+
+    def set_controls(self, controls):
+        self.controls = dict(controls)
+
+
+def test_picamera2_turns_on_continuous_full_range_autofocus_where_the_module_has_it():
+    fake = FakeAutofocusPicamera2()
+    Picamera2Camera(size=(2304, 1296), picamera2_factory=lambda: fake)
+    assert fake.controls == {"AfMode": 2, "AfRange": 2}
+    plain = FakePicamera2()
+    Picamera2Camera(picamera2_factory=lambda: plain)          # a v2 module: no autofocus, nothing set
+    assert not hasattr(plain, "controls")
+

@@ -72,3 +72,12 @@ def test_cli_exits_non_zero_with_the_key(tmp_path, capsys):
     path.write_text(raw, encoding="utf-8")
     assert main(["run", "--config", str(path), "--exit-after", "0"]) == 2
     assert "categories[2].pin: expected an integer GPIO pin" in capsys.readouterr().err
+
+
+def test_the_main_stream_of_the_pi_config_gives_a_card_qr_two_px_per_module_at_25_cm():
+    from hardware.camera import HFOV_CAMERA_MODULE_3, px_per_module
+
+    pi = load_config(PACKAGED_CONFIGS / "pi.toml")
+    assert px_per_module(pi.camera.width, hfov_deg=HFOV_CAMERA_MODULE_3, distance_mm=250, qr_mm=13,
+                         modules=41) >= 2.0
+    assert px_per_module(640, hfov_deg=HFOV_CAMERA_MODULE_3, distance_mm=250, qr_mm=13, modules=41) < 1.0
