@@ -5,8 +5,9 @@ Pure: no device library, no I/O. The QR holds ``|``-separated fields::
     number(12 digits)|old ID (9 digits, may be empty)|full name|birth date ddmmyyyy|Nam or Nữ|address|issue date ddmmyyyy
 
 (the 6-field form has no old-ID field). A QR that is not a card at all (a payment code, a URL, JSON) raises
-:class:`NotACard`, which the kiosk ignores; a card-shaped payload that fails a rule raises :class:`InvalidCard`,
-and the visit gets a plain ticket with nothing stored. No other exception leaves :func:`parse_card` for any
+:class:`NotACard`, which the kiosk ignores; a card-shaped payload that fails a rule raises :class:`InvalidCard`
+(so does a 12-digit number followed by more fields than any known layout: a newer card must be reported unread,
+not ignored), and the visit gets a plain ticket with nothing stored. No other exception leaves :func:`parse_card` for any
 ``str``, and no message quotes the payload (it is a person's data; logs must not hold it).
 
 The rules, from the numbering of Circular 07/2016/TT-BCA (Art. 7; kept by Circular 59/2021/TT-BCA):
@@ -127,6 +128,10 @@ def parse_card(text: str, *, today: date) -> Card:
         raise NotACard("the first field is not a number")
     fitting = [layout for layout in LAYOUTS if len(layout.fields) == len(fields)]
     if not fitting:
+        # More fields than any known layout after a 12-digit number: maybe a newer card generation, and the
+        # screen should say the card was not read rather than ignore it.
+        if _is_digits(fields[0], 12) and len(fields) > max(len(layout.fields) for layout in LAYOUTS):
+            raise InvalidCard(f"a card layout this kiosk does not know ({len(fields)} fields)")
         raise NotACard("not a CCCD field layout")
     first_error: InvalidCard | None = None
     for layout in fitting:

@@ -55,13 +55,19 @@ def test_layouts_are_a_table_with_distinct_format_numbers():
     "",
     "a|b|c",
     "001203001234|Nguyễn Văn An",                                     # too few fields
-    "|".join(FIELDS + ["extra"]),                                       # too many fields
     "x" + payload(),                                                    # first field not a number
     "０01203001234|Nguyễn Văn An|01022003|Nam|Hà Nội|15062021",         # a full-width digit
     payload() + "|" * 2000,
 ])
 def test_a_qr_that_is_not_a_card_is_not_a_card(text):
     with pytest.raises(NotACard):
+        parse(text)
+
+
+@pytest.mark.parametrize("text", ["|".join(FIELDS + ["extra"]), "|".join(FIELDS + ["", "", "x"])])
+def test_a_twelve_digit_number_in_an_unknown_layout_is_an_invalid_card_not_ignored(text):
+    """A newer card generation with other fields should make the screen say "card not read", not stay silent."""
+    with pytest.raises(InvalidCard, match="layout this kiosk does not know"):
         parse(text)
 
 
