@@ -6,9 +6,9 @@ Pure: no device library, no I/O. The QR holds ``|``-separated fields::
 
 (the 6-field form has no old-ID field). A QR that is not a card at all (a payment code, a URL, JSON) raises
 :class:`NotACard`, which the kiosk ignores; a card-shaped payload that fails a rule raises :class:`InvalidCard`
-(so does a 12-digit number followed by more fields than any known layout: a newer card must be reported unread,
-not ignored), and the visit gets a plain ticket with nothing stored. No other exception leaves :func:`parse_card` for any
-``str``, and no message quotes the payload (it is a person's data; logs must not hold it).
+(so does a 12-digit number followed by more fields than any known layout: a newer card must be reported
+unread, not ignored), and the visit gets a plain ticket with nothing stored. No other exception leaves
+:func:`parse_card` for any ``str``, and no message quotes the payload (a person's data; logs must not hold it).
 
 The rules, from the numbering of Circular 07/2016/TT-BCA (Art. 7; kept by Circular 59/2021/TT-BCA):
 digits 1-3 are the province of birth registration (:data:`PROVINCES`), digit 4 the sex and century of birth
