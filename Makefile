@@ -37,6 +37,7 @@ bench: venv
 	$(BIN)/python benchmarks/idle.py
 	$(BIN)/python benchmarks/recognition.py --faces ../shared/data/faces/dev
 	$(BIN)/python benchmarks/encoders.py --faces ../shared/data/faces/dev
+	$(BIN)/python benchmarks/cardread.py --faces ../shared/data/faces/dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -91,3 +91,22 @@ def test_district_scale_counts_links_under_confirmation_against_todays_rule(few_
     assert "baseline, face alone links (today's rule): " in out and "unsure_below 0.60 (--unsure-below or the config)" in out
     assert "the East Asian people alone, 4 enrolled" in out
     assert list((tmp_path / "cache" / "queue-kiosk").glob("encodings-*.npz"))     # the cache is outside the repo
+
+
+def test_cardread_benchmark_compares_decoders_on_the_same_frames(tmp_path):
+    """Runs with or without ../shared (synthetic backgrounds then) and with or without libzbar0 (ZBar skipped)."""
+    out = bench("cardread.py", "--frames", "2", cwd=tmp_path)
+    assert "2 frames per px/module, 1280x720" in out
+    assert "clean card at 4 px/module (no rotation, blur or JPEG), kiosk decode_qr: read" in out
+    header = next(line for line in out.splitlines() if line.startswith("decoder"))
+    assert header.split()[1:6] == ["1.5", "px", "2.0", "px", "2.5"]
+    rows = {line[:30].strip(): line[30:].split() for line in out.splitlines()
+            if line.startswith(("zxing-cpp", "ZBar", "OpenCV"))}
+    expected = {"zxing-cpp, kiosk decode_qr", "zxing-cpp, one pass", "zxing-cpp defaults (baseline)",
+                "OpenCV QRCodeDetector"}
+    assert expected <= rows.keys()
+    assert "ZBar (pyzbar)" in rows or "pyzbar skipped" in out
+    kiosk = rows["zxing-cpp, kiosk decode_qr"]
+    assert kiosk[4] == "100.0%"                      # 4 px/module: both scenes read
+    assert kiosk[8:10] == ["0", "0"]                 # no wrong text, none accepted as a card
+    assert rows["zxing-cpp defaults (baseline)"][-4:] == ["(1.00x", "the", "baseline's", "time)"]

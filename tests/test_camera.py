@@ -347,3 +347,22 @@ def test_opencv_import_raising_value_error_is_a_camera_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", broken_cv2)
     with pytest.raises(CameraError, match=r"/dev/video0: OpenCV \(cv2\) fails to load: ValueError"):
         OpenCvCamera(0)
+
+
+class FakeAutofocusPicamera2(FakePicamera2):
+    """Camera Module 3: libcamera lists autofocus controls."""
+
+    camera_controls = {"AfMode": (0, 2, 0), "AfRange": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0)}
+
+    def set_controls(self, controls):
+        self.controls = dict(controls)
+
+
+def test_picamera2_turns_on_continuous_full_range_autofocus_where_the_module_has_it():
+    fake = FakeAutofocusPicamera2()
+    Picamera2Camera(size=(2304, 1296), picamera2_factory=lambda: fake)
+    assert fake.controls == {"AfMode": 2, "AfRange": 2}
+    plain = FakePicamera2()
+    Picamera2Camera(picamera2_factory=lambda: plain)          # a v2 module: no autofocus, nothing set
+    assert not hasattr(plain, "controls")
+

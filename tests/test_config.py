@@ -97,3 +97,12 @@ def test_identity_defaults_and_settings():
     config = parse_config(raw)
     assert config.identity.keep == ("name", "address") and config.identity.max_templates == 3
     assert (config.recognition.autolink_below, config.recognition.unsure_below) == (0.4, 0.6)
+
+
+def test_the_main_stream_of_the_pi_config_gives_a_card_qr_two_px_per_module_at_25_cm():
+    from hardware.camera import HFOV_CAMERA_MODULE_3, px_per_module
+
+    pi = load_config(PACKAGED_CONFIGS / "pi.toml")
+    assert px_per_module(pi.camera.width, hfov_deg=HFOV_CAMERA_MODULE_3, distance_mm=250, qr_mm=13,
+                         modules=41) >= 2.0
+    assert px_per_module(640, hfov_deg=HFOV_CAMERA_MODULE_3, distance_mm=250, qr_mm=13, modules=41) < 1.0
