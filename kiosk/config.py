@@ -95,6 +95,13 @@ class TimingConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """USB sync keys (kiosk/sync.py): kept OUTSIDE the data folder, so a copy of the data carries no key."""
+    key_file: str = "/etc/kiosk/kiosk-sync.key"          # the kiosk's Ed25519 key, created by `kiosk keys`
+    office_key_file: str = "/etc/kiosk/office-sync.pub"  # the office's public key, set by `kiosk keys --set-office`
+
+
+@dataclass(frozen=True)
 class Config:
     kiosk_id: str
     office: str
@@ -108,6 +115,7 @@ class Config:
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -135,7 +143,8 @@ def load_config(path: Path | str) -> Config:
 
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
-    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing"})
+    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing",
+                    "sync"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -152,6 +161,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     recognition = _section(raw, "recognition", RecognitionConfig)
     screen = _section(raw, "screen", ScreenConfig)
     timing = _section(raw, "timing", TimingConfig)
+    sync = _section(raw, "sync", SyncConfig)
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
     _check_choice("printer.connection", printer.connection, ("usb", "serial", "network", "file", "simulated"))
@@ -193,10 +203,17 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if missing:
             raise ConfigError(f"{missing[0]}: a real kiosk needs a GPIO pin here")
 
+    data_dir = Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data"))
+    for name in ("key_file", "office_key_file"):
+        if not getattr(sync, name):
+            raise ConfigError(f"sync.{name}: must not be empty")
+        if Path(getattr(sync, name)).resolve().is_relative_to(data_dir.resolve()):
+            raise ConfigError(f"sync.{name}: must be outside the data folder {data_dir} "
+                              f"(a copy of the data must not carry the keys)")
     return Config(
         kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
-        data_dir=Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data")),
+        data_dir=data_dir,
         day_start_hour=day_start,
         simulate=simulate,
         categories=categories,
@@ -206,6 +223,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         recognition=recognition,
         screen=screen,
         timing=timing,
+        sync=sync,
     )
 
 

@@ -746,6 +746,12 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def audit_records(self) -> list[dict[str, Any]]:
+        """The good records of the audit log, oldest first (USB export); damaged lines are skipped, never repaired."""
+        self._open_check()
+        records, _ = RecordLog.load(self.data_dir / AUDIT_FILE, repair=False)
+        return records
+
 
 @contextlib.contextmanager
 def _saving(what: str) -> Iterator[None]:
