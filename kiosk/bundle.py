@@ -153,7 +153,8 @@ def key_hex(key: VerifyKey | PublicKey) -> str:
 
 # -------------------------------------------------------------------------------------------------- file names
 def bundle_name(sequence: int) -> str:
-    """``00000007.bundle``: 8 digits sort as numbers and are FAT-safe (the short 8.3 alias is ``00000~1.BUN``)."""
+    """``00000007.bundle``: 8 digits sort as numbers; lower-case ASCII, so FAT (case-insensitive) keeps it as
+    a long name, beside the mangled 8.3 alias ``000000~1.BUN`` that nothing here relies on."""
     return f"{sequence:08d}.bundle"
 
 

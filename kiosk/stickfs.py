@@ -78,7 +78,7 @@ class StickDir:
 
     @classmethod
     def open(cls, path: Path | str, *, ops: OsOps | None = None) -> "StickDir":
-        """Open the stick's mount point (or the folder that stands for it); the operator named it, so it may be a link."""
+        """Open the stick's mount point (or the folder standing for it); the operator named it: it may be a link."""
         path = Path(path)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
