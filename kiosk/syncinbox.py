@@ -249,7 +249,11 @@ def apply_config_update(config_path: Path, update_text: str) -> None:
                     pin = freed.pop(0)
                 if pin is not None:
                     cat["pin"] = pin
-            table.append(tomlkit.item(cat))
+            entry = tomlkit.table()
+            for key, value in cat.items():
+                entry.add(key, value)
+            entry.add(tomlkit.nl())     # a blank line before the next table, as a person writes it
+            table.append(entry)
         doc["categories"] = table
     new_text = tomlkit.dumps(doc)
     try:
