@@ -206,3 +206,15 @@ def test_odd_names_are_ignored_and_never_joined_into_paths(k, stick):
     assert not result.applied and not result.rejected
     with pytest.raises(stickfs.StickError, match="refused file name"):
         stickfs.check_name("../etc")
+
+
+def test_a_flood_of_files_in_the_kiosk_folder_costs_the_export_nothing(k, stick):
+    """The export never lists a stick folder: it opens the few names it knows."""
+    folder = stick / "kiosk-sync" / "k-01"
+    folder.mkdir(parents=True)
+    for i in range(3000):
+        (folder / f"junk{i:05d}.bundle").write_bytes(b"")
+    k.issue(1)
+    calls = PulledOut(0)                                          # never fails; counts the stick calls
+    assert k.export(stick, ops=calls).written == [1]
+    assert calls.calls == 5                                       # open, write, fsync, rename, fsync
