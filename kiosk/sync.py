@@ -26,7 +26,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from kiosk.bundle import (
     ACK_NAME,
@@ -118,10 +118,14 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        made = (f"bundle {self.new_sequence} made ({', '.join(f'{v} {k}' for k, v in self.counts.items() if v)})"
+        made = (f"bundle {self.new_sequence} made ({_counted(self.counts)})"
                 if self.new_sequence else "nothing new since the last bundle")
         return (f"{made}; written to the stick: {_seqs(self.written)}; already there: {_seqs(self.already)}; "
                 f"acknowledged by the office up to {self.acknowledged}")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "nothing"
 
 
 def _seqs(seqs: list[int]) -> str:
@@ -129,13 +133,16 @@ def _seqs(seqs: list[int]) -> str:
 
 
 def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime,
-           ops: OsOps | None = None, create_root: bool = True) -> ExportResult:
+           ops: OsOps | None = None, create_root: bool = True,
+           progress: Callable[[str], None] | None = None) -> ExportResult:
     """Export everything the office has not acknowledged to ``stick`` (a mounted stick or a folder).
 
     Steps: read the office's ack from the stick; make a bundle of what is new (kept in the outbox and recorded
     before anything is written to the stick); write each unacknowledged bundle not already on the stick under
-    a temporary name, fsync, rename, read back and verify. Raises SyncError with one line.
+    a temporary name, fsync, rename, read back and verify. Raises SyncError with one line. ``progress`` gets
+    one line per step (the shell prints them; the hot-plug path will show them on screen).
     """
+    step = progress or (lambda line: None)
     if keys.office is None:
         raise SyncError("no office key set: run 'kiosk keys --set-office KEY_OR_FILE' first")
     office, data_dir = keys.office, Path(data_dir)
@@ -154,8 +161,10 @@ def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: d
             assert folder is not None
             with folder:
                 _take_ack(folder, state, data_dir, keys, kiosk_id, notes)
+                step(f"acknowledged by the office up to bundle {state.acknowledged}; reading the kiosk's data")
                 made, counts = _make_new_bundle(state, data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=now)
-                written, already = _copy_pending(folder, state, data_dir, keys, kiosk_id)
+                step(f"bundle {made} made: {_counted(counts)}" if made else "nothing new since the last bundle")
+                written, already = _copy_pending(folder, state, data_dir, keys, kiosk_id, step)
     except StickError as exc:
         raise SyncError(str(exc)) from None
     finally:
@@ -243,8 +252,8 @@ def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys:
     return sequence, snap.counts
 
 
-def _copy_pending(folder: StickDir, state: OfficeState, data_dir: Path, keys: SyncKeys, kiosk_id: str
-                  ) -> tuple[list[int], list[int]]:
+def _copy_pending(folder: StickDir, state: OfficeState, data_dir: Path, keys: SyncKeys, kiosk_id: str,
+                  step: Callable[[str], None]) -> tuple[list[int], list[int]]:
     assert keys.office is not None
     outbox = office_dir(data_dir, keys.office) / "outbox"
     written, already = [], []
@@ -260,6 +269,7 @@ def _copy_pending(folder: StickDir, state: OfficeState, data_dir: Path, keys: Sy
         if _same_on_stick(folder, name, data):
             already.append(seq)
             continue
+        step(f"writing bundle {seq} ({len(data):,} bytes), {len(written) + len(already) + 1} of {len(state.pending)}")
         folder.write_atomic(name, data, temp_name=bundle_temp_name(seq))
         back = folder.read(name, limit=MAX_BUNDLE_BYTES)
         if back != data:
@@ -270,6 +280,7 @@ def _copy_pending(folder: StickDir, state: OfficeState, data_dir: Path, keys: Sy
             raise SyncError(f"{folder.path / name}: {exc}") from None
         folder.remove(bundle_temp_name(seq))
         written.append(seq)
+        step(f"bundle {seq} written, read back and verified")
     return written, already
 
 
@@ -389,7 +400,8 @@ def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path
     yield_to_the_kiosk()
     try:
         keys = SyncKeys(load_kiosk_key(key_file, create=False), read_office_key(office_key_file))
-        result = export(Path(stick), data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=datetime.now())
+        result = export(Path(stick), data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=datetime.now(),
+                        progress=lambda line: (out.write(f"... {line}\n"), out.flush()))
     except (SyncError, SyncKeyError) as exc:
         out.write(f"kiosk export: {exc}\n")
         return 2

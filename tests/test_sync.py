@@ -177,7 +177,9 @@ def test_export_refusals(k, stick, tmp_path):
 def test_export_and_import_command_line(k, stick, capsys):
     k.issue(2)
     assert main(["export", "--config", str(k.config), "--to", str(stick)]) == 0
-    assert "bundle 1 made (2 visits" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "... bundle 1 made: 2 visits" in out and "... writing bundle 1 (" in out
+    assert "... bundle 1 written, read back and verified" in out and "bundle 1 made (2 visits" in out
     assert main(["import", "--config", str(k.config), "--from", str(stick)]) == 0
     assert "the inbox is empty" in capsys.readouterr().out
     assert main(["export", "--config", str(k.config), "--to", str(stick / "missing")]) == 2
@@ -322,3 +324,22 @@ def test_import_and_state_files_are_json(k, stick):
     b = B.read_bundle(stick / "kiosk-sync" / "k-01" / "00000001.bundle", office_key=k.office,
                       kiosk_verify_keys={"k-01": k.keys().kiosk.verify_key})
     assert b.manifest["inbox_sequence"] == 1                          # the office learns what was applied
+
+
+def test_visits_after_a_clock_accepted_back_are_still_exported(k, stick):
+    """A clock that jumped to 2099 moved the watermark there; after 'kiosk clock --accept-now' today's visits
+    are older than it, and must go out all the same."""
+    future = T0.replace(year=2099)
+    with Store.open(k.data, kiosk_id="k-01", clock=lambda: future) as s:
+        s.issue_ticket("ho-tich", "HT", citizen_id=None, now=future)
+    k.export(stick)
+    assert load_state(k.data, k.office.public()).visits_from.startswith("2099-")
+    with Store.open(k.data, kiosk_id="k-01", clock=lambda: T0) as s:
+        assert s.accept_clock(T0) is not None
+        s.issue_ticket("ho-tich", "HT", citizen_id=None, now=T0)
+    result = k.export(stick)
+    assert result.counts["visits"] == 1
+    office = Office(k)
+    office.ingest(stick)
+    assert office.visits == stored_visits(k) and len(office.visits) == 2
+    assert k.export(stick).new_sequence is None                    # and nothing is sent twice
