@@ -8,6 +8,9 @@ On the stick::
     kiosk-sync/<kiosk id>/ack              signed by the office: bundles up to N were ingested
     kiosk-sync/inbox/*.signed               signed by the office: config updates, deletion requests, key rotation
 
+Sticks are FAT: names are case-insensitive there (two kiosk ids differing only in case would share a folder:
+give kiosks lower-case ids), a file is at most 4 GiB, and the 8.3 aliases FAT adds are never used.
+
 Keys. A kiosk has one Ed25519 signing key (it signs bundles). The office has TWO key pairs: Ed25519 to sign
 acknowledgements and inbox files, X25519 to receive bundles (SealedBox). libsodium can convert one Ed25519 key
 into an X25519 one, but its documentation recommends distinct keys where one can afford them; we can, since both
