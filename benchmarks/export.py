@@ -36,6 +36,7 @@ from kiosk.sync import export  # noqa: E402
 from kiosk.synckeys import SyncKeys, load_kiosk_key, write_office_key  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("store_bench", ROOT / "benchmarks" / "store.py")
+assert _spec is not None and _spec.loader is not None
 store_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(store_bench)
 TODAY = store_bench.TODAY
@@ -136,7 +137,12 @@ def measure_tickets(data: Path, work: Path, sticks: Path, n: int) -> dict[str, l
         key_file, office_file, _ = make_keys(work / "keys-child")
         proc = child_export(data, key_file, office_file, sticks / "stick-child")
         finished = threading.Event()
-        threading.Thread(target=lambda: (proc.communicate(), finished.set())).start()
+
+        def wait_child() -> None:
+            proc.communicate()
+            finished.set()
+
+        threading.Thread(target=wait_child).start()
         results["export in a child process"] = tickets(store, 0, 200_000, until=finished)
         results["no export (again)"] = tickets(store, n, 300_000)
     finally:

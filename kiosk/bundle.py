@@ -166,7 +166,7 @@ def bundle_temp_name(sequence: int) -> str:
     return f"{sequence:08d}.tmp"
 
 
-def check_kiosk_id(kiosk_id: str) -> str:
+def check_kiosk_id(kiosk_id: object) -> str:
     if not isinstance(kiosk_id, str) or not _KIOSK_ID.fullmatch(kiosk_id):
         raise BundleError(f"bad kiosk id {str(kiosk_id)[:60]!r}")
     return kiosk_id
@@ -176,7 +176,7 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 

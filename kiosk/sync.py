@@ -193,7 +193,7 @@ def _take_ack(folder: StickDir, state: OfficeState, data_dir: Path, keys: SyncKe
     except BundleError as exc:
         notes.append(f"{folder.path / ACK_NAME}: {exc} (acknowledgement ignored)")
         return
-    seq, digest = body.get("sequence"), body.get("bundle")
+    seq, digest = int(body["sequence"]), body.get("bundle")     # open_document checked the sequence
     if body.get("kind") != "ack" or body.get("kiosk") != kiosk_id:
         notes.append(f"{folder.path / ACK_NAME}: not an acknowledgement for this kiosk (ignored)")
         return
@@ -256,7 +256,8 @@ def _copy_pending(folder: StickDir, state: OfficeState, data_dir: Path, keys: Sy
                   step: Callable[[str], None]) -> tuple[list[int], list[int]]:
     assert keys.office is not None
     outbox = office_dir(data_dir, keys.office) / "outbox"
-    written, already = [], []
+    written: list[int] = []
+    already: list[int] = []
     own = {kiosk_id: keys.kiosk.verify_key}
     for p in state.pending:
         seq, name = p["sequence"], bundle_name(p["sequence"])
@@ -397,11 +398,15 @@ def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path
     """``kiosk export --to DIR``: exit 0 when every unacknowledged bundle is on the stick, 2 otherwise."""
     from kiosk.synckeys import SyncKeyError, load_kiosk_key, read_office_key
 
+    def show(line: str) -> None:
+        out.write(f"... {line}\n")
+        out.flush()
+
     yield_to_the_kiosk()
     try:
         keys = SyncKeys(load_kiosk_key(key_file, create=False), read_office_key(office_key_file))
         result = export(Path(stick), data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=datetime.now(),
-                        progress=lambda line: (out.write(f"... {line}\n"), out.flush()))
+                        progress=show)
     except (SyncError, SyncKeyError) as exc:
         out.write(f"kiosk export: {exc}\n")
         return 2

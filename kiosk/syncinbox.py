@@ -208,7 +208,7 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
     raise BundleError(f"{kind!r} files are not for the inbox")
 
 
-UPDATABLE = {"kiosk": {"office"}, "categories": None}
+UPDATABLE: dict[str, set[str] | None] = {"kiosk": {"office"}, "categories": None}   # None: the whole table
 
 
 def apply_config_update(config_path: Path, update_text: str) -> None:
@@ -223,8 +223,9 @@ def apply_config_update(config_path: Path, update_text: str) -> None:
         if key not in UPDATABLE:
             raise BundleError(f"config update: {key} cannot be changed from the office (only kiosk.office, "
                               f"categories)")
-        if UPDATABLE[key] and (not isinstance(value, dict) or set(value) - UPDATABLE[key]):
-            raise BundleError(f"config update: in [{key}] only {', '.join(sorted(UPDATABLE[key]))} may change")
+        allowed = UPDATABLE[key]
+        if allowed and (not isinstance(value, dict) or set(value) - allowed):
+            raise BundleError(f"config update: in [{key}] only {', '.join(sorted(allowed))} may change")
     try:
         old_bytes = config_path.read_bytes()
         doc = tomlkit.parse(old_bytes.decode("utf-8"))
