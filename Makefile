@@ -34,6 +34,7 @@ bench: venv
 	$(BIN)/python benchmarks/match.py
 	$(BIN)/python benchmarks/ticket.py
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/idle.py
 	$(BIN)/python benchmarks/recognition.py --faces ../shared/data/faces/dev
 	$(BIN)/python benchmarks/encoders.py --faces ../shared/data/faces/dev
 

@@ -26,6 +26,7 @@ setup(
         "gpiozero>=2.0",
         "python-escpos[usb,serial]>=3.1",
         "zxing-cpp>=2.2",
+        "qrcode>=7.4",
         "PyNaCl>=1.5,<2",
         "tomlkit>=0.12,<1",
     ],

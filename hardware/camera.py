@@ -52,6 +52,24 @@ def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[..., 2::-1], dtype=np.uint8)
 
 
+def _import_picamera2(name: str) -> Any:
+    """``picamera2.Picamera2``, or a CameraError saying why not.
+
+    Any exception counts, not only ImportError: on Raspberry Pi OS a pip-installed numpy that shadows the
+    system's makes apt's simplejpeg (imported by picamera2) raise ``ValueError: numpy.dtype size changed``.
+    """
+    try:
+        from picamera2 import Picamera2
+    except ImportError as exc:
+        raise CameraError(f"{name}: the picamera2 library is not installed "
+                          f"(apt install python3-picamera2; the venv needs --system-site-packages)") from exc
+    except Exception as exc:
+        hint = (" (a numpy built for another ABI: the venv must use the system's numpy, not one from pip; "
+                "re-run install.sh)" if "numpy" in str(exc) or "dtype size" in str(exc) else "")
+        raise CameraError(f"{name}: the picamera2 library fails to load: {type(exc).__name__}: {exc}{hint}") from exc
+    return Picamera2
+
+
 class Picamera2Camera:
     """The Raspberry Pi camera through picamera2 (libcamera).
 
@@ -76,11 +94,7 @@ class Picamera2Camera:
         self.size = (int(size[0]), int(size[1]))
         self.lores_size = None if lores_size is None else (int(lores_size[0]), int(lores_size[1]))
         if picamera2_factory is None:
-            try:
-                from picamera2 import Picamera2
-            except ImportError as exc:
-                raise CameraError(f"{self.name}: the picamera2 library is not installed "
-                                  f"(apt install python3-picamera2; the venv needs --system-site-packages)") from exc
+            Picamera2 = _import_picamera2(self.name)
             picamera2_factory = lambda: Picamera2(camera_num)  # noqa: E731
         try:
             self._picam2 = picamera2_factory()
@@ -170,6 +184,8 @@ class OpenCvCamera:
             except ImportError as exc:
                 raise CameraError(f"{self.name}: OpenCV (cv2) is not installed; "
                                   f"pip install opencv-python-headless") from exc
+            except Exception as exc:   # e.g. a numpy ABI mismatch: a camera fault, never a traceback
+                raise CameraError(f"{self.name}: OpenCV (cv2) fails to load: {type(exc).__name__}: {exc}") from exc
             capture_factory = cv2.VideoCapture
         try:
             self._capture = capture_factory(index)

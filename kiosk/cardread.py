@@ -20,5 +20,5 @@ def decode_qr(image: np.ndarray) -> list[str]:
     if image.ndim == 3:
         # zxing takes 3 channels as BGR; luminance is all it uses, so an RGB frame is fine as it is.
         image = np.ascontiguousarray(image[..., :3])
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     return [code.text for code in found if code.valid and code.text]

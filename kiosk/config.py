@@ -8,7 +8,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 SIMULATION_CONFIG = PACKAGED_CONFIGS / "simulate.toml"
@@ -83,6 +86,7 @@ class ScreenConfig:
     width: int = 800
     height: int = 480
     fullscreen: bool = True
+    driver: str = ""                   # SDL video driver ("kmsdrm" on a Pi); SDL_VIDEODRIVER overrides it; "" = SDL's
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class Config:
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
     sync: SyncConfig = field(default_factory=SyncConfig)
 
     def category(self, key: str) -> Category:
@@ -146,13 +151,16 @@ def parse_config(raw: dict[str, Any]) -> Config:
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing",
                     "sync"})
     kiosk = _table(raw, "kiosk")
-    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate"})
+    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
     if not kiosk_id.isascii() or not kiosk_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"kiosk.id: use letters, digits, '-' or '_' only, got {kiosk_id!r}")
     day_start = _int(kiosk, "kiosk.day_starts_at_hour", "day_starts_at_hour", default=0)
     if not 0 <= day_start <= 23:
         raise ConfigError(f"kiosk.day_starts_at_hour: must be an hour 0-23, got {day_start}")
+    min_free_mb = _int(kiosk, "kiosk.min_free_mb", "min_free_mb", default=200)
+    if min_free_mb < 0:
+        raise ConfigError(f"kiosk.min_free_mb: must not be negative, got {min_free_mb}")
 
     categories = _categories(raw.get("categories"))
     buttons = _section(raw, "buttons", ButtonsConfig)
@@ -170,6 +178,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("printer.usb_vendor: a USB printer needs usb_vendor and usb_product (e.g. 0x0416)")
     if printer.connection == "network" and not printer.host:
         raise ConfigError("printer.host: a network printer needs a host")
+    if screen.driver and not (screen.driver.isascii() and screen.driver.isalnum()):
+        raise ConfigError(f"screen.driver: an SDL video driver name such as kmsdrm, got {screen.driver!r}")
     if camera.kind == "files" and not camera.folder:
         raise ConfigError("camera.folder: a files camera needs a folder of images")
     for name in ("idle_fps", "active_fps"):
@@ -223,6 +233,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         recognition=recognition,
         screen=screen,
         timing=timing,
+        min_free_mb=min_free_mb,
         sync=sync,
     )
 
@@ -265,7 +276,7 @@ def _categories(raw: Any) -> tuple[Category, ...]:
     return tuple(result)
 
 
-def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
+def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance]) -> Any:
     """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults."""
     table = _table(raw, name, required=False)
     fields = cls.__dataclass_fields__
@@ -278,7 +289,7 @@ def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
     return cls(**values)
 
 
-def _coerce(key: str, value: Any, default: Any, annotation: str) -> Any:
+def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:
     optional = "None" in str(annotation)
     if value is None and optional:
         return None

@@ -78,7 +78,7 @@ class FaceRecognitionEngine:
         self._num_jitters = num_jitters
 
     def detect(self, image: np.ndarray, upsample: int = 1) -> list[Box]:
-        return [tuple(int(v) for v in box) for box in
+        return [(int(top), int(right), int(bottom), int(left)) for top, right, bottom, left in
                 self._fr.face_locations(image, number_of_times_to_upsample=upsample, model="hog")]
 
     def landmarks(self, image: np.ndarray, box: Box) -> Landmarks:
@@ -148,7 +148,7 @@ def sharpness(frame: np.ndarray, box: Box) -> float:
     if crop.shape[0] < 3 or crop.shape[1] < 3:
         return 0.0
     grey = _grey(crop)
-    grey = np.asarray(Image.fromarray(grey, mode="F").resize((SHARPNESS_SIZE, SHARPNESS_SIZE), Image.BILINEAR))
+    grey = np.asarray(Image.fromarray(grey, mode="F").resize((SHARPNESS_SIZE, SHARPNESS_SIZE), Image.Resampling.BILINEAR))
     laplacian = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
     return float(laplacian.var())
 
@@ -242,7 +242,7 @@ def _clip(box: Box, shape: tuple[int, ...]) -> Box:
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR, reducing_gap=2.0))
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0))
 
 
 # -- the recognizer -------------------------------------------------------------------------------------------

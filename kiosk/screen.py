@@ -21,7 +21,9 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would lan
 import pygame  # noqa: E402  (importing pygame initialises nothing; the display opens in Screen.show)
 
 from kiosk.consent import PROMISES, QUESTION  # noqa: E402
+from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
+from kiosk.text import wrap  # noqa: E402
 from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
                          IssuingView, View)
 
@@ -93,8 +95,9 @@ class Screen:
             if not path.is_file():
                 raise FileNotFoundError(f"screen font not found: {path}")
         self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
-        self._coverage_fonts: dict[bool, object] = {}
+        self._coverage_fonts: dict[bool, pygame.freetype.Font] = {}
         self._display: pygame.Surface | None = None
+        self._driver = ""
         self._frame: pygame.Surface | None = None
         self._frame_view: View | None = None
         self._shown_view: View | None = None
@@ -147,6 +150,7 @@ class Screen:
             return
         if view != self._frame_view or self._frame is None:
             self.draw(view)
+        assert self._display is not None and self._frame is not None   # opened and drawn just above
         self._display.blit(self._frame, (0, 0))
         pygame.display.flip()
         self._shown_view = view
@@ -207,21 +211,29 @@ class Screen:
 
     # ------------------------------------------------------------------ display
 
+    def open(self) -> None:
+        """Open the display now (``kiosk run`` does, before it reports ready); raises ``DisplayError``."""
+        if self._display is None:
+            self._open_display()
+
+    @property
+    def needs_polling(self) -> bool:
+        """Whether pygame's event queue can hold anything (a window, or keys under KMS/DRM); not so headless."""
+        return self._display is not None and self._driver not in HEADLESS_DRIVERS
+
     def _open_display(self) -> None:
-        pygame.display.init()
+        display, self._driver = open_display(self.size, fullscreen=self.fullscreen)
+        self._display = display
         pygame.display.set_caption("Queue kiosk")
         if self.fullscreen:
-            self._display = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
             pygame.mouse.set_visible(False)
-            if self._display.get_size() != self.size:
+            if display.get_size() != self.size:
                 log.info("screen: panel is %dx%d (configured %dx%d); drawing at the panel size",
-                         *self._display.get_size(), *self.size)
-                self.size = self._display.get_size()
+                         *display.get_size(), *self.size)
+                self.size = display.get_size()
                 self._frame = self._frame_view = None
-        else:
-            self._display = pygame.display.set_mode(self.size)
         log.info("screen: %s display %dx%d via %s", "fullscreen" if self.fullscreen else "window",
-                 *self._display.get_size(), pygame.display.get_driver())
+                 *display.get_size(), self._driver)
 
     # ------------------------------------------------------------------ drawing helpers
 
@@ -258,25 +270,7 @@ class Screen:
     def _wrap(self, text: str, size: int, bold: bool, width_px: int) -> list[str]:
         """Break ``text`` into lines no wider than ``width_px`` (at spaces; inside a word only if it must)."""
         font = self._font(size, bold)
-        lines: list[str] = []
-        line = ""
-        for word in text.split():
-            candidate = f"{line} {word}" if line else word
-            if font.size(candidate)[0] <= width_px:
-                line = candidate
-                continue
-            if line:
-                lines.append(line)
-            while font.size(word)[0] > width_px and len(word) > 1:   # one word wider than the screen
-                cut = len(word) - 1
-                while cut > 1 and font.size(word[:cut])[0] > width_px:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
-            line = word
-        if line:
-            lines.append(line)
-        return lines or [""]
+        return wrap(text, lambda s: font.size(s)[0], width_px)
 
     def _block(self, lines: Sequence[_Line], top: float, *, left: float | None = None,
                width: float | None = None, bottom: float | None = None) -> int:

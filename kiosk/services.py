@@ -20,7 +20,8 @@ class KioskServices:
     """What the state machine may do to the world: store a ticket and print it, enrol a consenting face."""
 
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
-                 categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = ()) -> None:
+                 categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
+                 notices: Sequence[Callable[[], str | None]] = ()) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -29,6 +30,7 @@ class KioskServices:
         self._categories = {c.key: c for c in categories}
         self._wall = wall
         self._faults = list(faults)       # devices that failed at start (camera, buttons): for staff, on screen
+        self._notices = list(notices)     # conditions that come and go (low disk space): their current text
         self._consent_slip: tuple[str, datetime] | None = None   # printed right after the enrolled visit's ticket
 
     def issue(self, category: str, citizen_id: str | None) -> Issued:
@@ -72,6 +74,7 @@ class KioskServices:
         faults = list(self._faults)
         if self._printer.fault:
             faults.insert(0, f"Máy in lỗi / printer fault: {self._printer.fault}")
+        faults += [text for notice in self._notices if (text := notice())]
         return " · ".join(faults) or None
 
 

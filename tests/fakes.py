@@ -1,6 +1,7 @@
 """Small hand-written stand-ins shared by the tests of the state machine and the loop."""
 from dataclasses import dataclass
 
+from kiosk.loop import FakeClock
 from kiosk.states import Issued
 
 
@@ -15,12 +16,16 @@ class Obs:
     hint: str | None = None
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
+class Clock(FakeClock):
+    """kiosk.loop.FakeClock, with its time settable as ``t`` (the tests move it by hand)."""
 
-    def __call__(self):
-        return self.t
+    @property
+    def t(self):
+        return self._t
+
+    @t.setter
+    def t(self, value):
+        self._t = value
 
 
 class Services:

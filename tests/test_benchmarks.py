@@ -49,3 +49,9 @@ def test_recognition_benchmark_replays_enrolments_returns_and_strangers(few_face
     assert "6 of 6 people enrolled on their first visit" in out
     assert "visits attached to a wrong citizen: 0" in out
     assert "strangers accepted: 0 of 2 stranger visits" in out
+
+
+def test_idle_benchmark_measures_the_kiosk_loop_against_the_old_one(tmp_path):
+    out = bench("idle.py", "--seconds", "0.3", "--no-camera-only", cwd=tmp_path)
+    assert out.count("baseline loop (0.05 s max wait)") == 2 and out.count("kiosk loop ") == 2
+    assert "no camera:" in out and "screen polled 10x/s" in out and out.count("kiosk / baseline: ") == 2

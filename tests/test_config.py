@@ -70,5 +70,5 @@ def test_cli_exits_non_zero_with_the_key(tmp_path, capsys):
     raw = SIMULATION_CONFIG.read_text(encoding="utf-8").replace("pin = 13", 'pin = "x"')
     path = tmp_path / "kiosk.toml"
     path.write_text(raw, encoding="utf-8")
-    assert main(["run", "--config", str(path), "--exit-after", "0"]) == 2
+    assert main(["run", "--config", str(path), "--exit-after", "0"]) == 78
     assert "categories[2].pin: expected an integer GPIO pin" in capsys.readouterr().err

@@ -201,7 +201,7 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
 
     import numpy as np
 
-    from kiosk.app import forget
+    from kiosk.cli_store import forget
     from kiosk.replay import run_replay
 
     class OneFaceEngine:
