@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import struct
 import zlib
@@ -71,6 +70,7 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
+from hardware.files import fsync_dir, replace_file
 from kiosk.stickfs import StickDir, StickError
 
 FORMAT_VERSION = 1
@@ -456,9 +456,8 @@ def write_ack(stick: Path | str, data: bytes, kiosk_id: str) -> Path:
     """Put an ack where the kiosk looks for it (office side; tests)."""
     folder = Path(stick) / SYNC_DIR / check_kiosk_id(kiosk_id)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "ack.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, folder / ACK_NAME)
+    replace_file(folder / ACK_NAME, data)
+    fsync_dir(folder)
     return folder / ACK_NAME
 
 
