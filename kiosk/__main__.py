@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
+    _add_sync_commands(sub)
+
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # pygame's banner is no news to a technician
@@ -86,7 +88,44 @@ def main(argv: list[str] | None = None) -> int:
         return EX_CONFIG if args.command == "run" else 2
 
 
+def _add_sync_commands(sub: argparse._SubParsersAction) -> None:
+    """USB sync (kiosk/sync.py, kiosk/syncinbox.py): keys, export, import; each takes --config and --data."""
+    keys = sub.add_parser("keys", help="show the kiosk's sync public key (created on first use); set the office's")
+    keys.add_argument("--set-office", metavar="PUBKEY|FILE", help="the office public key (kiosk-office-v1:...)")
+    export = sub.add_parser("export", help="write everything the office has not acknowledged to a stick (folder)")
+    export.add_argument("--to", type=Path, required=True, metavar="DIR", help="the mounted stick (or a folder)")
+    imp = sub.add_parser("import", help="apply the office's signed files in DIR/kiosk-sync/inbox/")
+    imp.add_argument("--from", dest="source", type=Path, required=True, metavar="DIR", help="the mounted stick")
+    for parser in (keys, export, imp):
+        parser.add_argument("--config", type=Path, default=None)
+        parser.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+
+
+def _sync_dispatch(args: argparse.Namespace) -> int:
+    config_path = args.config or DEFAULT_CONFIG
+    config = _config(args)
+    data = config.data_dir
+    key_file, office_file = Path(config.sync.key_file), Path(config.sync.office_key_file)
+    if args.command == "keys":
+        from kiosk.synckeys import keys_command
+
+        return keys_command(key_file=key_file, office_key_file=office_file, kiosk_id=config.kiosk_id,
+                            set_office=args.set_office, out=sys.stdout)
+    if args.command == "export":
+        from kiosk.sync import export_command
+
+        return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
+                              office_key_file=office_file, out=sys.stdout)
+    from kiosk.syncinbox import import_command
+
+    return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,
+                          day_start_hour=config.day_start_hour, office_key_file=office_file,
+                          config_path=config_path, out=sys.stdout)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("keys", "export", "import"):
+        return _sync_dispatch(args)
     if args.command == "run":
         config = _config(args, SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)
         from kiosk import app

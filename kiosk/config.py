@@ -109,6 +109,13 @@ class TimingConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """USB sync keys (kiosk/sync.py): kept OUTSIDE the data folder, so a copy of the data carries no key."""
+    key_file: str = "/etc/kiosk/kiosk-sync.key"          # the kiosk's Ed25519 key, created by `kiosk keys`
+    office_key_file: str = "/etc/kiosk/office-sync.pub"  # the office's public key, set by `kiosk keys --set-office`
+
+
+@dataclass(frozen=True)
 class Config:
     kiosk_id: str
     office: str
@@ -124,6 +131,7 @@ class Config:
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -152,7 +160,7 @@ def load_config(path: Path | str) -> Config:
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing"})
+                    "timing", "sync"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -173,6 +181,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     identity = _identity(raw)
     screen = _section(raw, "screen", ScreenConfig)
     timing = _section(raw, "timing", TimingConfig)
+    sync = _section(raw, "sync", SyncConfig)
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
     _check_choice("printer.connection", printer.connection, ("usb", "serial", "network", "file", "simulated"))
@@ -222,10 +231,17 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if missing:
             raise ConfigError(f"{missing[0]}: a real kiosk needs a GPIO pin here")
 
+    data_dir = Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data"))
+    for name in ("key_file", "office_key_file"):
+        if not getattr(sync, name):
+            raise ConfigError(f"sync.{name}: must not be empty")
+        if Path(getattr(sync, name)).resolve().is_relative_to(data_dir.resolve()):
+            raise ConfigError(f"sync.{name}: must be outside the data folder {data_dir} "
+                              f"(a copy of the data must not carry the keys)")
     return Config(
         kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
-        data_dir=Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data")),
+        data_dir=data_dir,
         day_start_hour=day_start,
         simulate=simulate,
         categories=categories,
@@ -237,6 +253,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         screen=screen,
         timing=timing,
         min_free_mb=min_free_mb,
+        sync=sync,
     )
 
 

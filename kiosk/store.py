@@ -36,7 +36,7 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from tinydb import TinyDB
 
@@ -235,3 +235,9 @@ class Store(Numbering, CitizenRecords):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        """The good records of the audit log, oldest first (USB export); damaged lines are skipped, never repaired."""
+        self._open_check()
+        records, _ = RecordLog.load(self.data_dir / AUDIT_FILE, repair=False)
+        return records
