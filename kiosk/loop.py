@@ -23,6 +23,7 @@ from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
 
 if TYPE_CHECKING:
     from kiosk.disk import DiskWatch
+    from kiosk.stickwatch import StickWatch
 
 log = logging.getLogger("kiosk.loop")
 
@@ -157,7 +158,8 @@ class EventLoop:
     def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
-                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None) -> None:
+                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
+                 sticks: StickWatch | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -174,6 +176,9 @@ class EventLoop:
         self._sync = sync
         self._notifier = notifier
         self._disk = disk                    # free space, looked at when due
+        self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
+        if sticks is not None and sticks.on_change is None:
+            sticks.on_change = lambda: events.put(WAKE)
         self._phase = machine.phase
         self.frames_processed = 0
         self.turns = 0
@@ -199,8 +204,12 @@ class EventLoop:
             self._notifier.status(self._status_line(view))
 
     def _show(self, view: Any) -> None:
-        if self._screen is not None:
+        if self._screen is None:
+            return
+        if self._sticks is None:
             self._screen.show(view)
+        else:
+            self._screen.show(view, overlay=self._sticks.poll())
 
     def _status_line(self, view: Any) -> str:
         outcome = self.machine.last_outcome
