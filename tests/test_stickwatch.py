@@ -265,3 +265,31 @@ def test_the_screen_draws_the_banner_over_any_view_and_keeps_the_ticket_number()
         assert not any("USB" in t for t in screen.drawn_text)
     finally:
         screen.close()
+
+
+# ------------------------------------------------------------------------------------------ the composition
+def test_the_config_chooses_udev_the_simulation_folder_or_nothing(k, tmp_path):
+    import dataclasses
+
+    from hardware.usb import FolderSticks as Folder
+    from kiosk.app import make_sticks
+    from kiosk.config import ConfigError, load_config
+
+    config = load_config(k.config)
+    assert config.sync.hotplug == "udisks"                       # the default: a real kiosk
+    folder = dataclasses.replace(config, sync=dataclasses.replace(config.sync, hotplug="folder",
+                                                                  sticks_folder=str(tmp_path / "sticks")))
+    faults = []
+    watch, source = make_sticks(folder, k.config, clock=Clock(), faults=faults)
+    try:
+        assert isinstance(source, Folder) and isinstance(watch, StickWatch) and not faults
+        assert watch._command.argv("export", tmp_path) == [sys.executable, "-m", "kiosk", "export", "--to",
+                                                           str(tmp_path), "--config", str(k.config),
+                                                           "--data", str(config.data_dir)]
+    finally:
+        watch.close()
+    off = dataclasses.replace(config, sync=dataclasses.replace(config.sync, hotplug="off"))
+    assert make_sticks(off, k.config, clock=Clock(), faults=faults) == (None, None)
+    k.config.write_text(k.config.read_text() + 'hotplug = "usb"\n')
+    with pytest.raises(ConfigError, match="sync.hotplug"):
+        load_config(k.config)
