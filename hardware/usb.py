@@ -179,10 +179,11 @@ class UDisks2:
     """
 
     def __init__(self, *, bus_address: str | None = None, timeout: float = 30.0,
-                 mount_options: str = MOUNT_OPTIONS) -> None:
+                 mount_options: str = MOUNT_OPTIONS, settle: float = 5.0) -> None:
         self._address = bus_address
         self._timeout = timeout
         self._options = mount_options
+        self._settle = settle       # udisks2 hears of a new stick from udev too, maybe after us: wait this long
 
     def mount(self, device: str) -> Path:
         """Mount ``device``'s file system (or find where it already is); returns the mount point."""
@@ -240,6 +241,19 @@ class UDisks2:
             raise StickError(f"cannot {what} {device}: udisks2 does not know it (pulled out?)")
         return str(found[0][0])
 
+    async def _settled(self, bus: Any, device: str) -> tuple[str, list[bytes]]:
+        """The block object and its mount points, once udisks2 has seen the device and probed its file system."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settle
+        while True:
+            try:
+                block = await self._block(bus, device, "mount")
+                return block, list(await self._get(bus, block, FILESYSTEM, "MountPoints", "mount", device))
+            except StickError:
+                if loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(0.2)
+
     def _auth(self) -> dict[str, Any]:
         from dbus_fast import Variant
 
@@ -250,8 +264,7 @@ class UDisks2:
 
         bus = await self._bus()
         try:
-            block = await self._block(bus, device, "mount")
-            points = await self._get(bus, block, FILESYSTEM, "MountPoints", "mount", device)
+            block, points = await self._settled(bus, device)
             if points:   # mounted already (by us before a restart): use it
                 return bytes(points[0]).rstrip(b"\0").decode("utf-8", "replace")
             options = {**self._auth(), "options": Variant("s", self._options)}

@@ -32,6 +32,7 @@ class State:
         self.calls = []                 # (member, options with the Variants unpacked)
         self.refuse_mount = None        # (error name, text): Mount answers with that error
         self.refuse_unmount = None
+        self.unknown_for = 0            # ResolveDevice knows nothing the first N times (udisks2 still probing)
 
 
 def _plain(options):
@@ -46,6 +47,9 @@ class Manager(ServiceInterface):
     @method()
     def ResolveDevice(self, devspec: "a{sv}", options: "a{sv}") -> "ao":
         self.state.calls.append(("ResolveDevice", _plain(devspec)))
+        if self.state.unknown_for > 0:
+            self.state.unknown_for -= 1
+            return []
         return [BLOCK_PATH] if devspec.get("path") and devspec["path"].value == DEVICE else []
 
 

@@ -90,6 +90,18 @@ def test_mount_unmount_power_off_through_udisks2(udisks):
     assert ("ResolveDevice", {"path": DEVICE}) in udisks.state.calls
 
 
+def test_a_stick_udisks2_has_not_seen_yet_is_waited_for_a_little(udisks):
+    """udev tells udisks2 and the kiosk at the same time: the kiosk may ask first."""
+    udisks.state.unknown_for = 3
+    assert UDisks2(bus_address=udisks.address, timeout=10).mount(DEVICE) == udisks.state.folder
+    assert [m for m, _ in udisks.state.calls].count("ResolveDevice") == 4
+    udisks.state.unknown_for = 100
+    with pytest.raises(StickError, match="udisks2 does not know it"):
+        UDisks2(bus_address=udisks.address, timeout=10, settle=0.5).unmount(DEVICE)   # only mount waits
+    with pytest.raises(StickError, match="udisks2 does not know it"):
+        UDisks2(bus_address=udisks.address, timeout=10, settle=0.5).mount(DEVICE)
+
+
 def test_a_mount_polkit_refuses_is_one_clear_line(udisks):
     udisks.state.refuse_mount = (NOT_AUTHORIZED, "Not authorized to perform operation")
     with pytest.raises(StickError) as err:
@@ -99,7 +111,7 @@ def test_a_mount_polkit_refuses_is_one_clear_line(udisks):
 
 
 def test_unknown_device_busy_stick_and_no_udisks2_are_clear_lines(udisks, private_bus):
-    client = UDisks2(bus_address=udisks.address, timeout=10)
+    client = UDisks2(bus_address=udisks.address, timeout=10, settle=0.3)
     with pytest.raises(StickError, match="udisks2 does not know it"):
         client.mount("/dev/sdq9")
     client.mount(DEVICE)
@@ -115,7 +127,7 @@ def test_unknown_device_busy_stick_and_no_udisks2_are_clear_lines(udisks, privat
 
 
 def test_no_bus_at_all_is_a_clear_line(tmp_path):
-    client = UDisks2(bus_address=f"unix:path={tmp_path / 'no-bus'}", timeout=5)
+    client = UDisks2(bus_address=f"unix:path={tmp_path / 'no-bus'}", timeout=5, settle=0.3)
     with pytest.raises(StickError, match=r"cannot mount /dev/sdb1: no system D-Bus"):
         client.mount("/dev/sdb1")
 
