@@ -215,7 +215,11 @@ class EventLoop:
         outcome = self.machine.last_outcome
         last = f"last ticket {outcome.ticket}" if outcome else "no ticket yet"
         notice = getattr(view, "notice", None)
-        return f"{self.machine.outcomes} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        line = f"{self.machine.outcomes} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        banner = self._sticks.poll() if self._sticks is not None else None
+        if banner is not None:      # `systemctl status kiosk` tells what became of the stick
+            line += f"; USB stick: {banner.step or banner.stage}" + (f" ({banner.detail})" if banner.detail else "")
+        return line
 
     def run(self, *, until: Callable[[], bool] = lambda: False, stop_at: float | None = None) -> None:
         """Run until quit, ``until()`` or the clock reaches ``stop_at``; blocks on the event queue between turns."""

@@ -173,9 +173,22 @@ def test_tickets_keep_coming_while_the_export_child_runs(waiting):
         def poll(self):
             return []
 
-    screen = Screen()
+    class Notifier:
+        lines = []
+
+        def heartbeat(self):
+            pass
+
+        def status(self, line):
+            self.lines.append(line)
+
+        def next_due(self):
+            return None
+
+    screen, notifier = Screen(), Notifier()
     watch = StickWatch(FolderSticks(stick.parent, lambda e: None), command, clock=clock)
-    loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, screen=screen, sticks=watch)
+    loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, screen=screen, sticks=watch,
+                     notifier=notifier)
     try:
         watch.event(StickEvent("added", Stick(str(stick))))
         wait_for(lambda: (b := watch.poll()) is not None and b.step == "export")
@@ -185,6 +198,7 @@ def test_tickets_keep_coming_while_the_export_child_runs(waiting):
         assert not release.exists() and watch.finished == 0
         view, overlay = screen.shown[-1]
         assert isinstance(view, DoneView) and overlay is not None and overlay.stage == "working"
+        assert notifier.lines[-1].endswith("; USB stick: export")      # systemctl status says so too
         release.touch()
         assert watch.wait_finished(1, 60)
         assert not loop.events.empty()                            # the stick thread woke the loop
