@@ -183,7 +183,7 @@ def hotplug_tickets(store: Store, data: Path, work: Path, sticks: Path) -> list[
     stick = sticks / "stick-hotplug"
     (stick / "kiosk-sync").mkdir(parents=True)
     watch = StickWatch(FolderSticks(sticks, lambda event: None),
-                       ChildCommand((sys.executable, "-m", "kiosk"), ("--config", str(config))), clock=time.monotonic)
+                       ChildCommand.kiosk("--config", str(config)), clock=time.monotonic)
     finished = threading.Event()
     try:
         watch.event(StickEvent("added", Stick(str(stick))))

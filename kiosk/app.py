@@ -233,15 +233,12 @@ def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, fault
     ``kiosk export`` / ``kiosk import`` run as children with this config file and data folder. No udev here (a
     container) is a fault for staff, never a reason not to issue tickets.
     """
-    import sys
-
     from hardware.usb import FolderSticks, StickError, UDisks2, UdevSticks
     from kiosk.stickwatch import ChildCommand, StickWatch
 
     if config.sync.hotplug == "off" or config_path is None:
         return None, None
-    command = ChildCommand((sys.executable, "-m", "kiosk"),
-                           ("--config", str(config_path), "--data", str(config.data_dir)))
+    command = ChildCommand.kiosk("--config", str(config_path), "--data", str(config.data_dir))
     if config.sync.hotplug == "folder":
         watch: StickWatch | None = None
         folder = FolderSticks(Path(config.sync.sticks_folder), lambda event: watch.event(event) if watch else None)

@@ -18,8 +18,10 @@ import logging
 import os
 import queue
 import re
+import shutil
 import stat
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,6 +71,14 @@ class ChildCommand:
     """How to start ``kiosk export`` / ``kiosk import`` with this kiosk's config and data folder."""
     program: tuple[str, ...]          # (sys.executable, "-m", "kiosk")
     options: tuple[str, ...] = ()     # ("--config", PATH, "--data", DIR)
+
+    @classmethod
+    def kiosk(cls, *options: str) -> "ChildCommand":
+        """This Python's ``kiosk`` command at a lower CPU priority from its first import on (``nice -n 10``:
+        ``kiosk import`` does not lower its own, and the interpreter's start-up is CPU work too)."""
+        nice = shutil.which("nice")
+        prefix = (nice, "-n", "10") if nice else ()
+        return cls((*prefix, sys.executable, "-m", "kiosk"), options)
 
     def argv(self, verb: str, mountpoint: Path) -> list[str]:
         flag = "--to" if verb == "export" else "--from"
