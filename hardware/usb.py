@@ -196,6 +196,10 @@ class UDisks2:
         """Cut the drive's power (after unmount): its light goes out and it may be pulled."""
         self._run(self._power_off(device), "power off", device)
 
+    def version(self) -> str:
+        """udisks2's version: it answers on the bus (``kiosk doctor``)."""
+        return str(self._run(self._version(), "reach udisks2 for", "sticks"))
+
     # -- D-Bus ------------------------------------------------------------------------------------------
     def _run(self, work: Any, what: str, device: str) -> Any:
         try:
@@ -270,6 +274,13 @@ class UDisks2:
             options = {**self._auth(), "options": Variant("s", self._options)}
             [path] = await self._call(bus, block, FILESYSTEM, "Mount", "mount", device, "a{sv}", [options])
             return str(path)
+        finally:
+            bus.disconnect()
+
+    async def _version(self) -> str:
+        bus = await self._bus()
+        try:
+            return str(await self._get(bus, MANAGER_PATH, MANAGER, "Version", "reach udisks2 for", "sticks"))
         finally:
             bus.disconnect()
 

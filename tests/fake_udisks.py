@@ -44,6 +44,10 @@ class Manager(ServiceInterface):
         super().__init__("org.freedesktop.UDisks2.Manager")
         self.state = state
 
+    @dbus_property(access=PropertyAccess.READ)
+    def Version(self) -> "s":
+        return "2.9.4-fake"
+
     @method()
     def ResolveDevice(self, devspec: "a{sv}", options: "a{sv}") -> "ao":
         self.state.calls.append(("ResolveDevice", _plain(devspec)))

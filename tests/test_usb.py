@@ -137,3 +137,22 @@ def test_hardware_usb_imports_nothing_heavy_at_import():
     code = "import sys, hardware.usb; print('pyudev' in sys.modules, 'dbus_fast' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_doctor_says_whether_a_stick_plugged_in_will_be_used(udisks, tmp_path):
+    import dataclasses
+
+    from kiosk.config import SIMULATION_CONFIG, load_config
+    from kiosk.doctor import check_usb
+
+    sim = load_config(SIMULATION_CONFIG)
+    assert check_usb(sim).ok and "kiosk-sticks/" in check_usb(sim).detail
+    real = dataclasses.replace(sim, sync=dataclasses.replace(sim.sync, hotplug="udisks"))
+    client = UDisks2(bus_address=udisks.address, timeout=10)
+    missing = check_usb(real, udisks=client, rule_dirs=[tmp_path])
+    assert not missing.ok and "udisks2 2.9.4-fake answers, but polkit will refuse" in missing.detail
+    (tmp_path / "50-kiosk-udisks.rules").write_text("polkit.addRule(function () {});")
+    assert check_usb(real, udisks=client, rule_dirs=[tmp_path]).ok
+    no_bus = UDisks2(bus_address=f"unix:path={tmp_path / 'no-bus'}", timeout=5)
+    down = check_usb(real, udisks=no_bus, rule_dirs=[tmp_path])
+    assert not down.ok and "no system D-Bus" in down.detail and 'hotplug = "off"' in down.detail
