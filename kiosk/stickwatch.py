@@ -206,8 +206,11 @@ class StickWatch:
         self._set(replace(banner, step="unmount", progress=0.95))
         problem = self._release(device, power_off=True)
         if export_error or problem:
+            log.error("usb: %s: %s", device, export_error or problem)
             self._set(replace(banner, stage="error", detail=export_error or problem), end=True)
         else:
+            if import_note:
+                log.warning("usb: %s: %s", device, import_note)
             self._set(replace(banner, stage="done", step="", progress=1.0, detail=import_note), end=True)
 
     def _release(self, device: str, *, power_off: bool) -> str | None:

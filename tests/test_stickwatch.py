@@ -108,7 +108,8 @@ def test_a_mount_refused_by_polkit_is_a_clear_message_on_screen_and_in_the_journ
 
 
 # ------------------------------------------------------------------------------------- any stick, any fault
-def test_an_export_the_stick_refuses_is_its_one_line_and_the_stick_still_goes_off(k, tmp_path):
+def test_an_export_the_stick_refuses_is_its_one_line_and_the_stick_still_goes_off(k, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     sticks_root = tmp_path / "sticks"
     stick = sticks_root / "s1"
     (stick / "kiosk-sync").mkdir(parents=True)
@@ -121,6 +122,8 @@ def test_an_export_the_stick_refuses_is_its_one_line_and_the_stick_still_goes_of
         watch.close()
     assert final.stage == "error" and not final.pulled
     assert k.kiosk_id in final.detail and "\n" not in final.detail
+    assert f"usb: {stick}: {final.detail}" in caplog.text          # the same line in the journal
+    assert f"usb: {stick} unmounted and powered off" in caplog.text
 
 
 WAITING_CHILD = textwrap.dedent("""
