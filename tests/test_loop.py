@@ -371,3 +371,11 @@ def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
         assert services.issued == [("ho-tich", "c5")]
     finally:
         worker.close()
+
+
+def test_a_turn_with_a_ticket_in_it_also_builds_the_view_once():
+    clock = Clock()
+    loop, services = _idle_loop(clock, arrivals=[(1.0, ButtonPressed("ho-tich"))])
+    loop.run(stop_at=3.0, until=lambda: loop.turns > 10_000)
+    assert services.issued == [("ho-tich", None)] and isinstance(loop.machine.view, DoneView)
+    assert services.notices == loop.turns + 1                     # (+1: the view read just above)
