@@ -34,7 +34,7 @@ def test_button_without_a_face_gives_a_plain_ticket(kiosk):
     machine, services, clock = kiosk
     assert isinstance(machine.view, IdleView)
     machine.handle(ButtonPressed("dat-dai"))
-    assert isinstance(machine.view, IssuingView)      # shown while printing
+    assert isinstance(machine.view, IssuingView)      # shown until the next tick stores the ticket
     machine.tick()
     assert services.issued == [("dat-dai", None)]
     view = machine.view
