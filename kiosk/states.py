@@ -258,7 +258,8 @@ class KioskMachine:
             if self.phase == Phase.CONSENT:
                 visit.consented = True
                 self._enter(Phase.ISSUING, None)
-            elif self.phase == Phase.CONFIRM or (self.phase == Phase.GREETING and visit.proposed and visit.card is None):
+            elif self.phase == Phase.CONFIRM or (self.phase == Phase.GREETING and visit.proposed
+                                                 and visit.card is None):
                 visit.citizen, visit.proposed = visit.proposed, None    # "yes, that is me"
                 if self.phase == Phase.CONFIRM:
                     self._enter(Phase.ISSUING, None)

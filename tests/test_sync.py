@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from nacl.signing import SigningKey
-from synckit import T0, Office, enrol, k, make_kiosk, run_import, stick, stored_visits  # noqa: F401  (k, stick: fixtures)
+from synckit import (T0, Office, enrol, k, make_kiosk, run_import, stick,  # noqa: F401  (k, stick: fixtures)
+                     stored_visits)
 
 from kiosk import bundle as B
 from kiosk.__main__ import main
