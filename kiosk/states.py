@@ -70,7 +70,7 @@ class Issued:
     """What the services report back once a ticket is stored; printing goes on in the background."""
     ticket: str
     visit_id: str
-    printed: bool | None     # None: still printing (the outcome comes from ``Services.printed``)
+    printed: bool | None     # None: still printing (the answer comes from ``Services.take_print_answers``)
     citizen: str | None = None         # the record the visit is linked to
     enrolled: bool = False             # face templates were kept for the first time in this visit
     identified_by: str | None = None   # "card" | "face" | None
@@ -80,7 +80,7 @@ class Services(Protocol):
     """What the state machine needs from the rest of the kiosk (implemented in ``kiosk.services``)."""
 
     def issue(self, visit: VisitRequest) -> Issued: ...
-    def printed(self) -> dict[str, bool]: ...
+    def take_print_answers(self) -> dict[str, bool]: ...   # since the last call; stored
     def read_card(self, text: str) -> CardRead | None: ...     # None: not a card, or cards not in use
     def who(self, citizen_id: str) -> Known | None: ...
     def notice(self) -> str | None: ...
@@ -338,7 +338,7 @@ class KioskMachine:
 
     def _collect_prints(self) -> None:
         """Show the printer's answer on the ticket screen once the printer thread has it."""
-        answers = self._services.printed()     # (the services store every answer, this visit's or an older one)
+        answers = self._services.take_print_answers()   # (all stored, this visit's or an older one's)
         outcome = self.visit.outcome
         if outcome is not None and outcome.printed is None and outcome.visit_id in answers:
             self.visit.outcome = replace(outcome, printed=answers[outcome.visit_id])

@@ -442,7 +442,7 @@ def test_the_printers_late_answer_is_said_and_shown_failure_too(kiosk):
     machine.tick()
     [issued] = machine.drain()
     assert issued.outcome.printed is None and machine.view.printed is None
-    services.printed = lambda: {"visit0": True, issued.outcome.visit_id: False}   # (another visit's answer too)
+    services.take_print_answers = lambda: {"visit0": True, issued.outcome.visit_id: False}   # (another visit's answer too)
     machine.tick()
     [answered] = machine.drain()
     assert isinstance(answered, PrinterAnswered) and answered.outcome.printed is False
