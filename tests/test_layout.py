@@ -180,3 +180,31 @@ def test_the_repeat_check_sees_a_repeat_and_ignores_comments_and_imports():
     two = f"from x import y\n\n\ndef b():\n    '''doc'''\n{body.replace('# note', '# other')}"
     assert repeated_blocks({"one.py": one, "two.py": two}) == [(("one.py", 4), ("two.py", 6))]
     assert repeated_blocks({"one.py": one, "two.py": two.replace("x5", "z5")}) == []
+
+
+# The loop and replay react to what the state machine says (kiosk.machine_events), never to its insides.
+def _machine_insides(tree):
+    """Lines that compare with a phase's name as a string, or reach into the machine's visit or counters."""
+    from kiosk.machine_events import Phase
+
+    names = {phase.value for phase in Phase}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value in names
+                                                 for c in [node.left, *node.comparators]):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr in {"visit", "person", "_outbox", "_deadline",
+                                                               "outcomes", "visits_ended", "last_outcome"}:
+            found.append(node.lineno)
+    return found
+
+
+@pytest.mark.parametrize("name", ["kiosk/loop.py", "kiosk/replay.py"])
+def test_the_loop_and_replay_watch_the_machines_events_not_its_insides(name):
+    lines = _machine_insides(ast.parse((REPO / name).read_text(encoding="utf-8")))
+    assert not lines, f"{name} reads the machine's insides on lines {lines}: react to its events"
+
+
+def test_the_insides_check_sees_insides():
+    tree = ast.parse("if m.phase == 'consent':\n    pass\nx = m.visit.texts\ny = m.phase is Phase.IDLE\n")
+    assert _machine_insides(tree) == [1, 3]
