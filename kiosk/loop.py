@@ -25,6 +25,7 @@ from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
 
 if TYPE_CHECKING:
     from kiosk.disk import DiskWatch
+    from kiosk.stickwatch import StickWatch
 
 log = logging.getLogger("kiosk.loop")
 
@@ -159,7 +160,8 @@ class EventLoop:
     def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
-                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None) -> None:
+                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
+                 sticks: StickWatch | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -175,6 +177,9 @@ class EventLoop:
         self._sync = sync
         self._notifier = notifier
         self._disk = disk                    # free space, looked at when due
+        self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
+        if sticks is not None and sticks.on_change is None:
+            sticks.on_change = lambda: events.put(WAKE)
         self.tickets = 0                     # issued since start, and the last one: for the status line
         self.last_ticket: str | None = None
         self.frames_processed = 0
@@ -212,13 +217,21 @@ class EventLoop:
         return said
 
     def _show(self, view: Any) -> None:
-        if self._screen is not None:
+        if self._screen is None:
+            return
+        if self._sticks is None:
             self._screen.show(view)
+        else:
+            self._screen.show(view, overlay=self._sticks.poll())
 
     def _status_line(self, view: Any) -> str:
         last = f"last ticket {self.last_ticket}" if self.last_ticket else "no ticket yet"
         notice = getattr(view, "notice", None)
-        return f"{self.tickets} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        line = f"{self.tickets} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        banner = self._sticks.poll() if self._sticks is not None else None
+        if banner is not None:      # `systemctl status kiosk` tells what became of the stick
+            line += f"; USB stick: {banner.step or banner.stage}" + (f" ({banner.detail})" if banner.detail else "")
+        return line
 
     def run(self, *, until: Callable[[], bool] = lambda: False, stop_at: float | None = None) -> None:
         """Run until quit, ``until()`` or the clock reaches ``stop_at``; blocks on the event queue between turns."""

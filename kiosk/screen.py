@@ -22,12 +22,12 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import screen_cards, screen_views  # noqa: E402
+from kiosk import screen_cards, screen_sync, screen_views  # noqa: E402
 from kiosk.tickets import mask_name  # noqa: E402
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
-                         IdleView, IssuingView, View)
+                         IdleView, IssuingView, SyncBanner, View)
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ class Screen:
         self._display: pygame.Surface | None = None
         self._driver = ""
         self._frame: pygame.Surface | None = None
-        self._frame_view: View | None = None
-        self._shown_view: View | None = None
+        self._frame_view: tuple[View, SyncBanner | None] | None = None
+        self._shown_view: tuple[View, SyncBanner | None] | None = None
         self._texts: list[tuple[str, int]] = []
         self._warned_missing: set[str] = set()
         # Every string the last draw() put on screen with its pixel size, in drawing order: what a citizen
@@ -73,15 +73,19 @@ class Screen:
 
     # ------------------------------------------------------------------ public API
 
-    def draw(self, view: View) -> pygame.Surface:
-        """Render ``view`` to an off-screen surface of :attr:`size` and return it (no display needed)."""
+    def draw(self, view: View, overlay: SyncBanner | None = None) -> pygame.Surface:
+        """Render ``view`` to an off-screen surface of :attr:`size` and return it (no display needed).
+
+        ``overlay`` (the USB sync banner) takes a band at the bottom; the view is laid out above it.
+        """
         if not pygame.font.get_init():
             pygame.font.init()
         surface = pygame.Surface(self.size)
-        self._surface = surface
         self._scale = min(self.size[0] / BASE_SIZE[0], self.size[1] / BASE_SIZE[1])
         self._texts = []
         surface.fill(BACKGROUND)
+        band = screen_sync.band_height(self) if overlay is not None else 0
+        self._surface = surface.subsurface((0, 0, self.size[0], self.size[1] - band)) if band else surface
         if isinstance(view, IdleView):
             screen_views.draw_idle(self, view)
         elif isinstance(view, GreetingView):
@@ -98,9 +102,12 @@ class Screen:
             screen_views.draw_failsafe(self, view)
         else:
             raise TypeError(f"the screen cannot draw {type(view).__name__}")
+        self._surface = surface
+        if overlay is not None:
+            screen_sync.draw_banner(self, overlay, band)
         self.drawn = tuple(self._texts)
         self._check_glyphs(self.drawn_text)
-        self._frame, self._frame_view = surface, view
+        self._frame, self._frame_view = surface, (view, overlay)
         return surface
 
     @property
@@ -108,18 +115,18 @@ class Screen:
         """The strings of :attr:`drawn`."""
         return tuple(text for text, _ in self.drawn)
 
-    def show(self, view: View) -> None:
-        """Draw ``view`` (only if it changed since the last call) and put it on the display."""
+    def show(self, view: View, overlay: SyncBanner | None = None) -> None:
+        """Draw ``view`` (and the banner over it; only if either changed since the last call) and display it."""
         if self._display is None:
             self._open_display()
-        elif view == self._shown_view:
+        elif (view, overlay) == self._shown_view:
             return
-        if view != self._frame_view or self._frame is None:
-            self.draw(view)
+        if (view, overlay) != self._frame_view or self._frame is None:
+            self.draw(view, overlay)
         assert self._display is not None and self._frame is not None   # opened and drawn just above
         self._display.blit(self._frame, (0, 0))
         pygame.display.flip()
-        self._shown_view = view
+        self._shown_view = (view, overlay)
 
     def save_png(self, path: Path | str) -> Path:
         """Write the last drawn frame to ``path`` as PNG."""
@@ -422,6 +429,9 @@ def save_screenshots(out_dir: Path | str, size: tuple[int, int] = BASE_SIZE) -> 
     try:
         for kind, view in sample_views().items():
             screen.draw(view)
+            written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
+        for kind, banner in screen_sync.sample_banners().items():    # the USB banner over the idle screen
+            screen.draw(sample_views()["idle"], banner)
             written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
     finally:
         screen.close()
