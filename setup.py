@@ -29,7 +29,9 @@ setup(
         "qrcode>=7.4",
         "PyNaCl>=1.5,<2",
         "tomlkit>=0.12,<1",
+        "psycopg[binary]>=3.1,<4",
+        "matplotlib>=3.8,<4",
     ],
     extras_require={"test": ["pytest>=8"]},
-    entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},
+    entry_points={"console_scripts": ["kiosk = kiosk.__main__:main", "kiosk-office = kiosk.office.cli:main"]},
 )
