@@ -197,6 +197,11 @@ class Database:
         rows = self.query(sql, params)
         return rows[0][0] if rows else None
 
+    def integer(self, sql: str, params: Params = ()) -> int:
+        """The first column of the first row as an int (0 for NULL or no row): counts, maxima."""
+        value = self.scalar(sql, params)
+        return int(value) if value is not None else 0  # type: ignore[call-overload]
+
     def _error(self, exc: Exception, sql: str) -> DatabaseError:
         first = " ".join(sql.split())[:60]
         return DatabaseError(f"{self.kind}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__} "
@@ -226,7 +231,7 @@ class Database:
                                 "AND schemaname = current_schema()")
         if not exists:
             return 0
-        return int(self.scalar("SELECT MAX(version) FROM schema_version") or 0)  # type: ignore[call-overload]
+        return self.integer("SELECT MAX(version) FROM schema_version")
 
     def migrate(self) -> int:
         """Bring the schema to :data:`SCHEMA_VERSION`; each step in its own transaction. The new version."""
@@ -247,7 +252,7 @@ class Database:
     def size_bytes(self) -> int:
         """The database's size on disk (benchmarks)."""
         if self.kind == "postgresql":
-            return int(self.scalar("SELECT pg_database_size(current_database())"))  # type: ignore[call-overload]
+            return self.integer("SELECT pg_database_size(current_database())")
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
         return Path(self.url).stat().st_size
 

@@ -63,5 +63,5 @@ def kiosk_status(db: Database, *, now: datetime) -> tuple[list[KioskStatus], int
             except ValueError:
                 behind = None
         out.append(KioskStatus(kid, key, int(seq), created, ingested, int(inbox), behind))
-    office_inbox = int(db.scalar("SELECT MAX(sequence) FROM inbox_files") or 0)  # type: ignore[call-overload]
+    office_inbox = db.integer("SELECT MAX(sequence) FROM inbox_files")
     return out, office_inbox

@@ -29,7 +29,7 @@ def _write(stick: Path, db: Database, office: OfficeKeys, body: dict, *, now: da
     if not (Path(stick) / SYNC_DIR).is_dir():
         raise OutboxError(f"{stick}: no {SYNC_DIR}/ folder: not a kiosk stick (create it to make one)")
     with db.transaction():
-        seq = int(db.scalar("SELECT MAX(sequence) FROM inbox_files") or 0) + 1  # type: ignore[call-overload]
+        seq = db.integer("SELECT MAX(sequence) FROM inbox_files") + 1
         full = {**body, "sequence": seq, "created": now.isoformat(timespec="seconds")}
         try:
             data = sign_document(full, office.sign)
