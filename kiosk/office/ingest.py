@@ -24,7 +24,7 @@ from typing import Callable
 
 from nacl.signing import VerifyKey
 
-from kiosk.bundle import INBOX_DIR, MAX_BUNDLE_BYTES, SYNC_DIR, BundleError, OfficeKeys, check_kiosk_id, \
+from kiosk.bundle import INBOX_DIR, MAX_BUNDLE_BYTES, PARTS, SYNC_DIR, BundleError, OfficeKeys, check_kiosk_id, \
     make_ack, open_bundle, verify_bundle, write_ack
 from kiosk.office.db import Database
 from kiosk.office.kiosks import verify_keys
@@ -137,7 +137,7 @@ def _one(path: Path, seq: int, kiosk_id: str, *, db: Database, office: OfficeKey
         changed = write_bundle(db, bundle, ingested_at=now().isoformat(timespec="seconds"), size=len(data))
     counts = bundle.manifest.get("counts", {})
     result.visits += changed
-    line = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "empty"
+    line = ", ".join(f"{counts[k]} {k}" for k in PARTS if counts.get(k)) or "empty"
     result.ingested.append(f"{kiosk_id} #{seq}: {line}")
     return f"ingested: {line}"
 
