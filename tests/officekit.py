@@ -4,6 +4,7 @@ The server is Debian's ``postgresql`` package started by ``initdb`` + ``pg_ctl``
 unprivileged user when the tests run as root (PostgreSQL refuses root), listening only on a Unix socket in
 that folder. Where PostgreSQL is absent the PostgreSQL half of each test is skipped with a message.
 """
+import contextlib
 import glob
 import itertools
 import os
@@ -30,11 +31,17 @@ def _as_user(cmd):
     return ["runuser", "-u", "nobody", "--", *cmd]
 
 
-@pytest.fixture(scope="session")
-def pg_server():
+class NoPostgres(Exception):
+    """PostgreSQL is not installed here."""
+
+
+@contextlib.contextmanager
+def temporary_server(*, durable=False):
+    """A PostgreSQL server in a temporary folder for as long as the block runs: {host, user}. Tests run it
+    with fsync off (a throw-away cluster); the benchmark with ``durable`` (PostgreSQL's defaults)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql); PostgreSQL tests skipped")
+        raise NoPostgres("PostgreSQL is not installed (Debian: apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="office-pg-"))
     data = root / "data"
     os.chmod(root, 0o755)
@@ -46,16 +53,26 @@ def pg_server():
                                  *(["-U", user] if user else [])]),
                        check=True, capture_output=True, timeout=120)
         subprocess.run(_as_user([pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
-                                 f"-k {root} -c listen_addresses='' -c fsync=off", "start"]),
+                                 f"-k {root} -c listen_addresses=''" + ("" if durable else " -c fsync=off"), "start"]),
                        check=True, capture_output=True, timeout=90)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         log = (root / "log").read_text(errors="replace")[-800:] if (root / "log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start: {exc} {getattr(exc, 'stderr', b'')!r} {log}")
-    who = user or os.environ.get("USER") or "postgres"
-    yield {"host": str(root), "user": who}
-    subprocess.run(_as_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True, timeout=60)
-    shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"PostgreSQL did not start: {exc} {getattr(exc, 'stderr', b'')!r} {log}") from None
+    try:
+        yield {"host": str(root), "user": user or os.environ.get("USER") or "postgres"}
+    finally:
+        subprocess.run(_as_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    try:
+        with temporary_server() as server:
+            yield server
+    except NoPostgres as exc:
+        pytest.skip(f"{exc}; PostgreSQL tests skipped")
 
 
 def pg_url(server, name):

@@ -82,6 +82,7 @@ def _charts(d: ReportData, out: Path) -> dict[str, str]:
         ax.bar(x, ys, bottom=bottom, label=c, width=0.9)
         bottom = [b + y for b, y in zip(bottom, ys)]
     ax.xaxis_date()
+    ax.set_ylim(0, max(bottom) * 1.25)            # room for the legend above the bars
     ax.set_title("Tickets per service day, by service")
     ax.set_ylabel("tickets")
     ax.legend(fontsize=8, ncol=min(len(cats), 5))
@@ -96,6 +97,7 @@ def _charts(d: ReportData, out: Path) -> dict[str, str]:
         ys = [byh[(h, c)] for h in hours]
         ax.bar(hours, ys, bottom=bottom, label=c)
         bottom = [b + y for b, y in zip(bottom, ys)]
+    ax.set_ylim(0, max(bottom) * 1.25)
     ax.set_xticks(hours)
     ax.set_title("Tickets per hour of the day, by service")
     ax.set_xlabel("hour")
