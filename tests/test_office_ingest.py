@@ -9,6 +9,7 @@ from kiosk import bundle as B
 from kiosk.office.db import Database, DatabaseError, SCHEMA_VERSION
 from kiosk.office.ingest import IngestError, ingest
 from kiosk.office.kiosks import KioskError, add_kiosk, kiosk_status
+from kiosk.office.records import forget
 from kiosk.synckeys import write_office_key
 from officekit import count, db_url, pg_server, snapshot  # noqa: F401  (fixtures)
 from synckit import T0, enrol, make_kiosk
@@ -203,6 +204,19 @@ def test_kiosk_tombstones_forget_the_citizen_in_the_office_database(db_url, k, s
         assert db.query("SELECT COUNT(*) FROM visits") == [(2,)]               # still counted, anonymously
         assert db.query("SELECT COUNT(*) FROM consents WHERE citizen = ?", (cid,)) == [(0,)]
         assert db.query("SELECT citizen FROM tombstones") == [(cid,)]
+
+
+def test_a_citizen_forgotten_at_the_office_stays_forgotten_in_visits_that_arrive_later(db_url, k, stick):
+    register(db_url, k)
+    [cid] = enrol(k)
+    k.issue(2, citizen=cid)
+    k.issue(1)
+    k.export(stick)
+    with Database.open(db_url) as db, db.transaction():
+        forget(db, [cid], at=NOW.isoformat(), source="office")
+    run(db_url, k, stick)
+    with Database.open(db_url) as db:
+        assert db.query("SELECT COUNT(*), COUNT(citizen) FROM visits") == [(3, 0)]
 
 
 def test_double_counting_is_impossible_in_the_schema_itself(db_url):

@@ -26,6 +26,7 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                (kiosk, h.sequence, h.sha256, h.prev, h.created, ingested_at, size, len(bundle.visits)))
     changed = 0
     visits = bundle.visits
+    gone = _forgotten(db, {v["citizen"] for v in visits if v.get("citizen")})
     for start in range(0, len(visits), BATCH):
         changed += db.executemany(
             "INSERT INTO visits (kiosk_id, visit_id, ticket, number, category, issued_at, service_day, citizen, "
@@ -33,8 +34,8 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
             "ON CONFLICT (kiosk_id, visit_id) DO UPDATE SET printed = excluded.printed, "
             "bundle_sequence = excluded.bundle_sequence",
             ((kiosk, str(v["id"]), str(v["ticket"]), int(v["number"]), str(v["category"]), str(v["time"]),
-              str(v["service_day"]), v.get("citizen"), _printed(v.get("printed")), v.get("identified_by"),
-              h.sequence) for v in visits[start:start + BATCH]))
+              str(v["service_day"]), None if v.get("citizen") in gone else v.get("citizen"),
+              _printed(v.get("printed")), v.get("identified_by"), h.sequence) for v in visits[start:start + BATCH]))
     db.executemany("INSERT INTO consents (kiosk_id, consent_id, citizen, at, text_version, text) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, consent_id) DO NOTHING",
                    ((kiosk, str(c["consent_id"]), c.get("citizen"), c.get("at"), c.get("text_version"),
@@ -57,14 +58,22 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                    ((kiosk, str(t["citizen"]), t.get("at"), t.get("consent_id"), t.get("templates_deleted"))
                     for t in tombstones))
     forget(db, [str(t["citizen"]) for t in tombstones], at=ingested_at, source=f"kiosk {kiosk}")
-    # a citizen forgotten earlier (here or at another kiosk) stays forgotten in visits that arrive late
-    db.execute("UPDATE visits SET citizen = NULL WHERE kiosk_id = ? AND bundle_sequence = ? "
-               "AND citizen IN (SELECT citizen FROM forgotten)", (kiosk, h.sequence))
     db.execute("UPDATE kiosks SET last_sequence = ?, last_hash = ?, last_created = ?, last_ingested = ?, "
                "inbox_sequence = ? WHERE kiosk_id = ?",
                (h.sequence, h.sha256, h.created, ingested_at, int(bundle.manifest.get("inbox_sequence") or 0),
                 kiosk))
     return changed
+
+
+def _forgotten(db: Database, citizens: set[str]) -> set[str]:
+    """Which of ``citizens`` were forgotten earlier (here or at another kiosk): late visits arrive without them."""
+    found: set[str] = set()
+    ids = sorted(citizens)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found |= {str(r[0]) for r in db.query(f"SELECT citizen FROM forgotten WHERE citizen IN ({marks})", chunk)}
+    return found
 
 
 def _audit_rows(kiosk: str, records: Iterable[Any]) -> Iterable[tuple]:
