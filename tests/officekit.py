@@ -28,7 +28,7 @@ def _pg_bin(name):
 def _as_user(cmd):
     if os.getuid() != 0:
         return cmd
-    return ["runuser", "-u", "nobody", "--", *cmd]
+    return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "nobody", "--", *cmd]
 
 
 class NoPostgres(Exception):

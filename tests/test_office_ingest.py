@@ -172,6 +172,22 @@ def test_a_gap_in_the_chain_is_set_aside_until_the_missing_bundle_comes(db_url, 
     assert len(result.ingested) == 2 and count(db_url) == 4
 
 
+def test_a_bundle_is_stored_whole_or_not_at_all(db_url, k, stick):
+    """The kiosk's key signed it, but its last visit lacks a field: the visits before it are rolled back."""
+    register(db_url, k)
+    good = [{"id": f"{i:016x}", "ticket": f"HT-{i:03d}", "number": i, "category": "ho-tich",
+             "time": "2026-11-27T08:00:00", "service_day": "2026-11-27", "citizen": None, "printed": True}
+            for i in range(1, 4)]
+    data = B.make_bundle(kiosk_id=k.kiosk_id, sequence=1, prev=None, created=T0.isoformat(),
+                         parts={"visits": [*good, {"id": "f" * 16}]}, signing_key=k.keys().kiosk,
+                         office=k.office.public())
+    B.write_bundle(bundle_path(stick, k, 1), data)
+    before = snapshot(db_url)
+    result = run(db_url, k, stick)
+    assert "a record is malformed (KeyError: 'ticket'); nothing of it stored" in result.set_aside[0]
+    assert snapshot(db_url) == before
+
+
 def test_a_fork_is_set_aside(db_url, k, tmp_path, stick):
     register(db_url, k)
     k.issue(2)

@@ -26,7 +26,7 @@ from nacl.signing import VerifyKey
 
 from kiosk.bundle import INBOX_DIR, MAX_BUNDLE_BYTES, PARTS, SYNC_DIR, BundleError, OfficeKeys, check_kiosk_id, \
     make_ack, open_bundle, verify_bundle, write_ack
-from kiosk.office.db import Database
+from kiosk.office.db import Database, DatabaseError
 from kiosk.office.kiosks import verify_keys
 from kiosk.office.records import write_bundle
 from kiosk.stickfs import StickDir, StickError
@@ -133,8 +133,14 @@ def _one(path: Path, seq: int, kiosk_id: str, *, db: Database, office: OfficeKey
     if header.prev != last_hash:
         raise BundleError(f"fork: its previous-bundle hash is not that of bundle {last_seq} ingested here")
     bundle = open_bundle(data, office_key=office, kiosk_verify_keys=keys)
-    with db.transaction():
-        changed = write_bundle(db, bundle, ingested_at=now().isoformat(timespec="seconds"), size=len(data))
+    try:
+        with db.transaction():
+            changed = write_bundle(db, bundle, ingested_at=now().isoformat(timespec="seconds"), size=len(data))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        # signed by the kiosk but a record is not what the format says: nothing of the bundle is kept
+        raise BundleError(f"a record is malformed ({type(exc).__name__}: {exc}); nothing of it stored") from None
+    except DatabaseError as exc:
+        raise BundleError(f"not stored, rolled back: {exc}") from None
     counts = bundle.manifest.get("counts", {})
     result.visits += changed
     line = ", ".join(f"{counts[k]} {k}" for k in PARTS if counts.get(k)) or "empty"
