@@ -261,6 +261,18 @@ def test_registering_another_key_for_a_known_kiosk_is_refused(db_url):
             add_kiosk(db, "k-02", "not a key", now=NOW)
 
 
+def test_a_link_named_like_a_bundle_is_never_followed(db_url, k, stick, tmp_path):
+    register(db_url, k)
+    k.issue(2)
+    k.export(stick)
+    outside = tmp_path / "outside.bundle"
+    shutil.copy(bundle_path(stick, k, 1), outside)
+    bundle_path(stick, k, 2).symlink_to(outside)
+    result = run(db_url, k, stick)
+    assert result.ignored == ["k-01/00000002.bundle: not a regular file (a link?): not read"]
+    assert len(result.ingested) == 1 and count(db_url) == 2
+
+
 def test_a_folder_without_kiosk_sync_is_not_a_stick(db_url, k, tmp_path):
     with pytest.raises(IngestError, match="not a kiosk stick"):
         run(db_url, k, tmp_path / "empty")

@@ -122,9 +122,11 @@ def _ingest(args: argparse.Namespace, db: Database, office: OfficeKeys, out: Tex
         out.write(f"ack: {line}\n")
     for line in result.set_aside:
         out.write(f"SET ASIDE: {line}\n")
+    for line in result.ignored:
+        out.write(f"IGNORED: {line}\n")
     out.write(f"{len(result.ingested)} bundle(s) ingested ({result.visits} visit rows added or updated), "
               f"{len(result.already)} already there, {len(result.set_aside)} set aside\n")
-    return 1 if result.set_aside else 0
+    return 1 if result.set_aside or result.ignored else 0
 
 
 def _show_kiosks(db: Database, out: TextIO, now: datetime) -> int:

@@ -43,12 +43,14 @@ class IngestResult:
     ingested: list[str] = field(default_factory=list)      # "k-01 #3: 812 visits"
     already: list[str] = field(default_factory=list)
     set_aside: list[str] = field(default_factory=list)     # why each bundle was not stored
+    ignored: list[str] = field(default_factory=list)       # entries that are not bundle files
     acks: list[str] = field(default_factory=list)
     visits: int = 0
 
 
-def find_bundles(stick: Path) -> dict[str, list[tuple[int, Path]]]:
-    """kiosk id -> [(sequence from the file name, path)], sorted; never follows a link."""
+def find_bundles(stick: Path, ignored: list[str] | None = None) -> dict[str, list[tuple[int, Path]]]:
+    """kiosk id -> [(sequence from the file name, path)], sorted; never follows a link. Entries named like a
+    bundle that are not regular files (links, folders, devices) are listed in ``ignored``."""
     root = Path(stick) / SYNC_DIR
     try:
         st = os.stat(root, follow_symlinks=False)
@@ -65,9 +67,15 @@ def find_bundles(stick: Path) -> dict[str, list[tuple[int, Path]]]:
                 kiosk_id = check_kiosk_id(entry.name)
             except BundleError:
                 continue
+            seqs = []
             with os.scandir(entry.path) as files:
-                seqs = [(int(m.group(1)), Path(f.path)) for f in files
-                        if (m := BUNDLE_FILE.fullmatch(f.name)) and f.is_file(follow_symlinks=False)]
+                for f in files:
+                    if not (m := BUNDLE_FILE.fullmatch(f.name)):
+                        continue
+                    if f.is_file(follow_symlinks=False):
+                        seqs.append((int(m.group(1)), Path(f.path)))
+                    elif ignored is not None:
+                        ignored.append(f"{kiosk_id}/{f.name}: not a regular file (a link?): not read")
             if seqs:
                 found[kiosk_id] = sorted(seqs)
     return found
@@ -91,7 +99,7 @@ def ingest(stick: Path, *, db: Database, office: OfficeKeys, now: Callable[[], d
     step = progress or (lambda line: None)
     result = IngestResult()
     keys = verify_keys(db)
-    found = find_bundles(Path(stick))
+    found = find_bundles(Path(stick), result.ignored)
     total, done = sum(len(v) for v in found.values()), 0
     for kiosk_id, files in sorted(found.items()):
         for seq, path in files:
