@@ -188,6 +188,20 @@ def test_a_bundle_is_stored_whole_or_not_at_all(db_url, k, stick):
     assert snapshot(db_url) == before
 
 
+def test_a_visit_sent_again_with_its_printer_answer_is_updated_not_added(db_url, k, stick):
+    register(db_url, k)
+    [v] = k.issue(1)
+    k.export(stick)                                       # printer answer not there yet: printed None
+    with k.store() as s:
+        s.mark_printed(v.id, False)
+    k.issue(1, start=T0 + timedelta(hours=1))
+    k.export(stick)                                       # the same visit again, now "failed", and a new one
+    run(db_url, k, stick)
+    with Database.open(db_url) as db:
+        assert sorted(db.query("SELECT visit_id, printed, bundle_sequence FROM visits")) == sorted(
+            [(v.id, 0, 2), (db.scalar("SELECT visit_id FROM visits WHERE visit_id <> ?", (v.id,)), None, 2)])
+
+
 def test_a_fork_is_set_aside(db_url, k, tmp_path, stick):
     register(db_url, k)
     k.issue(2)

@@ -186,6 +186,36 @@ class Database:
             raise self._error(exc, sql) from None
         return max(cur.rowcount, 0)
 
+    def upsert(self, table: str, columns: Sequence[str], key: Sequence[str], rows: Iterable[Params],
+               on_conflict: str) -> int:
+        """``INSERT INTO table (columns) … ON CONFLICT (key) <on_conflict>`` for many rows; rows changed.
+
+        SQLite: executemany. PostgreSQL: COPY into a temporary table, then one INSERT … SELECT (psycopg's
+        executemany sends a statement per row; COPY streams). A key twice in ``rows`` counts once (the last).
+        """
+        rows = [tuple(r) for r in rows]
+        if not rows:
+            return 0
+        cols, keys = ", ".join(columns), ", ".join(key)
+        if self.kind == "sqlite":
+            return self.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}) "
+                                    f"ON CONFLICT ({keys}) {on_conflict}", rows)
+        temp = f"upsert_{table}"
+        try:
+            self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} (n BIGSERIAL, "  # type: ignore[attr-defined]
+                              f"LIKE {table})")
+            cur = self.conn.cursor()  # type: ignore[attr-defined]
+            with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {temp} "
+                        f"ORDER BY {keys}, n DESC ON CONFLICT ({keys}) {on_conflict}")
+            changed = cur.rowcount
+            self.conn.execute(f"TRUNCATE {temp}")  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise self._error(exc, f"upsert into {table}") from None
+        return max(changed, 0)
+
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         try:
             cur = self.conn.execute(self._sql(sql), tuple(params))  # type: ignore[attr-defined]

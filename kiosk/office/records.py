@@ -11,7 +11,9 @@ from typing import Any, Iterable
 from kiosk.bundle import Bundle, canonical_json, sha256_hex
 from kiosk.office.db import Database
 
-BATCH = 5000
+BATCH = 20000
+VISIT_COLUMNS = ("kiosk_id", "visit_id", "ticket", "number", "category", "issued_at", "service_day", "citizen",
+                 "printed", "identified_by", "bundle_sequence")
 
 
 def _printed(value: Any) -> int | None:
@@ -28,14 +30,12 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
     visits = bundle.visits
     gone = _forgotten(db, {v["citizen"] for v in visits if v.get("citizen")})
     for start in range(0, len(visits), BATCH):
-        changed += db.executemany(
-            "INSERT INTO visits (kiosk_id, visit_id, ticket, number, category, issued_at, service_day, citizen, "
-            "printed, identified_by, bundle_sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (kiosk_id, visit_id) DO UPDATE SET printed = excluded.printed, "
-            "bundle_sequence = excluded.bundle_sequence",
+        changed += db.upsert(
+            "visits", VISIT_COLUMNS, ("kiosk_id", "visit_id"),
             ((kiosk, str(v["id"]), str(v["ticket"]), int(v["number"]), str(v["category"]), str(v["time"]),
               str(v["service_day"]), None if v.get("citizen") in gone else v.get("citizen"),
-              _printed(v.get("printed")), v.get("identified_by"), h.sequence) for v in visits[start:start + BATCH]))
+              _printed(v.get("printed")), v.get("identified_by"), h.sequence) for v in visits[start:start + BATCH]),
+            "DO UPDATE SET printed = excluded.printed, bundle_sequence = excluded.bundle_sequence")
     db.executemany("INSERT INTO consents (kiosk_id, consent_id, citizen, at, text_version, text) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, consent_id) DO NOTHING",
                    ((kiosk, str(c["consent_id"]), c.get("citizen"), c.get("at"), c.get("text_version"),
