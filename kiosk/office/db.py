@@ -1,7 +1,8 @@
 """The office database: one schema on SQLite (default, ``office.db``) or PostgreSQL (``postgresql://…``).
 
 The SQL is written once, in the dialect both share (``INSERT … ON CONFLICT``, ``substr`` on ISO text times);
-the only difference abstracted is the placeholder (``?`` here, ``%s`` for psycopg). Double counting is made
+the differences abstracted are the placeholder (``?`` here, ``%s`` for psycopg) and, for speed, how many rows
+go in at once (:meth:`Database.upsert`: executemany on SQLite, COPY on PostgreSQL). Double counting is made
 impossible by the keys, not by the code: a visit is (kiosk, visit id), a bundle is (kiosk, sequence), so many
 kiosks never collide on ticket numbers and a bundle or visit read twice is stored once.
 """
