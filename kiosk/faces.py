@@ -90,10 +90,7 @@ class FaceRecognitionEngine:
     def encode(self, image: np.ndarray, box: Box) -> np.ndarray:
         encoding = self._encode(image, box)
         if self.mirror:
-            # Only the face and a margin are mirrored, not the frame: dlib reads nothing further out (its
-            # landmarks stay inside the box, its 150 px chip adds a quarter of the face on each side), and
-            # mirroring a 2304-pixel main stream cost ~7 ms per encoding. The box moves with the crop, so
-            # the encoding is the one of the whole mirrored frame (tests/test_faces.py checks it).
+            # Mirror only the face and a margin (a whole 2304-px frame cost ~7 ms): dlib reads no further.
             crop, (top, right, bottom, left) = _face_crop(image, box)
             width = crop.shape[1]
             mirrored = np.ascontiguousarray(crop[:, ::-1])
@@ -193,21 +190,16 @@ class Quality:
 
 
 def min_face_size(min_face_px: float, frame_width: int) -> float:
-    """The smallest face (pixels of a ``frame_width``-wide frame) the gate lets through.
-
-    ``min_face_px`` is a width in a :data:`REFERENCE_WIDTH`-pixel-wide picture of the camera's field of view,
-    so "come closer" means the same distance from the kiosk whatever the main stream's size (the Pi's 2304-px
-    stream for cards asks for 173 px, as 640 px asked for 48); a frame narrower than that still needs
-    ``min_face_px`` real pixels, below which dlib's encodings degrade."""
+    """The smallest face width the gate passes in a ``frame_width``-wide frame: ``min_face_px`` is a width in a
+    :data:`REFERENCE_WIDTH`-px view of the field, so "come closer" means the same distance whatever the main
+    stream's size (2304 px: 173); a narrower frame still needs ``min_face_px`` real pixels for dlib."""
     return float(min_face_px) * max(1.0, frame_width / REFERENCE_WIDTH)
 
 
 def assess(frame: np.ndarray, box: Box, landmarks: Landmarks, *, min_face_px: int, min_sharpness: float,
            max_yaw_ratio: float) -> Quality:
-    """The quality gate: big enough (:func:`min_face_size`), sharp enough, roughly frontal.
-
-    Sharpness is measured on the face resized to a fixed square and the yaw is a ratio, so neither depends
-    on the frame's size either."""
+    """The quality gate: big enough (:func:`min_face_size`), sharp enough, roughly frontal (sharpness is
+    measured on a fixed-size copy and the yaw is a ratio: neither depends on the frame's size either)."""
     top, right, bottom, left = box
     size = min(right - left, bottom - top)
     if size < min_face_size(min_face_px, frame.shape[1]):
