@@ -52,7 +52,8 @@ def test_recognition_benchmark_replays_enrolments_returns_and_strangers(few_face
     # The missed returns consent again: no second record for anybody; with cards every return is linked right.
     assert "are replayed with consent yes: 0   (target 0" in out
     assert "returning visits linked to the right citizen when each shows a card: 6/6 = 100.0%" in out
-    assert "6 records, 6 enrolled with face templates; identified by the card 6, to a wrong citizen 0" in out
+    assert "swaying 6 px, 6 records," in out
+    assert "identified by the card 6, to a wrong citizen 0, cards not read 0, citizens on record 6)" in out
 
 
 def test_idle_benchmark_measures_the_kiosk_loop_against_the_old_one(tmp_path):
