@@ -221,9 +221,9 @@ def card_pictures(face: Path, card: np.ndarray, out: Path) -> list[str]:
     few frames: the same picture with the person moved by 0, SWAY_PX and 2 x SWAY_PX pixels, saved as PNGs.
 
     The photo is enlarged as in the CPU minute (FACE_SCALE: a 150 px crop becomes a face at arm's length).
-    The replay shows each picture until the person's verdict is in or a card was judged; the sway matters
-    because the replay looks for a card only once a face is in view, and dlib's detector misses a few faces
-    in one exact position that it finds a few pixels away (a real camera's frames never repeat exactly)."""
+    The replay shows each picture until the person's verdict is in or a card was judged. dlib's detector
+    misses a few faces in one exact position that it finds a few pixels away (a real camera's frames never
+    repeat exactly): the sway lets the face beside the card be found, so that its templates can be kept."""
     from PIL import Image
 
     card_picture = Image.fromarray(card)
@@ -271,7 +271,8 @@ def with_cards(people: dict, enrolled: list[str], category: str, folder: Path, c
         card = card_image(payloads[name], px_per_module=CARD_PX_PER_MODULE, rng=rng)
         for number, photo in enumerate(people[name]):
             pictures = card_pictures(photo, card, folder / f"{name}-{number}.png")
-            # Walking up: the face alone first (as in the dev run), then the card held up below it.
+            # Walking up: the face alone first (as in the dev run; the visit is then under way, so the card
+            # is looked for even in a frame where the face is missed), then the card held up below it.
             visits.append({"image": [str(photo), *pictures], "category": category, "consent": number == 0,
                            "confirm": True})
             whose.append((name, number == 0))
