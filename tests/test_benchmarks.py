@@ -49,6 +49,11 @@ def test_recognition_benchmark_replays_enrolments_returns_and_strangers(few_face
     assert "6 of 6 people enrolled on their first visit" in out
     assert "visits attached to a wrong citizen: 0" in out
     assert "strangers accepted: 0 of 2 stranger visits" in out
+    # The missed returns consent again: no second record for anybody; with cards every return is linked right.
+    assert "are replayed with consent yes: 0   (target 0" in out
+    assert "returning visits linked to the right citizen when each shows a card: 6/6 = 100.0%" in out
+    assert "swaying 6 px, 6 records," in out
+    assert "identified by the card 6, to a wrong citizen 0, cards not read 0, citizens on record 6)" in out
 
 
 def test_idle_benchmark_measures_the_kiosk_loop_against_the_old_one(tmp_path):
