@@ -8,6 +8,7 @@ The tool comes with the ``systemd`` package (``apt-get install -y systemd``).
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -107,14 +108,68 @@ def test_display_state_and_logs():
     assert one("StandardOutput") == "journal"
 
 
+# The device classes the kiosk opens (names from /proc/devices), and nothing else.
+DEVICE_CLASSES = {"char-gpiochip", "char-video4linux", "char-media", "char-dma_heap", "char-drm", "char-input",
+                  "char-usb_device", "char-usb", "char-ttyUSB", "char-ttyACM", "char-ttyAMA"}
+SECURITY_TARGET = 2.5
+
+
 def test_hardening_that_keeps_the_devices_reachable():
-    assert one("ProtectSystem") == "full"
-    for key in ("PrivateTmp", "NoNewPrivileges", "ProtectHome"):
+    assert one("ProtectSystem") == "strict"
+    for key in ("PrivateTmp", "NoNewPrivileges", "ProtectHome", "ProtectKernelTunables", "ProtectClock",
+                "PrivateMounts", "RemoveIPC"):
         assert one(key) == "yes", key
-    # These restrict /dev or /sys and would cut off GPIO, camera, display or printer.
-    for key in ("PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock", "ProtectKernelTunables",
-                "DynamicUser"):
+    assert one("ProtectProc") == "invisible"
+    assert one("SystemCallArchitectures") == "native"
+    assert SERVICE["SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
+    assert one("SystemCallErrorNumber") == "EPERM"
+    assert one("DevicePolicy") == "closed"
+    allowed = dict(value.split() for value in SERVICE["DeviceAllow"])
+    assert set(allowed) == DEVICE_CLASSES
+    assert allowed["char-input"] == "r" and {allowed[c] for c in DEVICE_CLASSES - {"char-input"}} == {"rw"}
+    # Off the network: a network printer's address comes back through install.sh's drop-in.
+    assert one("IPAddressDeny") == "any"
+    assert set(one("RestrictAddressFamilies").split()) == {"AF_UNIX", "AF_NETLINK"}
+    # An empty /dev, a network namespace without udev events, a /proc without the board's identity.
+    for key in ("PrivateDevices", "PrivateNetwork", "ProcSubset", "PrivateUsers", "DynamicUser"):
         assert key not in SERVICE, f"{key}= would break device access"
+
+
+def test_the_kiosk_owns_the_console_and_waits_for_its_drivers():
+    assert "getty@tty1.service" in one("Conflicts", "Unit").split()
+    after = set(" ".join(UNIT_KEYS["Unit"]["After"]).split())
+    assert {"getty@tty1.service", "systemd-udev-settle.service", "local-fs.target"} <= after
+
+
+def test_a_config_error_is_never_restarted():
+    """`kiosk run` exits 78 (EX_CONFIG) on a config error or a missing display driver."""
+    assert one("RestartPreventExitStatus") == "78"
+
+
+def security_score(path: Path) -> tuple[float, str]:
+    result = subprocess.run([systemd_analyze(), "security", "--offline=yes", "--no-pager", str(path)],
+                            capture_output=True, text=True, cwd=path.parent, timeout=120)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match, result.stdout + result.stderr
+    return float(match.group(1)), result.stdout
+
+
+def test_security_score_at_most_the_target():
+    score, report = security_score(UNIT)
+    print(f"systemd-analyze security --offline=yes systemd/kiosk.service: {score} (target <= {SECURITY_TARGET})")
+    print("\n".join(line for line in report.splitlines() if line.startswith("\u2717")))
+    assert score <= SECURITY_TARGET
+
+
+def test_security_score_would_catch_lost_hardening(tmp_path):
+    """The same tool on the unit without its filters rates it above the target: the score above means something."""
+    kept = [line for line in UNIT.read_text(encoding="utf-8").splitlines()
+            if not line.startswith(("SystemCall", "DevicePolicy", "DeviceAllow", "IPAddressDeny",
+                                    "RestrictAddressFamilies", "ProtectProc", "ProtectKernelTunables"))]
+    copy = tmp_path / "kiosk.service"
+    copy.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    score, _ = security_score(copy)
+    assert score > SECURITY_TARGET
 
 
 def test_pi_config_matches_the_unit():
@@ -154,4 +209,25 @@ def test_sysusers_entry_creates_every_device_group_the_unit_asks_for(tmp_path):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     created = {line.split(":")[0]: line for line in (tmp_path / "etc" / "group").read_text().splitlines()}
-    assert groups <= set(created) and created["video"] == "video:x:44:"
+    assert groups <= set(created) and created["video"].startswith("video:x:44:")
+
+
+def test_the_kiosk_user_is_a_member_of_its_device_groups(tmp_path):
+    """SupplementaryGroups= applies only inside the unit: `sudo -u kiosk kiosk doctor` needs real membership,
+    also on an OS whose groups exist already with other members and where the user existed before."""
+    tool = shutil.which("systemd-sysusers")
+    if tool is None:
+        pytest.skip("systemd-sysusers not installed: apt-get install -y systemd")
+    groups = set(" ".join(SERVICE["SupplementaryGroups"]).split())
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "group").write_text("video:x:44:pi\nkiosk:x:990:\n")
+    (tmp_path / "etc" / "passwd").write_text("kiosk:x:990:990::/var/lib/kiosk:/usr/sbin/nologin\n")
+    for _ in range(2):                                   # idempotent: a second run changes nothing
+        result = subprocess.run([tool, f"--root={tmp_path}", str(SYSUSERS)], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+    members = {line.split(":")[0]: line.split(":")[3].split(",")
+               for line in (tmp_path / "etc" / "group").read_text().splitlines()}
+    for group in groups:
+        assert members[group].count("kiosk") == 1, (group, members[group])
+    assert "pi" in members["video"]
