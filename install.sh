@@ -218,7 +218,7 @@ install_apt() {
     fi
     local available=() missing=() package candidate
     for package in "${PI_PACKAGES[@]}"; do
-        candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+        candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ { print $2 }') || candidate=
         if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then
             available+=("$package")
         else
@@ -229,7 +229,7 @@ install_apt() {
         note "skipped ${missing[*]}: not in this system's apt sources (Raspberry Pi OS only); no camera or GPIO here"
     fi
     run apt-get update -qq
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends \
         "${APT_PACKAGES[@]}" "${available[@]}"
 }
 
