@@ -231,3 +231,32 @@ def test_constraints_pin_the_systems_compiled_packages_and_ban_opencv(tmp_path):
     kept = pip("fakecamjpeg")
     assert kept.returncode == 0 and "already satisfied" in kept.stdout, kept.stdout + kept.stderr
     assert pip("fakecamjpeg>=2").returncode != 0
+
+
+@pytest.mark.parametrize("printer, expected", [
+    ('connection = "network"\nhost = "192.168.1.50"', "IPAddressAllow=192.168.1.50"),
+    ('connection = "serial"\nserial_port = "/dev/ttyS0"', "DeviceAllow=/dev/ttyS0 rw"),
+], ids=["network", "serial"])
+def test_printer_dropin_is_valid_systemd_and_keeps_the_score(tmp_path, printer, expected):
+    """systemd's own checker reads the unit with install.sh's drop-in beside it: no warning, still <= 2.5."""
+    from test_systemd import SECURITY_TARGET, security_score, verifiable_copy, verify
+
+    needs_systemd_tools()
+    root = tmp_path / "root"
+    (root / "etc/kiosk").mkdir(parents=True)
+    (root / "etc/kiosk/kiosk.toml").write_text(PI_CONFIG.read_text().replace('connection = "usb"', printer))
+    install("--root", str(root), "--skip-venv")
+    dropin = root / "etc/systemd/system/kiosk.service.d/printer.conf"
+    assert expected in dropin.read_text()
+    unit_dir = tmp_path / "unit"
+    unit_dir.mkdir()
+    (unit_dir / "kiosk.service.d").mkdir()
+    (unit_dir / "kiosk.service.d" / "printer.conf").write_text(dropin.read_text())
+    copy = verifiable_copy(unit_dir)
+    result = verify(copy)
+    assert result.stderr == "" and result.returncode == 0, result.stderr
+    score, _ = security_score(copy)
+    print(f"{printer.splitlines()[0]}: systemd-analyze security {score}")
+    assert score <= SECURITY_TARGET
+    (unit_dir / "kiosk.service.d" / "printer.conf").write_text(dropin.read_text() + "IPAdressAllow=any\n")
+    assert "IPAdressAllow" in verify(copy).stderr                  # the drop-in is really read
