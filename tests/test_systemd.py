@@ -8,6 +8,8 @@ The tool comes with the ``systemd`` package (``apt-get install -y systemd``).
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -231,3 +233,56 @@ def test_the_kiosk_user_is_a_member_of_its_device_groups(tmp_path):
     for group in groups:
         assert members[group].count("kiosk") == 1, (group, members[group])
     assert "pi" in members["video"]
+
+
+def syscall_set(*groups: str) -> set[str]:
+    """The system calls in systemd's groups, nested groups expanded."""
+    names: set[str] = set()
+    for group in groups:
+        out = subprocess.run([systemd_analyze(), "syscall-filter", group], capture_output=True, text=True,
+                             timeout=60).stdout
+        for word in (line.strip() for line in out.splitlines()[1:]):
+            if word.startswith("@"):
+                names |= syscall_set(word)
+            elif word and not word.startswith("#"):
+                names.add(word)
+    return names
+
+
+# Called by OpenBLAS (numpy's and OpenCV's) as a NUMA placement hint whose failure it ignores: with
+# SystemCallErrorNumber=EPERM the call fails and the buffer is simply not bound (a Pi has one NUMA node).
+TOLERATED_DENIED = {"mbind"}
+
+
+def test_the_kiosk_makes_only_system_calls_the_filter_allows(tmp_path):
+    """strace a replay through the real face engine, printer and store: every system call is in @system-service,
+    and of those the unit takes away (~@privileged @resources) only ones whose failure is harmless."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace not installed: apt-get install -y strace (CI installs it)")
+    kiosk = Path(sys.executable).parent / "kiosk"
+    faces = REPO.parent / "shared" / "data" / "faces" / "dev"
+    people = sorted(p for p in faces.iterdir() if p.is_dir())[:1] if faces.is_dir() else []
+    visits = [{"image": None, "category": "ho-tich"}]
+    if people:
+        photos = sorted(people[0].glob("*.jpg"))[:2]
+        visits = [{"image": str(p), "category": "ho-tich", "consent": True} for p in photos] + visits
+    else:
+        print("../shared/data/faces absent: the replay runs without faces")
+    script = tmp_path / "visits.jsonl"
+    script.write_text("".join(json.dumps(v) + "\n" for v in visits))
+    trace = tmp_path / "trace"
+    result = subprocess.run([strace, "-f", "-qq", "-o", str(trace), str(kiosk), "replay", str(script),
+                             "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"printed": true') == len(visits)
+    used = set(re.findall(r"^\d+\s+([a-z_0-9]+)\(", trace.read_text(), re.M))
+    assert {"openat", "fsync", "rename"} <= used                     # the trace is the kiosk's real work
+    allowed = syscall_set("@system-service")
+    denied = syscall_set("@privileged", "@resources")
+    print(f"{len(used)} system calls used; outside @system-service: {sorted(used - allowed)}; "
+          f"taken away by ~@privileged @resources: {sorted(used & denied)}")
+    assert used <= allowed
+    assert used & denied <= TOLERATED_DENIED
