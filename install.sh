@@ -284,6 +284,17 @@ install_config() {
         install_file "$CONFIG_SRC" "$CONFIG" 0644 || true
         note "edit it: office, category pins, printer (then run install.sh again for the printer's udev rule)"
     fi
+    if [ "$DRY" = 0 ] && [ -x "$ROOT$VENV/bin/python" ]; then
+        # The kiosk's own validation: an error names the key (the service would exit 78 on it).
+        "$ROOT$VENV/bin/python" -c '
+import sys
+from kiosk.config import ConfigError, load_config
+try:
+    load_config(sys.argv[1])
+    print("    config: valid")
+except (ConfigError, OSError) as e:
+    print(f"    config: {e} (fix it before starting the kiosk)")' "$ROOT$CONFIG"
+    fi
     # The per-office HMAC key of card numbers: every kiosk of one office needs the same file.
     if [ -e "$ROOT$SECRET" ]; then
         note "$SECRET: kept as it is"

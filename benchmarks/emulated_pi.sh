@@ -169,6 +169,31 @@ doctor_simulated() {
 check "kiosk doctor as the kiosk user (groups: $(in_root id -nG kiosk)), simulated camera and printer" \
     doctor_simulated
 
+# The unit's system-call filter on aarch64: qemu prints every call the emulated program makes (QEMU_STRACE).
+# shellcheck disable=SC2329
+syscalls_of() {  # the members of systemd's syscall groups, nested groups expanded
+    local group word
+    for group in "$@"; do
+        systemd-analyze syscall-filter "$group" | tail -n +2 | sed 's/^ *//' | while read -r word; do
+            case $word in ''|'#'*) ;; @*) syscalls_of "$word" ;; *) echo "$word" ;; esac
+        done
+    done | sort -u
+}
+# shellcheck disable=SC2329
+syscalls_allowed() {
+    as_kiosk QEMU_STRACE=1 "$APP/.venv/bin/kiosk" doctor --config /etc/kiosk/emulated.toml \
+        >/dev/null 2> "$RUN/tmp/doctor.strace" || true
+    local used outside denied
+    used=$(grep -oE '^[0-9]+ [a-z_0-9]+\(' "$RUN/tmp/doctor.strace" | sed 's/^[0-9]* //; s/($//' | sort -u)
+    outside=$(comm -23 <(echo "$used") <(syscalls_of @system-service) | tr '\n' ' ')
+    denied=$(comm -12 <(echo "$used") <(syscalls_of @privileged @resources) | tr '\n' ' ')
+    echo "$(wc -l <<< "$used") system calls; outside @system-service: ${outside:-none}; taken away by ~@privileged @resources: ${denied:-none}"
+    [ -z "$outside" ] && { [ -z "$denied" ] || [ "$denied" = "mbind " ]; }
+}
+command -v systemd-analyze >/dev/null && \
+    check "the doctor's aarch64 system calls pass the unit's filter (@system-service, ~@privileged @resources)" \
+        syscalls_allowed
+
 # Raspberry Pi OS's picamera2 with a numpy it was not built for: simplejpeg raises ValueError on import.
 mkdir -p "$RUN/tmp/standin/picamera2"
 cat > "$RUN/tmp/standin/picamera2/__init__.py" <<'EOF'
