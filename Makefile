@@ -35,8 +35,10 @@ bench: venv
 	$(BIN)/python benchmarks/match.py
 	$(BIN)/python benchmarks/ticket.py
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/idle.py
 	$(BIN)/python benchmarks/recognition.py --faces ../shared/data/faces/dev
 	$(BIN)/python benchmarks/encoders.py --faces ../shared/data/faces/dev
+	$(BIN)/python benchmarks/cardread.py --faces ../shared/data/faces/dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info

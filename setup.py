@@ -25,7 +25,11 @@ setup(
         "tinydb>=4.8,<5",
         "gpiozero>=2.0",
         "python-escpos[usb,serial]>=3.1",
+        "zxing-cpp>=2.2",
+        "qrcode>=7.4",
+        "PyNaCl>=1.5,<2",
+        "tomlkit>=0.12,<1",
     ],
-    extras_require={"test": ["pytest>=8", "zxing-cpp>=2.2"]},
+    extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},
 )

@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from os import PathLike
@@ -28,6 +29,43 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _CAP_PROP_FRAME_WIDTH, _CAP_PROP_FRAME_HEIGHT = 3, 4  # cv2's constants, fixed in OpenCV's C API
+AF_CONTINUOUS, AF_RANGE_FULL = 2, 2  # libcamera's AfModeEnum.Continuous and AfRangeEnum.Full
+
+
+# Horizontal fields of view (degrees) of the Raspberry Pi camera modules, from their datasheets.
+HFOV_CAMERA_MODULE_3 = 66.0
+HFOV_CAMERA_MODULE_3_WIDE = 102.0
+HFOV_CAMERA_V2 = 62.2
+
+
+def px_per_module(width_px: int, *, hfov_deg: float, distance_mm: float, qr_mm: float, modules: int) -> float:
+    """Pixels per QR module for a code ``qr_mm`` wide of ``modules`` modules held ``distance_mm`` from the lens.
+
+    Why the Pi camera's main stream is large (kiosk/configs/pi.toml): a CCCD's QR is 11-15 mm and its ~100-140
+    byte payload needs version 5-8 (37-49 modules), so a module is 0.22-0.41 mm. At distance d the frame spans
+    ``2 d tan(hfov / 2)``: 325 mm at 25 cm for Camera Module 3 (66 degrees). zxing-cpp reads 97 % of tilted,
+    blurred, JPEG'd codes at 2 px/module and all from 2.5 on (benchmarks/cardread.py), so the floor is 2. For
+    a 13 mm version-6 code (41 modules, 0.32 mm each), Camera Module 3 gives (px/module):
+
+    ====== ======= ======= ======= =======
+    width  10 cm   15 cm   20 cm   25 cm
+    ====== ======= ======= ======= =======
+    640    1.6     1.0     0.8     0.6
+    1280   3.1     2.1     1.6     1.2
+    1920   4.7     3.1     2.3     1.9
+    2304   5.6     3.7     2.8     2.2
+    ====== ======= ======= ======= =======
+
+    so only 2304 x 1296 (the sensor's full-field 2x2-binned mode: no crop, nothing for the ISP to scale) keeps
+    2 px/module out to 25 cm; a small 11 mm version-7 code gets there up to ~21 cm. The v2 camera's widest
+    binned mode, 1640 x 1232, reaches 2 px/module up to ~22 cm. Face detection runs on the lores stream
+    whatever the main size, and landmarks and encodings use the face's pixels only (face boxes are scaled per
+    axis), so the bigger main stream costs a larger frame copy, not slower recognition. The lens must focus at
+    10-25 cm: :class:`Picamera2Camera` turns on continuous autofocus where the module has it (Camera Module 3);
+    a v2 module's fixed focus (set for ~1 m and beyond) blurs a card this close unless its lens is turned.
+    """
+    span_mm = 2 * distance_mm * math.tan(math.radians(hfov_deg) / 2)
+    return width_px * (qr_mm / modules) / span_mm
 
 
 class CameraError(Exception):
@@ -49,7 +87,30 @@ def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     """Swap the channel order of an (H, W, 3) BGR frame into a new contiguous RGB array."""
     if frame.ndim != 3 or frame.shape[2] < 3:
         raise ValueError(f"expected an H x W x 3 frame, got shape {frame.shape}")
-    return np.ascontiguousarray(frame[..., 2::-1], dtype=np.uint8)
+    # Channel by channel: three forward strided copies take a third of the time of one reversed-stride copy
+    # (2.2 vs 7.4 ms for the 2304 x 1296 main stream on the development machine).
+    rgb = np.empty(frame.shape[:2] + (3,), dtype=np.uint8)
+    for channel in range(3):
+        rgb[..., channel] = frame[..., 2 - channel]
+    return rgb
+
+
+def _import_picamera2(name: str) -> Any:
+    """``picamera2.Picamera2``, or a CameraError saying why not.
+
+    Any exception counts, not only ImportError: on Raspberry Pi OS a pip-installed numpy that shadows the
+    system's makes apt's simplejpeg (imported by picamera2) raise ``ValueError: numpy.dtype size changed``.
+    """
+    try:
+        from picamera2 import Picamera2
+    except ImportError as exc:
+        raise CameraError(f"{name}: the picamera2 library is not installed "
+                          f"(apt install python3-picamera2; the venv needs --system-site-packages)") from exc
+    except Exception as exc:
+        hint = (" (a numpy built for another ABI: the venv must use the system's numpy, not one from pip; "
+                "re-run install.sh)" if "numpy" in str(exc) or "dtype size" in str(exc) else "")
+        raise CameraError(f"{name}: the picamera2 library fails to load: {type(exc).__name__}: {exc}{hint}") from exc
+    return Picamera2
 
 
 class Picamera2Camera:
@@ -65,6 +126,10 @@ class Picamera2Camera:
     an exact greyscale image with no colour conversion (dlib's HOG detector takes greyscale as it is).
     Pass ``lores_size=None`` to skip the stream.
 
+    ``size`` is the main stream: large enough for a CCCD's QR code to be read at arm's length (see
+    :func:`px_per_module`; 2304 x 1296 on Camera Module 3). Where the module has autofocus it runs continuously
+    over its full range, so a card held 10 cm from the lens is as sharp as a face at 60 cm.
+
     ``picamera2_factory`` (a callable returning a ``Picamera2``-like object) lets tests inject a stand-in;
     without it ``picamera2`` is imported here (on the Pi it comes from the apt package python3-picamera2,
     so the venv needs ``--system-site-packages``).
@@ -76,11 +141,7 @@ class Picamera2Camera:
         self.size = (int(size[0]), int(size[1]))
         self.lores_size = None if lores_size is None else (int(lores_size[0]), int(lores_size[1]))
         if picamera2_factory is None:
-            try:
-                from picamera2 import Picamera2
-            except ImportError as exc:
-                raise CameraError(f"{self.name}: the picamera2 library is not installed "
-                                  f"(apt install python3-picamera2; the venv needs --system-site-packages)") from exc
+            Picamera2 = _import_picamera2(self.name)
             picamera2_factory = lambda: Picamera2(camera_num)  # noqa: E731
         try:
             self._picam2 = picamera2_factory()
@@ -94,6 +155,8 @@ class Picamera2Camera:
             config = self._picam2.create_preview_configuration(**streams)
             self._picam2.configure(config)
             self._picam2.start()
+            if "AfMode" in (getattr(self._picam2, "camera_controls", None) or {}):
+                self._picam2.set_controls({"AfMode": AF_CONTINUOUS, "AfRange": AF_RANGE_FULL})
         except Exception as exc:
             self._release()
             raise CameraError(f"{self.name}: cannot start the camera at {self.size[0]}x{self.size[1]}: {exc}") from exc
@@ -170,6 +233,8 @@ class OpenCvCamera:
             except ImportError as exc:
                 raise CameraError(f"{self.name}: OpenCV (cv2) is not installed; "
                                   f"pip install opencv-python-headless") from exc
+            except Exception as exc:   # e.g. a numpy ABI mismatch: a camera fault, never a traceback
+                raise CameraError(f"{self.name}: OpenCV (cv2) fails to load: {type(exc).__name__}: {exc}") from exc
             capture_factory = cv2.VideoCapture
         try:
             self._capture = capture_factory(index)

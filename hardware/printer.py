@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import io
 import logging
 import os
 import re
@@ -20,25 +21,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from escpos.constants import (
+    ESC,
+    GS,
+    HW_INIT,
+    RT_MASK_LOWPAPER,
+    RT_MASK_NOPAPER,
+    RT_MASK_ONLINE,
+    RT_MASK_PAPER,
+    RT_STATUS_ONLINE,
+    RT_STATUS_PAPER,
+)
 from PIL import Image
+
+from hardware.files import fsync_dir, replace_file
 
 log = logging.getLogger(__name__)
 
 CONNECTIONS = ("usb", "serial", "network", "file")
 
 # ESC/POS bytes this module sends (python-escpos produces them; named here for `raster_image` and the docs).
-ESC_INIT = b"\x1b@"            # ESC @
-RASTER = b"\x1dv0"             # GS v 0 m xL xH yL yH d...
-FEED = b"\x1bd"                # ESC d n
-CUT = b"\x1dV"                 # GS V m  |  GS V 66 n
+ESC_INIT = HW_INIT             # ESC @
+RASTER = GS + b"v0"            # GS v 0 m xL xH yL yH d...
+FEED = ESC + b"d"              # ESC d n
+CUT = GS + b"V"                # GS V m  |  GS V 66 n
 
-# DLE EOT n real-time status (python-escpos's escpos.constants, repeated to parse the answer ourselves).
-_RT_ONLINE = b"\x10\x04\x01"
-_RT_PAPER = b"\x10\x04\x04"
-_MASK_OFFLINE = 0x08
-_MASK_NOPAPER = 0x72
-_MASK_LOWPAPER = 0x1E
-_MASK_PAPER = 0x12
+#: Grey values darker than this become a printed dot. Above the 50% midpoint on purpose: anti-aliased
+#: diacritics (the hook of "ỏ", the dot of "ạ") are thin, and a thermal head prints a dot or nothing.
+INK_THRESHOLD = 170
 _LPABORT = 0x0604              # linux/lp.h: make usblp/lp writes fail (ENOSPC) instead of waiting when paper is out
 
 
@@ -244,20 +254,21 @@ class EscposPrinter:
             return PrinterStatus(None, None, f"{self.device_name}: status not readable on this connection")
         if self._silent:
             return PrinterStatus(None, None, f"{self.device_name}: does not answer status queries")
-        online_byte = self._ask(conn, _RT_ONLINE)
-        paper_byte = self._ask(conn, _RT_PAPER)
+        online_byte = self._ask(conn, RT_STATUS_ONLINE)
+        paper_byte = self._ask(conn, RT_STATUS_PAPER)
         if online_byte is None and paper_byte is None:
             # Some cheap printers ignore DLE EOT: ask once per connection, not (with a timeout) every ticket.
             log.info("%s does not answer status queries; printing without them", self.device_name)
             self._silent = True
-        online = None if online_byte is None else not online_byte & _MASK_OFFLINE
+        # RT_MASK_ONLINE is python-escpos's name for the bit a printer sets when it is offline.
+        online = None if online_byte is None else not online_byte & RT_MASK_ONLINE
         paper, low = None, False
         if paper_byte is not None:
-            if paper_byte & _MASK_NOPAPER == _MASK_NOPAPER:
+            if paper_byte & RT_MASK_NOPAPER == RT_MASK_NOPAPER:
                 paper = False
-            elif paper_byte & _MASK_LOWPAPER == _MASK_LOWPAPER:
+            elif paper_byte & RT_MASK_LOWPAPER == RT_MASK_LOWPAPER:
                 paper, low = True, True
-            elif paper_byte & _MASK_PAPER == _MASK_PAPER:
+            elif paper_byte & RT_MASK_PAPER == RT_MASK_PAPER:
                 paper = True
         words = [{True: "online", False: "offline (cover open or error)", None: "online state unknown"}[online],
                  {True: "paper low" if low else "paper ok", False: "out of paper", None: "paper unknown"}[paper]]
@@ -298,8 +309,11 @@ class SimulatedPrinter:
         data = dummy.output
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomically(self.out_dir / f"{name}.bin", lambda path: path.write_bytes(data))
-            _write_atomically(self.out_dir / f"{name}.png", lambda path: raster_image(data).save(path, "PNG"))
+            png = io.BytesIO()
+            raster_image(data).save(png, "PNG")
+            replace_file(self.out_dir / f"{name}.bin", data)
+            replace_file(self.out_dir / f"{name}.png", png.getvalue())
+            fsync_dir(self.out_dir)
         except OSError as exc:
             raise PrinterError(f"{self.device_name}: cannot write {name}: {exc}") from exc
 
@@ -313,9 +327,12 @@ class SimulatedPrinter:
 def _one_bit(image: Image.Image, width_dots: int) -> Image.Image:
     if image.width > width_dots:
         raise ValueError(f"image is {image.width} dots wide, the printer prints {width_dots}")
-    if image.mode != "1":
-        image = image.convert("L").point(lambda v: 255 if v >= 128 else 0, mode="1")
-    return image
+    return image if image.mode == "1" else one_bit(image)
+
+
+def one_bit(image: Image.Image) -> Image.Image:
+    """The dots a thermal head prints: each grey value at `INK_THRESHOLD` or darker becomes a dot."""
+    return image.convert("L").point(lambda v: 255 if v >= INK_THRESHOLD else 0, mode="1")
 
 
 def _file_class() -> type:
@@ -382,12 +399,6 @@ def _check_device_file(device_name: str, path: str | None) -> None:
         raise PrinterError(f"cannot open {device_name}: {exc.strerror} (is the printer plugged in and on?)") from exc
     if mode is None or not stat.S_ISCHR(mode):
         raise PrinterError(f"cannot open {device_name}: not a character device (expected e.g. /dev/usb/lp0)")
-
-
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -9,7 +10,8 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-from kiosk.config import SIMULATION_CONFIG, ConfigError, load_config
+from kiosk.config import SIMULATION_CONFIG, Config, ConfigError, load_config
+from kiosk.display import EX_CONFIG
 
 DEFAULT_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
@@ -39,8 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     visits.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
     visits.add_argument("--json", action="store_true", help="one JSON object a line")
 
-    calibrate = sub.add_parser("calibrate", help="pick threshold and margin from labelled photos")
-    calibrate.add_argument("--faces", type=Path, required=True, help="folder of person/N.jpg")
+    citizens = sub.add_parser("citizens", help="list citizens: id, masked name, card, face templates, visits")
+    citizens.add_argument("--data", type=Path, help="data folder (default: from the config)")
+    citizens.add_argument("--config", type=Path, default=None)
+    citizens.add_argument("--json", action="store_true", help="one JSON object a line")
+
+    calibrate = sub.add_parser("calibrate", help="threshold, margin, unsure_below from labelled photos; "
+                                                 "autolink_below from a large gallery (--scale)")
+    from kiosk.calibrate import add_arguments as calibrate_arguments
+    calibrate_arguments(calibrate)
+    calibrate.set_defaults(calibrate_parser=calibrate)    # its usage errors name `kiosk calibrate`
 
     doctor = sub.add_parser("doctor", help="self-test: config, fonts, store, face models, camera, printer, buttons")
     doctor.add_argument("--config", type=Path, default=None)
@@ -63,83 +73,132 @@ def main(argv: list[str] | None = None) -> int:
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
+    _add_sync_commands(sub)
+
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")   # pygame's banner is no news to a technician
     # pygame and face_recognition_models import pkg_resources (pinned setuptools): noise for technicians.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     try:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"kiosk: config error: {exc}", file=sys.stderr)
-        return 2
+        # The service gets EX_CONFIG, which its unit does not restart: the file needs a person first.
+        return EX_CONFIG if args.command == "run" else 2
+
+
+def _add_sync_commands(sub: argparse._SubParsersAction) -> None:
+    """USB sync (kiosk/sync.py, kiosk/syncinbox.py): keys, export, import; each takes --config and --data."""
+    keys = sub.add_parser("keys", help="show the kiosk's sync public key (created on first use); set the office's")
+    keys.add_argument("--set-office", metavar="PUBKEY|FILE", help="the office public key (kiosk-office-v1:...)")
+    export = sub.add_parser("export", help="write everything the office has not acknowledged to a stick (folder)")
+    export.add_argument("--to", type=Path, required=True, metavar="DIR", help="the mounted stick (or a folder)")
+    imp = sub.add_parser("import", help="apply the office's signed files in DIR/kiosk-sync/inbox/")
+    imp.add_argument("--from", dest="source", type=Path, required=True, metavar="DIR", help="the mounted stick")
+    for parser in (keys, export, imp):
+        parser.add_argument("--config", type=Path, default=None)
+        parser.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+
+
+def _sync_dispatch(args: argparse.Namespace) -> int:
+    config_path = args.config or DEFAULT_CONFIG
+    config = _config(args)
+    data = config.data_dir
+    key_file, office_file = Path(config.sync.key_file), Path(config.sync.office_key_file)
+    if args.command == "keys":
+        from kiosk.synckeys import keys_command
+
+        return keys_command(key_file=key_file, office_key_file=office_file, kiosk_id=config.kiosk_id,
+                            set_office=args.set_office, out=sys.stdout)
+    if args.command == "export":
+        from kiosk.sync import export_command
+
+        return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
+                              office_key_file=office_file, out=sys.stdout)
+    from kiosk.syncinbox import import_command
+
+    return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,
+                          day_start_hour=config.day_start_hour, office_key_file=office_file,
+                          config_path=config_path, out=sys.stdout)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    import dataclasses
-
+    if args.command in ("keys", "export", "import"):
+        return _sync_dispatch(args)
     if args.command == "run":
-        config = load_config(args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG))
+        config = _config(args, SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)
         from kiosk import app
+        from kiosk.display import DisplayError
         from kiosk.store import StoreError
 
         if args.simulate:
             config = dataclasses.replace(config, simulate=True,
                                          screen=dataclasses.replace(config.screen, fullscreen=False))
-        if args.data:
-            config = dataclasses.replace(config, data_dir=args.data)
         try:
             return app.run(config, camera_folder=args.camera_folder, exit_after=args.exit_after)
         except StoreError as exc:
             print(f"kiosk: {exc}", file=sys.stderr)
             return 3
+        except DisplayError as exc:
+            print(f"kiosk: {exc}", file=sys.stderr)
+            return EX_CONFIG if exc.missing_driver else 1
     if args.command == "replay":
         from kiosk.replay import main as replay_main
 
         return replay_main(args.script, data_dir=args.data, out_dir=args.out, config_path=args.config)
     if args.command == "visits":
-        from kiosk.store import print_visits
+        from kiosk.cli_store import print_visits
 
-        data = args.data or load_config(args.config or DEFAULT_CONFIG).data_dir
+        data = args.data or _config(args).data_dir   # with --data no config file is needed
         return print_visits(data, args.since, args.json)
-    if args.command == "calibrate":
-        from kiosk.calibrate import run as calibrate_run
+    if args.command == "citizens":
+        from kiosk.cli_store import print_citizens
 
-        return calibrate_run(args.faces)
+        data = args.data or _config(args).data_dir   # with --data no config file is needed
+        return print_citizens(data, args.json)
+    if args.command == "calibrate":
+        from kiosk.calibrate import execute as calibrate_execute
+
+        return calibrate_execute(args, args.calibrate_parser)
     if args.command == "doctor":
         from kiosk.doctor import report, run_checks
 
         path = args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)
-        config = load_config(path)
-        if args.data:
-            config = dataclasses.replace(config, data_dir=args.data)
+        config = _config(args, path)
         print(f"OK   config     {path}")
         return report(run_checks(config))
     if args.command == "forget":
-        from kiosk.app import forget
+        from kiosk.cli_store import forget
 
-        config = load_config(args.config or DEFAULT_CONFIG)
-        if args.data:
-            config = dataclasses.replace(config, data_dir=args.data)
+        config = _config(args)
         return forget(config, args.citizen, print_receipt=not args.no_print)
     if args.command == "clock":
         from datetime import datetime
 
-        from kiosk.store import clock_command
+        from kiosk.cli_store import clock_command
 
-        config = load_config(args.config or DEFAULT_CONFIG)
-        return clock_command(args.data or config.data_dir, kiosk_id=config.kiosk_id,
+        config = _config(args)
+        return clock_command(config.data_dir, kiosk_id=config.kiosk_id,
                              day_start_hour=config.day_start_hour, accept=args.accept_now, now=datetime.now())
     if args.command == "print-test":
         from kiosk.app import make_printer
         from kiosk.paths import FONT_REGULAR
         from kiosk.printing import print_test
 
-        config = load_config(args.config or DEFAULT_CONFIG)
+        config = _config(args)
         ok = print_test(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR,
                         office=config.office, kiosk_id=config.kiosk_id)
         print("printed" if ok else "printer failed: see the log above")
         return 0 if ok else 1
     raise AssertionError(args.command)
+
+
+def _config(args: argparse.Namespace, default: Path = DEFAULT_CONFIG) -> Config:
+    """The config named by ``--config`` (else ``default``), with ``--data`` in place of its data folder."""
+    config = load_config(args.config or default)
+    data = getattr(args, "data", None)
+    return dataclasses.replace(config, data_dir=data) if data else config
 
 
 def _setup_logging(verbose: bool) -> None:

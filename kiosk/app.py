@@ -1,24 +1,32 @@
 """The composition root: builds hardware and services from the config and runs the loop.
 
 Only this module names concrete device classes and reads the whole ``Config``; every other module
-gets plain values. Also the commands that need the whole kiosk: ``run`` and ``forget``.
+gets plain values. Also ``run``, the command that needs the whole kiosk (``forget`` is in `kiosk.cli_store`).
 """
 from __future__ import annotations
 
 import logging
 import queue
-import sys
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from kiosk.config import Config
+from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
-from kiosk.services import KioskServices, deletion_receipt_lines
+from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, TicketStore
+from kiosk.services import KioskServices
 from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
 from kiosk.views import CategoryChoice
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kiosk.disk import DiskWatch
+    from kiosk.identity import CardBook
+    from kiosk.faces import Engine
+    from kiosk.printing import TicketPrinter
 
 log = logging.getLogger("kiosk.app")
 
@@ -45,19 +53,22 @@ def machine_timing(config: Config) -> Timing:
 class Kiosk:
     """Everything one running kiosk is made of, so it can be closed in one place."""
     loop: EventLoop
-    store: Any
-    printer: Any
-    ticket_printer: Any
-    print_queue: Any
-    camera: Any = None
+    store: TicketStore
+    printer: Printer
+    ticket_printer: TicketPrinter
+    print_queue: PrintJobs
+    camera: Camera | None = None
     worker: RecognitionWorker | None = None
-    buttons: Any = None
-    screen: Any = None
+    buttons: Closable | None = None
+    screen: Display | None = None
+    disk: DiskWatch | None = None
+    book: CardBook | None = None
 
     def close(self) -> None:
         # The print queue first: tickets already stored get their paper before the printer closes.
-        for part in (self.buttons, self.worker, self.camera, self.print_queue, self.printer, self.screen,
-                     self.store):
+        parts: tuple[Closable | None, ...] = (self.buttons, self.worker, self.camera, self.print_queue, self.printer,
+                                              self.screen, self.book, self.store)
+        for part in parts:
             if part is None:
                 continue
             try:
@@ -66,9 +77,9 @@ class Kiosk:
                 log.exception("closing %s", type(part).__name__)
 
 
-def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: Any = None, screen: Any = None,
-                engine: Any = None, sync: bool = False, use_gpio: bool = True, notifier: Any = None,
-                faults: Sequence[str] = ()) -> Kiosk:
+def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, printer: Printer | None = None,
+                screen: Display | None = None, engine: Engine | None = None, sync: bool = False,
+                use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = ()) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
     ``sync`` (replay, tests): recognition and printing finish before the loop goes on, so a scripted
@@ -77,13 +88,14 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     A camera or button that fails is a fault shown to staff, never a reason not to issue tickets.
     """
     from hardware.buttons import ButtonError
+    from kiosk.disk import DiskWatch
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.store import Store
 
-    store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
+    store: TicketStore = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
     faults = list(faults)
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
@@ -92,7 +104,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
     index = FaceIndex(*store.templates())
-    events: queue.Queue = queue.Queue()
+    book = open_card_book(config, faults)
+    events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
         try:
@@ -114,22 +127,53 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Any = None, printer: An
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
                                 min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
-                                detect_width=rec.detect_width)
-        worker = RecognitionWorker(recognizer)
+                                detect_width=rec.detect_width, unsure_below=rec.unsure_below)
+        worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
+    disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
+    disk.poll()                             # at start: a low disk is in the notice before the first citizen
+    ident = config.identity
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults)
+                             faults=faults, notices=[lambda: disk.notice], book=book,
+                             policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
+                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
-                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper())
+                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
+                           autolink_below=rec.autolink_below)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier)
+                     sync=sync, notifier=notifier, disk=disk)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
-                 camera=camera, worker=worker, buttons=buttons, screen=screen)
+                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book)
 
 
-def make_printer(config: Config) -> Any:
+def card_reader(frame: np.ndarray) -> list[str]:
+    """QR texts in a camera frame (on the recognition worker; zxing-cpp is loaded on first use)."""
+    from kiosk.cardread import decode_qr
+
+    return decode_qr(frame)
+
+
+def open_card_book(config: Config, faults: list[str]) -> CardBook:
+    """The card records; without the office secret the kiosk issues tickets but uses no card (staff are told)."""
+    from kiosk.identity import CardBook, load_secret, make_secret
+
+    path = Path(config.identity.secret_file)
+    if config.simulate and make_secret(path):
+        log.info("simulation: made the office secret %s", path)
+    secret, why = load_secret(path)
+    if secret is None:
+        log.error("identity: office secret: %s; CCCD cards are not used", why)
+        faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
+    book = CardBook.open(config.data_dir, secret=secret)
+    for problem in book.problems:
+        log.warning("identity: %s", problem)
+        faults.append(f"Dữ liệu / data: {problem}")
+    return book
+
+
+def make_printer(config: Config) -> Printer:
     from hardware.printer import EscposPrinter, SimulatedPrinter
 
     p = config.printer
@@ -139,7 +183,7 @@ def make_printer(config: Config) -> Any:
                          serial_port=p.serial_port, baudrate=p.baudrate, host=p.host, port=p.port, device=p.device)
 
 
-def make_camera(config: Config, folder: Path | None = None) -> Any:
+def make_camera(config: Config, folder: Path | None = None) -> Camera | None:
     """The configured camera; in simulation a webcam if there is one, else ``folder``, else none."""
     from hardware.camera import CameraError, FileCamera, OpenCvCamera, Picamera2Camera
 
@@ -168,10 +212,10 @@ def lores_size(config: Config) -> tuple[int, int]:
     return 2 * max(1, round(width / 2)), 2 * max(1, round(height / 2))
 
 
-def make_buttons(config: Config, events: queue.Queue) -> Any:
+def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable:
     from hardware.buttons import GpioButtons
 
-    pins = {c.key: c.pin for c in config.categories}
+    pins = {c.key: c.pin for c in config.categories if c.pin is not None}   # all set: kiosk.config checks
     if config.buttons.consent_pin is not None:
         pins[CONSENT] = config.buttons.consent_pin
     return GpioButtons(pins, lambda name: events.put(ButtonPressed(name)),
@@ -179,19 +223,27 @@ def make_buttons(config: Config, events: queue.Queue) -> Any:
 
 
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None) -> int:
-    """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``)."""
+    """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``).
+
+    The display opens first: a ``kiosk.display.DisplayError`` reaches the command line, which makes it one
+    line and exits with EX_CONFIG (78) for a missing driver (the unit does not restart: another try cannot
+    grow the driver).
+    """
     from hardware.camera import CameraError
+    from kiosk.display import apply_driver
     from kiosk.screen import Screen
 
     clock = Clock()
     faults = []
+    apply_driver(config.screen.driver, simulate=config.simulate)
+    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
+    screen.open()
     try:
         camera = make_camera(config, camera_folder)
     except CameraError as exc:
         log.error("camera: %s; tickets without face recognition", exc)
         camera = None
         faults.append(f"Camera lỗi / camera: {exc}")
-    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
     notifier = SystemdNotifier(clock)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults)
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
@@ -201,36 +253,8 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     notifier.ready(summary)
     started = clock()
     try:
-        kiosk.loop.run(until=lambda: exit_after is not None and clock() - started >= exit_after)
+        kiosk.loop.run(stop_at=None if exit_after is None else started + exit_after)
     finally:
         notifier.stopping()
         kiosk.close()
-    return 0
-
-
-def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> int:
-    """``kiosk forget``: delete a citizen's templates and record, keep and print a deletion receipt."""
-    from kiosk.paths import FONT_REGULAR
-    from kiosk.printing import TicketPrinter
-    from kiosk.store import Store, StoreError
-
-    now = datetime.now()
-    try:
-        store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
-    except StoreError as exc:
-        print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
-        return 3
-    try:
-        store.forget(citizen_id, now=now)
-    except StoreError as exc:
-        print(f"kiosk forget: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    print(f"citizen {citizen_id}: face templates and record deleted; receipt kept in {config.data_dir}")
-    if print_receipt:
-        printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
-        if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",
-                                  deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
-            print("the receipt could not be printed; the deletion is done", file=sys.stderr)
     return 0

@@ -16,6 +16,9 @@ raised by a safety gap of 0.01, that recognises the most returning people (ties:
 the larger margin: a wrong citizen is worse than a miss).
 Because that pick is tuned to these very photos, a two-fold check then picks the pair on half of the people
 and counts on the other half (and the other way round): what to expect from people the calibration never saw.
+It also suggests ``unsure_below`` (``suggest_unsure_below``), the end of the zone above the threshold where
+a face is asked for the card instead of being offered face-only enrolment. ``--scale DIR`` hands over to
+``kiosk.calibrate_scale`` for ``autolink_below``. Nothing is written: the TOML lines are printed to paste.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import IO, Sequence
 
 import numpy as np
+
+from kiosk.encoding_cache import SHIPPED_RECIPE, DiskEncodings, cache_file, photo_key
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 THRESHOLDS = np.round(np.arange(0.30, 0.7001, 0.005), 3)
@@ -85,20 +90,54 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 class EncodingCache:
-    """Each photo is encoded once per run (the slow part: ~0.2 s a photo on a laptop, seconds on a Pi)."""
+    """Each photo is encoded once (the slow part: ~0.25 s a photo on a laptop, seconds on a Pi).
 
-    def __init__(self, recognizer):
+    With ``disk`` (a :class:`kiosk.encoding_cache.DiskEncodings` for this recognizer's recipe) encodings
+    also survive between runs; new ones are written to it every ``save_every`` photos and on ``save()``.
+    """
+
+    def __init__(self, recognizer, disk: DiskEncodings | None = None, *, save_every: int = 100):
         self._recognizer = recognizer
+        self._disk = disk
+        self._save_every = save_every
         self._encodings: dict[Path, np.ndarray | None] = {}
         self.refused: dict[Path, str] = {}
 
     def get(self, path: Path) -> np.ndarray | None:
         if path not in self._encodings:
-            encoding, reason = self._recognizer.encode_still(load_rgb(path))
+            disk = self._disk
+            key = photo_key(path) if disk is not None else ""
+            found, encoding, reason = disk.lookup(key) if disk is not None else (False, None, None)
+            if not found:
+                encoding, reason = self._recognizer.encode_still(load_rgb(path))
+                if disk is not None:
+                    disk.put(key, encoding, reason)
+                    if disk.unsaved >= self._save_every:
+                        disk.save()
             self._encodings[path] = encoding
             if encoding is None:
-                self.refused[path] = reason
+                self.refused[path] = reason or "no_face"
         return self._encodings[path]
+
+    def save(self) -> None:
+        if self._disk is not None:
+            self._disk.save()
+
+    @property
+    def disk_path(self) -> Path | None:
+        """The on-disk cache file, or None when encodings live only for this run."""
+        return self._disk.path if self._disk is not None else None
+
+
+def gate_settings(recognizer) -> dict[str, object]:
+    """The recognizer settings that decide whether and how a still is encoded (part of the cache key)."""
+    return {name: getattr(recognizer, name) for name in
+            ("min_face_px", "min_sharpness", "max_yaw_ratio", "dominance", "detect_width", "detect_upsample")}
+
+
+def shipped_disk_cache(recognizer) -> DiskEncodings:
+    """The on-disk cache for the shipped engine (``FaceRecognitionEngine()``) with this recognizer's gate."""
+    return DiskEncodings(cache_file(SHIPPED_RECIPE, gate_settings(recognizer)))
 
 
 def _probe(gallery_names: Sequence[str], gallery: np.ndarray, person: str, query: np.ndarray) -> Trial:
@@ -178,6 +217,27 @@ def cross_validate(people: dict[str, list[np.ndarray]]) -> tuple[int, int, int] 
     return right, total, false
 
 
+def suggest_unsure_below(returning_distances: Sequence[float], threshold: float) -> float:
+    """The next 0.01 step strictly above the farthest returning photo's distance to its nearest citizen.
+
+    The unsure zone [threshold, unsure_below) asks for the card instead of offering face-only enrolment. A
+    miss there costs a duplicate record, a stranger there only a card request, so the zone reaches past
+    *every* returning photo seen (the maximum, not a percentile: on 138 photos the 99th percentile is the
+    second-farthest). Never below ``threshold`` (an empty zone).
+    """
+    farthest = max(returning_distances, default=threshold)
+    return max(threshold, round(math.floor(farthest * 100 + 1e-9) / 100 + 0.01, 2))
+
+
+def unsure_below_from(faces_dir: Path, cache: EncodingCache, threshold: float) -> float:
+    """``suggest_unsure_below`` on a labelled folder's protocol (what ``kiosk calibrate --faces`` prints)."""
+    people = {name: [e for e in (cache.get(p) for p in photos) if e is not None]
+              for name, photos in photo_folders(Path(faces_dir)).items()}
+    cache.save()
+    returning, _ = play_protocol(people)
+    return suggest_unsure_below([t.distance for t in returning], threshold)
+
+
 def histogram(same: np.ndarray, different: np.ndarray, out: IO[str], *, width: int = 40) -> None:
     """Both distributions side by side, each scaled to its own largest bin (shapes, not counts, compare)."""
     edges = np.round(np.arange(0.0, 1.2001, 0.05), 2)
@@ -210,10 +270,11 @@ def pair_distances(people: dict[str, list[np.ndarray]]) -> tuple[np.ndarray, np.
     return values[same_mask], values[~same_mask]
 
 
-def run(faces_dir: Path, out: IO[str] = sys.stdout, *, strangers_dir: Path | None = None, engine=None,
+def run(faces_dir: Path, out: IO[str] | None = None, *, strangers_dir: Path | None = None, engine=None,
         min_face_px: int = 48, min_sharpness: float = 20.0, max_yaw_ratio: float = 0.4,
         dominance: float = 2.0, detect_width: int = 320) -> int:
     """Calibrate on ``faces_dir`` and print the report; 0 on success, 2 when the photos cannot be used."""
+    out = out or sys.stdout          # looked up per call: a redirected stdout must be the one written to
     from kiosk.faces import Recognizer
     from kiosk.index import FaceIndex
 
@@ -225,16 +286,21 @@ def run(faces_dir: Path, out: IO[str] = sys.stdout, *, strangers_dir: Path | Non
             if not strangers_dir.is_dir():
                 raise CalibrationError(f"{strangers_dir}: not a folder of stranger photos")
             extra = sorted(p for p in strangers_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if engine is None:
+        shipped = engine is None
+        if shipped:
             from kiosk.faces import FaceRecognitionEngine
             engine = FaceRecognitionEngine()
         recognizer = Recognizer(engine, FaceIndex(), threshold=0.5, margin=0.0, min_face_px=min_face_px,
                                 min_sharpness=min_sharpness, max_yaw_ratio=max_yaw_ratio, dominance=dominance,
                                 detect_width=detect_width)
-        cache = EncodingCache(recognizer)
-        people = {name: [e for e in (cache.get(p) for p in photos) if e is not None]
-                  for name, photos in folders.items()}
-        stranger_encodings = [e for e in (cache.get(p) for p in extra) if e is not None]
+        # The shipped engine's encodings are kept on disk between runs (outside the repository).
+        cache = EncodingCache(recognizer, shipped_disk_cache(recognizer) if shipped else None)
+        try:
+            people = {name: [e for e in (cache.get(p) for p in photos) if e is not None]
+                      for name, photos in folders.items()}
+            stranger_encodings = [e for e in (cache.get(p) for p in extra) if e is not None]
+        finally:
+            cache.save()
     except CalibrationError as exc:
         print(f"kiosk calibrate: {exc}", file=sys.stderr)
         return 2
@@ -286,6 +352,13 @@ def run(faces_dir: Path, out: IO[str] = sys.stdout, *, strangers_dir: Path | Non
     out.write(f"\nrecommended: threshold = {best.threshold:.3f}, margin = {best.margin:.3f}  "
               f"({best.recall:.1%} of returning photos recognised, {missed} missed, 0 false accepts, "
               f"still 0 at threshold + {SAFETY_GAP}; nearest stranger at {nearest_strangers[0]:.3f})\n")
+    unsure = suggest_unsure_below([t.distance for t in returning], best.threshold)
+    zone = sum(best.threshold <= t.distance < unsure for t in stranger)
+    out.write(f"suggested unsure_below = {unsure:.2f}: just above the farthest returning photo from its nearest "
+              f"citizen ({max(t.distance for t in returning):.3f}; p99 "
+              f"{np.percentile([t.distance for t in returning], 99):.3f}), so every returning photo the threshold "
+              f"misses is asked for the card instead of offered a second enrolment; {zone} of {len(stranger)} "
+              f"stranger probes fall in [{best.threshold:.3f}, {unsure:.2f}) and would be asked for a card too\n")
     check = cross_validate(people)
     if check is None:
         out.write("two-fold check: needs at least six people with two or more photos\n")
@@ -294,18 +367,59 @@ def run(faces_dir: Path, out: IO[str] = sys.stdout, *, strangers_dir: Path | Non
         out.write(f"two-fold check (chosen on half of the people, counted on the other half, both ways): "
                   f"{right}/{total} = {right / max(total, 1):.1%} of returning photos recognised, "
                   f"{false} false accept{'' if false == 1 else 's'}\n")
-    out.write(f"[recognition]\nthreshold = {best.threshold:.3f}\nmargin = {best.margin:.3f}\n")
+    out.write(f"[recognition]\nthreshold = {best.threshold:.3f}\nmargin = {best.margin:.3f}\n"
+              f"unsure_below = {unsure:.2f}\n")
     return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``kiosk calibrate`` (shared by ``python -m kiosk.calibrate`` and ``kiosk calibrate``)."""
+    parser.add_argument("--faces", type=Path, help="folder of person/N.jpg: threshold, margin, unsure_below")
+    parser.add_argument("--strangers", type=Path, help="optional folder of photos of people not in --faces")
+    parser.add_argument("--scale", type=Path, help="a large gallery (person/1.jpg, 2.jpg; see kiosk/scale.py): "
+                                                   "autolink_below, or why none is safe")
+    parser.add_argument("--config", type=Path, help="threshold, margin and quality gate for --scale "
+                                                    "(default: the shipped Pi config)")
+    parser.add_argument("--limit", type=int, help="--scale: only this many people (a quick run)")
+
+
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run what the parsed options ask for; usage errors go through ``parser.error`` (exit 2, one line)."""
+    if args.faces is None and args.scale is None:
+        parser.error("give --faces DIR (threshold, margin, unsure_below), --scale DIR (autolink_below), or both")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    import warnings
+    warnings.filterwarnings("ignore", module="face_recognition_models")
+    status = run(args.faces, strangers_dir=args.strangers) if args.faces is not None else 0
+    if args.scale is None or status == 2:
+        return status
+    from kiosk.calibrate_scale import run_scale
+    from kiosk.config import PACKAGED_CONFIGS, ConfigError, load_config
+    from kiosk.faces import FaceRecognitionEngine, Recognizer
+    from kiosk.index import FaceIndex
+
+    try:
+        rec = load_config(args.config or PACKAGED_CONFIGS / "pi.toml").recognition
+    except (ConfigError, OSError) as exc:
+        print(f"kiosk calibrate: {exc}", file=sys.stderr)
+        return 2
+    recognizer = Recognizer(FaceRecognitionEngine(), FaceIndex(), threshold=rec.threshold, margin=rec.margin,
+                            min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
+                            max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance, detect_width=rec.detect_width)
+    cache = EncodingCache(recognizer, shipped_disk_cache(recognizer))
+    try:
+        return max(status, run_scale(args.scale, sys.stdout, threshold=rec.threshold, margin=rec.margin,
+                                     cache=cache, limit=args.limit))
+    except CalibrationError as exc:
+        print(f"kiosk calibrate: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk calibrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, required=True, help="folder of person/N.jpg")
-    parser.add_argument("--strangers", type=Path, help="optional folder of photos of people not in --faces")
-    args = parser.parse_args(argv)
-    import warnings
-    warnings.filterwarnings("ignore", module="face_recognition_models")
-    return run(args.faces, strangers_dir=args.strangers)
+    add_arguments(parser)
+    return execute(parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":

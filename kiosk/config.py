@@ -8,7 +8,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 SIMULATION_CONFIG = PACKAGED_CONFIGS / "simulate.toml"
@@ -76,6 +79,16 @@ class RecognitionConfig:
     max_yaw_ratio: float = 0.4
     dominance: float = 2.0
     detect_width: int = 320
+    autolink_below: float | None = None  # a face match this close links without asking "is this you?"; unset = always ask
+    unsure_below: float | None = None    # no match, but nearer than this: ask for the card, never offer face-only enrolment
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    secret_file: str = "/etc/kiosk/office-secret"   # per-office HMAC key for card numbers; missing = cards not used
+    keep: tuple[str, ...] = ("name", "birth_date", "sex")   # card fields kept in the record ("address" too if needed)
+    max_templates: int = 5             # face templates kept per card holder; the oldest go first
+    min_age_for_face: int = 18         # younger card holders never get face templates
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class ScreenConfig:
     width: int = 800
     height: int = 480
     fullscreen: bool = True
+    driver: str = ""                   # SDL video driver ("kmsdrm" on a Pi); SDL_VIDEODRIVER overrides it; "" = SDL's
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,13 @@ class TimingConfig:
     consent_seconds: float = 10.0      # no answer within this -> "no"
     done_seconds: float = 6.0
     failsafe_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """USB sync keys (kiosk/sync.py): kept OUTSIDE the data folder, so a copy of the data carries no key."""
+    key_file: str = "/etc/kiosk/kiosk-sync.key"          # the kiosk's Ed25519 key, created by `kiosk keys`
+    office_key_file: str = "/etc/kiosk/office-sync.pub"  # the office's public key, set by `kiosk keys --set-office`
 
 
 @dataclass(frozen=True)
@@ -106,8 +127,11 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     printer: PrinterConfig = field(default_factory=PrinterConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -135,23 +159,29 @@ def load_config(path: Path | str) -> Config:
 
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
-    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "screen", "timing"})
+    _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
+                    "timing", "sync"})
     kiosk = _table(raw, "kiosk")
-    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate"})
+    _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
     if not kiosk_id.isascii() or not kiosk_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"kiosk.id: use letters, digits, '-' or '_' only, got {kiosk_id!r}")
     day_start = _int(kiosk, "kiosk.day_starts_at_hour", "day_starts_at_hour", default=0)
     if not 0 <= day_start <= 23:
         raise ConfigError(f"kiosk.day_starts_at_hour: must be an hour 0-23, got {day_start}")
+    min_free_mb = _int(kiosk, "kiosk.min_free_mb", "min_free_mb", default=200)
+    if min_free_mb < 0:
+        raise ConfigError(f"kiosk.min_free_mb: must not be negative, got {min_free_mb}")
 
     categories = _categories(raw.get("categories"))
     buttons = _section(raw, "buttons", ButtonsConfig)
     camera = _section(raw, "camera", CameraConfig)
     printer = _section(raw, "printer", PrinterConfig)
-    recognition = _section(raw, "recognition", RecognitionConfig)
+    recognition = _section(raw, "recognition", RecognitionConfig, floats=("autolink_below", "unsure_below"))
+    identity = _identity(raw)
     screen = _section(raw, "screen", ScreenConfig)
     timing = _section(raw, "timing", TimingConfig)
+    sync = _section(raw, "sync", SyncConfig)
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
     _check_choice("printer.connection", printer.connection, ("usb", "serial", "network", "file", "simulated"))
@@ -160,6 +190,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError("printer.usb_vendor: a USB printer needs usb_vendor and usb_product (e.g. 0x0416)")
     if printer.connection == "network" and not printer.host:
         raise ConfigError("printer.host: a network printer needs a host")
+    if screen.driver and not (screen.driver.isascii() and screen.driver.isalnum()):
+        raise ConfigError(f"screen.driver: an SDL video driver name such as kmsdrm, got {screen.driver!r}")
     if camera.kind == "files" and not camera.folder:
         raise ConfigError("camera.folder: a files camera needs a folder of images")
     for name in ("idle_fps", "active_fps"):
@@ -172,6 +204,12 @@ def parse_config(raw: dict[str, Any]) -> Config:
     for name in ("confirm_frames", "enrol_frames", "min_face_px", "detect_width"):
         if getattr(recognition, name) < 1:
             raise ConfigError(f"recognition.{name}: must be at least 1")
+    if recognition.autolink_below is not None and not 0 < recognition.autolink_below <= recognition.threshold:
+        raise ConfigError(f"recognition.autolink_below: must be above 0 and at most the threshold "
+                          f"({recognition.threshold}), got {recognition.autolink_below}")
+    if recognition.unsure_below is not None and not recognition.threshold <= recognition.unsure_below < 1.5:
+        raise ConfigError(f"recognition.unsure_below: must be at least the threshold ({recognition.threshold}) "
+                          f"and below 1.5, got {recognition.unsure_below}")
     for name in ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds"):
         if getattr(timing, name) < 0:
             raise ConfigError(f"timing.{name}: must not be negative")
@@ -193,10 +231,17 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if missing:
             raise ConfigError(f"{missing[0]}: a real kiosk needs a GPIO pin here")
 
+    data_dir = Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data"))
+    for name in ("key_file", "office_key_file"):
+        if not getattr(sync, name):
+            raise ConfigError(f"sync.{name}: must not be empty")
+        if Path(getattr(sync, name)).resolve().is_relative_to(data_dir.resolve()):
+            raise ConfigError(f"sync.{name}: must be outside the data folder {data_dir} "
+                              f"(a copy of the data must not carry the keys)")
     return Config(
         kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
-        data_dir=Path(_str(kiosk, "kiosk.data_dir", "data_dir", default="kiosk-data")),
+        data_dir=data_dir,
         day_start_hour=day_start,
         simulate=simulate,
         categories=categories,
@@ -204,8 +249,11 @@ def parse_config(raw: dict[str, Any]) -> Config:
         camera=camera,
         printer=printer,
         recognition=recognition,
+        identity=identity,
         screen=screen,
         timing=timing,
+        min_free_mb=min_free_mb,
+        sync=sync,
     )
 
 
@@ -247,20 +295,48 @@ def _categories(raw: Any) -> tuple[Category, ...]:
     return tuple(result)
 
 
-def _section(raw: dict[str, Any], name: str, cls: type) -> Any:
-    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults."""
+def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance], *, floats: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults.
+
+    ``floats``: optional keys (default None) that take a number.
+    """
     table = _table(raw, name, required=False)
     fields = cls.__dataclass_fields__
     _only(table, name, set(fields))
     values = {}
     for key, value in table.items():
-        default = fields[key].default
+        default = 0.0 if key in floats else fields[key].default
         expected = fields[key].type
         values[key] = _coerce(f"{name}.{key}", value, default, expected)
     return cls(**values)
 
 
-def _coerce(key: str, value: Any, default: Any, annotation: str) -> Any:
+CARD_FIELDS = ("name", "birth_date", "sex", "address")
+
+
+def _identity(raw: dict[str, Any]) -> IdentityConfig:
+    """The [identity] section: ``keep`` is a list of card fields, the rest plain values."""
+    table = dict(_table(raw, "identity", required=False))
+    keep = table.pop("keep", None)
+    section = _section({"identity": table}, "identity", IdentityConfig)
+    if keep is not None:
+        if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+            raise ConfigError(f"identity.keep: expected a list of field names, got {keep!r}")
+        unknown = [k for k in keep if k not in CARD_FIELDS]
+        if unknown:
+            raise ConfigError(f"identity.keep: unknown field {unknown[0]!r} (known: {', '.join(CARD_FIELDS)})")
+        section = IdentityConfig(section.secret_file, tuple(dict.fromkeys(keep)), section.max_templates,
+                                 section.min_age_for_face)
+    if not section.secret_file.strip():
+        raise ConfigError("identity.secret_file: expected a file path")
+    if section.max_templates < 1:
+        raise ConfigError(f"identity.max_templates: must be at least 1, got {section.max_templates}")
+    if not 0 <= section.min_age_for_face <= 120:
+        raise ConfigError(f"identity.min_age_for_face: must be 0-120, got {section.min_age_for_face}")
+    return section
+
+
+def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:
     optional = "None" in str(annotation)
     if value is None and optional:
         return None

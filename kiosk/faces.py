@@ -78,7 +78,7 @@ class FaceRecognitionEngine:
         self._num_jitters = num_jitters
 
     def detect(self, image: np.ndarray, upsample: int = 1) -> list[Box]:
-        return [tuple(int(v) for v in box) for box in
+        return [(int(top), int(right), int(bottom), int(left)) for top, right, bottom, left in
                 self._fr.face_locations(image, number_of_times_to_upsample=upsample, model="hog")]
 
     def landmarks(self, image: np.ndarray, box: Box) -> Landmarks:
@@ -148,7 +148,7 @@ def sharpness(frame: np.ndarray, box: Box) -> float:
     if crop.shape[0] < 3 or crop.shape[1] < 3:
         return 0.0
     grey = _grey(crop)
-    grey = np.asarray(Image.fromarray(grey, mode="F").resize((SHARPNESS_SIZE, SHARPNESS_SIZE), Image.BILINEAR))
+    grey = np.asarray(Image.fromarray(grey, mode="F").resize((SHARPNESS_SIZE, SHARPNESS_SIZE), Image.Resampling.BILINEAR))
     laplacian = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
     return float(laplacian.var())
 
@@ -242,7 +242,7 @@ def _clip(box: Box, shape: tuple[int, ...]) -> Box:
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR, reducing_gap=2.0))
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0))
 
 
 # -- the recognizer -------------------------------------------------------------------------------------------
@@ -255,6 +255,11 @@ class Observation:
     settled: bool                       # the recognizer has its verdict for this person (known, or unknown for sure)
     enrol_encodings: np.ndarray | None  # k x 128 of this person when unknown and k frames passed the quality gate
     hint: str | None                    # "look_at_camera" | "come_closer" | "one_at_a_time" | None
+    encodings: np.ndarray | None = None  # once settled: k x 128 of the good frames the verdict came from
+    distance: float | None = None       # nearest template over those frames (the citizen's, when identified)
+    nearest: str | None = None          # whose template that was
+    unsure: bool = False                # identified nobody, yet nearer than ``unsure_below`` to somebody
+    cards: tuple[str, ...] = ()         # QR texts the worker read in the same frame (kiosk.cardread)
 
 
 @dataclass
@@ -271,6 +276,9 @@ class _Track:
     enrol: np.ndarray | None = None
     settled: bool = False
     hint: str | None = None
+    seen: np.ndarray | None = None      # once settled: the good frames' encodings
+    distance: float = math.inf          # best distance over the encoded frames, and to whom
+    nearest: str | None = None
 
 
 @dataclass
@@ -289,7 +297,8 @@ class Recognizer:
     def __init__(self, engine: Engine, index: FaceIndex, *, threshold: float, margin: float,
                  confirm_frames: int = 2, enrol_frames: int = 3, min_face_px: int = 48,
                  min_sharpness: float = 20.0, max_yaw_ratio: float = 0.4, dominance: float = 2.0,
-                 detect_width: int = 320, detect_upsample: int = 1, recheck_every: int = 10):
+                 detect_width: int = 320, detect_upsample: int = 1, recheck_every: int = 10,
+                 unsure_below: float | None = None):
         if confirm_frames < 1 or enrol_frames < 1:
             raise ValueError("confirm_frames and enrol_frames must be at least 1")
         if detect_width < 32:
@@ -302,6 +311,7 @@ class Recognizer:
         self.max_yaw_ratio, self.dominance = float(max_yaw_ratio), float(dominance)
         self.detect_width, self.detect_upsample = int(detect_width), int(detect_upsample)
         self.recheck_every = max(1, int(recheck_every))
+        self.unsure_below = None if unsure_below is None else float(unsure_below)
         self._ids = itertools.count(1)
         self._track: _Track | None = None
         self.stats = RecognizerStats()
@@ -402,6 +412,8 @@ class Recognizer:
         verdict = match.citizen_id or (_STRANGER if match.distance >= self.threshold else _AMBIGUOUS)
         track.matched.append(verdict)
         track.encodings.append(encoding)
+        if match.distance < track.distance:
+            track.distance, track.nearest = float(match.distance), match.nearest or match.citizen_id
         recent = track.matched[-self.confirm_frames:]
         if (len(recent) == self.confirm_frames and recent[0] not in (_STRANGER, _AMBIGUOUS)
                 and recent.count(recent[0]) == len(recent)):
@@ -412,6 +424,7 @@ class Recognizer:
         elif len(track.matched) >= self.enrol_frames + self.confirm_frames:
             track.settled = True          # the frames never agreed: nobody, and no second enrolment either
         if track.settled:
+            track.seen = np.stack(track.encodings).astype(np.float32)
             track.encodings.clear()
 
     def _follow(self, frame: np.ndarray, last: Box) -> Box | None:
@@ -450,10 +463,14 @@ class Recognizer:
         small = _resize(frame, self.detect_width, max(1, round(height * scale)))
         return [_scale_box(b, 1.0 / scale, 1.0 / scale) for b in self._engine.detect(small, self.detect_upsample)]
 
-    @staticmethod
-    def _observe(faces: int, track: _Track) -> Observation:
+    def _observe(self, faces: int, track: _Track) -> Observation:
+        known = math.isfinite(track.distance)
+        unsure = (track.settled and track.citizen_id is None and known and self.unsure_below is not None
+                  and track.distance < self.unsure_below)
         return Observation(faces=faces, track_id=track.id, citizen_id=track.citizen_id, settled=track.settled,
-                           enrol_encodings=track.enrol, hint=None if track.settled else track.hint)
+                           enrol_encodings=track.enrol, hint=None if track.settled else track.hint,
+                           encodings=track.seen if track.settled else None,
+                           distance=track.distance if known else None, nearest=track.nearest, unsure=unsure)
 
 
 def _scale_box(box: Box, sy: float, sx: float, offset: tuple[int, int] = (0, 0)) -> Box:

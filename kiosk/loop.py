@@ -1,8 +1,13 @@
 """The one event loop and its helpers: the recognition worker thread and the clocks.
 
 The loop owns the state machine and the screen. gpiozero callbacks and keys only queue events;
-face detection/encoding runs on one worker thread whose results the loop polls. Every timer reads
-the injected clock, so replay and tests run on a fake one.
+face detection/encoding runs on one worker thread, which wakes the loop when a result is ready. Every
+timer reads the injected clock, so replay and tests run on a fake one.
+
+An idle kiosk must not cost CPU (a Pi whose camera failed would run hot all day): between turns the
+loop blocks on its event queue until the next thing that is really due (a camera frame, the systemd
+watchdog, the free-space check, pygame's own event queue when there is a window or a keyboard), and a
+turn with nothing new draws nothing.
 """
 from __future__ import annotations
 
@@ -10,12 +15,27 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
 
+if TYPE_CHECKING:
+    from kiosk.disk import DiskWatch
+
 log = logging.getLogger("kiosk.loop")
+
+MAX_WAIT = 5.0        # never block longer than this, whatever is due (the watchdog allows 30 s)
+BUSY_WAIT = 0.05      # a visit in progress: timers, the consent countdown and the print outcome, 20 times a second
+SCREEN_POLL = 0.1     # a window or keys under KMS/DRM: pygame's event queue is read 10 times a second
+
+
+class Wake:
+    """Put on the event queue to make the loop take a turn now (a recognition result is ready)."""
+
+
+WAKE = Wake()
 
 
 class Clock:
@@ -49,11 +69,16 @@ class RecognitionWorker:
     """One thread that runs the recognizer; the loop hands it the newest frame and polls for results.
 
     It holds at most one pending frame: when the worker is busy, newer frames are dropped, so the loop
-    never queues up work the Pi cannot keep up with.
+    never queues up work the Pi cannot keep up with. With a ``card_reader`` (kiosk.cardread.decode_qr) it also
+    looks for QR codes in the frame while somebody is at the kiosk, and reports their texts with the
+    observation (``Observation.cards``): the loop thread never decodes.
     """
 
-    def __init__(self, recognizer: Any) -> None:
+    def __init__(self, recognizer: Any, card_reader: Callable[[Any], list[str]] | None = None, *,
+                 on_result: Callable[[], None] | None = None) -> None:
         self._recognizer = recognizer
+        self._card_reader = card_reader
+        self.on_result = on_result       # called on the worker thread after each frame (the loop's wake-up)
         self._frames: queue.Queue = queue.Queue(maxsize=1)
         self._results: queue.Queue = queue.Queue()
         self._idle = threading.Event()
@@ -66,12 +91,15 @@ class RecognitionWorker:
     def busy(self) -> bool:
         return not self._idle.is_set()
 
-    def submit(self, frame: Any, small_grey: Any = None) -> bool:
-        """Hand over a frame (and the camera's small greyscale copy of it, if it has one) unless busy."""
+    def submit(self, frame: Any, small_grey: Any = None, *, cards: bool = False) -> bool:
+        """Hand over a frame (and the camera's small greyscale copy of it, if it has one) unless busy.
+
+        ``cards``: somebody is at the kiosk, so look for a card's QR code even in a frame without a face.
+        """
         if self.busy:
             return False
         self._idle.clear()
-        self._frames.put((frame, small_grey))
+        self._frames.put((frame, small_grey, cards))
         return True
 
     def poll(self) -> Any:
@@ -97,30 +125,47 @@ class RecognitionWorker:
             item = self._frames.get()
             if item is None:
                 return
+            frame, small_grey, cards = item
             try:
                 if self._reset.is_set():
                     self._reset.clear()
                     self._recognizer.reset()
-                self._results.put(self._recognizer.process(*item))
+                observation = self._recognizer.process(frame, small_grey)
+                if self._card_reader is not None and (cards or observation.faces):
+                    observation = replace(observation, cards=tuple(self._read_cards(frame)))
+                self._results.put(observation)
             except Exception:  # a failing model must never cost a ticket: log, report nobody
                 log.exception("recognition failed on a frame")
             finally:
                 self._idle.set()
+                if self.on_result is not None:
+                    self.on_result()
+
+    def _read_cards(self, frame: Any) -> list[str]:
+        if self._card_reader is None:
+            return []
+        try:
+            return self._card_reader(frame)
+        except Exception:  # a failing decoder costs the card, never the face or the ticket
+            log.exception("card reading failed on a frame")
+            return []
 
 
 class EventLoop:
-    """One turn: events -> machine, camera -> worker, worker -> machine, timers, screen."""
+    """One turn: events -> machine, camera -> worker, worker -> machine, timers, screen; then wait."""
 
     def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
-                 sync: bool = False, notifier: Any = None) -> None:
+                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
         self._screen = screen
         self._camera = camera
         self._worker = worker
+        if worker is not None and worker.on_result is None:
+            worker.on_result = lambda: events.put(WAKE)
         self._keymap = keymap or {}
         self._idle_period = 1.0 / idle_fps
         self._active_period = 1.0 / active_fps
@@ -128,41 +173,71 @@ class EventLoop:
         self._visits_ended = 0
         self._sync = sync
         self._notifier = notifier
+        self._disk = disk                    # free space, looked at when due
+        self._phase = machine.phase
         self.frames_processed = 0
+        self.turns = 0
         self.running = True
 
     def step(self) -> None:
-        self._drain_events()
+        self.turns += 1
+        changed = self._drain_events()
         self._feed_camera()
-        self._collect_results()
-        self._show()            # e.g. "printing…" is on screen before tick() blocks on the printer
+        changed = self._collect_results() or changed
+        if changed:
+            self._show(self.machine.view)    # e.g. "issuing…" is on screen before tick() stores the ticket
         self.machine.tick()
-        self._show()
+        if self._disk is not None:
+            # A failed ticket (a full disk?) looks at the free space at once, so the notice says why.
+            failed_now = self.machine.phase == "failsafe" and self._phase != "failsafe"
+            self._disk.poll(force=failed_now)
+        self._phase = self.machine.phase
+        view = self.machine.view             # built once a turn: the notice is read once
+        self._show(view)
         if self._notifier is not None:
             self._notifier.heartbeat()
-            self._notifier.status(self._status_line())
+            self._notifier.status(self._status_line(view))
 
-    def _show(self) -> None:
+    def _show(self, view: Any) -> None:
         if self._screen is not None:
-            self._screen.show(self.machine.view)
+            self._screen.show(view)
 
-    def _status_line(self) -> str:
+    def _status_line(self, view: Any) -> str:
         outcome = self.machine.last_outcome
         last = f"last ticket {outcome.ticket}" if outcome else "no ticket yet"
-        notice = getattr(self.machine.view, "notice", None)
+        notice = getattr(view, "notice", None)
         return f"{self.machine.outcomes} tickets since start, {last}" + (f"; {notice}" if notice else "")
 
-    def run(self, *, until: Callable[[], bool] = lambda: False) -> None:
-        """Run until quit or ``until()``; waits on the event queue between turns, never sleeps."""
-        while self.running and not until():
+    def run(self, *, until: Callable[[], bool] = lambda: False, stop_at: float | None = None) -> None:
+        """Run until quit, ``until()`` or the clock reaches ``stop_at``; blocks on the event queue between turns."""
+        while self.running and not until() and (stop_at is None or self._clock() < stop_at):
             self.step()
-            timeout = max(0.0, min(self._next_frame - self._clock(), 0.05))
             try:
-                self.machine.handle(self.events.get(timeout=timeout))
+                event = self.events.get(timeout=self.wait_time(stop_at))
             except queue.Empty:
-                pass
+                continue
+            if not isinstance(event, Wake):
+                self.machine.handle(event)
 
-    def _drain_events(self) -> None:
+    def wait_time(self, stop_at: float | None = None) -> float:
+        """Seconds until the next thing that is due; an event on the queue ends the wait sooner."""
+        now = self._clock()
+        due = [now + (MAX_WAIT if self.machine.phase == "idle" else BUSY_WAIT)]
+        if self._camera is not None and self._worker is not None and not self._worker.busy:
+            due.append(self._next_frame)     # (a busy worker wakes the loop itself when it is done)
+        if self._screen is not None and getattr(self._screen, "needs_polling", True):
+            due.append(now + SCREEN_POLL)
+        if self._notifier is not None and (ping := self._notifier.next_due()) is not None:
+            due.append(ping)
+        if self._disk is not None:
+            due.append(self._disk.next_due)
+        if stop_at is not None:
+            due.append(stop_at)
+        return max(0.0, min(due) - now)
+
+    def _drain_events(self) -> bool:
+        """Hand every queued event (and key) to the machine; whether there was any."""
+        handled = False
         if self._screen is not None:
             for key in self._screen.poll():
                 if key in ("quit", "escape"):
@@ -173,8 +248,10 @@ class EventLoop:
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
-                return
-            self.machine.handle(event)
+                return handled
+            if not isinstance(event, Wake):
+                self.machine.handle(event)
+                handled = True
 
     def _feed_camera(self) -> None:
         if self._camera is None or self._worker is None:
@@ -196,7 +273,7 @@ class EventLoop:
         self._next_frame = (self._next_frame if on_time else now) + period
         if frame is None:
             return
-        self._worker.submit(frame, small_grey)
+        self._worker.submit(frame, small_grey, cards=present)
         if self._sync:
             self._worker.wait()
 
@@ -207,9 +284,13 @@ class EventLoop:
             return read_with_lores()
         return self._camera.read(), None
 
-    def _collect_results(self) -> None:
+    def _collect_results(self) -> bool:
+        """Hand the worker's verdicts to the machine; whether there was any."""
         if self._worker is None:
-            return
+            return False
+        handled = False
         while (observation := self._worker.poll()) is not None:
             self.frames_processed += 1
             self.machine.handle(FaceUpdate(observation))
+            handled = True
+        return handled

@@ -53,6 +53,10 @@ class SystemdNotifier:
             self._next_ping = now + self._interval
             self._send("WATCHDOG=1")
 
+    def next_due(self) -> float | None:
+        """When the next WATCHDOG=1 is due (the loop wakes for it), or None with no watchdog."""
+        return None if self._interval is None else self._next_ping
+
     def stopping(self) -> None:
         self._send("STOPPING=1")
 

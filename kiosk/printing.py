@@ -15,17 +15,20 @@ import queue
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Callable, Sequence
+
+from PIL import Image
 
 from hardware.printer import PrinterError
 from kiosk.receipt import render_slip, render_ticket
+from kiosk.seams import Printer, SlipPrinter
 from kiosk.tickets import TicketContent, format_ticket
 
 
 class TicketPrinter:
     """Renders tickets and slips at the paper's width and prints them on any printer with ``print_image``."""
 
-    def __init__(self, printer: Any, *, width_dots: int, font_path: Path,
+    def __init__(self, printer: Printer, *, width_dots: int, font_path: Path,
                  log: logging.Logger = logging.getLogger("kiosk.printer")) -> None:
         self.printer = printer
         self.width_dots = width_dots
@@ -52,7 +55,7 @@ class TicketPrinter:
         render_ticket(printer_test_content(office="", kiosk_id="", now=datetime(2000, 1, 1)),
                       width_dots=self.width_dots, font_path=self.font_path)
 
-    def _print(self, render: Any, *, name: str, what: str) -> bool:
+    def _print(self, render: Callable[[], Image.Image], *, name: str, what: str) -> bool:
         try:
             self.printer.print_image(render(), name=name)
         except PrinterError as exc:
@@ -72,17 +75,17 @@ class TicketPrinter:
 class PrintQueue:
     """Prints on a thread of its own, so a slow or stuck printer never stalls the loop (nor its watchdog).
 
-    Jobs go out in order (a consent receipt after its ticket). The loop collects the outcome of each
-    ticket with :meth:`finished` and records it in the store itself, since the loop owns the store.
+    Jobs go out in order (a consent receipt after its ticket). The outcome of each ticket is collected with
+    :meth:`finished` on the loop's thread (by the services, which record it in the store the loop owns).
     ``inline=True`` prints at once in the caller's thread: replay and tests stay deterministic.
     """
 
-    def __init__(self, ticket_printer: TicketPrinter, *, inline: bool = False) -> None:
+    def __init__(self, ticket_printer: SlipPrinter, *, inline: bool = False) -> None:
         self._printer = ticket_printer
         self._inline = inline
-        self._jobs: queue.Queue = queue.Queue()
-        self._finished: queue.Queue = queue.Queue()
-        self._thread = None
+        self._jobs: queue.Queue[tuple[str | None, Callable[[], bool]] | None] = queue.Queue()
+        self._finished: queue.Queue[tuple[str, bool]] = queue.Queue()
+        self._thread: threading.Thread | None = None
         if not inline:
             self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
             self._thread.start()
@@ -113,7 +116,7 @@ class PrintQueue:
             self._jobs.put(None)
             self._thread.join(timeout)
 
-    def _submit(self, key: str | None, job: Any) -> None:
+    def _submit(self, key: str | None, job: Callable[[], bool]) -> None:
         if self._inline:
             self._record(key, job())
         else:
@@ -143,12 +146,12 @@ def printer_test_content(*, office: str, kiosk_id: str, now: datetime) -> Ticket
     )
 
 
-def print_test(printer: Any, *, width_dots: int, font_path: Path, office: str, kiosk_id: str,
+def print_test(printer: Printer, *, width_dots: int, font_path: Path, office: str, kiosk_id: str,
                now: datetime | None = None, log: logging.Logger = logging.getLogger("kiosk.printer")) -> bool:
     """`kiosk print-test`: log what the printer says about itself, then print the test ticket."""
     log.info("printer status: %s", printer.status().detail)
     content = printer_test_content(office=office, kiosk_id=kiosk_id, now=now or datetime.now().replace(microsecond=0))
     ok = TicketPrinter(printer, width_dots=width_dots, font_path=font_path, log=log).print_ticket(content)
     if ok:
-        log.info("test ticket printed on %s", getattr(printer, "device_name", printer))
+        log.info("test ticket printed on %s", printer.device_name)
     return ok

@@ -15,11 +15,10 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from hardware.printer import one_bit
+from kiosk.text import wrap
 from kiosk.tickets import TicketContent, format_issued
 
-#: Grey values darker than this become a printed dot. Above the 50% midpoint on purpose: anti-aliased
-#: diacritics (the hook of "ỏ", the dot of "ạ") are thin, and a thermal head prints a dot or nothing.
-INK_THRESHOLD = 170
 WHITE = 255
 BLACK = 0
 
@@ -96,7 +95,7 @@ def _line_box(path: str, size: int) -> tuple[int, int]:
     font = _font(path, size)
     top = font.getbbox("ỄẶỖỸĐ", anchor="ls")[1]
     bottom = font.getbbox("gjpqyỵ", anchor="ls")[3]
-    return -top, bottom
+    return -int(top), int(bottom)
 
 
 def _bold_sibling(font_path: Path) -> Path:
@@ -105,7 +104,8 @@ def _bold_sibling(font_path: Path) -> Path:
 
 
 class _Layout:
-    """Stacks blocks top to bottom, each a grey ("L") strip as wide as the paper; `finish` thresholds to 1-bit."""
+    """Stacks blocks top to bottom, each a grey ("L") strip as wide as the paper; `finish` thresholds to 1-bit
+    (`hardware.printer.one_bit`: the printer's own rule, so a slip looks the same whoever converts it)."""
 
     def __init__(self, width_dots: int, font_path: Path) -> None:
         if width_dots < 128 or width_dots % 8:
@@ -133,7 +133,7 @@ class _Layout:
         path = self.bold if bold else self.regular
         size = max(8, round(size))
         font = _font(path, size)
-        lines = _wrap(_clean(text), font, self.width - 2 * self.margin)
+        lines = wrap(_clean(text), font.getlength, self.width - 2 * self.margin)
         ascent, descent = _line_box(path, size)
         leading = round(size * 0.15)
         step = ascent + descent + leading
@@ -158,7 +158,7 @@ class _Layout:
             size -= 1
         font = _font(path, size)
         left, top, right, bottom = font.getbbox(text, anchor="ls")
-        block = Image.new("L", (self.width, bottom - top), WHITE)
+        block = Image.new("L", (self.width, int(bottom - top)), WHITE)
         ImageDraw.Draw(block).text((self.width / 2, -top), text, font=font, fill=BLACK, anchor="ms")
         self.blocks.append(block)
 
@@ -172,7 +172,7 @@ class _Layout:
         for block in self.blocks:
             page.paste(block, (0, y))
             y += block.height
-        return page.point(lambda v: WHITE if v >= INK_THRESHOLD else BLACK, mode="1")
+        return one_bit(page)
 
 
 def _qr_block(data: str, width: int) -> Image.Image:
@@ -198,24 +198,3 @@ def _qr_block(data: str, width: int) -> Image.Image:
 def _clean(text: str) -> str:
     """NFC (precomposed letters for the basic layout engine), tabs/newlines as spaces."""
     return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
-    """Greedy word wrap by measured width; a word wider than the paper is broken between letters."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if font.getlength(candidate) <= max_width:
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-        current = ""
-        for char in word:
-            if current and font.getlength(current + char) > max_width:
-                lines.append(current)
-                current = ""
-            current += char
-    lines.append(current)
-    return lines

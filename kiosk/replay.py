@@ -1,8 +1,9 @@
 """``kiosk replay``: the acceptance harness. Drives the same loop headless, visit by visit.
 
 A script is JSON Lines, one visit a line: ``{"image": "faces/a/1.jpg", "category": "ho-tich",
-"consent": true}``. The file camera shows the image, scripted button presses stand in for the
-citizen, and a fake clock makes every timeout pass instantly. One JSON line per visit comes out,
+"consent": true}``; ``image`` may be a list shown one after another (a face, then a card), and
+``"confirm": true`` presses the consent button when the kiosk asks "is this you?". The file camera
+shows the images, scripted button presses stand in for the citizen, and a fake clock makes every timeout pass instantly. One JSON line per visit comes out,
 and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.png) in ``out_dir``.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def read_script(path: Path, categories: Iterable[str]) -> list[dict]:
             raise ScriptError(f"{where}: not JSON: {exc.msg}") from None
         if not isinstance(entry, dict):
             raise ScriptError(f"{where}: a visit must be a JSON object")
-        unknown = set(entry) - {"image", "category", "consent"}
+        unknown = set(entry) - {"image", "category", "consent", "confirm"}
         if unknown:
             raise ScriptError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         category = entry.get("category")
@@ -51,16 +52,22 @@ def read_script(path: Path, categories: Iterable[str]) -> list[dict]:
             raise ScriptError(f"{where}: unknown category {category!r} (known: {', '.join(sorted(known))})")
         image = entry.get("image")
         if image is not None:
-            if not isinstance(image, str):
-                raise ScriptError(f"{where}: image must be a path or null")
-            image_path = (path.parent / image) if not Path(image).is_absolute() else Path(image)
-            if not image_path.is_file():
-                raise ScriptError(f"{where}: image not found: {image_path}")
-            image = str(image_path)
-        consent = entry.get("consent", False)
+            paths = [image] if isinstance(image, str) else image
+            if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+                raise ScriptError(f"{where}: image must be a path, a list of paths or null")
+            resolved = []
+            for one in paths:
+                image_path = (path.parent / one) if not Path(one).is_absolute() else Path(one)
+                if not image_path.is_file():
+                    raise ScriptError(f"{where}: image not found: {image_path}")
+                resolved.append(str(image_path))
+            image = resolved[0] if isinstance(image, str) else resolved
+        consent, confirm = entry.get("consent", False), entry.get("confirm", False)
         if not isinstance(consent, bool):
             raise ScriptError(f"{where}: consent must be true or false")
-        visits.append({"image": image, "category": category, "consent": consent})
+        if not isinstance(confirm, bool):
+            raise ScriptError(f"{where}: confirm must be true or false")
+        visits.append({"image": image, "category": category, "consent": consent, "confirm": confirm})
     return visits
 
 
@@ -69,9 +76,12 @@ def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overr
     config = load_config(config_path or SIMULATION_CONFIG)
     if overrides:
         config = dataclasses.replace(config, recognition=dataclasses.replace(config.recognition, **overrides))
+    # The simulation makes the office secret for cards in the data folder on first use.
     return dataclasses.replace(config, data_dir=data_dir, simulate=True,
                                printer=dataclasses.replace(config.printer, connection="simulated",
-                                                           out_dir=str(out_dir)))
+                                                           out_dir=str(out_dir)),
+                               identity=dataclasses.replace(config.identity,
+                                                            secret_file=str(Path(data_dir) / "office-secret")))
 
 
 def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
@@ -100,22 +110,25 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
     loop, machine = kiosk.loop, kiosk.loop.machine
     # One camera frame per turn whatever the loop's current rate (idle or active).
     frame_period = 1.0 / min(config.camera.idle_fps, config.camera.active_fps)
-    camera.show(visit["image"])
-    # Let the recognizer look until it has a verdict on the person in view.
-    if visit["image"] is not None:
-        for _ in range(MAX_FRAMES_PER_VISIT):
-            clock.advance(frame_period)
-            loop.step()
-            if machine.person is not None and machine.person.settled:
-                break
+    images = visit["image"] if isinstance(visit["image"], list) else [visit["image"]]
+    for image in images:        # shown one after another: a face, then a card held up, ...
+        camera.show(image)
+        # Let the recognizer look until it has a verdict on the person in view (or a card was judged).
+        if image is not None:
+            cards_before = machine.visit.texts.copy()
+            for _ in range(MAX_FRAMES_PER_VISIT):
+                clock.advance(frame_period)
+                loop.step()
+                if machine.person is not None and machine.person.settled or machine.visit.texts != cards_before:
+                    break
     done_before = machine.outcomes
     loop.events.put(ButtonPressed(visit["category"]))
     loop.step()
     for _ in range(1000):
         if machine.outcomes > done_before:
             break
-        if machine.phase == "consent":
-            if visit["consent"]:
+        if machine.phase in ("consent", "confirm"):
+            if visit["consent" if machine.phase == "consent" else "confirm"]:
                 loop.events.put(ButtonPressed(CONSENT))
             else:
                 clock.advance(config.timing.consent_seconds)
@@ -131,7 +144,8 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
     loop.step()
     loop.step()
     return {"ticket": outcome.ticket, "category": outcome.category, "citizen": outcome.citizen,
-            "recognized": outcome.recognized, "enrolled": outcome.enrolled, "printed": outcome.printed}
+            "recognized": outcome.recognized, "enrolled": outcome.enrolled, "printed": outcome.printed,
+            "identified_by": outcome.identified_by, "proposed": outcome.proposed, "card": outcome.card}
 
 
 def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | None = None) -> int:

@@ -14,58 +14,25 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would land in the journal on every start
 import pygame  # noqa: E402  (importing pygame initialises nothing; the display opens in Screen.show)
 
 from kiosk.consent import PROMISES, QUESTION  # noqa: E402
+from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
-from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
-                         IssuingView, View)
+from kiosk.text import wrap  # noqa: E402
+from kiosk import screen_cards  # noqa: E402
+from kiosk.tickets import mask_name  # noqa: E402
+from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
+                                FOOTNOTE, _disc, _Line)
+from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
+                         IdleView, IssuingView, View)
 
 log = logging.getLogger(__name__)
 
 BASE_SIZE = (800, 480)  # the layout is designed at this size and scaled to the panel
-
-# Calm, high-contrast palette: white on deep blue (contrast ~14:1), gold reserved for what matters most.
-BACKGROUND = (16, 42, 67)
-HEADER = (9, 27, 45)
-PANEL = (36, 64, 92)
-TEXT = (255, 255, 255)
-SECONDARY = (196, 212, 228)      # English lines: still ~10:1 on the background
-GOLD = (255, 204, 77)            # ticket number, button badges
-ON_GOLD = (16, 42, 67)
-WARNING = (255, 176, 59)         # "tell the staff" banner
-FOOTNOTE = (140, 165, 190)       # staff notice: discreet
-
-# The greeting's hints, keyed as the recognizer reports them: (Vietnamese, English).
-HINTS = {
-    "look_at_camera": ("Vui lòng nhìn thẳng vào camera", "Please look at the camera"),
-    "come_closer": ("Vui lòng đến gần hơn một chút", "Please come a little closer"),
-    "one_at_a_time": ("Vui lòng đứng từng người một", "One person at a time, please"),
-}
-
-
-@dataclass(frozen=True)
-class _Line:
-    """One line of a text block: the text and how it looks (size in 800x480 units)."""
-    text: str
-    size: int
-    bold: bool = False
-    colour: tuple[int, int, int] = TEXT
-    gap: int = 0     # extra space above, in 800x480 units
-
-
-def _disc(surface: pygame.Surface, colour, centre: tuple[int, int], radius: int) -> None:
-    """A filled circle with a smooth (anti-aliased) edge."""
-    from pygame import gfxdraw
-
-    x, y = centre
-    gfxdraw.filled_circle(surface, x, y, radius, colour)
-    gfxdraw.aacircle(surface, x, y, radius, colour)
-
 
 class Screen:
     """Draws view models and reads the keyboard.
@@ -93,8 +60,9 @@ class Screen:
             if not path.is_file():
                 raise FileNotFoundError(f"screen font not found: {path}")
         self._fonts: dict[tuple[bool, int], pygame.font.Font] = {}
-        self._coverage_fonts: dict[bool, object] = {}
+        self._coverage_fonts: dict[bool, pygame.freetype.Font] = {}
         self._display: pygame.Surface | None = None
+        self._driver = ""
         self._frame: pygame.Surface | None = None
         self._frame_view: View | None = None
         self._shown_view: View | None = None
@@ -118,7 +86,9 @@ class Screen:
         if isinstance(view, IdleView):
             self._draw_idle(view)
         elif isinstance(view, GreetingView):
-            self._draw_greeting(view)
+            screen_cards._draw_greeting(self, view)
+        elif isinstance(view, ConfirmView):
+            screen_cards._draw_confirm(self, view)
         elif isinstance(view, ConsentView):
             self._draw_consent(view)
         elif isinstance(view, IssuingView):
@@ -147,6 +117,7 @@ class Screen:
             return
         if view != self._frame_view or self._frame is None:
             self.draw(view)
+        assert self._display is not None and self._frame is not None   # opened and drawn just above
         self._display.blit(self._frame, (0, 0))
         pygame.display.flip()
         self._shown_view = view
@@ -207,21 +178,29 @@ class Screen:
 
     # ------------------------------------------------------------------ display
 
+    def open(self) -> None:
+        """Open the display now (``kiosk run`` does, before it reports ready); raises ``DisplayError``."""
+        if self._display is None:
+            self._open_display()
+
+    @property
+    def needs_polling(self) -> bool:
+        """Whether pygame's event queue can hold anything (a window, or keys under KMS/DRM); not so headless."""
+        return self._display is not None and self._driver not in HEADLESS_DRIVERS
+
     def _open_display(self) -> None:
-        pygame.display.init()
+        display, self._driver = open_display(self.size, fullscreen=self.fullscreen)
+        self._display = display
         pygame.display.set_caption("Queue kiosk")
         if self.fullscreen:
-            self._display = pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
             pygame.mouse.set_visible(False)
-            if self._display.get_size() != self.size:
+            if display.get_size() != self.size:
                 log.info("screen: panel is %dx%d (configured %dx%d); drawing at the panel size",
-                         *self._display.get_size(), *self.size)
-                self.size = self._display.get_size()
+                         *display.get_size(), *self.size)
+                self.size = display.get_size()
                 self._frame = self._frame_view = None
-        else:
-            self._display = pygame.display.set_mode(self.size)
         log.info("screen: %s display %dx%d via %s", "fullscreen" if self.fullscreen else "window",
-                 *self._display.get_size(), pygame.display.get_driver())
+                 *display.get_size(), self._driver)
 
     # ------------------------------------------------------------------ drawing helpers
 
@@ -258,25 +237,7 @@ class Screen:
     def _wrap(self, text: str, size: int, bold: bool, width_px: int) -> list[str]:
         """Break ``text`` into lines no wider than ``width_px`` (at spaces; inside a word only if it must)."""
         font = self._font(size, bold)
-        lines: list[str] = []
-        line = ""
-        for word in text.split():
-            candidate = f"{line} {word}" if line else word
-            if font.size(candidate)[0] <= width_px:
-                line = candidate
-                continue
-            if line:
-                lines.append(line)
-            while font.size(word)[0] > width_px and len(word) > 1:   # one word wider than the screen
-                cut = len(word) - 1
-                while cut > 1 and font.size(word[:cut])[0] > width_px:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
-            line = word
-        if line:
-            lines.append(line)
-        return lines or [""]
+        return wrap(text, lambda s: font.size(s)[0], width_px)
 
     def _block(self, lines: Sequence[_Line], top: float, *, left: float | None = None,
                width: float | None = None, bottom: float | None = None) -> int:
@@ -419,26 +380,6 @@ class Screen:
                         top / self._scale + 12)
         self._categories(view.categories, y + self._px(8), bottom)
 
-    def _draw_greeting(self, view: GreetingView) -> None:
-        top = self._header(view.office)
-        bottom = self._surface.get_height() - self._footer(view.notice) - self._px(12)
-        if view.masked_name:
-            lines = [_Line("Chào mừng quay lại,", 24, colour=SECONDARY), _Line(view.masked_name, 36, True),
-                     _Line("Welcome back", 17, colour=SECONDARY)]
-        elif view.returning:
-            lines = [_Line("Chào mừng quay lại!", 36, True), _Line("Welcome back!", 19, colour=SECONDARY)]
-        else:
-            lines = [_Line("Xin chào!", 36, True), _Line("Hello!", 19, colour=SECONDARY)]
-        y = self._block(lines, top / self._scale + 8)
-        hint = HINTS.get(view.hint or "")
-        if view.hint and hint is None:
-            log.warning("screen: unknown hint %r", view.hint)
-        if hint:
-            y = self._banner(*hint, y + self._px(8))
-        y = self._block([_Line("Mời chọn lĩnh vực · Please choose a service", 18, True, SECONDARY)],
-                        y / self._scale + 8)
-        self._categories(view.categories, y + self._px(6), bottom)
-
     def _draw_consent(self, view: ConsentView) -> None:
         top = self._header(self._category_title(view.category))
         w, h = self._surface.get_size()
@@ -453,27 +394,11 @@ class Screen:
             y = self._block([_Line(vi, 21), _Line(en, 16, colour=SECONDARY)], y / self._scale,
                             left=left + 22, width=width - 22)
         # The yes-button: badge + instruction, in a panel so it reads as the one action on offer.
-        panel = pygame.Rect(self._px(left - 8), y + self._px(16), self._px(width + 8), self._px(76))
-        pygame.draw.rect(self._surface, PANEL, panel, border_radius=self._px(12))
-        radius = self._px(28)
-        self._badge(key, (panel.left + self._px(14) + radius, panel.centery), radius)
-        text_left = panel.left + self._px(30) + 2 * radius
-        text_w = panel.right - text_left - self._px(10)
-        self._text(f"Nhấn nút {key} để ĐỒNG Ý", 28, (text_left, panel.centery + self._px(4)), bold=True,
-                   anchor="bottomleft", max_width_px=text_w)
-        self._text(f"Press {key} to agree", 18, (text_left, panel.centery + self._px(4)), colour=SECONDARY,
-                   anchor="topleft", max_width_px=text_w)
+        panel = screen_cards._yes_panel(self, key, f"Nhấn nút {key} để ĐỒNG Ý", f"Press {key} to agree", y, left=left, width=width)
         self._block([_Line("Không nhấn nút nghĩa là KHÔNG đồng ý. Ông/Bà vẫn nhận số bình thường.", 18, True),
                      _Line("No answer means no. You still get your ticket.", 16, colour=SECONDARY)],
                     panel.bottom / self._scale + 12, left=left, width=width)
-        # The countdown, on the right.
-        centre = (w - self._px(108), top + (h - top) // 2)
-        radius = self._px(80)
-        _disc(self._surface, GOLD, centre, radius)
-        _disc(self._surface, PANEL, centre, radius - self._px(6))
-        self._text(str(max(0, view.seconds_left)), 68, (centre[0], centre[1] + self._px(10)), bold=True,
-                   anchor="midbottom")
-        self._text("giây · seconds", 16, (centre[0], centre[1] + self._px(14)), colour=SECONDARY, anchor="midtop")
+        screen_cards._countdown(self, view.seconds_left, top)
 
     def _draw_issuing(self, view: IssuingView) -> None:
         top = self._header(self._category_title(view.category))
@@ -498,14 +423,7 @@ class Screen:
                              "The ticket could not be printed. Please tell the staff", top + self._px(14))
             y = self._block([_Line("Số thứ tự của Ông/Bà · Your number", 19, colour=SECONDARY)],
                             y / self._scale + 10)
-        if view.enrolled:
-            note = ("Đã lưu: lần sau kiosk sẽ nhận ra Ông/Bà.", "Saved: the kiosk will recognise you next time.")
-        elif view.returning:
-            note = ("Lượt đến đã gắn với hồ sơ của Ông/Bà.", "Your visit is linked to your record.")
-        elif view.printed is False:
-            note = ("Vui lòng ghi nhớ số này.", "Please remember this number.")
-        else:
-            note = ("Vui lòng chờ đến lượt được gọi.", "Please wait until your number is called.")
+        note = screen_cards._done_note(view)
         note_top = h - self._px(70)
         self._block([_Line(note[0], 22, True), _Line(note[1], 17, colour=SECONDARY)], note_top / self._scale)
         # The number: as large as the space allows, in gold, its ink centred in what is left.
@@ -559,11 +477,20 @@ def sample_views() -> dict[str, View]:
         "idle-notice": IdleView(office, categories, notice="Máy in ngoại tuyến · printer offline"),
         "greeting": GreetingView(office, categories),
         "greeting-hint": GreetingView(office, categories, hint="look_at_camera"),
-        "greeting-returning": GreetingView(office, categories, masked_name="N***n V*n A", returning=True),
+        "greeting-returning": GreetingView(office, categories, masked_name=mask_name("Nguyễn Văn An"), returning=True,
+                                           honorific="ông"),
+        "greeting-card": GreetingView(office, categories, masked_name=mask_name("Lê Thị Cúc"), returning=True,
+                                      honorific="bà", card="ok"),
+        "greeting-card-invalid": GreetingView(office, categories, card="invalid"),
+        "greeting-proposal": GreetingView(office, categories, masked_name=mask_name("Nguyễn Văn An"), proposal=True,
+                                          honorific="ông"),
+        "greeting-ask-card": GreetingView(office, categories, ask_card=True),
+        "confirm": ConfirmView(land, mask_name("Nguyễn Văn An"), "ông", seconds_left=9, consent_button="Y"),
         "consent": ConsentView(land, seconds_left=12, consent_button="Y"),
         "issuing": IssuingView(land),
         "done": DoneView("DD-023", land, printed=True),
         "done-enrolled": DoneView("DD-024", land, printed=True, enrolled=True),
+        "done-card": DoneView("DD-026", land, printed=True, returning=True, card="ok"),
         "done-not-printed": DoneView("DD-025", land, printed=False),
         "failsafe": FailsafeView("store: disk full"),
     }

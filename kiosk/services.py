@@ -1,4 +1,4 @@
-"""What the state machine may do to the world: store and print a ticket, enrol a consenting face.
+"""What the state machine may do to the world: read a card, store and print a ticket, keep a consenting face.
 
 The machine only sees the small ``Services`` protocol of ``kiosk.states``; this is the real one,
 over the store, the face index and the ticket printer.
@@ -9,18 +9,29 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
+from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import CONSENT_TEXT
-from kiosk.states import Issued
+from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
+from kiosk.states import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
 log = logging.getLogger("kiosk.services")
 
 
 class KioskServices:
-    """What the state machine may do to the world: store a ticket and print it, enrol a consenting face."""
+    """What the state machine may do to the world: store a visit (card record, face templates, ticket), print it.
+
+    Everything of one visit arrives in one :class:`~kiosk.states.VisitRequest` and is finished in one
+    :meth:`issue`: nothing waits here for the next visit (a consent receipt can never go out with somebody
+    else's ticket).
+    """
 
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
-                 categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = ()) -> None:
+                 categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
+                 notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
+                 policy: CardPolicy = CardPolicy()) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -29,23 +40,119 @@ class KioskServices:
         self._categories = {c.key: c for c in categories}
         self._wall = wall
         self._faults = list(faults)       # devices that failed at start (camera, buttons): for staff, on screen
-        self._consent_slip: tuple[str, datetime] | None = None   # printed right after the enrolled visit's ticket
+        self._notices = list(notices)     # conditions that come and go (low disk space): their current text
+        self._book = book if book is not None and book.enabled else None
+        self._policy = policy
 
-    def issue(self, category: str, citizen_id: str | None) -> Issued:
-        spec = self._categories[category]
-        visit = self._store.issue_ticket(category, spec.prefix, citizen_id=citizen_id, now=self._wall())
-        content = TicketContent(office=self._office, ticket=visit.ticket, category_vi=spec.name_vi,
-                                category_en=spec.name_en, issued_at=visit.issued_at, kiosk_id=self._kiosk_id,
-                                visit_id=visit.id)
-        self._printer.ticket(visit.id, content)
-        if self._consent_slip is not None:      # after the ticket: the citizen's number comes first
-            citizen, when = self._consent_slip
-            self._consent_slip = None
-            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, when),
+    # -- the visit --------------------------------------------------------------------------------------
+    def issue(self, visit: VisitRequest) -> Issued:
+        """Link the visit (card record, face), keep face templates if allowed, store the ticket, print it."""
+        now = self._wall()
+        citizen, enrolled = visit.citizen_id, False
+        identified_by = "face" if citizen is not None else None
+        if visit.card is not None and self._book is not None:
+            citizen, enrolled = self._card_visit(visit, visit.card, self._book, now)
+            identified_by = "card" if citizen is not None else None
+        elif visit.consent and visit.encodings is not None and citizen is None:
+            try:
+                citizen, enrolled = self._enrol(visit.encodings, now), True
+            except Exception:  # the face is optional: a failed enrolment still gets the ticket
+                log.exception("enrolment failed; issuing the ticket without a citizen")
+        spec = self._categories[visit.category]
+        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now)
+        content = TicketContent(office=self._office, ticket=stored.ticket, category_vi=spec.name_vi,
+                                category_en=spec.name_en, issued_at=stored.issued_at, kiosk_id=self._kiosk_id,
+                                visit_id=stored.id)
+        self._printer.ticket(stored.id, content)
+        if enrolled and citizen is not None:      # after the ticket: the citizen's number comes first
+            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, now),
                                f"consent-{citizen}")
-        if citizen_id is not None:
-            self._store.touch(citizen_id, visit.issued_at)
-        return Issued(visit.ticket, visit.id, self.printed().get(visit.id))
+        if citizen is not None:
+            self._store.touch(citizen, stored.issued_at)
+        return Issued(stored.ticket, stored.id, self.printed().get(stored.id), citizen=citizen, enrolled=enrolled,
+                      identified_by=identified_by)
+
+    def _enrol(self, encodings: Any, now: datetime, citizen_id: str | None = None) -> str:
+        encodings = encodings[-self._policy.max_templates:]
+        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT, citizen_id=citizen_id)
+        self._index.add(citizen.id, encodings)
+        log.info("citizen %s enrolled with %d face templates", citizen.id, len(encodings))
+        return citizen.id
+
+    def _card_visit(self, visit: VisitRequest, card: CardRead, book: CardBook,
+                    now: datetime) -> tuple[str | None, bool]:
+        """The card decides who it is; the face only confirms (refresh) or, with consent, is kept for next time."""
+        if card.key is None:              # an unreadable card links nothing
+            return None, False
+        try:
+            citizen, _ = book.link(card.key, card.fields, now=now)
+        except IdentityError as exc:      # a card record that cannot be saved: a plain ticket
+            log.error("card: %s; ticket without a citizen", exc)
+            return None, False
+        encodings = visit.encodings
+        if encodings is None or card.minor:
+            return citizen, False
+        if visit.face_match is not None and visit.face_match != citizen:
+            count = book.bump(DISAGREEMENTS)
+            log.warning("card of citizen %s, face of citizen %s: the card wins, no face templates kept "
+                        "(%d such visits so far)", citizen, visit.face_match, count)
+            return citizen, False
+        try:
+            if citizen in self._index:
+                if self._same_face(citizen, encodings):
+                    kept = self._store.add_templates(citizen, encodings, now=now, keep=self._policy.max_templates)
+                    self._index.remove(citizen)
+                    self._index.add(citizen, kept)
+                    log.info("citizen %s: face confirmed the card, %d templates kept", citizen, len(kept))
+                else:
+                    log.info("citizen %s: the face does not confirm the card; templates unchanged", citizen)
+                return citizen, False
+            if visit.consent:
+                return self._enrol(encodings, now, citizen_id=citizen), True
+        except Exception:  # the face is optional: the visit keeps its card link and its ticket
+            log.exception("face templates of citizen %s not saved", citizen)
+        return citizen, False
+
+    def _same_face(self, citizen: str, encodings: Any) -> bool:
+        """One-to-one: every good frame of this visit is within the threshold of the card holder's templates."""
+        templates = self._index.templates_of(citizen)
+        if not len(templates):
+            return False
+        enc = np.asarray(encodings, np.float32).reshape(-1, templates.shape[1])
+        distances = np.linalg.norm(enc[:, None, :] - templates[None, :, :], axis=2).min(axis=1)
+        return bool((distances < self._policy.threshold).all())
+
+    # -- what the screen may know --------------------------------------------------------------------
+    def read_card(self, text: str) -> CardRead | None:
+        """Judge one QR text: None if it is no card (or cards are off); never stores anything."""
+        if self._book is None:
+            return None
+        today = self._wall().date()
+        try:
+            card = parse_card(text, today=today)
+        except NotACard:
+            return None
+        except InvalidCard as exc:
+            log.info("card rejected: %s", exc)
+            return CardRead(ok=False)
+        key = self._book.key(card.number)
+        record = self._book.find(key)
+        citizen = record.citizen_id if record is not None else None
+        return CardRead(ok=True, key=key, citizen_id=citizen, masked_name=mask_name(card.name),
+                        honorific=card.honorific, minor=card.age_on(today) < self._policy.min_age_for_face,
+                        has_templates=citizen is not None and citizen in self._index,
+                        fields=kept_fields(card, self._policy.keep))
+
+    def who(self, citizen_id: str) -> Known | None:
+        """The masked name and honorific of a known citizen (from the card record, else the store)."""
+        record = self._book.record(citizen_id) if self._book is not None else None
+        if record is not None:
+            name, sex = record.fields.get("name"), record.fields.get("sex")
+            return Known(mask_name(name) if name else None, {"Nam": "ông", "Nữ": "bà"}.get(sex or ""))
+        citizen = self._store.citizen(citizen_id)
+        if citizen is None:
+            return None
+        return Known(mask_name(citizen.display_name) if citizen.display_name else None, None)
 
     def printed(self) -> dict[str, bool]:
         """Outcomes of the prints finished since the last call, by visit id, now recorded in the store."""
@@ -54,24 +161,11 @@ class KioskServices:
             self._store.mark_printed(visit_id, ok)
         return outcomes
 
-    def enrol(self, encodings: Any) -> str:
-        now = self._wall()
-        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT)
-        self._index.add(citizen.id, encodings)
-        log.info("citizen %s enrolled with %d face templates", citizen.id, len(encodings))
-        self._consent_slip = (citizen.id, now)
-        return citizen.id
-
-    def greeting_name(self, citizen_id: str) -> str | None:
-        citizen = self._store.citizen(citizen_id)
-        if citizen is None or not citizen.display_name:
-            return None
-        return mask_name(citizen.display_name)
-
     def notice(self) -> str | None:
         faults = list(self._faults)
         if self._printer.fault:
             faults.insert(0, f"Máy in lỗi / printer fault: {self._printer.fault}")
+        faults += [text for notice in self._notices if (text := notice())]
         return " · ".join(faults) or None
 
 

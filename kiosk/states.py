@@ -1,4 +1,4 @@
-"""The kiosk's state machine: Idle, Greeting, Consent, Issuing, Done, Failsafe.
+"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe.
 
 Pure logic: no pygame, gpiozero, picamera2, escpos, tinydb or face_recognition here. The loop in
 ``kiosk.app`` feeds it events and calls :meth:`KioskMachine.tick`; it reads time only from the
@@ -8,11 +8,11 @@ pressed a category button gets a ticket: a face only ever adds a link to their r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
-                         IssuingView, View)
+from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
+                         IdleView, IssuingView, View)
 
 CONSENT = "consent"     # name of the consent button's event
 
@@ -32,11 +32,45 @@ class FaceUpdate:
 
 
 @dataclass(frozen=True)
+class CardRead:
+    """A CCCD card read during a visit, as the services judged it (the number itself is not in here)."""
+    ok: bool                           # False: a card-shaped QR that broke a rule (plain ticket, nothing stored)
+    key: str | None = None             # the card's lookup key (keyed hash of the number)
+    citizen_id: str | None = None      # the record this card already has, None if new
+    masked_name: str | None = None
+    honorific: str | None = None       # "ông" | "bà", from the card's sex
+    minor: bool = False                # under the age for face templates
+    has_templates: bool = False        # the card's record already has face templates
+    fields: Mapping[str, str] = field(default_factory=dict)   # what the office keeps of the card
+
+
+@dataclass(frozen=True)
+class Known:
+    """How the screen may greet a known citizen: never the full name."""
+    masked_name: str | None
+    honorific: str | None              # "ông" | "bà" when the record has the card's sex
+
+
+@dataclass(frozen=True)
+class VisitRequest:
+    """Everything of one visit that the services need to store it; built at the ticket, dropped with the visit."""
+    category: str
+    citizen_id: str | None = None      # linked by the face: confirmed by the citizen, or auto-linked
+    card: CardRead | None = None       # a valid card read in this visit: it decides who the citizen is
+    face_match: str | None = None      # whom the face matched one-to-many (a card naming another: no templates)
+    encodings: Any = None              # k x 128 of this visit's face (good frames), or None
+    consent: bool = False              # the citizen pressed the consent button when asked
+
+
+@dataclass(frozen=True)
 class Issued:
     """What the services report back once a ticket is stored; printing goes on in the background."""
     ticket: str
     visit_id: str
     printed: bool | None     # None: still printing (the outcome comes from ``Services.printed``)
+    citizen: str | None = None         # the record the visit is linked to
+    enrolled: bool = False             # face templates were kept for the first time in this visit
+    identified_by: str | None = None   # "card" | "face" | None
 
 
 @dataclass(frozen=True)
@@ -45,18 +79,21 @@ class Outcome:
     ticket: str
     category: str
     citizen: str | None
-    recognized: bool
+    recognized: bool                   # linked by the face
     enrolled: bool
     printed: bool | None
+    identified_by: str | None = None   # "card" | "face" | None
+    proposed: str | None = None        # the citizen whose masked name was offered ("is this you?")
+    card: str | None = None            # "ok" | "invalid" | None
 
 
 class Services(Protocol):
-    """What the state machine needs from the rest of the kiosk (implemented in ``kiosk.app``)."""
+    """What the state machine needs from the rest of the kiosk (implemented in ``kiosk.services``)."""
 
-    def issue(self, category: str, citizen_id: str | None) -> Issued: ...
+    def issue(self, visit: VisitRequest) -> Issued: ...
     def printed(self) -> dict[str, bool]: ...
-    def enrol(self, encodings: Any) -> str: ...
-    def greeting_name(self, citizen_id: str) -> str | None: ...
+    def read_card(self, text: str) -> CardRead | None: ...     # None: not a card, or cards not in use
+    def who(self, citizen_id: str) -> Known | None: ...
     def notice(self) -> str | None: ...
 
 
@@ -71,12 +108,35 @@ class Timing:
 
 PRINT_WAIT = 30.0   # seconds the ticket screen may outstay its time while the printer has not answered
 
-IDLE, GREETING, CONSENT_PHASE, ISSUING, DONE, FAILSAFE = (
-    "idle", "greeting", "consent", "issuing", "done", "failsafe")
+IDLE, GREETING, CONFIRM, CONSENT_PHASE, ISSUING, DONE, FAILSAFE = (
+    "idle", "greeting", "confirm", "consent", "issuing", "done", "failsafe")
+
+
+@dataclass
+class Visit:
+    """What belongs to one citizen's visit; a new one starts with every visit, and nothing outlives it."""
+    category: CategoryChoice | None = None
+    person: Any = None            # latest observation of a usable face, or None
+    hint: str | None = None
+    citizen: str | None = None    # linked by the face (confirmed by the citizen or auto-linked)
+    proposed: str | None = None   # matched by the face, waiting for "is this you?"
+    offered: str | None = None    # the last citizen whose masked name was offered in this visit
+    declined: bool = False        # the citizen did not confirm the proposal
+    card: CardRead | None = None  # a valid card read in this visit
+    card_invalid: bool = False    # a card-shaped QR that could not be used
+    texts: set[str] = field(default_factory=set)   # QR texts already judged in this visit
+    asked: bool = False           # the consent question was put
+    consented: bool = False
+
+    def card_state(self) -> str | None:
+        return "ok" if self.card is not None else "invalid" if self.card_invalid else None
 
 
 class KioskMachine:
     """One citizen at a time, from greeting to ticket.
+
+    A face only proposes a citizen ("is this you?"; the consent button confirms); a card read by the camera
+    decides who the citizen is. Everything of one visit lives in a :class:`Visit`, dropped when it ends.
 
     >>> machine = KioskMachine(office="UBND", categories=choices, services=services, clock=clock)
     >>> machine.handle(ButtonPressed("ho-tich")); machine.tick(); machine.tick()
@@ -85,7 +145,7 @@ class KioskMachine:
 
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
                  clock: Callable[[], float], timing: Timing = Timing(), enrolment: bool = True,
-                 consent_button: str = "Y") -> None:
+                 consent_button: str = "Y", autolink_below: float | None = None) -> None:
         self._office = office
         self._categories = tuple(categories)
         self._by_key = {c.key: c for c in self._categories}
@@ -94,9 +154,10 @@ class KioskMachine:
         self._timing = timing
         self._enrolment = enrolment
         self._consent_button = consent_button
+        self._autolink_below = autolink_below
         self.phase = IDLE
         self._deadline: float | None = None
-        self._reset_visit()
+        self.visit = Visit()
         self._done: DoneView | None = None
         self._visit_id: str | None = None  # the visit on the ticket screen, to match its print outcome
         self._failure = ""
@@ -116,26 +177,29 @@ class KioskMachine:
     @property
     def view(self) -> View:
         notice = self._safe_notice()
+        visit = self.visit
         if self.phase == IDLE:
             return IdleView(self._office, self._categories, notice=notice)
         if self.phase == GREETING:
-            returning = self._citizen is not None
-            name = self._services.greeting_name(self._citizen) if returning else None
-            return GreetingView(self._office, self._categories, masked_name=name, returning=returning,
-                                hint=None if returning else self._hint, notice=notice)
+            return self._greeting(notice)
+        if self.phase == CONFIRM:
+            known = self._who(visit.proposed)
+            return ConfirmView(self._chosen(), known.masked_name if known else None,
+                               known.honorific if known else None, seconds_left=self._seconds_left(),
+                               consent_button=self._consent_button)
         if self.phase == CONSENT_PHASE:
-            left = max(0.0, (self._deadline or 0.0) - self._clock())
-            return ConsentView(self._category, seconds_left=int(left + 0.999), consent_button=self._consent_button)
+            return ConsentView(self._chosen(), seconds_left=self._seconds_left(),
+                               consent_button=self._consent_button)
         if self.phase == ISSUING:
-            return IssuingView(self._category)
-        if self.phase == DONE:
+            return IssuingView(self._chosen())
+        if self.phase == DONE and self._done is not None:
             return self._done
         return FailsafeView(self._failure)
 
     @property
     def person(self) -> Any:
         """The latest observation of a usable face in front of the kiosk, or None."""
-        return self._person
+        return self.visit.person
 
     # -- the machine ------------------------------------------------------------------------------
     def _handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -147,91 +211,140 @@ class KioskMachine:
             raise TypeError(f"unknown event {event!r}")
 
     def _see(self, obs: Any) -> None:
-        self._hint = obs.hint
-        same = self._person is not None and obs.track_id == self._person.track_id
+        visit = self.visit
+        visit.hint = obs.hint
+        if self.phase in (IDLE, GREETING, CONFIRM, CONSENT_PHASE, ISSUING):
+            self._read_cards(getattr(obs, "cards", ()))
+        same = visit.person is not None and obs.track_id == visit.person.track_id
         if self.phase in (IDLE, GREETING):
             if obs.track_id is None or not same:
-                self._citizen = None    # whoever was recognised has gone: the next face starts afresh
+                # whoever was recognised has gone: the next face starts afresh (a card stays with the visit)
+                visit.citizen = visit.proposed = None
+                visit.declined = False
             if obs.track_id is None:
-                self._person = None
+                visit.person = None
+                if self.phase == IDLE and (visit.card is not None or visit.card_invalid):
+                    self._enter(GREETING, self._timing.greeting)    # a card read: somebody is here
                 return
-            self._person = obs
-            if obs.citizen_id is not None:
-                self._citizen = obs.citizen_id
+            visit.person = obs
+            self._consider_face(obs)
             self._enter(GREETING, self._timing.greeting)
-        elif self.phase == ISSUING and self._person is not None:
+        elif self.phase in (ISSUING, CONFIRM, CONSENT_PHASE) and visit.person is not None:
             # Waiting for the verdict on the person who pressed: only their own track counts.
             if same:
-                self._person = obs
+                visit.person = obs
             elif obs.track_id is None:
-                self._person = None     # they stepped away: the ticket goes out without a citizen
+                visit.person = None     # they stepped away: the ticket goes out without their face
+
+    def _read_cards(self, texts: Sequence[str]) -> None:
+        visit = self.visit
+        for text in texts:
+            if text in visit.texts:
+                continue
+            visit.texts.add(text)
+            card = self._services.read_card(text)
+            if card is None:
+                continue                # not a card (a payment code, a URL), or cards are not in use
+            if card.ok:
+                visit.card, visit.card_invalid = card, False
+                log.info("card read%s", "" if card.citizen_id is None else f": citizen {card.citizen_id}")
+            elif visit.card is None:
+                visit.card_invalid = True
+                log.info("a card could not be used: plain ticket")
+
+    def _consider_face(self, obs: Any) -> None:
+        """A face match proposes its citizen; only a very close one (``autolink_below``) links by itself."""
+        visit = self.visit
+        if obs.citizen_id is None or visit.citizen == obs.citizen_id or visit.declined:
+            return
+        distance = getattr(obs, "distance", None)
+        if self._autolink_below is not None and distance is not None and distance < self._autolink_below:
+            visit.citizen, visit.proposed = obs.citizen_id, None
+        else:
+            visit.proposed = visit.offered = obs.citizen_id
 
     def _press(self, name: str) -> None:
+        visit = self.visit
         if name == CONSENT:
             if self.phase == CONSENT_PHASE:
-                self._consented = True
+                visit.consented = True
                 self._enter(ISSUING, None)
-            return                  # consent outside the question means nothing
+            elif self.phase == CONFIRM or (self.phase == GREETING and visit.proposed and visit.card is None):
+                visit.citizen, visit.proposed = visit.proposed, None    # "yes, that is me"
+                if self.phase == CONFIRM:
+                    self._enter(ISSUING, None)
+            return                  # consent outside a question means nothing
         category = self._by_key.get(name)
         if category is None:
             log.warning("button %r is not a configured category; ignored", name)
             return
         if self.phase in (IDLE, GREETING):
-            self._category = category
-            self._consented = False
-            wait = self._timing.settle if self._person is not None and not self._person.settled else None
+            visit.category = category
+            visit.consented = False
+            person = visit.person
+            wait = self._timing.settle if person is not None and not person.settled else None
             self._enter(ISSUING, wait)
-        elif self.phase == CONSENT_PHASE:
-            self._enter(ISSUING, None)      # a service button during the question answers "no"
+        elif self.phase in (CONSENT_PHASE, CONFIRM):
+            self._decline()                 # a service button during a question answers "no"
         elif self.phase == DONE:
             self._finish_visit()            # next citizen already pressing: serve them at once
             self._press(name)
+
+    def _decline(self) -> None:
+        if self.phase == CONFIRM:
+            self.visit.proposed, self.visit.declined = None, True
+        self._enter(ISSUING, None)
 
     def _tick(self) -> None:
         self._collect_prints()
         now = self._clock()
         expired = self._deadline is not None and now >= self._deadline
         if self.phase == GREETING and expired:
-            self._reset_visit()
+            self.visit = Visit()
             self._enter(IDLE, None)
-        elif self.phase == CONSENT_PHASE and expired:
-            log.info("no answer to the consent question: not enrolled")
-            self._enter(ISSUING, None)
+        elif self.phase in (CONSENT_PHASE, CONFIRM) and expired:
+            log.info("no answer to the %s question", self.phase)
+            self._decline()
         elif self.phase == ISSUING:
             settling = self._deadline is not None and not expired
-            person = self._person
+            person = self.visit.person
             if settling and person is not None and not person.settled and person.hint is None:
                 return                      # still recognising a usable face: give it a moment
             self._issue()
         elif self.phase == DONE and expired:
-            if self._done.printed is not None or now >= self._deadline + PRINT_WAIT:
+            waited = self._deadline is None or now >= self._deadline + PRINT_WAIT
+            if self._done is None or self._done.printed is not None or waited:
                 self._finish_visit()        # (the citizen sees whether their paper came out)
         elif self.phase == FAILSAFE and expired:
             self._enter(IDLE, None)
 
     def _issue(self) -> None:
-        person = self._person
-        if person is not None and person.citizen_id is not None:
-            self._citizen = person.citizen_id
-        recognized = self._citizen is not None
+        visit = self.visit
+        person = visit.person
+        if person is not None:
+            self._consider_face(person)
+        if visit.card is None and visit.proposed is not None and not visit.declined:
+            self._enter(CONFIRM, self._timing.consent)     # "is this you?"
+            return
         if self._should_ask_consent(person):
-            self._asked = True
-            self._candidate = person.enrol_encodings
+            visit.asked = True
             self._enter(CONSENT_PHASE, self._timing.consent)
             return
-        enrolled = False
-        if self._consented and self._candidate is not None:
-            try:
-                self._citizen = self._services.enrol(self._candidate)
-                enrolled = True
-            except Exception:  # the face is optional: a failed enrolment still gets the ticket
-                log.exception("enrolment failed; issuing the ticket without a citizen")
-        category = self._category
-        issued = self._services.issue(category.key, self._citizen)
-        self.last_outcome = Outcome(issued.ticket, category.key, self._citizen, recognized, enrolled,
-                                    issued.printed)
-        self._done = DoneView(issued.ticket, category, printed=issued.printed, enrolled=enrolled,
-                              returning=recognized)
+        encodings = None
+        if person is not None and person.settled:
+            encodings = getattr(person, "encodings", None)
+            if encodings is None:
+                encodings = person.enrol_encodings
+        category = self._chosen()
+        request = VisitRequest(category.key, citizen_id=visit.citizen, card=visit.card,
+                               face_match=person.citizen_id if person is not None else None,
+                               encodings=encodings, consent=visit.consented)
+        issued = self._services.issue(request)
+        self.last_outcome = Outcome(issued.ticket, category.key, issued.citizen, issued.identified_by == "face",
+                                    issued.enrolled, issued.printed, identified_by=issued.identified_by,
+                                    proposed=visit.offered, card=visit.card_state())
+        self._done = DoneView(issued.ticket, category, printed=issued.printed, enrolled=issued.enrolled,
+                              returning=issued.identified_by is not None, card=visit.card_state())
         self._visit_id = issued.visit_id
         self.outcomes += 1
         self._enter(DONE, self._timing.done)
@@ -241,27 +354,66 @@ class KioskMachine:
         printed = self._services.printed().get(self._visit_id) if self._visit_id else None
         if printed is not None and self._done is not None and self._done.printed is None:
             self._done = replace(self._done, printed=printed)
-            self.last_outcome = replace(self.last_outcome, printed=printed)
+            if self.last_outcome is not None:
+                self.last_outcome = replace(self.last_outcome, printed=printed)
 
     def _should_ask_consent(self, person: Any) -> bool:
-        """Only an unknown face that passed the quality gate, once per visit, and only if enrolment is on."""
-        if not self._enrolment or self._asked or self._citizen is not None or person is None:
+        """May the kiosk ask to keep this face? Once per visit, a settled usable face, enrolment on, and:
+
+        with a card: an adult whose record has no face yet and whose face matched nobody else;
+        without: an unknown face that is not in the unsure zone (that one is asked for the card instead);
+        never after an unreadable card.
+        """
+        visit = self.visit
+        if not self._enrolment or visit.asked or person is None or not person.settled:
             return False
-        return person.settled and person.citizen_id is None and person.enrol_encodings is not None
+        card = visit.card
+        if card is not None:
+            if card.minor or card.has_templates:
+                return False
+            if person.citizen_id is not None and person.citizen_id != card.citizen_id:
+                return False
+            return getattr(person, "encodings", None) is not None or person.enrol_encodings is not None
+        if visit.card_invalid:
+            return False            # a card that failed its checks: a plain ticket, nothing stored
+        if visit.citizen is not None or person.citizen_id is not None or getattr(person, "unsure", False):
+            return False
+        return person.enrol_encodings is not None
+
+    def _greeting(self, notice: str | None) -> GreetingView:
+        visit = self.visit
+        card, person = visit.card, visit.person
+        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button)
+        if card is not None:
+            return GreetingView(self._office, self._categories, masked_name=card.masked_name,
+                                honorific=card.honorific, returning=card.citizen_id is not None, **base)
+        if visit.citizen is not None:
+            known = self._who(visit.citizen)
+            return GreetingView(self._office, self._categories, masked_name=known.masked_name if known else None,
+                                honorific=known.honorific if known else None, returning=True, **base)
+        if visit.proposed is not None:
+            known = self._who(visit.proposed)
+            return GreetingView(self._office, self._categories, masked_name=known.masked_name if known else None,
+                                honorific=known.honorific if known else None, proposal=True, **base)
+        unsure = person is not None and person.settled and getattr(person, "unsure", False)
+        return GreetingView(self._office, self._categories, hint=visit.hint, ask_card=unsure, **base)
+
+    def _chosen(self) -> CategoryChoice:
+        """The service chosen in this visit (every phase after a button press has one)."""
+        if self.visit.category is None:
+            raise RuntimeError(f"phase {self.phase} without a chosen service")
+        return self.visit.category
+
+    def _who(self, citizen_id: str | None) -> Known | None:
+        return None if citizen_id is None else self._services.who(citizen_id)
+
+    def _seconds_left(self) -> int:
+        return int(max(0.0, (self._deadline or 0.0) - self._clock()) + 0.999)
 
     def _finish_visit(self) -> None:
-        self._reset_visit()
+        self.visit = Visit()
         self.visits_ended += 1
         self._enter(IDLE, None)
-
-    def _reset_visit(self) -> None:
-        self._category: CategoryChoice | None = None
-        self._citizen: str | None = None  # identity recognised for the current visit
-        self._asked = False               # the consent question was put for this visit
-        self._consented = False
-        self._candidate: Any = None       # encodings of the face the consent question was about
-        self._person: Any = None          # latest observation of a usable face, or None
-        self._hint: str | None = None
 
     def _enter(self, phase: str, seconds: float | None) -> None:
         if phase != self.phase:
@@ -275,7 +427,7 @@ class KioskMachine:
         except Exception as exc:  # the kiosk must never stop: show failsafe, then idle
             log.exception("unexpected error in phase %s", self.phase)
             self._failure = f"{type(exc).__name__}: {exc}"
-            self._reset_visit()
+            self.visit = Visit()     # the failed visit is dropped whole: nothing of it reaches the next one
             self._enter(FAILSAFE, self._timing.failsafe)
 
     def _safe_notice(self) -> str | None:

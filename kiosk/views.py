@@ -28,9 +28,24 @@ class GreetingView:
     office: str
     categories: tuple[CategoryChoice, ...]
     masked_name: str | None = None   # returning citizen with a known name, already masked ("N***n V*n A")
-    returning: bool = False          # a recognised citizen (even without a name on record)
+    returning: bool = False          # a known citizen (even without a name on record)
     hint: str | None = None          # "look_at_camera" | "come_closer" | "one_at_a_time"
     notice: str | None = None
+    honorific: str | None = None     # "ông" | "bà" from the card's sex; None: "Ông/Bà"
+    proposal: bool = False           # the face matched somebody: "is this you? press the consent button"
+    card: str | None = None          # "ok": card read; "invalid": a card that could not be read
+    ask_card: bool = False           # the face is near somebody but not sure: show the card (outline)
+    consent_button: str = "Y"        # label of the consent ("Đồng ý") button, for "is this you?"
+
+
+@dataclass(frozen=True)
+class ConfirmView:
+    """After a service is chosen: "is this you?" about the citizen the face matched."""
+    category: CategoryChoice
+    masked_name: str | None
+    honorific: str | None
+    seconds_left: int                # no answer when it reaches 0 means "no": the visit stays unlinked
+    consent_button: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,7 @@ class DoneView:
     printed: bool | None             # False: "please tell the staff", number stays on screen; None: printing
     enrolled: bool = False           # consent given now: the kiosk will recognise them next time
     returning: bool = False
+    card: str | None = None          # "ok" | "invalid" | None: what became of a card shown in this visit
 
 
 @dataclass(frozen=True)
@@ -59,4 +75,4 @@ class FailsafeView:
     reason: str                      # short technical reason for the journal/staff; citizens see a fixed text
 
 
-View = IdleView | GreetingView | ConsentView | IssuingView | DoneView | FailsafeView
+View = IdleView | GreetingView | ConfirmView | ConsentView | IssuingView | DoneView | FailsafeView

@@ -49,3 +49,64 @@ def test_recognition_benchmark_replays_enrolments_returns_and_strangers(few_face
     assert "6 of 6 people enrolled on their first visit" in out
     assert "visits attached to a wrong citizen: 0" in out
     assert "strangers accepted: 0 of 2 stranger visits" in out
+
+
+def test_idle_benchmark_measures_the_kiosk_loop_against_the_old_one(tmp_path):
+    out = bench("idle.py", "--seconds", "0.3", "--no-camera-only", cwd=tmp_path)
+    assert out.count("baseline loop (0.05 s max wait)") == 2 and out.count("kiosk loop ") == 2
+    assert "no camera:" in out and "screen polled 10x/s" in out and out.count("kiosk / baseline: ") == 2
+
+
+# Four return (two photos), six have one photo; East Asian: Hu_Jintao, Fujio_Cho (two photos), Chang_Tso,
+# Chen_Kaige, Faye_Wong (one). Of the one-photo people, the third of each subset by name is held back as a
+# stranger: Faye_Wong and Adam_Ant.
+SCALE_PEOPLE = {"Aaron_Peirsol": 2, "Adam_Sandler": 2, "Hu_Jintao": 2, "Fujio_Cho": 2,
+                "AJ_Cook": 1, "Aaron_Pena": 1, "Adam_Ant": 1, "Chang_Tso": 1, "Chen_Kaige": 1, "Faye_Wong": 1}
+
+
+@pytest.fixture
+def few_scale(tmp_path, monkeypatch):
+    """scale/ cut down to ten people (links, nothing copied), with its East Asian list; a private cache."""
+    if not (FACES / "scale").is_dir():
+        pytest.skip(f"../shared/data/faces not present: the benchmarks need the large gallery at {FACES / 'scale'}")
+    folder = tmp_path / "faces" / "scale"
+    for person, photos in SCALE_PEOPLE.items():
+        (folder / person).mkdir(parents=True)
+        for n in range(1, photos + 1):
+            (folder / person / f"{n}.jpg").symlink_to(FACES / "scale" / person / f"{n}.jpg")
+    (folder / "east-asian-by-surname.txt").write_text("Chang_Tso\nChen_Kaige\nFaye_Wong\nFujio_Cho\nHu_Jintao\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return folder
+
+
+def test_district_scale_counts_links_under_confirmation_against_todays_rule(few_scale, tmp_path):
+    out = bench("recognition.py", "--scale", str(few_scale), "--unsure-below", "0.6", cwd=tmp_path)
+    assert "10 people, 14 photos, 0 refused" in out
+    assert "4 people with two usable photos enrol photo 1 and return with photo 2 (2 East Asian)" in out
+    assert "held back as a stranger (2, 1 East Asian) and the rest (4) are enrolled" in out
+    assert " gallery of 8 enrolled" in out and "gallery of 1,000" not in out
+    assert "everyone: returning visits proposed the right name 4 of 4 (100.0%)" in out
+    assert "East Asian: returning visits proposed the right name 2 of 2 (100.0%)" in out
+    assert out.count("visits linked to a wrong citizen: 0 with confirmation (target 0)") == 3
+    assert "baseline, face alone links (today's rule): " in out and "unsure_below 0.60 (--unsure-below or the config)" in out
+    assert "the East Asian people alone, 4 enrolled" in out
+    assert list((tmp_path / "cache" / "queue-kiosk").glob("encodings-*.npz"))     # the cache is outside the repo
+
+
+def test_cardread_benchmark_compares_decoders_on_the_same_frames(tmp_path):
+    """Runs with or without ../shared (synthetic backgrounds then) and with or without libzbar0 (ZBar skipped)."""
+    out = bench("cardread.py", "--frames", "2", cwd=tmp_path)
+    assert "2 frames per px/module, 1280x720" in out
+    assert "clean card at 4 px/module (no rotation, blur or JPEG), kiosk decode_qr: read" in out
+    header = next(line for line in out.splitlines() if line.startswith("decoder"))
+    assert header.split()[1:6] == ["1.5", "px", "2.0", "px", "2.5"]
+    rows = {line[:30].strip(): line[30:].split() for line in out.splitlines()
+            if line.startswith(("zxing-cpp", "ZBar", "OpenCV"))}
+    expected = {"zxing-cpp, kiosk decode_qr", "zxing-cpp, one pass", "zxing-cpp defaults (baseline)",
+                "OpenCV QRCodeDetector"}
+    assert expected <= rows.keys()
+    assert "ZBar (pyzbar)" in rows or "pyzbar skipped" in out
+    kiosk = rows["zxing-cpp, kiosk decode_qr"]
+    assert kiosk[4] == "100.0%"                      # 4 px/module: both scenes read
+    assert kiosk[8:10] == ["0", "0"]                 # no wrong text, none accepted as a card
+    assert rows["zxing-cpp defaults (baseline)"][-4:] == ["(1.00x", "the", "baseline's", "time)"]

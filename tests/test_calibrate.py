@@ -106,9 +106,15 @@ def test_calibration_on_a_few_real_photos(tmp_path):
     assert "5 returning photos" in report and "9 stranger probes" in report
     assert "same-person distances (6 pairs)" in report
     assert "recommended: threshold = " in report and "0 false accepts" in report
+    unsure = float(report.split("suggested unsure_below = ")[1].split(":")[0])
+    assert unsure >= threshold_of(report) and f"unsure_below = {unsure:.2f}\n" in report
     assert "two-fold check: needs at least six people" in report     # four people: too few to split
     threshold = float(report.split("recommended: threshold = ")[1].split(",")[0])
     assert 0.3 <= threshold <= 0.7
+
+
+def threshold_of(report: str) -> float:
+    return float(report.split("recommended: threshold = ")[1].split(",")[0])
 
 
 def test_recommendation_keeps_a_safety_gap_to_the_nearest_stranger():
@@ -117,3 +123,25 @@ def test_recommendation_keeps_a_safety_gap_to_the_nearest_stranger():
     assert choose(returning, strangers, safety_gap=0.0).threshold == pytest.approx(0.54)  # b only just in
     safe = choose(returning, strangers)
     assert safe.threshold + 0.01 <= 0.540 and safe.recall == pytest.approx(0.5)           # b given up for the gap
+
+
+def test_calibrate_scale_refuses_to_vouch_for_autolink_on_a_small_gallery(tmp_path, monkeypatch, capsys):
+    if not (FACES / "scale").is_dir():
+        pytest.skip(f"../shared/data/faces not present: --scale needs the photos at {FACES / 'scale'}")
+    for name, count in (("Aaron_Peirsol", 2), ("Hu_Jintao", 2), ("AJ_Cook", 1), ("Aaron_Pena", 1), ("Adam_Ant", 1),
+                        ("Faye_Wong", 1)):
+        (tmp_path / "scale" / name).mkdir(parents=True)
+        for n in range(1, count + 1):
+            (tmp_path / "scale" / name / f"{n}.jpg").symlink_to(FACES / "scale" / name / f"{n}.jpg")
+    (tmp_path / "scale" / "east-asian-by-surname.txt").write_text("Hu_Jintao\nFaye_Wong\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from kiosk.__main__ import main as kiosk_main
+
+    assert kiosk_main(["calibrate", "--scale", str(tmp_path / "scale")]) == 0
+    report = capsys.readouterr().out
+    assert "threshold 0.54, margin 0.05" in report
+    assert "2 return (photo 1 enrolled, photo 2 visits), 3 more enrolled, 1 held back as strangers" in report
+    assert "East Asian subset: 2 people" in report
+    assert "no safe recognition.autolink_below: the gallery has 5 enrolled people" in report
+    assert "autolink_below =" not in report                # nothing to paste
+    assert list((tmp_path / "cache" / "queue-kiosk").glob("encodings-*.npz"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,71 @@ def test_the_pi_cameras_lores_stream_is_detect_width_wide_with_the_main_streams_
     assert lores_size(sized(1280, 720, 320)) == (320, 180)
     assert lores_size(sized(1296, 972, 330)) == (330, 248)      # even sides, as YUV420 needs
     assert lores_size(sized(320, 240, 640)) == (320, 240)       # never larger than the main stream
+
+
+def _stand_in_picamera2(tmp_path, monkeypatch, source: str) -> None:
+    """A ``picamera2`` package on sys.path in place of apt's, with ``source`` as its ``__init__.py``."""
+    package = tmp_path / "standin" / "picamera2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+
+
+# What apt's simplejpeg raises on Raspberry Pi OS when pip's numpy 2.x shadows the system's numpy 1.24.
+NUMPY_ABI_ERROR = ("raise ValueError('numpy.dtype size changed, may indicate binary incompatibility. "
+                   "Expected 96 from C header, got 88 from PyObject')\n")
+
+
+def test_picamera2_import_raising_value_error_is_a_camera_error(tmp_path, monkeypatch):
+    _stand_in_picamera2(tmp_path, monkeypatch, NUMPY_ABI_ERROR)
+    with pytest.raises(CameraError, match=r"picamera2 library fails to load: ValueError: numpy.dtype size changed"
+                                          r".*the system's numpy"):
+        Picamera2Camera()
+
+
+def test_picamera2_start_raising_runtime_error_is_a_camera_error_and_releases_it(tmp_path, monkeypatch):
+    _stand_in_picamera2(tmp_path, monkeypatch, (
+        "calls = []\n"
+        "class Picamera2:\n"
+        "    def __init__(self, num=0): calls.append(('open', num))\n"
+        "    def create_preview_configuration(self, **streams): return streams\n"
+        "    def configure(self, config): calls.append('configure')\n"
+        "    def start(self): raise RuntimeError('Failed to start camera: Device or resource busy')\n"
+        "    def stop(self): calls.append('stop')\n"
+        "    def close(self): calls.append('close')\n"))
+    with pytest.raises(CameraError, match="Pi camera 0.*cannot start.*Device or resource busy"):
+        Picamera2Camera()
+    assert sys.modules["picamera2"].calls == [("open", 0), "configure", "stop", "close"]
+
+
+def test_opencv_import_raising_value_error_is_a_camera_error(monkeypatch):
+    real_import = builtins.__import__
+
+    def broken_cv2(name, *args, **kwargs):
+        if name == "cv2":
+            raise ValueError("numpy.core.multiarray failed to import")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken_cv2)
+    with pytest.raises(CameraError, match=r"/dev/video0: OpenCV \(cv2\) fails to load: ValueError"):
+        OpenCvCamera(0)
+
+
+class FakeAutofocusPicamera2(FakePicamera2):
+    """Camera Module 3: libcamera lists autofocus controls."""
+
+    camera_controls = {"AfMode": (0, 2, 0), "AfRange": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0)}
+
+    def set_controls(self, controls):
+        self.controls = dict(controls)
+
+
+def test_picamera2_turns_on_continuous_full_range_autofocus_where_the_module_has_it():
+    fake = FakeAutofocusPicamera2()
+    Picamera2Camera(size=(2304, 1296), picamera2_factory=lambda: fake)
+    assert fake.controls == {"AfMode": 2, "AfRange": 2}
+    plain = FakePicamera2()
+    Picamera2Camera(picamera2_factory=lambda: plain)          # a v2 module: no autofocus, nothing set
+    assert not hasattr(plain, "controls")
+

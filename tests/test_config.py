@@ -38,6 +38,15 @@ def test_shipped_configs_load_with_the_office_categories():
     (lambda r: r["kiosk"].__setitem__("day_starts_at_hour", 25), "kiosk.day_starts_at_hour"),
     (lambda r: r.pop("kiosk"), "kiosk"),
     (lambda r: r.__setitem__("categories", []), "categories"),
+    (lambda r: r["recognition"].__setitem__("unsure_below", 0.5), "recognition.unsure_below"),
+    (lambda r: r["recognition"].__setitem__("unsure_below", "high"), "recognition.unsure_below"),
+    (lambda r: r["recognition"].__setitem__("autolink_below", 0.6), "recognition.autolink_below"),
+    (lambda r: r["identity"].__setitem__("keep", ["name", "phone"]), "identity.keep"),
+    (lambda r: r["identity"].__setitem__("keep", "name"), "identity.keep"),
+    (lambda r: r["identity"].__setitem__("max_templates", 0), "identity.max_templates"),
+    (lambda r: r["identity"].__setitem__("min_age_for_face", -1), "identity.min_age_for_face"),
+    (lambda r: r["identity"].__setitem__("secret_file", 7), "identity.secret_file"),
+    (lambda r: r["identity"].__setitem__("secrets", "x"), "identity.secrets"),
 ])
 def test_errors_name_the_key(mutate, key):
     raw = _sim_raw()
@@ -70,5 +79,30 @@ def test_cli_exits_non_zero_with_the_key(tmp_path, capsys):
     raw = SIMULATION_CONFIG.read_text(encoding="utf-8").replace("pin = 13", 'pin = "x"')
     path = tmp_path / "kiosk.toml"
     path.write_text(raw, encoding="utf-8")
-    assert main(["run", "--config", str(path), "--exit-after", "0"]) == 2
+    assert main(["run", "--config", str(path), "--exit-after", "0"]) == 78
     assert "categories[2].pin: expected an integer GPIO pin" in capsys.readouterr().err
+
+
+def test_identity_defaults_and_settings():
+    raw = _sim_raw()
+    del raw["identity"]
+    raw["recognition"].pop("unsure_below")
+    config = parse_config(raw)
+    assert config.identity.secret_file == "/etc/kiosk/office-secret"
+    assert config.identity.keep == ("name", "birth_date", "sex") and config.identity.max_templates == 5
+    assert config.identity.min_age_for_face == 18
+    assert config.recognition.autolink_below is None and config.recognition.unsure_below is None
+    raw["identity"] = {"keep": ["name", "address"], "max_templates": 3}
+    raw["recognition"].update(autolink_below=0.4, unsure_below=0.6)
+    config = parse_config(raw)
+    assert config.identity.keep == ("name", "address") and config.identity.max_templates == 3
+    assert (config.recognition.autolink_below, config.recognition.unsure_below) == (0.4, 0.6)
+
+
+def test_the_main_stream_of_the_pi_config_gives_a_card_qr_two_px_per_module_at_25_cm():
+    from hardware.camera import HFOV_CAMERA_MODULE_3, px_per_module
+
+    pi = load_config(PACKAGED_CONFIGS / "pi.toml")
+    assert px_per_module(pi.camera.width, hfov_deg=HFOV_CAMERA_MODULE_3, distance_mm=250, qr_mm=13,
+                         modules=41) >= 2.0
+    assert px_per_module(640, hfov_deg=HFOV_CAMERA_MODULE_3, distance_mm=250, qr_mm=13, modules=41) < 1.0

@@ -156,7 +156,8 @@ def test_returning_citizens_are_recognised_and_strangers_never(tmp_path):
     assert all(r["citizen"] is None and not r["enrolled"] for r in results[len(enrolled):])
 
     # Later visits, in a second replay on the same data (the cache is rebuilt from the store).
-    later = [{"image": str(photos(p)[1]), "category": "chung-thuc", "consent": True} for p in enrolled]
+    later = [{"image": str(photos(p)[1]), "category": "chung-thuc", "consent": True, "confirm": True}
+             for p in enrolled]
     later += [{"image": str(photos(p)[1]), "category": "chung-thuc", "consent": False} for p in strangers]
     results = run_replay(later, data_dir=data, out_dir=out)
     recognised = [r["citizen"] == ids[p.name] and r["recognized"] for p, r in zip(enrolled, results)]
@@ -201,7 +202,7 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
 
     import numpy as np
 
-    from kiosk.app import forget
+    from kiosk.cli_store import forget
     from kiosk.replay import run_replay
 
     class OneFaceEngine:
@@ -226,14 +227,17 @@ def test_forget_deletes_the_face_and_the_kiosk_no_longer_recognises(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     visit = {"image": str(frame), "category": "ho-tich", "consent": True}
     [first] = run_replay([visit], data_dir=data, out_dir=out, engine=OneFaceEngine())
-    [second] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
+    [second] = run_replay([dict(visit, consent=False, confirm=True)], data_dir=data, out_dir=out,
+                          engine=OneFaceEngine())
     assert first["enrolled"] and second["recognized"] and second["citizen"] == first["citizen"]
+    assert second["proposed"] == first["citizen"] and second["identified_by"] == "face"
 
     config = dataclasses.replace(sim_config(tmp_path), printer=dataclasses.replace(
         sim_config(tmp_path).printer, out_dir=str(out)))
     assert forget(config, first["citizen"]) == 0
     assert list(out.glob(f"deleted-{first['citizen']}.png"))
-    [third] = run_replay([dict(visit, consent=False)], data_dir=data, out_dir=out, engine=OneFaceEngine())
+    [third] = run_replay([dict(visit, consent=False, confirm=True)], data_dir=data, out_dir=out,
+                         engine=OneFaceEngine())
     assert not third["recognized"] and third["citizen"] is None
     assert forget(config, "0" * 32, print_receipt=False) == 2
 

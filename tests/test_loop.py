@@ -6,7 +6,7 @@ import numpy as np
 
 from fakes import Clock, Obs, Services
 from kiosk.loop import EventLoop, RecognitionWorker
-from kiosk.states import ButtonPressed, KioskMachine
+from kiosk.states import CONSENT, ButtonPressed, KioskMachine
 from kiosk.views import CategoryChoice, DoneView, GreetingView
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),)
@@ -42,10 +42,10 @@ class ScriptedRecognizer:
         self.resets += 1
 
 
-def _loop(recognizer, camera, clock, services=None, sync=True):
+def _loop(recognizer, camera, clock, services=None, sync=True, card_reader=None):
     services = services or Services()
     machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
-    worker = RecognitionWorker(recognizer)
+    worker = RecognitionWorker(recognizer, card_reader=card_reader)
     loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, camera=camera, worker=worker,
                      idle_fps=2, active_fps=8, sync=sync)
     return loop, worker, services
@@ -140,6 +140,7 @@ def test_finished_visit_resets_the_tracker_before_the_next_frame():
     loop, worker, services = _loop(recognizer, camera, clock)
     try:
         _run_for(loop, clock, 1.0)
+        loop.events.put(ButtonPressed(CONSENT))    # "yes, that is me" to the face's proposal
         loop.events.put(ButtonPressed("ho-tich"))
         _run_for(loop, clock, 8.0)                 # ticket screen times out
         assert loop.machine.visits_ended == 1 and services.issued == [("ho-tich", "c1")]
@@ -192,3 +193,176 @@ def test_keys_of_the_simulation_window_press_the_buttons():
     screen.keys = ["x", "escape"]          # unknown keys are ignored; Esc ends the loop
     loop.step()
     assert not loop.running and len(services.issued) == 1
+
+
+# --- idle cost: the loop blocks on its queue until something is due --------------------------------------
+
+class IdleQueue(queue.Queue):
+    """An event queue on which nothing arrives by itself: a blocking get moves the fake clock by its timeout."""
+
+    def __init__(self, clock, arrivals=()):
+        super().__init__()
+        self.clock = clock
+        self.timeouts = []
+        self.arrivals = list(arrivals)       # (time, event): put by "another thread" at that time
+
+    def get(self, block=True, timeout=None):
+        try:
+            return super().get(block=False)
+        except queue.Empty:
+            if not block:
+                raise
+            self.timeouts.append(timeout)
+            if self.arrivals and self.arrivals[0][0] <= self.clock.t + timeout:
+                self.clock.t, event = self.arrivals.pop(0)
+                return event
+            self.clock.t += timeout
+            raise
+
+
+class CountingServices(Services):
+    def __init__(self):
+        super().__init__()
+        self.notices = 0
+
+    def notice(self):
+        self.notices += 1
+        return super().notice()
+
+
+def _idle_loop(clock, arrivals=(), **parts):
+    services = CountingServices()
+    machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
+    loop = EventLoop(machine=machine, events=IdleQueue(clock, arrivals), clock=clock, keymap={"1": "ho-tich"},
+                     **parts)
+    return loop, services
+
+
+def test_an_idle_loop_without_camera_blocks_instead_of_turning_20_times_a_second():
+    from kiosk.loop import MAX_WAIT
+
+    clock = Clock()
+    loop, services = _idle_loop(clock)
+    loop.run(stop_at=60.0, until=lambda: loop.turns > 10_000)     # (the old loop spun here: timeout 0)
+    assert clock.t == 60.0
+    assert loop.turns <= 60 / MAX_WAIT + 1                         # a dozen turns a minute, not 1200
+    assert all(t > 0.05 for t in loop.events.timeouts[:-1])
+    assert services.notices == loop.turns                          # the view (and the notice) once a turn
+
+
+def test_a_button_pressed_during_a_long_wait_is_served_at_once():
+    clock = Clock()
+    issued_at = []
+    loop, services = _idle_loop(clock, arrivals=[(1.25, ButtonPressed("ho-tich"))])
+    services.issue = lambda visit: issued_at.append(clock.t) or Services.issue(services, visit)
+    loop.run(stop_at=5.0, until=lambda: loop.turns > 10_000)
+    assert services.issued == [("ho-tich", None)] and issued_at == [1.25]
+    assert isinstance(loop.machine.view, DoneView)
+
+
+def test_the_watchdog_is_pinged_on_time_by_a_blocking_loop():
+    from kiosk.notify import SystemdNotifier
+
+    class Recording(SystemdNotifier):
+        def __init__(self, clock):
+            super().__init__(clock, {"WATCHDOG_USEC": "6000000"})     # WatchdogSec=6: a ping every 3 s
+            self.pings = []
+
+        def _send(self, message):
+            if message == "WATCHDOG=1":
+                self.pings.append(self._clock())
+
+    clock = Clock()
+    notifier = Recording(clock)
+    loop, _ = _idle_loop(clock, notifier=notifier)
+    loop.run(stop_at=30.0, until=lambda: loop.turns > 10_000)
+    assert notifier.pings == [3.0 * i for i in range(10)]
+    assert max(loop.events.timeouts) <= 3.0
+
+
+def test_a_window_or_keyboard_is_polled_ten_times_a_second_a_headless_screen_not_at_all():
+    from kiosk.loop import MAX_WAIT, SCREEN_POLL
+
+    class Screen:
+        def __init__(self, needs_polling):
+            self.needs_polling = needs_polling
+            self.polls = 0
+
+        def poll(self):
+            self.polls += 1
+            return []
+
+        def show(self, view):
+            pass
+
+    for needs_polling, wait in ((True, SCREEN_POLL), (False, MAX_WAIT)):
+        clock, screen = Clock(), Screen(needs_polling)
+        loop, _ = _idle_loop(clock, screen=screen)
+        loop.run(stop_at=10.0, until=lambda: loop.turns > 10_000)
+        assert {round(t, 6) for t in loop.events.timeouts[:-1]} == {wait}
+        assert screen.polls == loop.turns and abs(loop.turns - 10.0 / wait) <= 1
+
+
+def test_with_a_camera_the_loop_wakes_for_frames_and_results_only():
+    clock, camera = Clock(), CountingCamera()
+    recognizer = ScriptedRecognizer()
+    services = CountingServices()
+    machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock)
+    events = IdleQueue(clock)
+    worker = RecognitionWorker(recognizer)
+    loop = EventLoop(machine=machine, events=events, clock=clock, camera=camera, worker=worker, idle_fps=2,
+                     sync=True)
+    try:
+        loop.run(stop_at=10.0, until=lambda: loop.turns > 10_000)
+    finally:
+        worker.close()
+    assert camera.reads == 20 and loop.frames_processed == 20       # 2 fps
+    assert loop.turns <= 2 * camera.reads + 1                        # a turn for the frame, one for its result
+    assert all(t in (0.0, 0.5) for t in events.timeouts[:-1])
+
+
+def test_the_worker_wakes_the_loop_when_a_result_is_ready():
+    from kiosk.loop import WAKE
+
+    events = queue.Queue()
+    clock = Clock()
+    machine = KioskMachine(office="UBND", categories=CATEGORIES, services=Services(), clock=clock)
+    worker = RecognitionWorker(ScriptedRecognizer([Obs(track_id=1, settled=False)]))
+    loop = EventLoop(machine=machine, events=events, clock=clock, camera=CountingCamera(), worker=worker)
+    try:
+        loop.step()                                    # the frame goes to the worker
+        assert events.get(timeout=5) is WAKE           # (a real wait: the worker thread answers)
+        loop.step()
+        assert loop.frames_processed == 1 and isinstance(machine.view, GreetingView)
+    finally:
+        worker.close()
+
+
+def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
+    from fakes import card
+
+    calls = []
+
+    def reader(frame):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            raise RuntimeError("decoder crashed")          # costs that frame's card, nothing else
+        return ["CARD-A"]
+
+    clock, camera = Clock(), CountingCamera()
+    recognizer = ScriptedRecognizer()
+    services = Services()
+    services.cards["CARD-A"] = card("c5")
+    loop, worker, _ = _loop(recognizer, camera, clock, services=services, card_reader=reader)
+    try:
+        _run_for(loop, clock, 3.0)
+        assert calls == []                                 # nobody in view, idle: no decoding
+        recognizer.observations = [Obs(track_id=1, settled=False)] * 3
+        _run_for(loop, clock, 1.0)
+        assert calls and set(calls) == {"recognition"}     # never on the loop thread
+        assert loop.machine.view.card == "ok"              # the card read reached the visit
+        loop.events.put(ButtonPressed("ho-tich"))
+        _run_for(loop, clock, 0.5)
+        assert services.issued == [("ho-tich", "c5")]
+    finally:
+        worker.close()

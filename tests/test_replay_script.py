@@ -24,8 +24,8 @@ def test_relative_images_resolve_against_the_script_folder(tmp_path):
     ])
     visits = read_script(script, CATEGORIES)
     assert visits == [
-        {"image": str(tmp_path / "faces" / "a.jpg"), "category": "ho-tich", "consent": True},
-        {"image": None, "category": "dat-dai", "consent": False},
+        {"image": str(tmp_path / "faces" / "a.jpg"), "category": "ho-tich", "consent": True, "confirm": False},
+        {"image": None, "category": "dat-dai", "consent": False, "confirm": False},
     ]
 
 
@@ -33,11 +33,16 @@ def test_relative_images_resolve_against_the_script_folder(tmp_path):
     ('{"image": "missing.jpg", "category": "ho-tich"}', "image not found"),
     ('{"image": null, "category": "xay-nha"}', "unknown category 'xay-nha'"),
     ('{"image": null, "category": "ho-tich", "consent": "yes"}', "consent must be true or false"),
+    ('{"image": null, "category": "ho-tich", "confirm": 1}', "confirm must be true or false"),
+    ('{"image": [], "category": "ho-tich"}', "image must be a path, a list of paths or null"),
+    ('{"image": ["faces/a.jpg", "card.png"], "category": "ho-tich"}', "image not found"),
     ('{"image": null, "category": "ho-tich", "name": "A"}', "unknown field(s) name"),
     ('{"image": null, "category": ', "not JSON"),
     ('[1, 2]', "a visit must be a JSON object"),
 ])
 def test_bad_line_is_named(tmp_path, bad_line, message):
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / "a.jpg").write_bytes(b"only the second image is missing")
     script = _write(tmp_path, ['{"image": null, "category": "ho-tich"}', bad_line])
     with pytest.raises(ScriptError) as err:
         read_script(script, CATEGORIES)
@@ -52,3 +57,12 @@ def test_cli_rejects_before_running(tmp_path, capsys):
     assert main(["replay", str(script), "--data", str(data), "--out", str(out)]) == 2
     assert "visits.jsonl:2: unknown category 'nope'" in capsys.readouterr().err
     assert not data.exists() and not out.exists()      # nothing ran
+
+
+def test_a_visit_may_show_several_images_in_turn(tmp_path):
+    for name in ("face.jpg", "card.png"):
+        (tmp_path / name).write_bytes(b"not looked at yet")
+    script = _write(tmp_path, [json.dumps({"image": ["face.jpg", "card.png"], "category": "ho-tich",
+                                           "confirm": True})])
+    [visit] = read_script(script, CATEGORIES)
+    assert visit["image"] == [str(tmp_path / "face.jpg"), str(tmp_path / "card.png")] and visit["confirm"]

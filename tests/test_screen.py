@@ -14,7 +14,7 @@ from PIL import Image  # noqa: E402
 
 from kiosk import screen as screen_module  # noqa: E402
 from kiosk.screen import GOLD, WARNING, Screen, sample_views, save_screenshots  # noqa: E402
-from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
+from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
                          IssuingView)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def colour_box(surface: pygame.Surface, colour) -> pygame.Rect | None:
 
 def test_every_view_kind_renders_without_a_display(screen):
     kinds = {type(view) for view in sample_views().values()}
-    assert kinds == {IdleView, GreetingView, ConsentView, IssuingView, DoneView, FailsafeView}
+    assert kinds == {IdleView, GreetingView, ConfirmView, ConsentView, IssuingView, DoneView, FailsafeView}
     for kind, view in sample_views().items():
         surface = screen.draw(view)
         assert surface.get_size() == (800, 480), kind
@@ -251,3 +251,43 @@ def test_still_printing_shows_the_number_without_alarming_anyone(screen):
     text = " ".join(screen.drawn_text)
     assert "Đang in phiếu…" in text and "nhân viên" not in text
     assert colour_box(surface, WARNING) is None and colour_box(surface, GOLD).height >= 100
+
+
+# -- who the citizen is: card, "is this you?", show your card ---------------------------------------------------
+def test_card_read_greets_with_the_honorific_and_the_masked_name_only(screen):
+    screen.draw(GreetingView(OFFICE, CATEGORIES, masked_name="L* T*ị C*c", honorific="bà", returning=True,
+                             card="ok"))
+    text = screen.drawn_text
+    assert "Chào bà," in text and "L* T*ị C*c" in text and "Đã đọc thẻ" in text and "Card read" in text
+    assert not any("Lê Thị Cúc" in t for t in text)
+
+
+def test_an_unreadable_card_is_said_plainly(screen):
+    screen.draw(GreetingView(OFFICE, CATEGORIES, card="invalid"))
+    assert any("Không đọc được thẻ" in t for t in screen.drawn_text)
+    assert any("could not be read" in t for t in screen.drawn_text)
+
+
+def test_a_face_proposal_asks_is_this_you_with_the_consent_button(screen):
+    surface = screen.draw(GreetingView(OFFICE, CATEGORIES, masked_name="N****n V*n A*", honorific="ông",
+                                       proposal=True, consent_button="Y"))
+    assert "Đúng là Ông N****n V*n A*?" in screen.drawn_text
+    assert "Nhấn nút Y (Đồng ý) nếu đúng" in screen.drawn_text
+    assert colour_box(surface, GOLD).width > 600            # the answer is a gold band across the screen
+
+
+def test_unsure_face_is_shown_where_to_hold_the_card(screen):
+    plain = screen.draw(GreetingView(OFFICE, CATEGORIES)).copy()
+    surface = screen.draw(GreetingView(OFFICE, CATEGORIES, ask_card=True))
+    text = " ".join(screen.drawn_text)
+    assert "Vui lòng đưa thẻ CCCD" in text and "ID card" in text
+    outline = colour_box(surface, GOLD)
+    assert outline is not None and outline.right > 700 and outline.top < 120     # the card outline, top right
+    assert colour_box(plain, GOLD).top > outline.top                             # only when asking for the card
+
+
+def test_confirm_screen_counts_down_and_says_no_answer_means_unlinked(screen):
+    screen.draw(ConfirmView(CATEGORIES[0], "N****n V*n A*", None, seconds_left=7, consent_button="Y"))
+    text = screen.drawn_text
+    assert "Đúng là Ông/Bà N****n V*n A*?" in text and "7" in text
+    assert any("không gắn với ai" in t for t in text)

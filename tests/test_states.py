@@ -4,7 +4,7 @@ import pytest
 
 from fakes import Clock, Obs, Services
 from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, KioskMachine, Timing
-from kiosk.views import (CategoryChoice, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
+from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
                          IssuingView)
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),
@@ -36,16 +36,22 @@ def test_button_without_a_face_gives_a_plain_ticket(kiosk):
     assert isinstance(machine.view, IdleView) and machine.visits_ended == 1
 
 
-def test_known_face_is_greeted_and_linked(kiosk):
+def test_known_face_is_proposed_and_the_consent_button_links_it(kiosk):
     machine, services, clock = kiosk
     services.names["c7"] = "N***n V*n A"
     machine.handle(FaceUpdate(Obs(citizen_id="c7")))
     view = machine.view
-    assert isinstance(view, GreetingView) and view.returning and view.masked_name == "N***n V*n A"
+    assert isinstance(view, GreetingView) and view.proposal and not view.returning
+    assert view.masked_name == "N***n V*n A"
+    machine.handle(ButtonPressed(CONSENT))                # "yes, that is me"
+    view = machine.view
+    assert view.returning and not view.proposal
     machine.handle(ButtonPressed("ho-tich"))
     machine.tick()
     assert services.issued == [("ho-tich", "c7")]
-    assert machine.last_outcome.recognized and not machine.last_outcome.enrolled
+    outcome = machine.last_outcome
+    assert outcome.recognized and not outcome.enrolled and outcome.identified_by == "face"
+    assert outcome.proposed == "c7" and outcome.card is None
 
 
 def test_unknown_face_consent_yes_enrols_then_issues(kiosk):
@@ -123,6 +129,9 @@ def test_button_while_recognising_waits_for_the_verdict(kiosk):
     machine.tick()
     assert isinstance(machine.view, IssuingView) and services.issued == []
     machine.handle(FaceUpdate(Obs(citizen_id="c9")))
+    machine.tick()
+    assert isinstance(machine.view, ConfirmView)           # "is this you?" after the service was chosen
+    machine.handle(ButtonPressed(CONSENT))
     machine.tick()
     assert services.issued == [("ho-tich", "c9")]
 
@@ -237,3 +246,156 @@ def test_a_failed_enrolment_still_gives_the_ticket(kiosk):
     machine.tick()
     view = machine.view
     assert isinstance(view, DoneView) and not view.enrolled and services.issued == [("ho-tich", None)]
+
+
+# -- cards, proposals, the unsure zone -------------------------------------------------------------------------
+from fakes import card  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from kiosk.states import CardRead, VisitRequest  # noqa: E402
+
+ENC = np.ones((3, 128), np.float32)
+
+
+def test_a_card_links_the_visit_and_the_screen_says_card_read(kiosk):
+    machine, services, clock = kiosk
+    services.cards["CARD-A"] = card("c5")
+    machine.handle(FaceUpdate(Obs(faces=0, track_id=None, cards=("CARD-A", "https://pay.example/qr"))))
+    view = machine.view
+    assert isinstance(view, GreetingView) and view.card == "ok" and view.honorific == "ông"
+    assert view.masked_name == "N****n V*n A*" and view.returning
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert services.issued == [("ho-tich", "c5")]
+    assert services.requests[0].card.citizen_id == "c5"
+    outcome = machine.last_outcome
+    assert outcome.identified_by == "card" and outcome.card == "ok" and machine.view.card == "ok"
+
+
+def test_an_invalid_card_gives_a_plain_ticket_and_says_so(kiosk):
+    machine, services, clock = kiosk
+    services.cards["BAD"] = CardRead(ok=False)
+    machine.handle(FaceUpdate(Obs(faces=1, track_id=1, enrol_encodings=ENC, cards=("BAD",))))
+    assert machine.view.card == "invalid"
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()                                   # no consent question either: nothing is stored
+    assert services.issued == [("ho-tich", None)] and services.requests[0].card is None
+    assert machine.last_outcome.card == "invalid" and machine.last_outcome.identified_by is None
+
+
+def test_a_card_does_not_outlive_its_visit(kiosk):
+    machine, services, clock = kiosk
+    services.cards["CARD-A"] = card("c5")
+    machine.handle(FaceUpdate(Obs(faces=0, track_id=None, cards=("CARD-A",))))
+    for _ in range(20):                              # the holder walks off: empty frames keep coming
+        clock.t += 1
+        machine.handle(FaceUpdate(Obs(faces=0, track_id=None, cards=("CARD-A",) if clock.t < 5 else ())))
+        machine.tick()
+    assert isinstance(machine.view, IdleView)        # greeting timed out: back to idle
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert services.issued == [("ho-tich", None)]
+
+
+def test_unconfirmed_proposal_leaves_the_visit_unlinked(kiosk):
+    machine, services, clock = kiosk
+    services.names["c7"] = "N***n V*n A"
+    machine.handle(FaceUpdate(Obs(citizen_id="c7", distance=0.3)))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    view = machine.view
+    assert isinstance(view, ConfirmView) and view.masked_name == "N***n V*n A" and view.seconds_left == 10
+    clock.t += 10
+    machine.tick()                                   # no answer: "no"
+    machine.tick()
+    assert services.issued == [("ho-tich", None)]
+    assert machine.last_outcome.proposed == "c7" and machine.last_outcome.citizen is None
+    assert services.enrolled == []                   # a declined proposal is not offered enrolment either
+
+
+def test_service_button_answers_no_to_is_this_you(kiosk):
+    machine, services, clock = kiosk
+    machine.handle(FaceUpdate(Obs(citizen_id="c7")))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    machine.handle(ButtonPressed("dat-dai"))
+    machine.tick()
+    assert services.issued == [("ho-tich", None)]
+
+
+def test_autolink_only_below_its_distance():
+    clock, services = Clock(), Services()
+    machine = KioskMachine(office="UBND", categories=CATEGORIES, services=services, clock=clock, timing=TIMING,
+                           autolink_below=0.35)
+    machine.handle(FaceUpdate(Obs(citizen_id="c1", distance=0.30)))
+    assert machine.view.returning and not machine.view.proposal
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    clock.t += 6
+    machine.tick()                                   # the ticket screen ends
+    machine.handle(FaceUpdate(Obs(track_id=2, citizen_id="c2", distance=0.40)))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert isinstance(machine.view, ConfirmView)     # 0.40 is above autolink_below: asked
+    assert services.issued == [("ho-tich", "c1")]
+
+
+def test_unsure_face_is_asked_for_the_card_never_offered_enrolment(kiosk):
+    machine, services, clock = kiosk
+    machine.handle(FaceUpdate(Obs(enrol_encodings=ENC, encodings=ENC, distance=0.57, unsure=True)))
+    view = machine.view
+    assert isinstance(view, GreetingView) and view.ask_card and not view.proposal
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert isinstance(machine.view, DoneView) and services.enrolled == []
+
+
+def test_unsure_face_with_a_card_may_keep_its_templates(kiosk):
+    machine, services, clock = kiosk
+    services.cards["CARD-NEW"] = card(None)
+    machine.handle(FaceUpdate(Obs(enrol_encodings=ENC, encodings=ENC, unsure=True, cards=("CARD-NEW",))))
+    assert not machine.view.ask_card and machine.view.card == "ok"
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert isinstance(machine.view, ConsentView)
+    machine.handle(ButtonPressed(CONSENT))
+    machine.tick()
+    [request] = services.requests
+    assert request.consent and request.encodings is ENC and request.card.citizen_id is None
+
+
+@pytest.mark.parametrize("card_read, face", [
+    (card(None, minor=True), Obs(enrol_encodings=ENC, encodings=ENC)),             # a minor: never asked
+    (card("c5", has_templates=True), Obs(citizen_id="c5", encodings=ENC)),         # refresh needs no question
+    (card("c5"), Obs(citizen_id="c9", encodings=ENC)),                             # the face is somebody else's
+])
+def test_card_visits_that_are_never_asked_for_consent(kiosk, card_read, face):
+    machine, services, clock = kiosk
+    services.cards["C"] = card_read
+    machine.handle(FaceUpdate(replace(face, cards=("C",))))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert isinstance(machine.view, DoneView)        # no consent question, no "is this you?"
+    [request] = services.requests
+    assert not request.consent and request.card is card_read and request.face_match == face.citizen_id
+    assert request.encodings is ENC                  # the services decide: refresh, or nothing
+
+
+def test_a_failed_visit_leaves_nothing_for_the_next_one(kiosk):
+    """Item 11: enrolment, consent and card travel with their visit; a failure drops them all."""
+    machine, services, clock = kiosk
+    services.cards["CARD-A"] = card("c5")
+    machine.handle(FaceUpdate(Obs(enrol_encodings=ENC, cards=("CARD-A",))))
+    services.fail_issue = True
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    machine.handle(ButtonPressed(CONSENT))
+    machine.tick()
+    assert isinstance(machine.view, FailsafeView)
+    services.fail_issue = False
+    clock.t += 4
+    machine.tick()
+    machine.handle(ButtonPressed("dat-dai"))         # the next citizen, nobody in view
+    machine.tick()
+    [request] = services.requests
+    assert request == VisitRequest("dat-dai")        # no card, no face, no consent of the one before

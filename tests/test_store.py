@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kiosk.cli_store import print_visits
 from kiosk.storage import JournalStorage, RecordLog
 from kiosk.store import (
     ARCHIVE_DIR,
@@ -24,7 +25,6 @@ from kiosk.store import (
     Store,
     StoreError,
     StoreLocked,
-    print_visits,
     service_day_of,
 )
 
@@ -281,7 +281,7 @@ def test_accepting_the_clock_cut_short_after_the_hot_file_leaves_the_safe_old_st
 def test_kiosk_clock_tells_the_technician_then_accepts_the_clock_only_with_the_lock(tmp_path, capsys):
     from kiosk.__main__ import main
     from kiosk.config import SIMULATION_CONFIG
-    from kiosk.store import clock_command
+    from kiosk.cli_store import clock_command
 
     today = _jumped_ahead(tmp_path / "d")
     options = dict(kiosk_id="k1", day_start_hour=6, now=today)

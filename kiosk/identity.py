@@ -1,0 +1,211 @@
+"""Who the citizen is, by their CCCD card: one record per person, found by a keyed hash of the card number.
+
+The card number itself is never stored: the record is found by HMAC-SHA256(office secret, number), so the
+kiosks of one office (same secret file) agree on who is who, and the data folder alone does not give the
+numbers away. Which other card fields are kept is the office's choice (``[identity] keep``).
+
+The records live in ``identity.jsonl`` in the data folder (a :class:`kiosk.storage.JournalStorage`, like the
+citizens' files): table ``people`` (citizen id, card hash, kept fields, created, last seen) and table
+``counters`` (cards whose face matched somebody else). The citizen id is the one the store uses for face
+templates, so one person has one id whether they came by card, by face or both.
+
+    >>> book = CardBook.open(data_dir, secret=load_secret(Path("/etc/kiosk/office-secret")))  # doctest: +SKIP
+    >>> citizen, created = book.link(book.key("001203001234"), {"name": "Nguyễn Văn An"}, now=now)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping
+
+from tinydb import TinyDB
+from tinydb.table import Document
+
+from kiosk.cccd import Card
+from kiosk.storage import JournalStorage, StorageError
+
+log = logging.getLogger("kiosk.identity")
+
+IDENTITY_FILE = "identity.jsonl"
+MIN_SECRET_BYTES = 16
+DISAGREEMENTS = "card_face_disagreements"   # a face matched one record while the card named another
+
+
+class IdentityError(Exception):
+    """The card records cannot be read or saved; the message names the file."""
+
+
+def load_secret(path: Path) -> tuple[bytes | None, str | None]:
+    """The office secret, or (None, why not): a kiosk without it issues tickets but does not use cards."""
+    try:
+        secret = Path(path).read_bytes().strip()
+    except FileNotFoundError:
+        return None, f"{path} not found"
+    except OSError as exc:
+        return None, f"{path}: {exc.strerror or exc}"
+    if len(secret) < MIN_SECRET_BYTES:
+        return None, f"{path} holds fewer than {MIN_SECRET_BYTES} bytes"
+    return secret, None
+
+
+def make_secret(path: Path) -> bool:
+    """Write a new random secret (64 hex digits, mode 0600) unless ``path`` exists; True if it wrote one.
+
+    For the simulation, replay and tests; on a Pi the installer makes it once per office.
+    """
+    path = Path(path)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+@dataclass(frozen=True)
+class CardPolicy:
+    """The office's rules for card visits (from ``[identity]`` and the recognition threshold)."""
+    keep: tuple[str, ...] = ("name", "birth_date", "sex")
+    max_templates: int = 5
+    min_age_for_face: int = 18
+    threshold: float = 0.54           # the one-to-one check of a card holder's face uses the same threshold
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """One card holder's record (never the card number)."""
+    citizen_id: str
+    card: str                         # HMAC-SHA256 of the number, hex
+    fields: Mapping[str, str]         # the kept card fields: name, birth_date (ISO), sex, address
+    created_at: datetime
+    last_seen: datetime | None
+
+    @property
+    def name(self) -> str | None:
+        return self.fields.get("name")
+
+
+class CardBook:
+    """Card-keyed citizen records; the loop thread owns it (not thread-safe), like the store."""
+
+    def __init__(self, path: Path, *, secret: bytes | None, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self._secret = secret
+        self.readonly = readonly
+        self._storage = JournalStorage(self.path, readonly=readonly)
+        self._db = TinyDB(storage=lambda: self._storage)
+        self.problems = list(self._storage.problems)
+        self._by_card: dict[str, int] = {}
+        self._by_citizen: dict[str, int] = {}
+        for doc_id, doc in self._storage.peek().get("people", {}).items():
+            self._by_card[doc["card"]] = int(doc_id)
+            self._by_citizen[doc["citizen"]] = int(doc_id)
+
+    @classmethod
+    def open(cls, data_dir: Path, *, secret: bytes | None, readonly: bool = False) -> "CardBook":
+        return cls(Path(data_dir) / IDENTITY_FILE, secret=secret, readonly=readonly)
+
+    @property
+    def enabled(self) -> bool:
+        """Cards can be used (the office secret was found)."""
+        return self._secret is not None
+
+    def key(self, number: str) -> str:
+        """The lookup key of a card number: HMAC-SHA256 with the office secret, hex."""
+        if self._secret is None:
+            raise IdentityError("no office secret: cards are not used")
+        return hmac.new(self._secret, number.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def find(self, card_key: str) -> CardRecord | None:
+        doc_id = self._by_card.get(card_key)
+        return None if doc_id is None else self._record(doc_id)
+
+    def record(self, citizen_id: str) -> CardRecord | None:
+        doc_id = self._by_citizen.get(citizen_id)
+        return None if doc_id is None else self._record(doc_id)
+
+    def records(self) -> list[CardRecord]:
+        return [self._record(doc_id) for doc_id in sorted(self._by_citizen.values())]
+
+    def link(self, card_key: str, fields: Mapping[str, str], *, now: datetime) -> tuple[str, bool]:
+        """The citizen id of this card, making the record on its first visit; (id, created)."""
+        found = self.find(card_key)
+        if found is not None:
+            self.touch(found.citizen_id, now)
+            return found.citizen_id, False
+        citizen_id = secrets.token_hex(16)
+        doc = {"citizen": citizen_id, "card": card_key, "fields": dict(fields), "created_at": now.isoformat(),
+               "last_seen": now.isoformat()}
+        try:
+            doc_id = self._db.table("people").insert(doc)
+        except StorageError as exc:
+            raise IdentityError(f"card record not saved: {exc}") from exc
+        self._by_card[card_key] = self._by_citizen[citizen_id] = doc_id
+        log.info("citizen %s: new record from a card", citizen_id)
+        return citizen_id, True
+
+    def touch(self, citizen_id: str, now: datetime) -> None:
+        doc_id = self._by_citizen.get(citizen_id)
+        if doc_id is None:
+            return
+        try:
+            self._db.table("people").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
+        except StorageError as exc:
+            log.warning("card record %s: last seen not saved: %s", citizen_id, exc)
+
+    def forget(self, citizen_id: str) -> bool:
+        """Delete a card holder's record (``kiosk forget``); False if there was none."""
+        doc_id = self._by_citizen.pop(citizen_id, None)
+        if doc_id is None:
+            return False
+        doc = self._storage.peek()["people"][str(doc_id)]
+        try:
+            self._db.table("people").remove(doc_ids=[doc_id])
+        except StorageError as exc:
+            raise IdentityError(f"card record not deleted: {exc}") from exc
+        self._by_card.pop(doc["card"], None)
+        return True
+
+    def count(self, name: str) -> int:
+        """A counter's value (e.g. :data:`DISAGREEMENTS`)."""
+        doc = self._storage.peek().get("counters", {}).get("1", {})
+        return int(doc.get(name, 0))
+
+    def bump(self, name: str) -> int:
+        """Add one to a counter; best effort (a full disk must not cost the ticket)."""
+        value = self.count(name) + 1
+        table = self._db.table("counters")
+        try:
+            if table.contains(doc_id=1):
+                table.update({name: value}, doc_ids=[1])
+            else:
+                table.insert(Document({name: value}, doc_id=1))
+        except StorageError as exc:
+            log.warning("counter %s not saved: %s", name, exc)
+        return value
+
+    def close(self) -> None:
+        self._storage.close()
+
+    def _record(self, doc_id: int) -> CardRecord:
+        doc = self._storage.peek()["people"][str(doc_id)]
+        seen = doc.get("last_seen")
+        return CardRecord(doc["citizen"], doc["card"], dict(doc.get("fields", {})),
+                          datetime.fromisoformat(doc["created_at"]), datetime.fromisoformat(seen) if seen else None)
+
+
+def kept_fields(card: Card, keep: tuple[str, ...]) -> dict[str, str]:
+    """The card fields the office keeps, as plain strings (dates in ISO form)."""
+    values = {"name": card.name, "birth_date": card.birth_date.isoformat(), "sex": card.sex,
+              "address": card.address}
+    return {k: values[k] for k in keep if k in values}

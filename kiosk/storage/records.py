@@ -1,0 +1,123 @@
+"""Self-checking records (``<crc32 hex> <json>\\n``), the scan that finds torn or damaged ones, and the
+``name.sum`` sidecar holding the size and crc32 of a whole file."""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.storage.files import _read_bytes, atomic_write, keep_torn_tail, set_aside
+
+
+def encode_record(obj: Any) -> bytes:
+    """One line that proves its own integrity: a torn or altered line fails the checksum."""
+    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def _decode_line(line: bytes) -> Any:
+    """The record of one line (without its newline), or raise ValueError when it is damaged."""
+    if len(line) < 10 or line[8] != 0x20:
+        raise ValueError("not a record")
+    body = line[9:]
+    if int(line[:8], 16) != zlib.crc32(body):
+        raise ValueError("checksum mismatch")
+    return json.loads(body)
+
+
+@dataclass
+class Scan:
+    """What reading a record file found."""
+
+    records: list[Any] = field(default_factory=list)
+    first_len: int = 0  # bytes of the first good record (a journal's snapshot)
+    good_end: int = 0  # offset just past the last good record
+    size: int = 0
+    bad_lines: int = 0  # damaged lines anywhere
+    damaged: bool = False  # damage other than one incomplete last line: the file needs rewriting
+
+    @property
+    def torn(self) -> bool:
+        """Only the last line is incomplete or damaged (the normal trace of a power cut while appending)."""
+        return not self.damaged and self.good_end < self.size
+
+
+def scan_records(data: bytes, *, decode: bool = True) -> Scan:
+    """Check every line of a record file; ``decode=False`` only verifies checksums (fast start-up check)."""
+    scan = Scan(size=len(data))
+    lines = data.split(b"\n")
+    # A file ending with "\n" splits into [..., b""]: the final empty piece is not a line.
+    complete, tail = lines[:-1], lines[-1]
+    offset = 0
+    bad_after_good = 0  # bad pieces since the last good record
+    for line in complete:
+        end = offset + len(line) + 1
+        try:
+            if decode:
+                scan.records.append(_decode_line(line))
+            elif len(line) < 10 or line[8] != 0x20 or int(line[:8], 16) != zlib.crc32(line[9:]):
+                raise ValueError("checksum mismatch")
+            else:
+                scan.records.append(None)
+        except (ValueError, UnicodeDecodeError):
+            scan.bad_lines += 1
+            bad_after_good += 1
+        else:
+            if len(scan.records) == 1:
+                scan.first_len = end - offset
+            if bad_after_good:
+                scan.damaged = True  # good data after damaged data: not a simple torn tail
+            bad_after_good = 0
+            scan.good_end = end
+        offset = end
+    if tail:
+        scan.bad_lines += 1
+        bad_after_good += 1
+    if bad_after_good > 1:
+        scan.damaged = True  # more than one damaged line at the end: more than a torn append
+    return scan
+
+
+def _repair(path: Path, scan: Scan, rewrite: bytes) -> str | None:
+    """Bring a damaged record file back to its last good state; return the note for the technician."""
+    if scan.damaged:
+        kept = set_aside(path)
+        atomic_write(path, rewrite)
+        return (f"{path.name}: damaged ({scan.bad_lines} bad record(s)); the good records were kept, "
+                f"the damaged file was set aside as {kept.name}")
+    if scan.torn:
+        kept = keep_torn_tail(path, scan.good_end)
+        return (f"{path.name}: incomplete last record ({scan.size - scan.good_end} bytes, power cut while "
+                f"writing?) dropped; the bytes were kept in {kept.name}")
+    return None
+
+
+def read_checksum(path: Path) -> dict | None:
+    """The size and crc32 last recorded for the whole of ``path`` (``name.sum``), or None."""
+    data = _read_bytes(Path(path).with_suffix(".sum"))
+    if not data:
+        return None
+    try:
+        rec = _decode_line(data.rstrip(b"\n"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return rec if isinstance(rec, dict) and {"size", "crc"} <= rec.keys() else None
+
+
+def write_checksum(path: Path, size: int | None = None, crc: int | None = None) -> None:
+    """Record size and crc32 of the whole of ``path`` (computed from the file when not given)."""
+    if size is None or crc is None:
+        data = Path(path).read_bytes()
+        size, crc = len(data), zlib.crc32(data)
+    atomic_write(Path(path).with_suffix(".sum"), encode_record({"size": size, "crc": crc}))
+
+
+def _append_checksum(path: Path, known: dict | None, appended: bytes) -> None:
+    """Update ``name.sum`` after an append: incrementally when it matched the file before the append."""
+    size = Path(path).stat().st_size
+    if known and known["size"] == size - len(appended):
+        write_checksum(path, size, zlib.crc32(appended, known["crc"]))
+    else:
+        write_checksum(path)

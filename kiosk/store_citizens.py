@@ -1,0 +1,222 @@
+"""Citizens of the store: consenting records (64 journal shards), their face templates, deletion receipts."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from tinydb.table import Document
+
+from kiosk.storage import StorageError, hex_ids
+from kiosk.store_base import (
+    CITIZEN_SHARDS,
+    CITIZENS_DIR,
+    COMPACT_WIPED_FRACTION,
+    TEMPLATES_FILE,
+    StoreBase,
+    StoreError,
+    _saving,
+)
+
+
+@dataclass(frozen=True)
+class Citizen:
+    id: str
+    created_at: datetime
+    last_seen: datetime | None
+    display_name: str | None  # full name from ID-card data when imported; shown masked only
+    consent_id: str
+
+
+def _citizen_from_doc(doc: dict) -> Citizen:
+    seen = doc.get("last_seen")
+    return Citizen(id=doc["id"], created_at=datetime.fromisoformat(doc["created_at"]),
+                   last_seen=datetime.fromisoformat(seen) if seen else None,
+                   display_name=doc.get("display_name"), consent_id=doc["consent_id"])
+
+
+def _shard_index(citizen_id: str) -> int:
+    """Which citizens/ file holds a citizen: its first id byte, modulo the number of shards."""
+    return int(citizen_id[:2], 16) % CITIZEN_SHARDS
+
+
+def _text_doc_id(sha: str) -> int:
+    return int(sha[:12], 16) or 1
+
+
+class CitizenRecords(StoreBase):
+    """The citizen part of :class:`~kiosk.store.Store`: enrol, look up, forget; the templates for the index."""
+
+    def _check_templates(self) -> None:
+        check = self._templates.check(repair=True, collect=True)
+        for n in check.problems:
+            self._note(n, level=logging.ERROR)
+        rows, ids, matrix = check.rows, check.ids, check.matrix
+        known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
+        orphan = ~np.isin(ids, known)
+        if orphan.any():
+            # np "S16" drops trailing zero bytes (an all-zero id reads as b"")
+            shard_of = np.array([(i[:1] or b"\0")[0] % CITIZEN_SHARDS for i in ids[orphan].tolist()])
+            damaged = np.array([self._shards[k].damaged for k in shard_of], bool)
+            if damaged.any():
+                # Their consent records may be in a set-aside citizens file: keep them beside it, unused.
+                kept = self._templates.set_aside_rows(rows[orphan][damaged], "orphans")
+                self._note(f"{TEMPLATES_FILE}: {int(damaged.sum())} template(s) of citizens missing from a "
+                           f"damaged {CITIZENS_DIR}/ file are not used; kept in {kept.name}", level=logging.ERROR)
+            if (~damaged).any():
+                # A crash inside enrol/forget left a face without a consent record: it must not stay.
+                self._templates.wipe(rows[orphan][~damaged])
+                self._note(f"{TEMPLATES_FILE}: {int((~damaged).sum())} template(s) without a citizen record "
+                           f"wiped", level=logging.INFO)
+            rows, ids = rows[~orphan], ids[~orphan]
+            matrix = matrix[~orphan] if matrix is not None else None   # collected whenever the file exists
+        size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
+        total = self._templates._records_in(size)
+        if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
+            rows = self._templates.compact(rows)
+        self._tpl_rows, self._tpl_ids, self._tpl_matrix = rows, ids, matrix
+
+    # ----------------------------------------------------------------------------------------------- citizens
+    def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
+              display_name: str | None = None, citizen_id: str | None = None) -> Citizen:
+        """Create a consenting citizen with k x 128 face templates; the consent record is written first.
+
+        ``citizen_id``: the id a card record already gave this person (kiosk.identity), else a new one.
+        """
+        self._writable()
+        if citizen_id is not None and (citizen_id in self._citizen_docs or len(bytes.fromhex(citizen_id)) != 16):
+            raise ValueError(f"citizen {citizen_id} already has face templates or is not a 32-digit hex id")
+        enc = np.asarray(encodings, dtype=np.float32)
+        if enc.ndim == 1:
+            enc = enc[None, :]
+        if enc.ndim != 2 or enc.shape[1] != 128 or not len(enc) or not np.isfinite(enc).all():
+            raise ValueError(f"encodings must be k x 128 finite floats, got shape {np.shape(encodings)}")
+        if not consent_text.strip():
+            raise ValueError("consent_text is empty: no templates without the consent the citizen saw")
+        cid_raw = bytes.fromhex(citizen_id) if citizen_id else secrets.token_bytes(16)
+        cid = cid_raw.hex()
+        sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
+        doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
+               "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
+        shard, db = self._shards[_shard_index(cid)], self._cit_dbs[_shard_index(cid)]
+        texts = db.table("consent_texts")
+        try:
+            with shard.batch():
+                if str(_text_doc_id(sha)) not in shard.peek().get("consent_texts", {}):
+                    texts.insert(Document({"sha": sha, "text": consent_text}, doc_id=_text_doc_id(sha)))
+                doc_id = db.table("citizens").insert(doc)
+            rows = self._templates.append(cid_raw, enc)
+        except StorageError as exc:
+            raise StoreError(f"enrolment not saved: {exc}") from exc
+        self._citizen_docs[cid] = doc_id
+        self._tpl_matrix = None  # templates() reads the file again
+        self._tpl_rows = np.concatenate([self._tpl_rows, rows])
+        self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
+                     "consent": doc["consent_id"], "templates": len(rows)})
+        return _citizen_from_doc(doc)
+
+    def add_templates(self, citizen_id: str, encodings: np.ndarray, *, now: datetime, keep: int) -> np.ndarray:
+        """Add face templates to a consenting citizen, wipe the oldest beyond ``keep``; return the kept ones."""
+        self._writable()
+        enc = np.asarray(encodings, np.float32).reshape(-1, 128)
+        if citizen_id not in self._citizen_docs or not len(enc) or not np.isfinite(enc).all() or keep < 1:
+            raise ValueError(f"cannot add {len(enc)} template(s) to citizen {citizen_id}")
+        raw = bytes.fromhex(citizen_id)
+        with _saving("face templates"):
+            rows = self._templates.append(raw, enc)
+            self._tpl_rows = np.concatenate([self._tpl_rows, rows])
+            self._tpl_ids = np.concatenate([self._tpl_ids, np.array([raw] * len(rows), "S16")])
+            mine = np.sort(self._tpl_rows[self._tpl_ids == raw])     # file order: oldest first
+            old = mine[:-keep]
+            self._templates.wipe(old)
+        self._tpl_matrix = None
+        gone = np.isin(self._tpl_rows, old)
+        self._tpl_rows, self._tpl_ids = self._tpl_rows[~gone], self._tpl_ids[~gone]
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "templates", "citizen": citizen_id,
+                     "added": len(rows), "dropped": len(old)})
+        return self._templates.load(mine[-keep:])[1]
+
+    def citizen(self, citizen_id: str) -> Citizen | None:
+        self._open_check()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is None:
+            return None
+        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)])
+
+    def touch(self, citizen_id: str, now: datetime) -> None:
+        """Remember when a known citizen was last seen."""
+        self._writable()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is not None:
+            db = self._cit_dbs[_shard_index(citizen_id)]
+            with _saving("last seen"):
+                db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
+
+    def templates(self) -> tuple[list[str], np.ndarray]:
+        """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
+        self._open_check()
+        if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
+            matrix, self._tpl_matrix = self._tpl_matrix, None
+            return hex_ids(self._live_templates()[1]), matrix
+        if self._tpl_rows is None:  # read-only: check without repairing
+            check = self._templates.check(repair=False)
+            self._tpl_rows, self._tpl_ids = check.rows, check.ids
+        order = np.argsort(self._tpl_rows, kind="stable")
+        return self._templates.load(self._tpl_rows[order])
+
+    def forget(self, citizen_id: str, *, now: datetime) -> None:
+        """Delete a citizen's templates (bytes overwritten) and record; keep a deletion receipt."""
+        self._writable()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is None:
+            if any(r["citizen"] == citizen_id for r in self.receipts()):
+                return  # already forgotten
+            raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
+        raw = bytes.fromhex(citizen_id)
+        rows, ids = self._live_templates()
+        mine = np.asarray(ids == raw)
+        try:
+            self._templates.wipe(rows[mine])  # first the face, then the record
+            self._tpl_matrix = None
+            shard, db = self._shards[_shard_index(citizen_id)], self._cit_dbs[_shard_index(citizen_id)]
+            doc = shard.peek()["citizens"][str(doc_id)]
+            with shard.batch():
+                db.table("citizens").remove(doc_ids=[doc_id])
+                db.table("receipts").insert({
+                    "citizen": citizen_id, "at": now.isoformat(), "consent_id": doc["consent_id"],
+                    "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
+                    "templates_deleted": int(mine.sum())})
+        except StorageError as exc:
+            raise StoreError(f"forget not completed: {exc}") from exc
+        self._tpl_rows, self._tpl_ids = rows[~mine], ids[~mine]
+        del self._citizen_docs[citizen_id]
+        self._audit({"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
+                     "templates": int(mine.sum())})
+
+    def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(record rows, owner ids) of the live templates: known from the start-up check when writable."""
+        assert self._tpl_rows is not None and self._tpl_ids is not None
+        return self._tpl_rows, self._tpl_ids
+
+    def consents(self) -> list[dict[str, Any]]:
+        """Consent records of current citizens (who, when, which text) for the data controller's export."""
+        self._open_check()
+        out = []
+        for shard in self._shards:
+            state = shard.peek()
+            texts = {d["sha"]: d["text"] for d in state.get("consent_texts", {}).values()}
+            out += [{"citizen": d["id"], "consent_id": d["consent_id"], "at": d["consent_at"],
+                     "text_version": d["consent_text"], "text": texts.get(d["consent_text"])}
+                    for d in state.get("citizens", {}).values()]
+        return sorted(out, key=lambda r: r["at"])
+
+    def receipts(self) -> list[dict[str, Any]]:
+        """Deletion receipts written by :meth:`forget`."""
+        self._open_check()
+        out = [dict(d) for shard in self._shards for d in shard.peek().get("receipts", {}).values()]
+        return sorted(out, key=lambda r: r["at"])

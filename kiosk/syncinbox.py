@@ -1,0 +1,320 @@
+"""USB sync, office to kiosk: ``kiosk import --from DIR`` applies the signed files of ``kiosk-sync/inbox/``.
+
+Each file is a signed document (kiosk/bundle.py) of one kind:
+
+* ``config``: ``toml`` holds an update of the config file. Only ``[kiosk] office`` and ``[[categories]]`` may
+  change (the rest is this kiosk's own hardware); a category keeps the GPIO pin of the category with the same
+  key; a new one takes, in order, the pins of the categories the update removed (a real kiosk refuses a
+  category left without a button). The result must pass the same schema as the file itself
+  (:func:`kiosk.config.parse_config`); it replaces the config file atomically, the old one is kept as
+  ``<file>.previous`` (rollback: copy it back), and the kiosk uses it from its next start.
+* ``delete``: ``citizens``, ids to forget (through the store's ``forget``: templates wiped, receipt kept).
+  Card numbers come with the card work (issue 9).
+* ``office-key``: ``new_key``, the office's next public key, signed by the current one.
+
+A file is applied only when the current office key signed it, it is addressed to this kiosk (or ``*``) and its
+sequence is above the last one applied; files are applied in sequence order. Anything else is rejected, logged,
+and changes nothing. A valid file that cannot be applied here (the store is in use, the config cannot be
+written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from kiosk.bundle import INBOX_DIR, MAX_DOC_BYTES, SYNC_DIR, BundleError, OfficePublicKey, canonical_json, \
+    open_document, sha256_hex
+from kiosk.config import ConfigError, parse_config
+from kiosk.stickfs import StickDir, StickError
+from kiosk.storage import StorageError, atomic_write
+from kiosk.sync import STATE_DIR, SyncError, office_dir
+from kiosk.synckeys import SyncKeyError, read_office_key, write_office_key
+
+log = logging.getLogger("kiosk.sync")
+
+MAX_INBOX_ENTRIES = 256
+INBOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,55}\.signed")
+CITIZEN_ID = re.compile(r"[0-9a-f]{32}")
+REMEMBERED = 64          # hashes of the last applied files: "already applied" instead of "replayed"
+
+
+class Forgetter(Protocol):
+    """Deletes a citizen on this kiosk: True when done now, False when the citizen is not (or no longer) here."""
+
+    def forget(self, citizen_id: str) -> bool: ...
+
+
+class ApplyError(Exception):
+    """A valid file that cannot be applied here and now (store in use, config not writable)."""
+
+
+@dataclass
+class ImportResult:
+    applied: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    stopped: str | None = None             # why applying stopped early (tried again next import)
+    restart_needed: bool = False           # a new config: the kiosk reads it at its next start
+
+
+def _state_path(data_dir: Path) -> Path:
+    return Path(data_dir) / STATE_DIR / "inbox.json"
+
+
+def _load_state(data_dir: Path, office: OfficePublicKey) -> dict[str, Any]:
+    try:
+        state = json.loads(_state_path(data_dir).read_text())
+    except (OSError, ValueError):
+        state = {}
+    if state.get("office") != office.sign.encode().hex():   # another office set by hand: its own numbering
+        state = {"office": office.sign.encode().hex(), "sequence": 0, "applied": []}
+    return state
+
+
+def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
+    try:
+        _state_path(data_dir).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(_state_path(data_dir), canonical_json(state))
+    except (OSError, StorageError) as exc:
+        raise ApplyError(f"inbox state not saved: {exc}") from None
+
+
+def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file: Path, config_path: Path,
+                 forgetter: Forgetter) -> ImportResult:
+    """Apply the inbox of ``stick`` (see the module docstring); SyncError when the stick cannot be read."""
+    try:
+        office = read_office_key(office_key_file)
+    except SyncKeyError as exc:
+        raise SyncError(str(exc)) from None
+    if office is None:
+        raise SyncError("no office key set: run 'kiosk keys --set-office KEY_OR_FILE' first")
+    files = _read_inbox(Path(stick))
+    result = ImportResult()
+    state = _load_state(data_dir, office)
+    while files:
+        ready, verdicts = [], {}
+        for name, data in files.items():
+            try:
+                body = open_document(data, office.sign)
+            except BundleError as exc:
+                verdicts[name] = str(exc)
+                continue
+            digest = sha256_hex(data)
+            if body["kiosk"] not in ("*", kiosk_id):
+                verdicts[name] = f"addressed to kiosk {body['kiosk']!r}"
+            elif digest in state["applied"]:
+                verdicts[name] = "already applied"
+            elif body["sequence"] <= state["sequence"]:
+                verdicts[name] = f"replayed or old: sequence {body['sequence']} is not above {state['sequence']}"
+            else:
+                ready.append((body["sequence"], name, body, digest))
+        if not ready:
+            for name, why in sorted(verdicts.items()):
+                (result.already if why == "already applied" else result.rejected).append(f"{name}: {why}")
+            break
+        _, name, body, digest = min(ready)
+        try:
+            line = _apply(body, data_dir=data_dir, office=office, office_key_file=office_key_file,
+                          config_path=config_path, forgetter=forgetter, kiosk_id=kiosk_id, result=result)
+        except BundleError as exc:        # signed, but its content is unusable: rejected, nothing changed
+            result.rejected.append(f"{name}: {exc}")
+            del files[name]
+            continue
+        except ApplyError as exc:
+            result.stopped = f"{name}: {exc}"
+            break
+        state["sequence"] = body["sequence"]
+        state["applied"] = (state["applied"] + [digest])[-REMEMBERED:]
+        if body["kind"] == "office-key":
+            office = read_office_key(office_key_file) or office
+            state["office"] = office.sign.encode().hex()
+        try:
+            _save_state(data_dir, state)
+        except ApplyError as exc:
+            result.stopped = f"{name}: applied, but {exc}"
+            break
+        result.applied.append(f"{name}: {line}")
+        del files[name]
+    for line in result.applied:
+        log.info("import: applied %s", line)
+    for line in result.rejected:
+        log.warning("import: rejected %s", line)
+    if result.stopped:
+        log.warning("import: stopped at %s", result.stopped)
+    return result
+
+
+def _read_inbox(stick: Path) -> dict[str, bytes]:
+    """Every plausible inbox file's bytes; hostile entries are refused as a whole stick (SyncError)."""
+    try:
+        with StickDir.open(stick) as root:
+            sync_root = root.subdir(SYNC_DIR)
+            if sync_root is None:
+                raise SyncError(f"{stick}: no {SYNC_DIR}/ folder: not a kiosk stick, left alone")
+            with sync_root:
+                inbox = sync_root.subdir(INBOX_DIR)
+                if inbox is None:
+                    return {}
+                with inbox:
+                    names = inbox.names(limit=MAX_INBOX_ENTRIES)
+                    out: dict[str, bytes] = {}
+                    for name in names:
+                        if not INBOX_NAME.fullmatch(name):
+                            log.warning("import: %s: not an inbox file name (ignored)", inbox.path / name[:80])
+                            continue
+                        data = inbox.read(name, limit=MAX_DOC_BYTES)
+                        if data is not None:
+                            out[name] = data
+                    return out
+    except StickError as exc:
+        raise SyncError(str(exc)) from None
+
+
+def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, office_key_file: Path,
+           config_path: Path, forgetter: Forgetter, kiosk_id: str, result: ImportResult) -> str:
+    kind = body["kind"]
+    if kind == "config":
+        text = body.get("toml")
+        if not isinstance(text, str):
+            raise BundleError("config update without its toml text")
+        apply_config_update(config_path, text)
+        result.restart_needed = True
+        return f"config {config_path} updated (previous kept as {config_path.name}.previous); restart the kiosk"
+    if kind == "delete":
+        ids = body.get("citizens")
+        if not isinstance(ids, list) or not all(isinstance(c, str) and CITIZEN_ID.fullmatch(c) for c in ids):
+            raise BundleError("deletion request: citizens must be a list of 32-hex citizen ids")
+        done = [c for c in ids if forgetter.forget(c)]
+        return f"deletion request: {len(done)} of {len(ids)} citizen(s) forgotten here (the rest are not on this kiosk)"
+    if kind == "office-key":
+        try:
+            new = OfficePublicKey.from_text(str(body.get("new_key", "")))
+        except BundleError as exc:
+            raise BundleError(f"office key rotation: {exc}") from None
+        old_dir, new_dir = office_dir(data_dir, office), office_dir(data_dir, new)
+        try:
+            if old_dir.exists() and not new_dir.exists():
+                old_dir.rename(new_dir)   # the same office: its chain, outbox and watermarks go on
+            write_office_key(office_key_file, new)
+        except (OSError, SyncKeyError) as exc:
+            raise ApplyError(f"office key not rotated: {exc}") from None
+        return f"office key rotated to {new.fingerprint}"
+    raise BundleError(f"{kind!r} files are not for the inbox")
+
+
+UPDATABLE: dict[str, set[str] | None] = {"kiosk": {"office"}, "categories": None}   # None: the whole table
+
+
+def apply_config_update(config_path: Path, update_text: str) -> None:
+    """Merge an office config update into the config file, validate the whole, replace it atomically."""
+    import tomlkit
+
+    try:
+        update = tomllib.loads(update_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BundleError(f"config update is not valid TOML: {exc}") from None
+    for key, value in update.items():
+        if key not in UPDATABLE:
+            raise BundleError(f"config update: {key} cannot be changed from the office (only kiosk.office, "
+                              f"categories)")
+        allowed = UPDATABLE[key]
+        if allowed and (not isinstance(value, dict) or set(value) - allowed):
+            raise BundleError(f"config update: in [{key}] only {', '.join(sorted(allowed))} may change")
+    try:
+        old_bytes = config_path.read_bytes()
+        doc = tomlkit.parse(old_bytes.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise ApplyError(f"cannot read the current config {config_path}: {exc}") from None
+    if "kiosk" in update:
+        doc["kiosk"]["office"] = update["kiosk"]["office"]
+    if "categories" in update:
+        new = update["categories"]
+        if not isinstance(new, list) or not all(isinstance(c, dict) for c in new):
+            raise BundleError("config update: categories must be [[categories]] tables")
+        old = [dict(c) for c in doc.get("categories", [])]
+        pins = {c.get("key"): c.get("pin") for c in old}
+        keys = {c.get("key") for c in new}
+        freed = [c["pin"] for c in old if c.get("key") not in keys and c.get("pin") is not None]
+        table = tomlkit.aot()
+        for cat in new:
+            cat = dict(cat)
+            if "pin" not in cat:
+                pin = pins.get(cat.get("key"))
+                if pin is None and freed:
+                    pin = freed.pop(0)
+                if pin is not None:
+                    cat["pin"] = pin
+            entry = tomlkit.table()
+            for key, value in cat.items():
+                entry.add(key, value)
+            entry.add(tomlkit.nl())     # a blank line before the next table, as a person writes it
+            table.append(entry)
+        doc["categories"] = table
+    new_text = tomlkit.dumps(doc)
+    try:
+        parse_config(tomllib.loads(new_text))
+    except (ConfigError, tomllib.TOMLDecodeError) as exc:
+        raise BundleError(f"config update refused by the config schema: {exc}") from None
+    try:
+        atomic_write(config_path.with_name(config_path.name + ".previous"), old_bytes)
+        atomic_write(config_path, new_text.encode("utf-8"))
+    except StorageError as exc:
+        raise ApplyError(f"config not written: {exc}") from None
+
+
+class StoreForgetter:
+    """``kiosk import`` from a shell: forget through the store, opened with its lock on the first deletion."""
+
+    def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime):
+        self.data_dir, self.kiosk_id, self.day_start_hour, self.now = data_dir, kiosk_id, day_start_hour, now
+        self._store: Any = None
+
+    def forget(self, citizen_id: str) -> bool:
+        from kiosk.store import Store, StoreError
+
+        try:
+            if self._store is None:
+                self._store = Store.open(self.data_dir, kiosk_id=self.kiosk_id, day_start_hour=self.day_start_hour)
+            if self._store.citizen(citizen_id) is None:
+                return False
+            self._store.forget(citizen_id, now=self.now)
+        except StoreError as exc:
+            raise ApplyError(f"{exc} (stop the service first: systemctl stop kiosk)") from None
+        return True
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def import_command(stick: Path, *, data_dir: Path, kiosk_id: str, day_start_hour: int, office_key_file: Path,
+                   config_path: Path, out: Any) -> int:
+    """``kiosk import --from DIR``: 0 when every file was applied (or already was), 1 when some were
+    rejected or had to wait, 2 when the stick could not be read."""
+    now = datetime.now()
+    forgetter = StoreForgetter(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, now=now)
+    try:
+        result = import_inbox(stick, data_dir=data_dir, kiosk_id=kiosk_id, office_key_file=office_key_file,
+                              config_path=config_path, forgetter=forgetter)
+    except SyncError as exc:
+        out.write(f"kiosk import: {exc}\n")
+        return 2
+    finally:
+        forgetter.close()
+    for line in result.applied:
+        out.write(f"applied:  {line}\n")
+    for line in result.already:
+        out.write(f"skipped:  {line}\n")
+    for line in result.rejected:
+        out.write(f"REJECTED: {line}\n")
+    if result.stopped:
+        out.write(f"STOPPED:  {result.stopped} (nothing after it was applied; run the import again)\n")
+    if not (result.applied or result.already or result.rejected or result.stopped):
+        out.write("the inbox is empty\n")
+    return 1 if result.rejected or result.stopped else 0

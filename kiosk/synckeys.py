@@ -1,0 +1,131 @@
+"""The kiosk's USB sync keys: its own Ed25519 signing key and the office's public key (``kiosk keys``).
+
+Both live outside the data folder (config ``[sync] key_file`` and ``office_key_file``), so a copy of the data
+folder never carries a key. The private key file is created on first use with mode 0600 and refused when group
+or others could read it, as ssh does.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from nacl.signing import SigningKey
+
+from kiosk.bundle import BundleError, OfficePublicKey
+from kiosk.storage import StorageError, atomic_write, fsync_dir
+
+KIOSK_KEY_PREFIX = "kiosk-sync-key-v1:"
+
+
+class SyncKeyError(Exception):
+    """A key file that cannot be used; one line naming the file."""
+
+
+@dataclass(frozen=True)
+class SyncKeys:
+    kiosk: SigningKey
+    office: OfficePublicKey | None
+
+
+def kiosk_public_text(key: SigningKey) -> str:
+    """The kiosk's public key as the office registers it (hex Ed25519)."""
+    return key.verify_key.encode().hex()
+
+
+def load_kiosk_key(path: Path, *, create: bool) -> SigningKey:
+    """The kiosk's signing key; with ``create`` a new one is made (0600) when the file does not exist."""
+    path = Path(path)
+    if not path.exists() and create:
+        key = SigningKey.generate()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, f"{KIOSK_KEY_PREFIX}{bytes(key).hex()}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(path.parent)
+        except FileExistsError:
+            pass  # made by another process meanwhile: use that one
+        except OSError as exc:
+            raise SyncKeyError(f"{path}: cannot create the kiosk key: {exc.strerror or exc}") from None
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise SyncKeyError(f"{path}: the kiosk key must be a regular file")
+        if st.st_mode & 0o077:
+            raise SyncKeyError(f"{path}: readable by others (mode {stat.S_IMODE(st.st_mode):04o}): chmod 600 it")
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise SyncKeyError(f"{path}: no kiosk key yet: run 'kiosk keys' to create it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SyncKeyError(f"{path}: cannot read the kiosk key: {exc}") from None
+    body = text[len(KIOSK_KEY_PREFIX):] if text.startswith(KIOSK_KEY_PREFIX) else ""
+    try:
+        return SigningKey(bytes.fromhex(body))
+    except (ValueError, TypeError):
+        raise SyncKeyError(f"{path}: not a kiosk key ({KIOSK_KEY_PREFIX}<64 hex digits>)") from None
+
+
+def read_office_key(path: Path) -> OfficePublicKey | None:
+    """The office's public key, None when it was never set."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SyncKeyError(f"{path}: cannot read the office key: {exc}") from None
+    try:
+        return OfficePublicKey.from_text(text)
+    except BundleError as exc:
+        raise SyncKeyError(f"{path}: {exc}") from None
+
+
+def write_office_key(path: Path, office: OfficePublicKey) -> None:
+    """Replace the office key file atomically (a power cut leaves the old key or the new one)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, (office.to_text() + "\n").encode("ascii"))
+    except (OSError, StorageError) as exc:
+        raise SyncKeyError(f"{path}: cannot write the office key: {exc}") from None
+
+
+def parse_office_argument(value: str) -> OfficePublicKey:
+    """``--set-office`` takes the key text itself or a file holding it."""
+    if value.strip().startswith("kiosk-office-v1:"):
+        text = value
+    else:
+        try:
+            text = Path(value).read_text(encoding="ascii")[:4096]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SyncKeyError(f"{value}: neither an office public key nor a readable file: {exc}") from None
+    try:
+        return OfficePublicKey.from_text(text)
+    except BundleError as exc:
+        raise SyncKeyError(str(exc)) from None
+
+
+def keys_command(*, key_file: Path, office_key_file: Path, kiosk_id: str, set_office: str | None,
+                 out: TextIO) -> int:
+    """``kiosk keys``: show (creating on first use) the kiosk key; ``set_office``: set the office's key."""
+    try:
+        key = load_kiosk_key(key_file, create=True)
+        if set_office is not None:
+            write_office_key(office_key_file, parse_office_argument(set_office))
+        office = read_office_key(office_key_file)
+    except SyncKeyError as exc:
+        out.write(f"kiosk keys: {exc}\n")
+        return 2
+    out.write(f"kiosk:       {kiosk_id}\n")
+    out.write(f"kiosk key:   {kiosk_public_text(key)}   (register this at the office; file {key_file})\n")
+    if office is None:
+        out.write(f"office key:  not set (kiosk keys --set-office KEY_OR_FILE; file {office_key_file})\n")
+    else:
+        out.write(f"office key:  {office.to_text()}   (fingerprint {office.fingerprint})\n")
+    return 0
