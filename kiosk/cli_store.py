@@ -16,16 +16,23 @@ from kiosk.storage import StorageError
 from kiosk.store import CLOCK_TOLERANCE, Store, StoreError, StoreLocked
 
 
+def _open_readonly(data_dir: Path, command: str) -> Store | None:
+    """The store, read-only beside the kiosk; None once the reason is on stderr (the command exits 2)."""
+    try:
+        return Store.open_readonly(Path(data_dir))
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO | None = None) -> int:
     """`kiosk visits`: list stored visits (one JSON object a line with ``as_json``); works beside the kiosk.
 
     Returns the exit status: 0, or 2 when the folder holds no kiosk data (the message goes to stderr).
     """
     out = out or sys.stdout
-    try:
-        store = Store.open_readonly(Path(data_dir))
-    except (StoreError, StorageError) as exc:
-        print(f"kiosk visits: {exc}", file=sys.stderr)
+    store = _open_readonly(data_dir, "visits")
+    if store is None:
         return 2
     try:
         for visit in store.visits(since):
@@ -124,10 +131,8 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> in
 def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None) -> int:
     """`kiosk citizens`; returns the exit status: 0, or 2 when the folder holds no kiosk data."""
     out = out or sys.stdout
-    try:
-        store = Store.open_readonly(Path(data_dir))
-    except (StoreError, StorageError) as exc:
-        print(f"kiosk citizens: {exc}", file=sys.stderr)
+    store = _open_readonly(data_dir, "citizens")
+    if store is None:
         return 2
     book = CardBook.open(data_dir, secret=None, readonly=True)
     try:
