@@ -22,6 +22,7 @@ CONFIG=$ETC/kiosk.toml
 SECRET=$ETC/office-secret
 DATA=/var/lib/kiosk
 SYSUSERS=/etc/sysusers.d/kiosk.conf
+POLKIT_RULE=/etc/polkit-1/rules.d/50-kiosk-udisks.rules
 UNIT=/etc/systemd/system/kiosk.service
 DROPIN=/etc/systemd/system/kiosk.service.d/printer.conf
 UDEV_RULE=/etc/udev/rules.d/70-kiosk-printer.rules
@@ -30,9 +31,9 @@ SYSTEM_PYTHON=${KIOSK_SYSTEM_PYTHON:-python3}
 
 # Debian packages: Python with venv, apt's numpy and Pillow (the camera stack's own), libusb for the printer,
 # the libraries SDL's KMS/DRM video driver opens at run time (DRM, GBM, EGL, GLES and Mesa's drivers, udev
-# and xkbcommon for keyboards).
+# and xkbcommon for keyboards), udisks2 (with polkit) that mounts USB sticks for the kiosk user.
 APT_PACKAGES=(python3 python3-venv python3-numpy python3-pil ca-certificates udev libusb-1.0-0 libudev1
-              libdrm2 libgbm1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri libxkbcommon0)
+              libdrm2 libgbm1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri libxkbcommon0 udisks2 polkitd)
 # Only in Raspberry Pi OS's own repository: the camera (picamera2 pulls libcamera and simplejpeg) and GPIO.
 PI_PACKAGES=(python3-picamera2 python3-lgpio)
 
@@ -373,8 +374,10 @@ reload_udev() {
 }
 
 install_unit() {
-    step "the unit $UNIT and journald limits $JOURNALD"
+    step "the unit $UNIT, the polkit rule for USB sticks and journald limits $JOURNALD"
     install_file "$HERE/systemd/kiosk.service" "$UNIT" 0644 || true
+    # udisks2 may mount, unmount and power off a removable USB drive for the kiosk user, and nothing else.
+    install_file "$HERE/systemd/50-kiosk-udisks.rules" "$POLKIT_RULE" 0644 || true
     # Persistent, small: the journal must tell what happened before a power cut or a restart at night, and
     # the kiosk logs a few lines per ticket; 64 MB caps what it can ever take of the SD card.
     if write_file "$JOURNALD" 0644 <<'EOF'
@@ -432,8 +435,8 @@ do_uninstall() {
     else
         [ ! -e "$UNIT" ] || run systemctl disable kiosk.service
     fi
-    step "remove the unit, its drop-ins, the udev rule, the journald limits, the sysusers file and the venv"
-    remove "$UNIT" "$DROPIN" "$UDEV_RULE" "$JOURNALD" "$SYSUSERS" "$VENV"
+    step "remove the unit, its drop-ins, the udev and polkit rules, the journald limits, the sysusers file and the venv"
+    remove "$UNIT" "$DROPIN" "$UDEV_RULE" "$POLKIT_RULE" "$JOURNALD" "$SYSUSERS" "$VENV"
     if [ -d "$ROOT${DROPIN%/*}" ] && [ -z "$(ls -A "$ROOT${DROPIN%/*}")" ]; then run rmdir "$ROOT${DROPIN%/*}"; fi
     if [ -d "$ROOT$APP_DIR" ] && [ "$ROOT$APP_DIR" != "$HERE" ] && [ -z "$(ls -A "$ROOT$APP_DIR")" ]; then
         run rmdir "$ROOT$APP_DIR"

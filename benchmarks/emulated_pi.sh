@@ -96,9 +96,11 @@ echo "   install.sh took $(( $(date +%s) - T0 )) s"
 installed_state() {
     in_root sh -c 'find /etc/kiosk /etc/sysusers.d/kiosk.conf /etc/udev/rules.d/70-kiosk-printer.rules \
         /etc/systemd/system/kiosk.service /etc/systemd/system/multi-user.target.wants/kiosk.service \
-        /etc/systemd/journald.conf.d/kiosk.conf /var/lib/kiosk /etc/passwd /etc/group \
+        /etc/systemd/journald.conf.d/kiosk.conf /etc/polkit-1/rules.d/50-kiosk-udisks.rules /var/lib/kiosk \
+        /etc/passwd /etc/group \
         /opt/queue-kiosk/.venv/system-constraints.txt -printf "%p %m %u %g %l\n" | sort
-        find /etc/kiosk /etc/sysusers.d /etc/udev/rules.d /etc/systemd/journald.conf.d /etc/passwd /etc/group \
+        find /etc/kiosk /etc/sysusers.d /etc/udev/rules.d /etc/systemd/journald.conf.d /etc/polkit-1/rules.d \
+        /etc/passwd /etc/group \
         -type f -exec sha256sum {} + | sort
         /opt/queue-kiosk/.venv/bin/pip list --format=freeze 2>/dev/null | grep -v -i "^queue-kiosk"'
 }
@@ -152,8 +154,9 @@ else
 fi
 
 # The doctor with the simulation's camera and printer: a folder of photos, tickets as files. There are no
-# GPIO pins and no panel in an emulated Pi: the buttons line may fail, and the display line may fail to open
-# the panel, but never for want of the kmsdrm driver; every other line must be OK, and no traceback.
+# GPIO pins, no panel and no running udisks2 in an emulated Pi: the buttons and usb lines may fail, and the
+# display line may fail to open the panel, but never for want of the kmsdrm driver; every other line must be
+# OK, and no traceback.
 FOLDER=$(dirname "${PHOTO:-$RUN/tmp/none/x}")
 mkdir -p "$RUN/tmp/none"
 sed -e "s|^kind = \"picamera2\"|kind = \"files\"\nfolder = \"${FOLDER#"$RUN"}\"|" \
@@ -166,7 +169,7 @@ doctor_simulated() {
     echo "$output"
     echo "(doctor exit status $status)"
     ! grep -q "Traceback" <<< "$output" && ! grep -q "no 'kmsdrm' video driver" <<< "$output" \
-        && ! grep -E "^FAIL" <<< "$output" | grep -v -q -E "^FAIL +(buttons|display) "
+        && ! grep -E "^FAIL" <<< "$output" | grep -v -q -E "^FAIL +(buttons|display|usb) "
 }
 check "kiosk doctor as the kiosk user (groups: $(in_root id -nG kiosk)), simulated camera and printer" \
     doctor_simulated

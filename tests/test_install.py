@@ -22,10 +22,10 @@ PI_CONFIG = REPO / "kiosk" / "configs" / "pi.toml"
 
 INSTALLED = ["/etc/sysusers.d/kiosk.conf", "/etc/kiosk/kiosk.toml", "/etc/kiosk/office-secret",
              "/etc/udev/rules.d/70-kiosk-printer.rules", "/etc/systemd/system/kiosk.service",
-             "/etc/systemd/journald.conf.d/kiosk.conf",
+             "/etc/systemd/journald.conf.d/kiosk.conf", "/etc/polkit-1/rules.d/50-kiosk-udisks.rules",
              "/etc/systemd/system/multi-user.target.wants/kiosk.service"]
 # Everything install.sh could touch on this machine (the dry run must leave all of it as it was).
-AFFECTED = ["/etc/kiosk", "/etc/sysusers.d", "/etc/systemd", "/etc/udev/rules.d", "/opt/queue-kiosk",
+AFFECTED = ["/etc/kiosk", "/etc/sysusers.d", "/etc/systemd", "/etc/udev/rules.d", "/etc/polkit-1", "/opt/queue-kiosk",
             "/var/lib/kiosk", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"]
 
 
@@ -107,7 +107,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(mode):
         assert f"==> {step}" in out, step
     for command in ("apt-get install", "systemd-sysusers", "-m venv --system-site-packages", "-r ", "requirements.txt",
                     "face_recognition==1.3.0", "/etc/kiosk/office-secret", "70-kiosk-printer.rules",
-                    "/etc/systemd/system/kiosk.service", "journald.conf.d/kiosk.conf", "enable kiosk.service"):
+                    "/etc/systemd/system/kiosk.service", "journald.conf.d/kiosk.conf", "enable kiosk.service",
+                    "50-kiosk-udisks.rules", "udisks2"):
         assert command in out, command
     assert "opencv-python-headless<0" in out              # the constraints it would write
     assert "requirements-sim" not in out                  # OpenCV is never installed on the kiosk
@@ -129,6 +130,9 @@ def test_install_into_a_root_twice_gives_the_same_files(tmp_path):
     link = tmp_path / "etc/systemd/system/multi-user.target.wants/kiosk.service"
     assert os.readlink(link) == "/etc/systemd/system/kiosk.service"
     assert (tmp_path / "etc/kiosk/kiosk.toml").read_bytes() == PI_CONFIG.read_bytes()
+    rule = tmp_path / "etc/polkit-1/rules.d/50-kiosk-udisks.rules"
+    assert rule.read_bytes() == (REPO / "systemd" / "50-kiosk-udisks.rules").read_bytes()
+    assert stat.S_IMODE(rule.stat().st_mode) == 0o644 and rule.stat().st_uid == 0
 
 
 def test_the_kiosk_user_its_groups_the_secret_and_the_data_folder(tmp_path):
