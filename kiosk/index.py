@@ -43,7 +43,7 @@ _GROWTH = 1.5
 _FIRST_CANDIDATES = 32    # rows measured exactly before the refine pass (several templates per citizen)
 _FIT_MIN_ROWS = 256       # fewer rows: keep the current rotation (identity at first)
 _FIT_SAMPLE = 20_000      # rows used to fit the rotation (a random sample of bigger indexes)
-_CHUNK = 16_384           # rows converted at a time (no full-size float64 temporaries)
+_CHUNK = 2048           # rows converted at a time: small temporaries, reused (no heap left fragmented)
 # Float32 rounding of the bound's expansion is ~1e-7 of |t|^2 (about 0.5 for face encodings); the slack keeps
 # every row whose true distance could be the runner-up in the refine set, with a wide safety factor.
 _SLACK = 1e-4
@@ -98,7 +98,7 @@ class FaceIndex:
         if len(rows) >= _FIT_MIN_ROWS:
             self._mean, self._basis = _fit(rows)
             self._fitted_at = len(rows)
-        capacity = max(_MIN_CAPACITY, int(len(rows) * 1.25))
+        capacity = len(rows) + max(_MIN_CAPACITY, len(rows) // 64)   # room for weeks of enrolments, not 25% more
         self._head = np.empty((capacity, HEAD), np.float32)
         self._tail = np.empty((capacity, DIMENSIONS - HEAD), np.float32)
         self._head_sq = np.empty(capacity, np.float32)     # |head(t)|^2
