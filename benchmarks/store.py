@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="work folder (default: a temporary folder, removed after)")
     parser.add_argument("--hot-visits", type=int, nargs="+", default=[0, 50_000],
                         help="visits already in the hot file for the scaling part")
-    parser.add_argument("--hot-tickets", type=int, default=200, help="tickets issued at each hot-file size")
+    parser.add_argument("--hot-tickets", type=int, default=300, help="tickets issued at each hot-file size")
     parser.add_argument("--hot-only", action="store_true", help="only the hot-file scaling part")
     args = parser.parse_args(argv)
     work = args.dir or Path(tempfile.mkdtemp(prefix="kiosk-store-bench-"))

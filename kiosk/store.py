@@ -167,8 +167,8 @@ class Store(Numbering, CitizenRecords):
 
         # Hot file: today's visits and counters.
         hot_existed = (self.data_dir / HOT_FILE).exists()
+        # Written through JournalStorage.apply, one record per ticket (no tinydb: its writes copy whole tables).
         self._hot_storage = JournalStorage(self.data_dir / HOT_FILE, readonly=self.readonly)
-        self._hot = TinyDB(storage=lambda: self._hot_storage)
         for n in self._hot_storage.problems:
             self._note(n, level=logging.ERROR if self._hot_storage.damaged else logging.WARNING)
         self._index_hot()

@@ -53,7 +53,6 @@ class StoreBase:
     _numbers: SlotFile
     _marks: dict[str, Any]
     _hot_storage: JournalStorage
-    _hot: TinyDB
     _counters: dict[tuple[str, str], tuple[int | None, int]]
     _floors: dict[tuple[str, str], int]
     _latest: datetime | None

@@ -64,11 +64,8 @@ class VisitArchive(StoreBase):
                 finally:             # which readers drop by visit id)
                     out.close()
         if old or old_counters:
-            with self._hot_storage.batch():
-                if old:
-                    self._hot.table("visits").remove(doc_ids=[k for k, _ in old])
-                if old_counters:
-                    self._hot.table("counters").remove(doc_ids=old_counters)
+            self._hot_storage.apply(dels={"visits": [str(k) for k, _ in old],
+                                          "counters": [str(k) for k in old_counters]})
             for _, doc in old:
                 self._visit_docs.pop(doc["id"], None)
             self._counters = {k: v for k, v in self._counters.items() if k[0] >= keep_from}
@@ -79,8 +76,9 @@ class VisitArchive(StoreBase):
         self._writable()
         doc_id = self._visit_docs.get(visit_id)
         if doc_id is not None:
+            doc = self._hot_storage.peek()["visits"][str(doc_id)]
             with _saving("printer answer"):
-                self._hot.table("visits").update({"printed": bool(ok)}, doc_ids=[doc_id])
+                self._hot_storage.apply({"visits": {str(doc_id): {**doc, "printed": bool(ok)}}})
             return
         for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl"), reverse=True):
             records, _ = RecordLog.load(month_file, repair=False)
