@@ -92,11 +92,12 @@ class FaceIndex:
             rows = _as_encodings(matrix, "FaceIndex matrix") if np.size(matrix) else np.empty((0, DIMENSIONS), np.float32)
         if len(ids) != len(rows):
             raise ValueError(f"FaceIndex: {len(ids)} ids for {len(rows)} matrix rows")
-        self._mean = np.zeros(DIMENSIONS, np.float64)
-        self._basis = np.eye(DIMENSIONS, dtype=np.float64)  # columns: the axes, most variance first
+        self._mean = np.zeros(DIMENSIONS, np.float32)
+        self._basis = np.eye(DIMENSIONS, dtype=np.float32)  # columns: the axes, most variance first
         self._fitted_at = 0
         if len(rows) >= _FIT_MIN_ROWS:
-            self._mean, self._basis = _fit(rows)
+            mean, basis = _fit(rows)
+            self._mean, self._basis = mean.astype(np.float32), basis.astype(np.float32)
             self._fitted_at = len(rows)
         capacity = len(rows) + max(_MIN_CAPACITY, len(rows) // 64)   # room for weeks of enrolments, not 25% more
         self._head = np.empty((capacity, HEAD), np.float32)
@@ -106,7 +107,9 @@ class FaceIndex:
         self._owner = np.empty(capacity, np.int32)         # citizen code of each row
         self._n = 0
         if len(rows):
-            codes = np.fromiter((self._code(citizen) for citizen in ids), np.int32, len(ids))
+            code_of, id_of = self._code_of, self._id_of
+            codes = np.array([code_of.setdefault(citizen, len(code_of)) for citizen in ids], np.int32)
+            id_of.extend(code_of)            # insertion order: code -> id
             self._append(codes, rows)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ class FaceIndex:
                 return np.empty((0, DIMENSIONS), np.float32)
             rows = np.flatnonzero(self._owner[: self._n] == code)
             rotated = np.hstack([self._head[rows], self._tail[rows]]).astype(np.float64)
-            return (rotated @ self._basis.T + self._mean).astype(np.float32)
+            return (rotated @ self._basis.T.astype(np.float64) + self._mean).astype(np.float32)
 
     # -- writing -------------------------------------------------------------------------------------------
     def add(self, citizen_id: str, encodings: np.ndarray) -> None:
@@ -204,7 +207,7 @@ class FaceIndex:
 
     # -- internals (call with the lock held, or from __init__) ----------------------------------------------
     def _rotate_query(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rotated = ((query.astype(np.float64) - self._mean) @ self._basis).astype(np.float32)
+        rotated = (query - self._mean) @ self._basis
         return rotated[:HEAD].copy(), rotated[HEAD:].copy()
 
     def _bounds(self, head_q: np.ndarray, tail_q: np.ndarray) -> np.ndarray:
@@ -253,7 +256,7 @@ class FaceIndex:
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start:start + _CHUNK]
             at = self._n + start
-            self._store(at, ((chunk.astype(np.float64) - self._mean) @ self._basis).astype(np.float32))
+            self._store(at, (chunk - self._mean) @ self._basis)
             self._owner[at:at + len(chunk)] = codes[start:start + _CHUNK]
         self._n = needed
 
@@ -271,12 +274,12 @@ class FaceIndex:
         rotated = np.hstack([self._head[sample], self._tail[sample]])
         old_mean, old_basis = self._mean, self._basis
         mean_r, basis_r = _fit(rotated)            # in the current coordinates
-        self._mean = old_mean + old_basis @ mean_r
-        self._basis = old_basis @ basis_r
+        self._mean = (old_mean.astype(np.float64) + old_basis.astype(np.float64) @ mean_r).astype(np.float32)
+        self._basis = (old_basis.astype(np.float64) @ basis_r).astype(np.float32)
         for start in range(0, n, _CHUNK):
             end = min(n, start + _CHUNK)
-            chunk = np.hstack([self._head[start:end], self._tail[start:end]]).astype(np.float64)
-            self._store(start, ((chunk - mean_r) @ basis_r).astype(np.float32))
+            chunk = np.hstack([self._head[start:end], self._tail[start:end]])
+            self._store(start, (chunk - mean_r.astype(np.float32)) @ basis_r.astype(np.float32))
         self._fitted_at = n
 
     def _grow(self, capacity: int) -> None:

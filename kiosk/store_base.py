@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -49,6 +50,7 @@ class StoreBase:
     _clock: Callable[[], datetime]
     _lock_fd: int | None
     _closed: bool
+    _archive_lock: threading.Lock
     # numbering (kiosk.store_numbers)
     _numbers: SlotFile
     _marks: dict[str, Any]

@@ -58,11 +58,12 @@ class VisitArchive(StoreBase):
                 archive.mkdir()
                 fsync_dir(self.data_dir)
             for month, docs in sorted(by_month.items()):
-                out = RecordLog(archive / f"{month}.jsonl", checksum=True)
-                try:
-                    out.append(docs)  # durable before the hot copies go (a crash in between: duplicates,
-                finally:             # which readers drop by visit id)
-                    out.close()
+                with self._archive_lock:
+                    out = RecordLog(archive / f"{month}.jsonl", checksum=True)
+                    try:
+                        out.append(docs)  # durable before the hot copies go (a crash in between: duplicates,
+                    finally:             # which readers drop by visit id)
+                        out.close()
         if old or old_counters:
             self._hot_storage.apply(dels={"visits": [str(k) for k, _ in old],
                                           "counters": [str(k) for k in old_counters]})
@@ -83,12 +84,13 @@ class VisitArchive(StoreBase):
         for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl"), reverse=True):
             records, _ = RecordLog.load(month_file, repair=False)
             if any(r.get("id") == visit_id and "patch" not in r for r in records):
-                out = RecordLog(month_file, checksum=True)
-                try:
-                    with _saving("printer answer"):
-                        out.append([{"patch": visit_id, "printed": bool(ok)}])
-                finally:
-                    out.close()
+                with self._archive_lock:
+                    out = RecordLog(month_file, checksum=True)
+                    try:
+                        with _saving("printer answer"):
+                            out.append([{"patch": visit_id, "printed": bool(ok)}])
+                    finally:
+                        out.close()
                 return
         raise StoreError(f"unknown visit {visit_id} in {self.data_dir}")
 

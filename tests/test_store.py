@@ -573,3 +573,18 @@ def test_print_visits_json_and_text(tmp_path):
 def test_print_visits_on_a_folder_without_data(tmp_path, capsys):
     assert print_visits(tmp_path / "nothing", None, True, out=io.StringIO()) == 2
     assert str(tmp_path / "nothing") in capsys.readouterr().err
+
+
+def test_the_month_files_scan_can_wait_for_a_thread_after_start(tmp_path):
+    """check_archives=False (kiosk run): opening skips the full scan; check_archives() finds and sets aside."""
+    folder, issued = _filled(tmp_path)
+    month = folder / ARCHIVE_DIR / "2026-11.jsonl"
+    junk = random.Random(7).randbytes(month.stat().st_size)
+    month.write_bytes(junk)
+    s = open_store(folder, check_archives=False)
+    assert [p for p in s.problems if "clock" not in p] == []         # not read yet
+    found = s.check_archives()
+    assert found and all("2026-11.jsonl" in p for p in found) and found[0] in s.problems
+    s.close()
+    _assert_nothing_deleted(month, junk)
+    assert not month.exists() or not month.read_bytes().startswith(junk)
