@@ -9,7 +9,6 @@ import logging
 import os
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -107,11 +106,6 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.store import Store
 
     rec = config.recognition
-    # The face models (the slowest part of start-up) load on a thread while the store is checked and the index
-    # built: numpy and file reads release the GIL, so the two overlap.
-    models: Future[Engine] | None = None
-    if rec.enabled and camera is not None and engine is None:
-        models = ThreadPoolExecutor(1, thread_name_prefix="face-models").submit(_load_engine)
     opened = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
                         check_archives=not defer_archive_check)
     archives = ArchiveCheck(opened) if defer_archive_check else None
@@ -134,9 +128,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             log.error("buttons: %s", exc)
             faults.append(f"Nút bấm lỗi / buttons: {exc}")
     worker = None
-    if models is not None:
+    # The face models load after the index is built, once the store's copy of the templates is gone: loading them
+    # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.
+    if rec.enabled and camera is not None and engine is None:
         try:
-            engine = models.result()
+            engine = _load_engine()
         except Exception as exc:  # missing or broken model files: tickets without faces
             log.error("face models: %s; tickets without face recognition", exc)
             faults.append(f"Nhận diện lỗi / face models: {exc}")
