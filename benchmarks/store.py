@@ -8,8 +8,9 @@ citizens and visits in one JSON file (a handful of inserts only: each one rewrit
     python benchmarks/store.py                 # full size
     python benchmarks/store.py --citizens 10000 --visits 100000   # quicker
 
-Targets (issue #4): >= 100x faster than the baseline, p99 < 30 ms, <= 64 KiB written per ticket, start to
-ready < 3 s (store open + templates loaded; the face models are not counted).
+Targets (issue #4): >= 100x faster than the baseline, p99 < 30 ms, <= 64 KiB written per ticket. Issue #16: the
+CPU of a ticket with 50,000 visits in the hot file within 1.5x of an empty hot file, against tinydb's JSONStorage
+holding the same two-day layout (``--hot-only`` runs just that part).
 """
 from __future__ import annotations
 
@@ -377,11 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  target <= 64 KiB: {'PASS' if worst <= 64 * 1024 else 'FAIL'} ({worst / 1024:.1f} KiB)")
         print()
         ready = start["open"] + start["templates"]
-        print(f"start to ready, fresh process, median of {start['runs']} (page cache warm; face models not counted)")
+        print(f"store open to templates loaded, fresh process, median of {start['runs']} (page cache warm; the store "
+              f"alone: the real process to READY=1 is benchmarks/startup.py)")
         print(f"  import {ms(start['import'])}   Store.open (lock + check of every file) {ms(start['open'])}   "
               f"templates() {start['rows']:,} x 128 {ms(start['templates'])}")
-        print(f"  ready in {ready:.2f} s (+ import {start['import']:.2f} s)   target < 3 s: "
-              f"{'PASS' if ready + start['import'] < 3 else 'FAIL'}"
+        print(f"  store ready in {ready:.2f} s (+ import {start['import']:.2f} s)"
               f"\n  memory with the templates loaded: RSS {start['rss_mb']:.0f} MB (peak {start['peak_mb']:.0f} MB)"
               f"   problems at start: {start['problems'] or 'none'}")
         print()
