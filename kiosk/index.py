@@ -44,8 +44,9 @@ _FIRST_CANDIDATES = 32    # rows measured exactly before the refine pass (severa
 _FIT_MIN_ROWS = 256       # fewer rows: keep the current rotation (identity at first)
 _FIT_SAMPLE = 20_000      # rows used to fit the rotation (a random sample of bigger indexes)
 _CHUNK = 2048           # rows converted at a time: small temporaries, reused (no heap left fragmented)
-# Float32 rounding of the bound's expansion is ~1e-7 of |t|^2 (about 0.5 for face encodings); the slack keeps
-# every row whose true distance could be the runner-up in the refine set, with a wide safety factor.
+# Float32 rounding of the bound's expansion is ~1e-7 of |q|^2 + |t|^2 (about 0.5 for face encodings); the slack,
+# relative to those norms, keeps every row whose true distance could be the runner-up in the refine set, with a
+# safety factor of about 1,000.
 _SLACK = 1e-4
 
 
@@ -105,6 +106,7 @@ class FaceIndex:
         self._head_sq = np.empty(capacity, np.float32)     # |head(t)|^2
         self._tail_norm = np.empty(capacity, np.float32)   # |tail(t)|
         self._owner = np.empty(capacity, np.int32)         # citizen code of each row
+        self._max_sq = 0.0                                 # largest |t|^2 ever stored (scales the slack)
         self._n = 0
         if len(rows):
             code_of, id_of = self._code_of, self._id_of
@@ -197,7 +199,8 @@ class FaceIndex:
             first = np.argpartition(bound, k - 1)[:k] if k < n else np.arange(n)
             _, second, _ = self._nearest_two(first, head_q, tail_q)
             # Every row that could be nearer than that runner-up: exact distances for all of them.
-            rows = np.flatnonzero(bound <= second + _SLACK) if math.isfinite(second) else np.arange(n)
+            slack = _SLACK * max(1.0, float(head_q @ head_q) + float(tail_q @ tail_q) + self._max_sq)
+            rows = np.flatnonzero(bound <= second + slack) if math.isfinite(second) else np.arange(n)
             best, second, best_code = self._nearest_two(rows, head_q, tail_q)
             nearest = self._id_of[best_code]
         distance = math.sqrt(best)
@@ -266,6 +269,8 @@ class FaceIndex:
         self._tail[at:end] = rotated[:, HEAD:]
         self._head_sq[at:end] = np.einsum("ij,ij->i", self._head[at:end], self._head[at:end])
         self._tail_norm[at:end] = np.sqrt(np.einsum("ij,ij->i", self._tail[at:end], self._tail[at:end]))
+        if end > at:
+            self._max_sq = max(self._max_sq, float((self._head_sq[at:end] + self._tail_norm[at:end] ** 2).max()))
 
     def _refit(self) -> None:
         """Rotate the stored rows onto the principal axes of the templates as they are now."""

@@ -136,3 +136,17 @@ def test_every_real_photo_gets_the_exact_verdict():
         rows = np.array([e for _, i, e in photos if i % 2 == half], np.float32)
         queries = np.array([e for _, i, e in photos if i % 2 != half], np.float32)
         check(FaceIndex(ids, rows), ids, rows, queries, thresholds=(0.4, 0.5, 0.6))
+
+
+def test_the_verdict_stays_exact_for_encodings_far_from_unit_scale():
+    """Exact at any scale (the rounding slack follows the norms): templates 1,000x the size of dlib's."""
+    rng = np.random.default_rng(18)
+    ids, rows = district(1_000, rng)
+    rows = (rows * 1000).astype(np.float32)
+    index = FaceIndex(ids, rows)
+    probes = (rows[rng.integers(len(rows), size=500)] + rng.normal(0, 10.0, (500, 128))).astype(np.float32)
+    for query, (who, distance, runner_up) in zip(probes, references(ids, rows, probes)):
+        match = index.match(query, threshold=THRESHOLD * 1000, margin=MARGIN * 1000)
+        assert match.nearest == who or runner_up - distance < 1e-2
+        assert match.distance == pytest.approx(distance, rel=1e-5)
+        assert match.runner_up == pytest.approx(runner_up, rel=1e-5)
