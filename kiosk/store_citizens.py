@@ -1,4 +1,9 @@
-"""Citizens of the store: consenting records (64 journal shards), their face templates, deletion receipts."""
+"""Citizens of the store: consenting records (64 journal shards), their face templates, deletion receipts.
+
+With the data key, templates are sealed in ``templates.bin`` and a citizen's name in its record
+(``name_sealed``); clear ones left by an older kiosk are sealed at the first start with a key. Without a usable
+key the kiosk opens none of these files (``personal=False``): plain tickets only.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,12 +11,15 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tinydb.table import Document
 
-from kiosk.storage import StorageError, hex_ids
+from tinydb import TinyDB
+
+from kiosk.storage import JournalStorage, StorageError, TemplateFile, fsync_dir, hex_ids, scrub_copies, seal_copies
 from kiosk.store_base import (
     CITIZEN_SHARDS,
     CITIZENS_DIR,
@@ -32,11 +40,19 @@ class Citizen:
     consent_id: str
 
 
-def _citizen_from_doc(doc: dict) -> Citizen:
+def _citizen_from_doc(doc: dict, key: Any = None) -> Citizen:
     seen = doc.get("last_seen")
+    name = doc.get("display_name")
+    if doc.get("name_sealed") and key is not None:
+        from kiosk.datakey import SealError, open_json
+
+        try:
+            name = str(open_json(key, doc["name_sealed"], doc["id"]))
+        except SealError:
+            name = None
     return Citizen(id=doc["id"], created_at=datetime.fromisoformat(doc["created_at"]),
                    last_seen=datetime.fromisoformat(seen) if seen else None,
-                   display_name=doc.get("display_name"), consent_id=doc["consent_id"])
+                   display_name=name, consent_id=doc["consent_id"])
 
 
 def _shard_index(citizen_id: str) -> int:
@@ -51,10 +67,78 @@ def _text_doc_id(sha: str) -> int:
 class CitizenRecords(StoreBase):
     """The citizen part of :class:`~kiosk.store.Store`: enrol, look up, forget; the templates for the index."""
 
+    def _open_citizens(self, repair: bool) -> None:
+        """Open the citizens' shards and the templates (checked, repaired, sealed); nothing without a key."""
+        self._shards, self._cit_dbs, self._citizen_docs = [], [], {}
+        self._tpl_matrix = None  # loaded at start, handed over by the first templates()
+        if not self.personal:
+            self._templates = None  # type: ignore[assignment]
+            self._tpl_rows, self._tpl_ids = np.zeros(0, np.int64), np.zeros(0, "S16")
+            return
+        cdir = self.data_dir / CITIZENS_DIR
+        if repair and not cdir.is_dir():
+            cdir.mkdir()
+            fsync_dir(self.data_dir)
+        for i in range(CITIZEN_SHARDS):
+            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly)
+            self._shards.append(shard)
+            self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
+            for n in shard.problems:
+                self._note(f"{CITIZENS_DIR}/{n}", level=logging.ERROR if shard.damaged else logging.WARNING)
+            self._citizen_docs.update((doc["id"], int(k)) for k, doc in shard.peek().get("citizens", {}).items())
+        self._templates = TemplateFile(self.data_dir / TEMPLATES_FILE, self.key)
+        if repair:
+            self._check_templates()
+            if self.key is not None:
+                self._seal_names()
+        else:
+            self._tpl_rows = self._tpl_ids = None
+
+    def _seal_names(self) -> None:
+        """Seal clear names left by a kiosk without encryption; the shard is compacted so no line keeps one."""
+        from kiosk.datakey import seal_json
+        from kiosk.privacy import rewrite_journal_copies
+
+        sealed = 0
+        for shard, db in zip(self._shards, self._cit_dbs):
+            clear = {int(k): d for k, d in shard.peek().get("citizens", {}).items() if d.get("display_name")}
+            if clear:
+                with _saving("sealed names"), shard.batch():
+                    for doc_id, d in clear.items():
+                        db.table("citizens").update(
+                            {"display_name": None, "name_sealed": seal_json(self.key, d["display_name"], d["id"])},
+                            doc_ids=[doc_id])
+                with _saving("sealed names"):
+                    shard.compact()
+                sealed += len(clear)
+
+        def seal_doc(table: str, doc: dict) -> dict:
+            if table == "citizens" and doc.get("display_name") and doc.get("id"):
+                return {**doc, "display_name": None, "name_sealed": seal_json(self.key, doc["display_name"], doc["id"])}
+            return doc
+
+        copies = sum(rewrite_journal_copies(shard.path, seal_doc, drop_damaged=True) for shard in self._shards)
+        copies += seal_copies(self._templates.path, self.key)
+        if sealed or copies:
+            self._note(f"{CITIZENS_DIR}: {sealed} clear name(s) and {copies} set-aside cop(ies) sealed with the "
+                       f"data key", level=logging.INFO)
+
+    def _personal_data(self) -> None:
+        """Refuse to write citizens without the data key (the kiosk then issues plain tickets only)."""
+        self._writable()
+        if not self.personal:
+            raise StoreError("face and card data are off on this kiosk (no usable data key)")
+
     def _check_templates(self) -> None:
-        check = self._templates.check(repair=True, collect=True)
+        templates = self._templates
+        collect = templates.key is not None or templates.layout.version == 1
+        check = templates.check(repair=True, collect=collect)
         for n in check.problems:
             self._note(n, level=logging.ERROR)
+        if templates.needs_sealing:
+            check.rows = templates.migrate(check.rows)
+            self._note(f"{TEMPLATES_FILE}: {len(check.rows)} clear face template(s) sealed with the data key",
+                       level=logging.INFO)
         rows, ids, matrix = check.rows, check.ids, check.matrix
         known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
         orphan = ~np.isin(ids, known)
@@ -87,7 +171,7 @@ class CitizenRecords(StoreBase):
 
         ``citizen_id``: the id a card record already gave this person (kiosk.identity), else a new one.
         """
-        self._writable()
+        self._personal_data()
         if citizen_id is not None and (citizen_id in self._citizen_docs or len(bytes.fromhex(citizen_id)) != 16):
             raise ValueError(f"citizen {citizen_id} already has face templates or is not a 32-digit hex id")
         enc = np.asarray(encodings, dtype=np.float32)
@@ -102,6 +186,10 @@ class CitizenRecords(StoreBase):
         sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
         doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
                "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
+        if display_name and self.key is not None:
+            from kiosk.datakey import seal_json
+
+            doc["display_name"], doc["name_sealed"] = None, seal_json(self.key, display_name, cid)
         shard, db = self._shards[_shard_index(cid)], self._cit_dbs[_shard_index(cid)]
         texts = db.table("consent_texts")
         try:
@@ -118,11 +206,11 @@ class CitizenRecords(StoreBase):
         self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
                      "consent": doc["consent_id"], "templates": len(rows)})
-        return _citizen_from_doc(doc)
+        return _citizen_from_doc(doc, self.key)
 
     def add_templates(self, citizen_id: str, encodings: np.ndarray, *, now: datetime, keep: int) -> np.ndarray:
         """Add face templates to a consenting citizen, wipe the oldest beyond ``keep``; return the kept ones."""
-        self._writable()
+        self._personal_data()
         enc = np.asarray(encodings, np.float32).reshape(-1, 128)
         if citizen_id not in self._citizen_docs or not len(enc) or not np.isfinite(enc).all() or keep < 1:
             raise ValueError(f"cannot add {len(enc)} template(s) to citizen {citizen_id}")
@@ -146,13 +234,13 @@ class CitizenRecords(StoreBase):
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is None:
             return None
-        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)])
+        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)], self.key)
 
     def touch(self, citizen_id: str, now: datetime) -> None:
         """Remember when a known citizen was last seen."""
         self._writable()
         doc_id = self._citizen_docs.get(citizen_id)
-        if doc_id is not None:
+        if doc_id is not None and self.personal:
             db = self._cit_dbs[_shard_index(citizen_id)]
             with _saving("last seen"):
                 db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
@@ -160,6 +248,8 @@ class CitizenRecords(StoreBase):
     def templates(self) -> tuple[list[str], np.ndarray]:
         """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
         self._open_check()
+        if not self.personal:
+            return [], np.zeros((0, 128), np.float32)
         if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
             matrix, self._tpl_matrix = self._tpl_matrix, None
             return hex_ids(self._live_templates()[1]), matrix
@@ -169,19 +259,25 @@ class CitizenRecords(StoreBase):
         order = np.argsort(self._tpl_rows, kind="stable")
         return self._templates.load(self._tpl_rows[order])
 
-    def forget(self, citizen_id: str, *, now: datetime) -> None:
-        """Delete a citizen's templates (bytes overwritten) and record; keep a deletion receipt."""
-        self._writable()
+    def forget(self, citizen_id: str, *, now: datetime) -> bool:
+        """Delete a citizen so that nothing of them stays in the data folder; keep a deletion receipt.
+
+        The template bytes are overwritten (every record with their id, usable or not), the record leaves the
+        shard and the shard is compacted (no older journal line keeps it), and the copies set aside after damage
+        lose their records too. True when deleted now, False when a receipt says it was done before;
+        :class:`StoreError` for an id the store never knew.
+        """
+        self._personal_data()
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is None:
             if any(r["citizen"] == citizen_id for r in self.receipts()):
-                return  # already forgotten
+                return False  # already forgotten
             raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
         raw = bytes.fromhex(citizen_id)
         rows, ids = self._live_templates()
         mine = np.asarray(ids == raw)
         try:
-            self._templates.wipe(rows[mine])  # first the face, then the record
+            self._templates.wipe(self._templates.rows_of(raw))  # first the face, then the record
             self._tpl_matrix = None
             shard, db = self._shards[_shard_index(citizen_id)], self._cit_dbs[_shard_index(citizen_id)]
             doc = shard.peek()["citizens"][str(doc_id)]
@@ -191,12 +287,27 @@ class CitizenRecords(StoreBase):
                     "citizen": citizen_id, "at": now.isoformat(), "consent_id": doc["consent_id"],
                     "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
                     "templates_deleted": int(mine.sum())})
+            shard.compact()
         except StorageError as exc:
             raise StoreError(f"forget not completed: {exc}") from exc
         self._tpl_rows, self._tpl_ids = rows[~mine], ids[~mine]
         del self._citizen_docs[citizen_id]
+        copies = self._scrub_copies(citizen_id, shard.path)
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
-                     "templates": int(mine.sum())})
+                     "templates": int(mine.sum()), "set_aside_records": copies})
+        return True
+
+    def _scrub_copies(self, citizen_id: str, *journals: Path) -> int:
+        """Remove a citizen from the copies repairs set aside (templates and journals); records removed."""
+        from kiosk.privacy import rewrite_journal_copies, without_citizen
+
+        try:
+            removed = scrub_copies(self._templates.path, bytes.fromhex(citizen_id))
+            for path in journals:
+                removed += rewrite_journal_copies(path, without_citizen(citizen_id), drop_damaged=True)
+        except (StorageError, OSError) as exc:
+            raise StoreError(f"forget: the copies set aside after damage could not be cleaned: {exc}") from exc
+        return removed
 
     def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
         """(record rows, owner ids) of the live templates: known from the start-up check when writable."""
@@ -206,6 +317,8 @@ class CitizenRecords(StoreBase):
     def consents(self) -> list[dict[str, Any]]:
         """Consent records of current citizens (who, when, which text) for the data controller's export."""
         self._open_check()
+        if not self.personal:
+            return []
         out = []
         for shard in self._shards:
             state = shard.peek()
@@ -218,5 +331,7 @@ class CitizenRecords(StoreBase):
     def receipts(self) -> list[dict[str, Any]]:
         """Deletion receipts written by :meth:`forget`."""
         self._open_check()
+        if not self.personal:
+            return []
         out = [dict(d) for shard in self._shards for d in shard.peek().get("receipts", {}).values()]
         return sorted(out, key=lambda r: r["at"])
