@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     citizens.add_argument("--data", type=Path, help="data folder (default: from the config)")
     citizens.add_argument("--config", type=Path, default=None)
     citizens.add_argument("--json", action="store_true", help="one JSON object a line")
+    citizens.add_argument("--key", type=Path, default=None,
+                          help="data key file to show masked names (default: the config's, or DATA.key beside --data)")
 
     calibrate = sub.add_parser("calibrate", help="threshold, margin, unsure_below from labelled photos; "
                                                  "autolink_below from a large gallery (--scale)")
@@ -155,8 +157,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "citizens":
         from kiosk.cli_store import print_citizens
 
-        data = args.data or _config(args).data_dir   # with --data no config file is needed
-        return print_citizens(data, args.json)
+        config = None if args.data else _config(args)   # with --data no config file is needed
+        data = args.data or config.data_dir
+        key_file = args.key or (Path(config.privacy.key_file) if config and config.privacy.key_source == "file"
+                                else None)
+        return print_citizens(data, args.json, key_file=key_file)
     if args.command == "calibrate":
         from kiosk.calibrate import execute as calibrate_execute
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from kiosk.disk import DiskWatch
+    from kiosk.datakey import DataKey
     from kiosk.identity import CardBook
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
@@ -95,8 +96,10 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.store import Store
 
-    store: TicketStore = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
     faults = list(faults)
+    key = open_data_key(config, faults)     # None: plain tickets only, no face or card file is touched
+    store: TicketStore = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
+                                    key=key, personal=key is not None)
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
         faults.append(f"Dữ liệu / data: {problem}")
@@ -104,7 +107,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
     index = FaceIndex(*store.templates())
-    book = open_card_book(config, faults)
+    book = open_card_book(config, faults, key)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
@@ -155,10 +158,25 @@ def card_reader(frame: np.ndarray) -> list[str]:
     return decode_qr(frame)
 
 
-def open_card_book(config: Config, faults: list[str]) -> CardBook:
+def open_data_key(config: Config, faults: list[str]) -> DataKey | None:
+    """The key of the face and card data; without it the kiosk issues plain tickets and staff are told."""
+    from kiosk.datakey import KeySource, KeyUnavailable, load_key
+
+    source = KeySource(config.privacy.key_source, Path(config.privacy.key_file), create=config.simulate)
+    try:
+        return load_key(source, config.data_dir)
+    except KeyUnavailable as exc:
+        log.error("privacy: no data key: %s; face and card data are not used, tickets go on", exc)
+        faults.append(f"Không dùng khuôn mặt, thẻ / face and card data off: {exc}")
+        return None
+
+
+def open_card_book(config: Config, faults: list[str], key: DataKey | None = None) -> CardBook:
     """The card records; without the office secret the kiosk issues tickets but uses no card (staff are told)."""
     from kiosk.identity import CardBook, load_secret, make_secret
 
+    if key is None:          # no data key: the card records are neither read nor written
+        return CardBook.open(config.data_dir, secret=None, personal=False)
     path = Path(config.identity.secret_file)
     if config.simulate and make_secret(path):
         log.info("simulation: made the office secret %s", path)
@@ -166,7 +184,7 @@ def open_card_book(config: Config, faults: list[str]) -> CardBook:
     if secret is None:
         log.error("identity: office secret: %s; CCCD cards are not used", why)
         faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
-    book = CardBook.open(config.data_dir, secret=secret)
+    book = CardBook.open(config.data_dir, secret=secret, key=key)
     for problem in book.problems:
         log.warning("identity: %s", problem)
         faults.append(f"Dữ liệu / data: {problem}")

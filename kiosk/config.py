@@ -116,6 +116,13 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """Encryption at rest (kiosk/datakey.py): the key is never in the data folder."""
+    key_source: str = "file"                   # "board": the Pi 4/5's OTP key; "file": key_file (laptop, CI)
+    key_file: str = "/etc/kiosk/data.key"      # 0600, made by `kiosk privacy-key` (simulation: on first use)
+
+
+@dataclass(frozen=True)
 class Config:
     kiosk_id: str
     office: str
@@ -132,6 +139,7 @@ class Config:
     timing: TimingConfig = field(default_factory=TimingConfig)
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
     sync: SyncConfig = field(default_factory=SyncConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -160,7 +168,7 @@ def load_config(path: Path | str) -> Config:
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync"})
+                    "timing", "sync", "privacy"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -182,6 +190,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
     screen = _section(raw, "screen", ScreenConfig)
     timing = _section(raw, "timing", TimingConfig)
     sync = _section(raw, "sync", SyncConfig)
+    privacy = _section(raw, "privacy", PrivacyConfig)
+    _check_choice("privacy.key_source", privacy.key_source, ("file", "board"))
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
     _check_choice("printer.connection", printer.connection, ("usb", "serial", "network", "file", "simulated"))
@@ -238,6 +248,11 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if Path(getattr(sync, name)).resolve().is_relative_to(data_dir.resolve()):
             raise ConfigError(f"sync.{name}: must be outside the data folder {data_dir} "
                               f"(a copy of the data must not carry the keys)")
+    if not privacy.key_file.strip():
+        raise ConfigError("privacy.key_file: must not be empty")
+    if Path(privacy.key_file).resolve().is_relative_to(data_dir.resolve()):
+        raise ConfigError(f"privacy.key_file: must be outside the data folder {data_dir} "
+                          f"(a copy of the data must not carry the key that opens it)")
     return Config(
         kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
@@ -254,6 +269,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         timing=timing,
         min_free_mb=min_free_mb,
         sync=sync,
+        privacy=privacy,
     )
 
 

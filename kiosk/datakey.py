@@ -213,7 +213,7 @@ def verify_key(key: DataKey, data_dir: Path) -> None:
         return
     if not hmac.compare_digest(known, key.check):
         raise KeyUnavailable(f"the data key is not the one {data_dir} was encrypted with "
-                             f"(another board, or another key file); face and card data are not used")
+                             f"(another board, or another key file)")
 
 
 def describe(source: KeySource) -> str:

@@ -259,6 +259,16 @@ class CitizenRecords(StoreBase):
         order = np.argsort(self._tpl_rows, kind="stable")
         return self._templates.load(self._tpl_rows[order])
 
+    def template_owners(self) -> list[str]:
+        """The citizen id of each live template, read without opening any template (no key needed)."""
+        self._open_check()
+        if not self.personal:
+            return []
+        if self._tpl_rows is None:
+            check = self._templates.check(repair=False)
+            self._tpl_rows, self._tpl_ids = check.rows, check.ids
+        return hex_ids(self._live_templates()[1])
+
     def forget(self, citizen_id: str, *, now: datetime) -> bool:
         """Delete a citizen so that nothing of them stays in the data folder; keep a deletion receipt.
 
