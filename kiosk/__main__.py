@@ -157,11 +157,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "citizens":
         from kiosk.cli_store import print_citizens
 
-        config = None if args.data else _config(args)   # with --data no config file is needed
-        data = args.data or config.data_dir
-        key_file = args.key or (Path(config.privacy.key_file) if config and config.privacy.key_source == "file"
-                                else None)
-        return print_citizens(data, args.json, key_file=key_file)
+        if args.data:                                     # with --data no config file is needed
+            return print_citizens(args.data, args.json, key_file=args.key)
+        cfg = _config(args)
+        key_file = args.key or (Path(cfg.privacy.key_file) if cfg.privacy.key_source == "file" else None)
+        return print_citizens(cfg.data_dir, args.json, key_file=key_file)
     if args.command == "calibrate":
         from kiosk.calibrate import execute as calibrate_execute
 

@@ -94,20 +94,27 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
+    from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
 
     faults = list(faults)
     key = open_data_key(config, faults)     # None: plain tickets only, no face or card file is touched
-    store: TicketStore = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
-                                    key=key, personal=key is not None)
+    opened = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
+                        key=key, personal=key is not None)
+    store: TicketStore = opened
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
         faults.append(f"Dữ liệu / data: {problem}")
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
-    index = FaceIndex(*store.templates())
     book = open_card_book(config, faults, key)
+    p = config.privacy
+    retention = Retention(opened, book if key is not None else None,
+                          RetentionPolicy(p.templates_months, p.card_months, p.visit_link_months,
+                                          p.records_extra_months))
+    retention.tick(clock.wall())            # at start, before the index is built: purged faces never load
+    index = FaceIndex(*store.templates())
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
@@ -137,7 +144,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     ident = config.identity
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults, notices=[lambda: disk.notice], book=book,
+                             faults=faults, notices=[lambda: disk.notice], book=book, retention=retention,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,

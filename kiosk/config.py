@@ -120,6 +120,10 @@ class PrivacyConfig:
     """Encryption at rest (kiosk/datakey.py): the key is never in the data folder."""
     key_source: str = "file"                   # "board": the Pi 4/5's OTP key; "file": key_file (laptop, CI)
     key_file: str = "/etc/kiosk/data.key"      # 0600, made by `kiosk privacy-key` (simulation: on first use)
+    templates_months: int = 12                 # face templates (and their consent) after the last visit
+    card_months: int = 24                      # card records after the last visit
+    visit_link_months: int = 24                # a visit's link to its citizen (the visit stays, anonymous)
+    records_extra_months: int = 12             # deletion receipts after the deletion
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if Path(getattr(sync, name)).resolve().is_relative_to(data_dir.resolve()):
             raise ConfigError(f"sync.{name}: must be outside the data folder {data_dir} "
                               f"(a copy of the data must not carry the keys)")
+    for name in ("templates_months", "card_months", "visit_link_months", "records_extra_months"):
+        if not 1 <= getattr(privacy, name) <= 1200:
+            raise ConfigError(f"privacy.{name}: must be 1-1200 months, got {getattr(privacy, name)}")
     if not privacy.key_file.strip():
         raise ConfigError("privacy.key_file: must not be empty")
     if Path(privacy.key_file).resolve().is_relative_to(data_dir.resolve()):

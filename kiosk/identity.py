@@ -208,21 +208,35 @@ class CardBook:
 
         The journal is compacted (no older line keeps the record) and the copies set aside after damage lose it.
         """
+        return self.forget_many([citizen_id]) == 1
+
+    def forget_many(self, citizen_ids: list[str]) -> int:
+        """Delete several card records at once (retention purges: one compaction); how many were deleted."""
         from kiosk.privacy import rewrite_journal_copies, without_citizen
 
-        doc_id = self._by_citizen.get(citizen_id)
-        if doc_id is None or self._storage is None:
-            return False
-        doc = self._storage.peek()["people"][str(doc_id)]
+        found = {c: self._by_citizen[c] for c in citizen_ids if c in self._by_citizen}
+        if not found or self._storage is None:
+            return 0
+        people = self._storage.peek()["people"]
+        cards = [people[str(doc_id)]["card"] for doc_id in found.values()]
         try:
-            self._db.table("people").remove(doc_ids=[doc_id])
+            self._db.table("people").remove(doc_ids=list(found.values()))
             self._storage.compact()
-            rewrite_journal_copies(self.path, without_citizen(citizen_id), drop_damaged=True)
+            rewrite_journal_copies(self.path, without_citizen(list(found)), drop_damaged=True)
         except (StorageError, OSError) as exc:
             raise IdentityError(f"card record not deleted: {exc}") from exc
-        del self._by_citizen[citizen_id]
-        self._by_card.pop(doc["card"], None)
-        return True
+        for c, card in zip(found, cards):
+            del self._by_citizen[c]
+            self._by_card.pop(card, None)
+        return len(found)
+
+    def stale(self, before: datetime) -> list[str]:
+        """Card holders not seen since ``before``: the retention purge's query."""
+        if self._storage is None:
+            return []
+        edge = before.isoformat()
+        return [d["citizen"] for d in self._storage.peek().get("people", {}).values()
+                if (d.get("last_seen") or d["created_at"]) < edge]
 
     def count(self, name: str) -> int:
         """A counter's value (e.g. :data:`DISAGREEMENTS`)."""

@@ -3,7 +3,7 @@ and of the copies that repairs set aside (``name.corrupt-*``, ``.torn-*``), so t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from kiosk.storage import atomic_write, encode_record, scan_records, set_aside_copies
 
@@ -53,8 +53,10 @@ def rewrite_journal_copies(path: Path, fn: DocFn, *, drop_damaged: bool) -> int:
     return changed
 
 
-def without_citizen(citizen_id: str) -> DocFn:
-    """A document filter dropping every document about one citizen (citizens, people, receipts' owners)."""
+def without_citizen(citizen_ids: str | Iterable[str]) -> DocFn:
+    """A document filter dropping every document about these citizens (citizens, people, receipts' owners)."""
+    gone = {citizen_ids} if isinstance(citizen_ids, str) else set(citizen_ids)
+
     def fn(table: str, doc: dict[str, Any]) -> dict[str, Any] | None:
-        return None if citizen_id in (doc.get("id"), doc.get("citizen")) else doc
+        return None if doc.get("id") in gone or doc.get("citizen") in gone else doc
     return fn

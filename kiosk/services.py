@@ -14,6 +14,7 @@ import numpy as np
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import CONSENT_TEXT
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
+from kiosk.retention import Retention
 from kiosk.states import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
@@ -31,7 +32,7 @@ class KioskServices:
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
-                 policy: CardPolicy = CardPolicy()) -> None:
+                 policy: CardPolicy = CardPolicy(), retention: Retention | None = None) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -43,6 +44,7 @@ class KioskServices:
         self._notices = list(notices)     # conditions that come and go (low disk space): their current text
         self._book = book if book is not None and book.enabled else None
         self._policy = policy
+        self._retention = retention       # purges once a day, after a ticket (never before one)
 
     # -- the visit --------------------------------------------------------------------------------------
     def issue(self, visit: VisitRequest) -> Issued:
@@ -69,6 +71,10 @@ class KioskServices:
                                f"consent-{citizen}")
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
+        if self._retention is not None:
+            purged = self._retention.tick(now)
+            for gone in purged.citizens if purged is not None else ():
+                self._index.remove(gone)
         return Issued(stored.ticket, stored.id, self.printed().get(stored.id), citizen=citizen, enrolled=enrolled,
                       identified_by=identified_by)
 

@@ -6,12 +6,15 @@ import contextlib
 import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 from tinydb import TinyDB
 
 from kiosk.storage import JournalStorage, RecordLog, SlotFile, StorageError, TemplateFile
+
+if TYPE_CHECKING:
+    from kiosk.datakey import DataKey
 
 log = logging.getLogger("kiosk.store")
 
@@ -43,6 +46,8 @@ class StoreBase:
     kiosk_id: str
     day_start_hour: int
     readonly: bool
+    key: DataKey | None     # seals templates and names (kiosk.datakey); None: the older clear files
+    personal: bool          # False: no usable key, no citizen or template file is opened
     problems: list[str]
     repairs: list[str]
     audit: RecordLog

@@ -7,12 +7,13 @@ key the kiosk opens none of these files (``personal=False``): plain tickets only
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from tinydb.table import Document
@@ -99,6 +100,8 @@ class CitizenRecords(StoreBase):
         from kiosk.datakey import seal_json
         from kiosk.privacy import rewrite_journal_copies
 
+        key = self.key
+        assert key is not None
         sealed = 0
         for shard, db in zip(self._shards, self._cit_dbs):
             clear = {int(k): d for k, d in shard.peek().get("citizens", {}).items() if d.get("display_name")}
@@ -106,7 +109,7 @@ class CitizenRecords(StoreBase):
                 with _saving("sealed names"), shard.batch():
                     for doc_id, d in clear.items():
                         db.table("citizens").update(
-                            {"display_name": None, "name_sealed": seal_json(self.key, d["display_name"], d["id"])},
+                            {"display_name": None, "name_sealed": seal_json(key, d["display_name"], d["id"])},
                             doc_ids=[doc_id])
                 with _saving("sealed names"):
                     shard.compact()
@@ -114,11 +117,11 @@ class CitizenRecords(StoreBase):
 
         def seal_doc(table: str, doc: dict) -> dict:
             if table == "citizens" and doc.get("display_name") and doc.get("id"):
-                return {**doc, "display_name": None, "name_sealed": seal_json(self.key, doc["display_name"], doc["id"])}
+                return {**doc, "display_name": None, "name_sealed": seal_json(key, doc["display_name"], doc["id"])}
             return doc
 
         copies = sum(rewrite_journal_copies(shard.path, seal_doc, drop_damaged=True) for shard in self._shards)
-        copies += seal_copies(self._templates.path, self.key)
+        copies += seal_copies(self._templates.path, key)
         if sealed or copies:
             self._note(f"{CITIZENS_DIR}: {sealed} clear name(s) and {copies} set-aside cop(ies) sealed with the "
                        f"data key", level=logging.INFO)
@@ -278,46 +281,90 @@ class CitizenRecords(StoreBase):
         :class:`StoreError` for an id the store never knew.
         """
         self._personal_data()
-        doc_id = self._citizen_docs.get(citizen_id)
-        if doc_id is None:
+        if citizen_id not in self._citizen_docs:
             if any(r["citizen"] == citizen_id for r in self.receipts()):
                 return False  # already forgotten
             raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
-        raw = bytes.fromhex(citizen_id)
-        rows, ids = self._live_templates()
-        mine = np.asarray(ids == raw)
-        try:
-            self._templates.wipe(self._templates.rows_of(raw))  # first the face, then the record
-            self._tpl_matrix = None
-            shard, db = self._shards[_shard_index(citizen_id)], self._cit_dbs[_shard_index(citizen_id)]
-            doc = shard.peek()["citizens"][str(doc_id)]
-            with shard.batch():
-                db.table("citizens").remove(doc_ids=[doc_id])
-                db.table("receipts").insert({
-                    "citizen": citizen_id, "at": now.isoformat(), "consent_id": doc["consent_id"],
-                    "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
-                    "templates_deleted": int(mine.sum())})
-            shard.compact()
-        except StorageError as exc:
-            raise StoreError(f"forget not completed: {exc}") from exc
-        self._tpl_rows, self._tpl_ids = rows[~mine], ids[~mine]
-        del self._citizen_docs[citizen_id]
-        copies = self._scrub_copies(citizen_id, shard.path)
-        self._audit({"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
-                     "templates": int(mine.sum()), "set_aside_records": copies})
+        self.forget_many([citizen_id], now=now)
         return True
 
-    def _scrub_copies(self, citizen_id: str, *journals: Path) -> int:
-        """Remove a citizen from the copies repairs set aside (templates and journals); records removed."""
+    def forget_many(self, citizen_ids: Iterable[str], *, now: datetime, reason: str = "request") -> int:
+        """Forget several citizens at once (retention purges): one wipe, one compaction per shard touched,
+        one pass over the set-aside copies; unknown ids are skipped. The number forgotten."""
+        self._personal_data()
+        ids = [c for c in dict.fromkeys(citizen_ids) if c in self._citizen_docs]
+        if not ids:
+            return 0
+        raws = {bytes.fromhex(c) for c in ids}
+        rows, owners = self._live_templates()
+        mine = np.isin(owners, np.array(sorted(raws), "S16"))
+        counts = Counter(hex_ids(owners[mine]))
+        by_shard: dict[int, list[str]] = {}
+        for c in ids:
+            by_shard.setdefault(_shard_index(c), []).append(c)
+        try:
+            self._templates.wipe(self._templates.rows_of(raws))  # first the faces, then the records
+            self._tpl_matrix = None
+            for k, members in by_shard.items():
+                shard, db = self._shards[k], self._cit_dbs[k]
+                docs = shard.peek()["citizens"]
+                with shard.batch():
+                    for c in members:
+                        doc = docs[str(self._citizen_docs[c])]
+                        db.table("citizens").remove(doc_ids=[self._citizen_docs[c]])
+                        db.table("receipts").insert({
+                            "citizen": c, "at": now.isoformat(), "consent_id": doc["consent_id"],
+                            "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
+                            "templates_deleted": counts[c], "reason": reason})
+                shard.compact()           # no older journal line keeps their record
+        except StorageError as exc:
+            raise StoreError(f"forget not completed: {exc}") from exc
+        self._tpl_rows, self._tpl_ids = rows[~mine], owners[~mine]
+        for c in ids:
+            del self._citizen_docs[c]
+        copies = self._scrub_copies(ids, *(self._shards[k].path for k in by_shard))
+        at = now.isoformat(timespec="seconds")
+        if len(ids) <= 10:
+            for c in ids:
+                self._audit({"at": at, "event": "forget", "citizen": c, "templates": counts[c], "reason": reason})
+        else:
+            self._audit({"at": at, "event": "forget", "citizens": len(ids), "templates": sum(counts.values()),
+                         "reason": reason})
+        if copies:
+            self._audit({"at": at, "event": "scrub", "set_aside_records": copies})
+        return len(ids)
+
+    def _scrub_copies(self, citizen_ids: list[str], *journals: Path) -> int:
+        """Remove citizens from the copies repairs set aside (templates and journals); records removed."""
         from kiosk.privacy import rewrite_journal_copies, without_citizen
 
         try:
-            removed = scrub_copies(self._templates.path, bytes.fromhex(citizen_id))
+            removed = scrub_copies(self._templates.path, {bytes.fromhex(c) for c in citizen_ids})
             for path in journals:
-                removed += rewrite_journal_copies(path, without_citizen(citizen_id), drop_damaged=True)
+                removed += rewrite_journal_copies(path, without_citizen(citizen_ids), drop_damaged=True)
         except (StorageError, OSError) as exc:
             raise StoreError(f"forget: the copies set aside after damage could not be cleaned: {exc}") from exc
         return removed
+
+    def stale_citizens(self, before: datetime) -> list[str]:
+        """Citizens not seen since ``before`` (never seen: since their enrolment): the retention purge's query."""
+        self._open_check()
+        edge = before.isoformat()
+        return [d["id"] for shard in self._shards for d in shard.peek().get("citizens", {}).values()
+                if (d.get("last_seen") or d["created_at"]) < edge]
+
+    def drop_receipts(self, before: datetime) -> int:
+        """Delete deletion receipts written before ``before`` (their retention ran out); how many."""
+        self._personal_data()
+        edge, dropped = before.isoformat(), 0
+        for shard, db in zip(self._shards, self._cit_dbs):
+            old = [int(k) for k, r in shard.peek().get("receipts", {}).items() if r["at"] < edge]
+            if old:
+                with _saving("receipt purge"):
+                    db.table("receipts").remove(doc_ids=old)
+                    shard.compact()
+                dropped += len(old)
+        return dropped
 
     def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
         """(record rows, owner ids) of the live templates: known from the start-up check when writable."""

@@ -366,8 +366,9 @@ class TemplateFile:
             os.close(fd)
         write_checksum(self.path)  # deletion is rare: one crc32 pass keeps start-up fast
 
-    def rows_of(self, cid: bytes) -> np.ndarray:
-        """Every record carrying this owner id, whatever its crc or seal says (deletion takes them all)."""
+    def rows_of(self, cids: bytes | set[bytes]) -> np.ndarray:
+        """Every record carrying one of these owner ids, whatever its crc or seal says (deletion takes them all)."""
+        wanted = np.array(sorted({cids} if isinstance(cids, bytes) else cids), "S16")
         found = []
         try:
             f = open(self.path, "rb")
@@ -375,7 +376,7 @@ class TemplateFile:
             return np.zeros(0, np.int64)
         with f:
             for start, recs, _, _ in self._chunks(f, verify=False):
-                found.append(np.flatnonzero(recs["id"] == cid) + start)
+                found.append(np.flatnonzero(np.isin(recs["id"], wanted)) + start)
         return np.concatenate(found) if found else np.zeros(0, np.int64)
 
     def compact(self, rows: np.ndarray) -> np.ndarray:
@@ -408,8 +409,8 @@ def _split_copy(data: bytes) -> tuple[bytes, Layout | None, list[bytes]]:
     return header, layout, [body[i:i + step] for i in range(0, len(body), step)]
 
 
-def scrub_copies(path: Path, cid: bytes) -> int:
-    """Remove one citizen's records from every set-aside copy of ``path`` (rewritten atomically, or deleted
+def scrub_copies(path: Path, cids: set[bytes]) -> int:
+    """Remove some citizens' records from every set-aside copy of ``path`` (rewritten atomically, or deleted
     when nothing else is left); the number of records removed.
 
     A torn tail has no header: its pieces are matched on the owner id at both record sizes.
@@ -419,13 +420,13 @@ def scrub_copies(path: Path, cid: bytes) -> int:
         data = copy.read_bytes()
         header, layout, recs = _split_copy(data)
         if layout is None and not header:
-            hits = any(data[i + 1:i + 17] == cid for step in (CLEAR.size, SEALED.size)
+            hits = any(data[i + 1:i + 17] in cids for step in (CLEAR.size, SEALED.size)
                        for i in range(0, len(data), step))
             if hits:
                 copy.unlink()
                 removed += 1
             continue
-        keep = [r for r in recs if r[1:17] != cid]
+        keep = [r for r in recs if r[1:17] not in cids]
         if len(keep) == len(recs):
             continue
         removed += len(recs) - len(keep)
