@@ -177,7 +177,7 @@ class KeySource:
 
 
 def load_key(source: KeySource, data_dir: Path, *, run: Runner = _run,
-             which: Callable[[str], str | None] = shutil.which) -> DataKey:
+             which: Callable[[str], str | None] = shutil.which, write_check: bool = True) -> DataKey:
     """The data key of this kiosk, verified against ``datakey.check`` in ``data_dir``.
 
     The first key that meets a data folder without a check file writes one. Raises :class:`KeyUnavailable`
@@ -189,11 +189,11 @@ def load_key(source: KeySource, data_dir: Path, *, run: Runner = _run,
         if source.create and make_key_file(source.key_file):
             log.info("made the data key %s", source.key_file)
         key = key_from_file(source.key_file)
-    verify_key(key, Path(data_dir))
+    verify_key(key, Path(data_dir), write_check=write_check)
     return key
 
 
-def verify_key(key: DataKey, data_dir: Path) -> None:
+def verify_key(key: DataKey, data_dir: Path, *, write_check: bool = True) -> None:
     """Compare the key with the folder's check file; write the check file when there is none yet."""
     path = Path(data_dir) / CHECK_FILE
     try:
@@ -202,6 +202,8 @@ def verify_key(key: DataKey, data_dir: Path) -> None:
         known = None
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyUnavailable(f"{path}: cannot read: {exc}") from None
+    if known is None and not write_check:
+        return
     if known is None:
         from kiosk.storage import atomic_write, StorageError
 

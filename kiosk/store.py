@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tinydb import TinyDB
 
+from kiosk.audit import AuditLog
+from kiosk.audit import verify as verify_audit
 from kiosk.storage import JournalStorage, RecordLog, SlotFile, fsync_dir, remove_stale_temps, set_aside
 from kiosk.store_base import (
     ARCHIVE_DIR,
@@ -157,10 +159,13 @@ class Store(Numbering, CitizenRecords):
         if repair:
             for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR):
                 remove_stale_temps(folder)
-            self.audit = RecordLog(self.data_dir / AUDIT_FILE)
             _, notes = RecordLog.load(self.data_dir / AUDIT_FILE, repair=True, decode=False)
             for n in notes:
                 self._note(n)
+            self.audit = AuditLog(self.data_dir / AUDIT_FILE)      # hash-chained (kiosk.audit)
+            chain = verify_audit(self.data_dir / AUDIT_FILE)
+            if chain.problem:
+                self._note(f"audit log tampered with or damaged: {chain.problem}", level=logging.ERROR)
 
         # Numbers taken (survive the loss of the hot file).
         self._numbers = SlotFile(self.data_dir / NUMBERS_FILE)

@@ -13,7 +13,7 @@ from kiosk.store import Store
 
 
 NAMES = ["user", "display", "fonts", "data", "disk", "clock", "store", "faces", "camera", "printer", "buttons",
-         "devices"]
+         "devices", "privacy"]
 
 
 def test_simulation_passes_every_check(tmp_path, monkeypatch):
@@ -23,7 +23,7 @@ def test_simulation_passes_every_check(tmp_path, monkeypatch):
     assert [r.name for r in results] == NAMES
     assert all(r.ok for r in results), results
     out = io.StringIO()
-    assert report(results, out) == 0 and "all 12 checks passed" in out.getvalue()
+    assert report(results, out) == 0 and "all 13 checks passed" in out.getvalue()
 
 
 def test_missing_printer_device_fails_naming_it(tmp_path):
@@ -81,7 +81,7 @@ def test_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     assert main(["doctor", "--simulate", "--data", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    assert "OK   fonts" in out and "all 12 checks passed" in out
+    assert "OK   fonts" in out and "all 13 checks passed" in out
     assert "OK   display    opened with SDL video driver 'dummy' (chosen by SDL_VIDEODRIVER)" in out
 
 
@@ -277,3 +277,25 @@ def test_a_camera_library_that_fails_to_load_is_a_failed_line_with_the_fix(tmp_p
     result = check_camera(_pi_config(tmp_path))
     assert not result.ok and "ValueError: numpy.dtype size changed" in result.detail
     assert "the system's numpy" in result.detail and "tickets, without faces" in result.detail
+
+
+def test_privacy_check_says_when_the_key_does_not_open_the_data_or_the_audit_chain_is_broken(tmp_path):
+    from kiosk.datakey import KeySource, load_key, make_key_file
+    from kiosk.doctor import check_privacy
+
+    base = load_config(SIMULATION_CONFIG)
+    key_file = tmp_path / "keys" / "data.key"
+    config = dataclasses.replace(base, data_dir=tmp_path / "data", simulate=False,
+                                 privacy=dataclasses.replace(base.privacy, key_file=str(key_file)))
+    load_key(KeySource("file", key_file, create=True), config.data_dir)
+    Store.open(config.data_dir, kiosk_id="k1").close()
+    [ok] = run_checks(config, checks=[check_privacy])
+    assert ok.ok and "audit log intact" in ok.detail
+    audit = config.data_dir / "audit.jsonl"
+    audit.write_bytes(audit.read_bytes() + audit.read_bytes())       # the same entry twice: out of order
+    [broken] = run_checks(config, checks=[check_privacy])
+    assert not broken.ok and "audit.jsonl" in broken.detail
+    key_file.unlink()
+    make_key_file(key_file)                                          # another key
+    [wrong] = run_checks(config, checks=[check_privacy])
+    assert not wrong.ok and "plain tickets only" in wrong.detail

@@ -259,3 +259,37 @@ def test_forget_command_says_unknown_and_already_forgotten_and_exits_non_zero(tm
 
 def test_record_size_of_the_clear_format_is_unchanged():
     assert RECORD_SIZE == 533
+
+
+def test_privacy_report_lists_classes_counts_retention_and_deletions_without_names(tmp_path, capsys):
+    from kiosk.__main__ import main
+    from kiosk.retention import purge, RetentionPolicy
+
+    data = tmp_path / "data"
+    ca, cb, a, b = _store_with_people(data, None)
+    with Store.open(data, kiosk_id="k1", clock=lambda: NOW) as store:
+        store.forget(ca, now=NOW)
+        store.issue_ticket("ho-tich", "HT", citizen_id=cb, now=NOW)
+        purge(store, None, RetentionPolicy(), NOW)        # nothing due: no purge recorded
+    args = ["privacy-report", "--config", str(SIMULATION_CONFIG), "--data", str(data)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "face templates (sensitive): 3" in text and "12 months after the last visit" in text
+    assert "deletion receipts: 1" in text and "visits linked to a citizen: 1" in text
+    assert "audit log: intact" in text and NAME not in text and OTHER not in text
+    assert main(args + ["--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["deletions"]["count"] == 1 and len(report["consent_versions"]) == 1
+
+
+def test_privacy_key_command_makes_the_key_once(tmp_path, capsys):
+    from kiosk.cli_privacy import privacy_key
+
+    config = load_config(SIMULATION_CONFIG)
+    config = dataclasses.replace(config, data_dir=tmp_path / "data",
+                                 privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "k" / "data.key")))
+    assert privacy_key(config) == 0 and "made" in capsys.readouterr().out
+    assert privacy_key(config) == 0 and "already there" in capsys.readouterr().out
+    assert (tmp_path / "k" / "data.key").stat().st_mode & 0o777 == 0o600
