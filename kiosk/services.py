@@ -15,6 +15,7 @@ from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import CONSENT_TEXT
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
 from kiosk.retention import Retention
+from kiosk.withdrawal import new_secret, payload
 from kiosk.states import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
@@ -45,11 +46,13 @@ class KioskServices:
         self._book = book if book is not None and book.enabled else None
         self._policy = policy
         self._retention = retention       # purges once a day, after a ticket (never before one)
+        self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
 
     # -- the visit --------------------------------------------------------------------------------------
     def issue(self, visit: VisitRequest) -> Issued:
         """Link the visit (card record, face), keep face templates if allowed, store the ticket, print it."""
         now = self._wall()
+        self._withdrawal_codes.clear()        # a code never outlives the visit it was made in
         citizen, enrolled = visit.citizen_id, False
         identified_by = "face" if citizen is not None else None
         if visit.card is not None and self._book is not None:
@@ -67,7 +70,8 @@ class KioskServices:
                                 visit_id=stored.id)
         self._printer.ticket(stored.id, content)
         if enrolled and citizen is not None:      # after the ticket: the citizen's number comes first
-            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, now),
+            self._printer.slip("Xác nhận đồng ý / Consent receipt",
+                               consent_receipt_lines(citizen, now, self._withdrawal_codes.pop(citizen, None)),
                                f"consent-{citizen}")
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
@@ -80,7 +84,10 @@ class KioskServices:
 
     def _enrol(self, encodings: Any, now: datetime, citizen_id: str | None = None) -> str:
         encodings = encodings[-self._policy.max_templates:]
-        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT, citizen_id=citizen_id)
+        secret, secret_hash = new_secret()    # the receipt carries the secret, the store only its hash
+        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT, citizen_id=citizen_id,
+                                    withdrawal_hash=secret_hash)
+        self._withdrawal_codes[citizen.id] = payload(citizen.id, secret)
         self._index.add(citizen.id, encodings)
         log.info("citizen %s enrolled with %d face templates", citizen.id, len(encodings))
         return citizen.id
@@ -184,11 +191,13 @@ def deletion_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
     ]
 
 
-def consent_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
+def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = None) -> list[str]:
+    """The consent receipt; ``code``: the withdrawal code (kiosk.withdrawal) the kiosk reads back to delete."""
     return [
         f"Mã công dân / Citizen id: {citizen_id}",
         f"Thời điểm / Time: {when:%d/%m/%Y %H:%M}",
         "Kiosk lưu mẫu khuôn mặt (dãy số, không lưu ảnh) để nhận ra bạn lần sau.",
         "The kiosk keeps a face template (numbers, not a photo) to recognise you next time.",
         "Yêu cầu xoá: báo nhân viên với mã trên / To delete: tell the staff this id.",
+        *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]

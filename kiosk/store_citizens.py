@@ -169,10 +169,12 @@ class CitizenRecords(StoreBase):
 
     # ----------------------------------------------------------------------------------------------- citizens
     def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
-              display_name: str | None = None, citizen_id: str | None = None) -> Citizen:
+              display_name: str | None = None, citizen_id: str | None = None,
+              withdrawal_hash: str | None = None) -> Citizen:
         """Create a consenting citizen with k x 128 face templates; the consent record is written first.
 
         ``citizen_id``: the id a card record already gave this person (kiosk.identity), else a new one.
+        ``withdrawal_hash``: the hash of the secret on the consent receipt's code (kiosk.withdrawal).
         """
         self._personal_data()
         if citizen_id is not None and (citizen_id in self._citizen_docs or len(bytes.fromhex(citizen_id)) != 16):
@@ -189,6 +191,8 @@ class CitizenRecords(StoreBase):
         sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
         doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
                "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
+        if withdrawal_hash:
+            doc["withdraw"] = withdrawal_hash
         if display_name and self.key is not None:
             from kiosk.datakey import seal_json
 
@@ -262,6 +266,14 @@ class CitizenRecords(StoreBase):
         order = np.argsort(self._tpl_rows, kind="stable")
         return self._templates.load(self._tpl_rows[order])
 
+    def withdrawal_hash(self, citizen_id: str) -> str | None:
+        """The hash of the consent receipt's secret (kiosk.withdrawal), None for an unknown citizen."""
+        self._open_check()
+        doc_id = self._citizen_docs.get(citizen_id)
+        if doc_id is None:
+            return None
+        return self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)].get("withdraw")
+
     def template_owners(self) -> list[str]:
         """The citizen id of each live template, read without opening any template (no key needed)."""
         self._open_check()
@@ -308,14 +320,13 @@ class CitizenRecords(StoreBase):
             for k, members in by_shard.items():
                 shard, db = self._shards[k], self._cit_dbs[k]
                 docs = shard.peek()["citizens"]
-                with shard.batch():
-                    for c in members:
-                        doc = docs[str(self._citizen_docs[c])]
-                        db.table("citizens").remove(doc_ids=[self._citizen_docs[c]])
-                        db.table("receipts").insert({
-                            "citizen": c, "at": now.isoformat(), "consent_id": doc["consent_id"],
-                            "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
-                            "templates_deleted": counts[c], "reason": reason})
+                receipts = [{"citizen": c, "at": now.isoformat(), "consent_id": d["consent_id"],
+                             "consent_at": d["consent_at"], "consent_text": d["consent_text"],
+                             "templates_deleted": counts[c], "reason": reason}
+                            for c in members for d in (docs[str(self._citizen_docs[c])],)]
+                with shard.batch():      # one tinydb call each: a call per document would copy the table each time
+                    db.table("citizens").remove(doc_ids=[self._citizen_docs[c] for c in members])
+                    db.table("receipts").insert_multiple(receipts)
                 shard.compact()           # no older journal line keeps their record
         except StorageError as exc:
             raise StoreError(f"forget not completed: {exc}") from exc

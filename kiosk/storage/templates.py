@@ -6,7 +6,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class Sealer(Protocol):
     """What the template file needs of the data key (:class:`kiosk.datakey.DataKey`)."""
     def seal(self, plain: bytes, aad: bytes) -> bytes: ...
     def open(self, sealed: bytes, aad: bytes) -> bytes: ...
+    def open_many(self, data: bytes, offsets: Sequence[int], *, aad_len: int, sealed_len: int,
+                  out: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,6 @@ def _sealed_record_bytes(key: Sealer, cid: bytes, vec: np.ndarray) -> bytes:
 
 
 _WIPED_ID = b"\0" * 16
-_ZERO_VEC = bytes(VEC_BYTES)
 _WIPED = {CLEAR.version: _record_bytes(WIPED, _WIPED_ID, np.zeros(TEMPLATE_DIM, "<f4")),
           SEALED.version: _with_crc(bytes(SEALED.size - 4))}
 
@@ -162,17 +163,10 @@ class TemplateFile:
             return np.ascontiguousarray(raw[idx, 17:17 + VEC_BYTES]).view("<f4"), np.ones(len(idx), bool)
         if self.key is None:
             raise StorageError(f"{self.path}: the templates are sealed and no data key was given")
-        data, size, key_open = recs.tobytes(), self.layout.size, self.key.open
-        parts: list[bytes] = []
-        opened = np.ones(len(idx), bool)
-        for n, i in enumerate(idx.tolist()):   # plain bytes slices: the loop costs as much as the cipher
-            o = i * size
-            try:
-                parts.append(key_open(data[o + 17:o + size - 4], data[o + 1:o + 17]))
-            except Exception:   # kiosk.datakey.SealError: changed bytes (the crc was forged) or another key
-                opened[n] = False
-                parts.append(_ZERO_VEC)
-        out = np.frombuffer(b"".join(parts), "<f4").reshape(len(idx), TEMPLATE_DIM)
+        size = self.layout.size
+        out = np.empty((len(idx), TEMPLATE_DIM), np.float32)
+        opened = self.key.open_many(recs.tobytes(), (idx * size + 1).tolist(), aad_len=16,
+                                    sealed_len=size - 21, out=out)
         return out, opened
 
     def check(self, *, repair: bool, collect: bool = False) -> TemplateCheck:
