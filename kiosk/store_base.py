@@ -75,6 +75,7 @@ class StoreBase:
     _tpl_matrix: np.ndarray | None
     _tpl_rows: np.ndarray | None
     _tpl_ids: np.ndarray | None
+    _sealed_now: bool           # this start sealed a clear templates file (kiosk.store_citizens)
 
     def _audit(self, event: dict[str, Any]) -> None:
         """Append to the audit log; best effort (a full disk must not stop tickets or undo a saved change)."""

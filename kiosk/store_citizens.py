@@ -121,7 +121,8 @@ class CitizenRecords(StoreBase):
             return doc
 
         copies = sum(rewrite_journal_copies(shard.path, seal_doc, drop_damaged=True) for shard in self._shards)
-        copies += seal_copies(self._templates.path, key)
+        if self._sealed_now:  # only at the migration: a torn piece of a sealed file has no header to tell it by
+            copies += seal_copies(self._templates.path, key)
         if sealed or copies:
             self._note(f"{CITIZENS_DIR}: {sealed} clear name(s) and {copies} set-aside cop(ies) sealed with the "
                        f"data key", level=logging.INFO)
@@ -138,6 +139,7 @@ class CitizenRecords(StoreBase):
         check = templates.check(repair=True, collect=collect)
         for n in check.problems:
             self._note(n, level=logging.ERROR)
+        self._sealed_now = templates.needs_sealing
         if templates.needs_sealing:
             check.rows = templates.migrate(check.rows)
             self._note(f"{TEMPLATES_FILE}: {len(check.rows)} clear face template(s) sealed with the data key",

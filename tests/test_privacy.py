@@ -293,3 +293,15 @@ def test_privacy_key_command_makes_the_key_once(tmp_path, capsys):
     assert privacy_key(config) == 0 and "made" in capsys.readouterr().out
     assert privacy_key(config) == 0 and "already there" in capsys.readouterr().out
     assert (tmp_path / "k" / "data.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_torn_piece_of_a_sealed_file_is_left_as_it_is_at_later_starts(tmp_path):
+    key = _key(tmp_path)
+    data = tmp_path / "data"
+    _store_with_people(data, key)
+    piece = data / f"{TEMPLATES_FILE}.torn-20261201T000000"
+    piece.write_bytes((data / TEMPLATES_FILE).read_bytes()[16:16 + 300])
+    before = piece.read_bytes()
+    for _ in range(2):
+        Store.open(data, kiosk_id="k1", clock=lambda: NOW, key=key).close()
+    assert piece.read_bytes() == before

@@ -442,9 +442,10 @@ def seal_copies(path: Path, key: Sealer) -> int:
     """
     done = 0
     for copy in set_aside_copies(path):
+        with open(copy, "rb") as f:
+            if f.read(len(HEADER)) == SEALED_HEADER:
+                continue
         header, layout, recs = _split_copy(copy.read_bytes())
-        if layout is SEALED:
-            continue
         sealed = [_sealed_record_bytes(key, r[1:17], np.frombuffer(r[17:17 + VEC_BYTES], "<f4"))
                   for r in recs if len(r) == CLEAR.size]
         if sealed:
