@@ -305,3 +305,18 @@ def test_a_torn_piece_of_a_sealed_file_is_left_as_it_is_at_later_starts(tmp_path
     for _ in range(2):
         Store.open(data, kiosk_id="k1", clock=lambda: NOW, key=key).close()
     assert piece.read_bytes() == before
+
+
+def test_privacy_benchmark_runs_end_to_end_small(tmp_path):
+    """benchmarks/privacy.py at a small size: sealed start-up against the clear baseline, a purge, a ticket."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "privacy.py"), "--citizens", "2000",
+                           "--purge", "200", "--runs", "1"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "a clear template in the sealed file: no" in out and "x the baseline" in out
+    assert "retention purge of 200 citizens" in out and "5,400 left" in out
