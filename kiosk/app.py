@@ -147,6 +147,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              faults=faults, notices=[lambda: disk.notice], book=book, retention=retention,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
+    services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),

@@ -114,8 +114,10 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
         key = None
     try:
         store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour, key=key)
+    except StoreLocked:
+        return _queue_forget(config, citizen_id, now)
     except StoreError as exc:
-        print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
+        print(f"kiosk forget: {exc}", file=sys.stderr)
         return 3
     book = CardBook.open(config.data_dir, secret=None, key=key)   # the office secret is not needed to delete
     try:
@@ -145,6 +147,36 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
         if not printer.print_slip("Biên nhận xoá dữ liệu / Deletion receipt",
                                   deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
             print("the receipt could not be printed; the deletion is done", file=sys.stderr)
+    return 0
+
+
+def _queue_forget(config: Config, citizen_id: str, now: datetime) -> int:
+    """The running kiosk holds the store: check the id read-only, then leave the request for the kiosk."""
+    from kiosk.privacy import queue_forget
+
+    try:
+        store = Store.open_readonly(config.data_dir)
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk forget: {exc}", file=sys.stderr)
+        return 2
+    book = CardBook.open(config.data_dir, secret=None, readonly=True)
+    try:
+        known = store.citizen(citizen_id) is not None or book.record(citizen_id) is not None
+        earlier = [r for r in store.receipts() if r["citizen"] == citizen_id]
+    finally:
+        book.close()
+        store.close()
+    if not known:
+        said = (f"was already forgotten on {earlier[-1]['at'][:16]}" if earlier else f"is not in {config.data_dir}")
+        print(f"kiosk forget: citizen {citizen_id} {said}; nothing deleted", file=sys.stderr)
+        return 1
+    try:
+        queue_forget(config.data_dir, citizen_id, now.isoformat(timespec="seconds"))
+    except (StorageError, OSError) as exc:
+        print(f"kiosk forget: the request could not be queued: {exc}", file=sys.stderr)
+        return 2
+    print(f"citizen {citizen_id}: the kiosk is running; the deletion is queued and done by the kiosk at its next "
+          f"ticket or start, which prints the deletion receipt ('kiosk forget {citizen_id}' then says it is done)")
     return 0
 
 

@@ -60,3 +60,48 @@ def without_citizen(citizen_ids: str | Iterable[str]) -> DocFn:
     def fn(table: str, doc: dict[str, Any]) -> dict[str, Any] | None:
         return None if doc.get("id") in gone or doc.get("citizen") in gone else doc
     return fn
+
+
+# ------------------------------------------------------------------------- deletion requests for a running kiosk
+REQUESTS_DIR = "forget-requests"   # one file per citizen id: made by `kiosk forget`, removed by the kiosk when done
+
+
+def queue_forget(data_dir: Path, citizen_id: str, at: str) -> Path:
+    """Leave a deletion request for the running kiosk (which holds the store's lock); written atomically.
+
+    A file per request, created whole and only ever deleted by the kiosk once done, so the command and the
+    kiosk never write the same file.
+    """
+    import json
+
+    folder = Path(data_dir) / REQUESTS_DIR
+    folder.mkdir(exist_ok=True)
+    path = folder / citizen_id
+    atomic_write(path, json.dumps({"citizen": citizen_id, "at": at}).encode("ascii"))
+    return path
+
+
+def pending_forgets(data_dir: Path) -> list[str]:
+    """Citizen ids with a deletion request waiting (a cheap directory listing: checked at every ticket)."""
+    import os
+
+    try:
+        names = [e.name for e in os.scandir(Path(data_dir) / REQUESTS_DIR) if e.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        if len(name) == 32:
+            try:
+                bytes.fromhex(name)
+            except ValueError:
+                continue
+            out.append(name)
+    return sorted(out)
+
+
+def forget_done(data_dir: Path, citizen_id: str) -> None:
+    from contextlib import suppress
+
+    with suppress(FileNotFoundError):
+        (Path(data_dir) / REQUESTS_DIR / citizen_id).unlink()

@@ -44,6 +44,7 @@ class KioskServices:
         self._faults = list(faults)       # devices that failed at start (camera, buttons): for staff, on screen
         self._notices = list(notices)     # conditions that come and go (low disk space): their current text
         self._book = book if book is not None and book.enabled else None
+        self._records = book                # deletions reach the card records even when cards are not read
         self._policy = policy
         self._retention = retention       # purges once a day, after a ticket (never before one)
         self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
@@ -79,6 +80,7 @@ class KioskServices:
             purged = self._retention.tick(now)
             for gone in purged.citizens if purged is not None else ():
                 self._index.remove(gone)
+        self.forget_requested()
         return Issued(stored.ticket, stored.id, self.printed().get(stored.id), citizen=citizen, enrolled=enrolled,
                       identified_by=identified_by)
 
@@ -134,6 +136,30 @@ class KioskServices:
         enc = np.asarray(encodings, np.float32).reshape(-1, templates.shape[1])
         distances = np.linalg.norm(enc[:, None, :] - templates[None, :, :], axis=2).min(axis=1)
         return bool((distances < self._policy.threshold).all())
+
+    def forget_requested(self) -> list[str]:
+        """Carry out the deletions `kiosk forget` queued while the kiosk runs (the loop thread owns the store);
+        each prints its deletion receipt. Checked at start and after each ticket; the ids done."""
+        from kiosk.privacy import forget_done, pending_forgets
+        from kiosk.withdrawal import Withdrawals
+
+        data_dir = getattr(self._store, "data_dir", None)
+        if data_dir is None:
+            return []
+        done = []
+        for citizen in pending_forgets(data_dir):
+            try:
+                when = Withdrawals(store=self._store, book=self._records, index=self._index,
+                                   wall=self._wall).delete(citizen)
+            except Exception:      # a deletion that fails stays queued and is retried; never costs a ticket
+                log.exception("queued deletion of citizen %s failed; retried after the next ticket", citizen)
+                continue
+            forget_done(data_dir, citizen)
+            self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen, when),
+                               f"deleted-{citizen}")
+            log.info("citizen %s deleted (request queued by kiosk forget)", citizen)
+            done.append(citizen)
+        return done
 
     # -- what the screen may know --------------------------------------------------------------------
     def read_card(self, text: str) -> CardRead | None:

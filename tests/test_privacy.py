@@ -320,3 +320,34 @@ def test_privacy_benchmark_runs_end_to_end_small(tmp_path):
     out = done.stdout
     assert "a clear template in the sealed file: no" in out and "x the baseline" in out
     assert "retention purge of 200 citizens" in out and "5,400 left" in out
+
+
+def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_at_its_next_ticket(tmp_path, capsys):
+    from kiosk.app import build_kiosk
+    from kiosk.cli_store import forget
+    from kiosk.loop import FakeClock
+    from kiosk.states import ButtonPressed
+
+    config = load_config(SIMULATION_CONFIG)
+    config = dataclasses.replace(
+        config, data_dir=tmp_path / "data", printer=dataclasses.replace(config.printer, out_dir=str(tmp_path / "out")),
+        identity=dataclasses.replace(config.identity, secret_file=str(tmp_path / "secret")),
+        privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
+    key = load_key(KeySource("file", Path(config.privacy.key_file), create=True), config.data_dir)
+    ca, cb, a, b = _store_with_people(config.data_dir, key)
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
+    try:
+        assert forget(config, ca, print_receipt=False, now=NOW) == 0          # the lock is held: queued
+        assert "queued" in capsys.readouterr().out
+        assert forget(config, "ab" * 16, print_receipt=False, now=NOW) == 1   # unknown: said at once
+        kiosk.loop.events.put(ButtonPressed("ho-tich"))
+        for _ in range(5):
+            kiosk.loop.step()
+        assert kiosk.store.citizen(ca) is None and kiosk.store.citizen(cb) is not None
+        assert list((tmp_path / "out").glob(f"deleted-{ca}*.png"))              # the receipt, printed by the kiosk
+        assert not list((config.data_dir / "forget-requests").iterdir())
+    finally:
+        kiosk.close()
+    assert _in_clear(config.data_dir, [a[0].tobytes()]) == []
+    assert forget(config, ca, print_receipt=False, now=NOW) == 1
+    assert "already forgotten" in capsys.readouterr().err
