@@ -29,6 +29,8 @@ setup(
         "qrcode>=7.4",
         "PyNaCl>=1.5,<2",
         "tomlkit>=0.12,<1",
+        "pyudev>=0.24,<1",
+        "dbus-fast>=2.0",
     ],
     extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},

@@ -4,7 +4,9 @@ and ticket time while an export runs, against no export, in the same run.
 Builds data folders in the store's own formats (benchmarks/store.py's builders), then for each size runs a first
 export (everything) to a folder in a child process, as ``kiosk export`` does from a shell, and reads the child's
 peak memory. Then a kiosk process issues tickets (each durable on return) with no export, with an export in a
-THREAD of the same process (the GIL is shared), and with an export in a CHILD process.
+THREAD of the same process (the GIL is shared), with an export in a CHILD process, and through the hot-plug
+path (kiosk.stickwatch: a folder stick "plugged in", ``kiosk export`` and ``kiosk import`` started as children
+with a config file, their progress lines read by the stick thread of the kiosk process).
 
     python benchmarks/export.py                      # full size
     python benchmarks/export.py --month 2000 --year 0 --tickets 100      # quick (the test suite)
@@ -144,10 +146,55 @@ def measure_tickets(data: Path, work: Path, sticks: Path, n: int) -> dict[str, l
 
         threading.Thread(target=wait_child).start()
         results["export in a child process"] = tickets(store, 0, 200_000, until=finished)
+        results["hot-plug (StickWatch)"] = hotplug_tickets(store, data, work, sticks)
         results["no export (again)"] = tickets(store, n, 300_000)
     finally:
         store.close()
     return results
+
+
+HOTPLUG_CONFIG = """[kiosk]
+id = "ubnd-q1-01"
+office = "UBND"
+data_dir = "{data}"
+day_starts_at_hour = 6
+simulate = true
+
+[[categories]]
+key = "ho-tich"
+prefix = "HT"
+name_vi = "Hộ tịch"
+name_en = "Civil status"
+
+[sync]
+key_file = "{key}"
+office_key_file = "{office}"
+"""
+
+
+def hotplug_tickets(store: Store, data: Path, work: Path, sticks: Path) -> list[float]:
+    """Tickets while the hot-plug path handles a stick: the kiosk's real StickWatch, the real child commands."""
+    from hardware.usb import FolderSticks, Stick, StickEvent
+    from kiosk.stickwatch import ChildCommand, StickWatch
+
+    key_file, office_file, _ = make_keys(work / "keys-hotplug")
+    config = work / "hotplug.toml"
+    config.write_text(HOTPLUG_CONFIG.format(data=data, key=key_file, office=office_file), encoding="utf-8")
+    stick = sticks / "stick-hotplug"
+    (stick / "kiosk-sync").mkdir(parents=True)
+    watch = StickWatch(FolderSticks(sticks, lambda event: None),
+                       ChildCommand.kiosk("--config", str(config)), clock=time.monotonic)
+    finished = threading.Event()
+    try:
+        watch.event(StickEvent("added", Stick(str(stick))))
+        threading.Thread(target=lambda: (watch.wait_finished(1, 3600), finished.set())).start()
+        times = tickets(store, 0, 400_000, until=finished)
+        banner = watch.poll()
+        if banner is None or banner.stage != "done":
+            raise SystemExit(f"the hot-plug export failed: {banner}")
+    finally:
+        watch.close()
+    return times
 
 
 def ms(x: float) -> str:
@@ -194,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"p99 without)")
         child = percentile(results["export in a child process"], 99) / percentile(base, 99)
         thread = percentile(results["export in a thread"], 99) / percentile(base, 99)
+        hotplug = percentile(results["hot-plug (StickWatch)"], 99) / percentile(base, 99)
         print(f"target p99 during < 2x without: child process {'met' if child < 2 else 'NOT met'} ({child:.2f}x), "
+              f"hot-plug {'met' if hotplug < 2 else 'NOT met'} ({hotplug:.2f}x), "
               f"thread {'met' if thread < 2 else 'NOT met'} ({thread:.2f}x)")
     return 0
 

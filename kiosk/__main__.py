@@ -164,7 +164,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             config = dataclasses.replace(config, simulate=True,
                                          screen=dataclasses.replace(config.screen, fullscreen=False))
         try:
-            return app.run(config, camera_folder=args.camera_folder, exit_after=args.exit_after)
+            return app.run(config, camera_folder=args.camera_folder, exit_after=args.exit_after,
+                           config_path=args.config or (SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG))
         except StoreError as exc:
             print(f"kiosk: {exc}", file=sys.stderr)
             return 3

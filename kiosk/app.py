@@ -15,7 +15,7 @@ from kiosk.config import Config
 from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
-from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, TicketStore
+from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
 from kiosk.services import KioskServices
 from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
 from kiosk.views import CategoryChoice
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kiosk.identity import CardBook
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
+    from kiosk.stickwatch import StickWatch
 
 log = logging.getLogger("kiosk.app")
 
@@ -64,11 +65,13 @@ class Kiosk:
     screen: Display | None = None
     disk: DiskWatch | None = None
     book: CardBook | None = None
+    stick_source: StickSource | None = None  # udev (or the simulation's folder) -> sticks
+    sticks: StickWatch | None = None
 
     def close(self) -> None:
         # The print queue first: tickets already stored get their paper before the printer closes.
-        parts: tuple[Closable | None, ...] = (self.buttons, self.worker, self.camera, self.print_queue, self.printer,
-                                              self.screen, self.book, self.store)
+        parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.worker, self.camera,
+                                              self.print_queue, self.printer, self.screen, self.book, self.store)
         for part in parts:
             if part is None:
                 continue
@@ -80,7 +83,8 @@ class Kiosk:
 
 def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, printer: Printer | None = None,
                 screen: Display | None = None, engine: Engine | None = None, sync: bool = False,
-                use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = ()) -> Kiosk:
+                use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = (),
+                sticks: StickWatch | None = None) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
     ``sync`` (replay, tests): recognition and printing finish before the loop goes on, so a scripted
@@ -154,9 +158,9 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                            autolink_below=rec.autolink_below)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
-                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book)
+                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks)
 
 
 def card_reader(frame: np.ndarray) -> list[str]:
@@ -248,7 +252,36 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
                        bounce_time=config.buttons.bounce_time, pull_up=config.buttons.pull_up)
 
 
-def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None) -> int:
+def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, faults: list[str]
+                ) -> tuple[StickWatch | None, StickSource | None]:
+    """The hot-plug path (kiosk.stickwatch) and what feeds it: udev + udisks2, the simulation's folder, or none.
+
+    ``kiosk export`` / ``kiosk import`` run as children with this config file and data folder. No udev here (a
+    container) is a fault for staff, never a reason not to issue tickets.
+    """
+    from hardware.usb import FolderSticks, StickError, UDisks2, UdevSticks
+    from kiosk.stickwatch import ChildCommand, StickWatch
+
+    if config.sync.hotplug == "off" or config_path is None:
+        return None, None
+    command = ChildCommand.kiosk("--config", str(config_path), "--data", str(config.data_dir))
+    if config.sync.hotplug == "folder":
+        watch: StickWatch | None = None
+        folder = FolderSticks(Path(config.sync.sticks_folder), lambda event: watch.event(event) if watch else None)
+        watch = StickWatch(folder, command, clock=clock)
+        return watch, folder
+    watch = StickWatch(UDisks2(), command, clock=clock)
+    try:
+        return watch, UdevSticks(watch.event)
+    except StickError as exc:
+        watch.close()
+        log.error("usb: %s; sticks are used only from a shell (kiosk export / import)", exc)
+        faults.append(f"USB: {exc}")
+        return None, None
+
+
+def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None,
+        config_path: Path | None = None) -> int:
     """``kiosk run``: the real thing (or the simulation, with ``simulate = true`` / ``--simulate``).
 
     The display opens first: a ``kiosk.display.DisplayError`` reaches the command line, which makes it one
@@ -271,7 +304,12 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
         camera = None
         faults.append(f"Camera lỗi / camera: {exc}")
     notifier = SystemdNotifier(clock)
-    kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults)
+    sticks, stick_source = make_sticks(config, config_path, clock=clock, faults=faults)
+    kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults,
+                        sticks=sticks)
+    kiosk.stick_source = stick_source
+    if stick_source is not None:
+        stick_source.start()     # after the loop exists: a stick already plugged in wakes it
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
     summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")

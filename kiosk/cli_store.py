@@ -11,9 +11,19 @@ from typing import TextIO
 
 from kiosk.citizens import citizen_lines
 from kiosk.config import Config
+from kiosk.datakey import DataKey
 from kiosk.identity import CardBook
 from kiosk.storage import StorageError
 from kiosk.store import CLOCK_TOLERANCE, Store, StoreError, StoreLocked
+
+
+def _open_readonly(data_dir: Path, command: str, key: DataKey | None = None) -> Store | None:
+    """The store, read-only beside the kiosk; None once the reason is on stderr (the command exits 2)."""
+    try:
+        return Store.open_readonly(Path(data_dir), key=key)
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk {command}: {exc}", file=sys.stderr)
+        return None
 
 
 def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO | None = None) -> int:
@@ -22,10 +32,8 @@ def print_visits(data_dir: Path, since: date | None, as_json: bool, out: TextIO 
     Returns the exit status: 0, or 2 when the folder holds no kiosk data (the message goes to stderr).
     """
     out = out or sys.stdout
-    try:
-        store = Store.open_readonly(Path(data_dir))
-    except (StoreError, StorageError) as exc:
-        print(f"kiosk visits: {exc}", file=sys.stderr)
+    store = _open_readonly(data_dir, "visits")
+    if store is None:
         return 2
     try:
         for visit in store.visits(since):
@@ -197,10 +205,8 @@ def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None, key
             key = load_key(KeySource("file", Path(key_file)), data_dir)
         except KeyUnavailable as exc:
             print(f"kiosk citizens: names not shown: {exc}", file=sys.stderr)
-    try:
-        store = Store.open_readonly(data_dir, key=key)
-    except (StoreError, StorageError) as exc:
-        print(f"kiosk citizens: {exc}", file=sys.stderr)
+    store = _open_readonly(data_dir, "citizens", key=key)
+    if store is None:
         return 2
     book = CardBook.open(data_dir, secret=None, readonly=True, key=key)
     try:

@@ -113,6 +113,8 @@ class SyncConfig:
     """USB sync keys (kiosk/sync.py): kept OUTSIDE the data folder, so a copy of the data carries no key."""
     key_file: str = "/etc/kiosk/kiosk-sync.key"          # the kiosk's Ed25519 key, created by `kiosk keys`
     office_key_file: str = "/etc/kiosk/office-sync.pub"  # the office's public key, set by `kiosk keys --set-office`
+    hotplug: str = "udisks"        # sticks plugged in: "udisks" (udev + udisks2), "folder" (simulation), "off"
+    sticks_folder: str = "kiosk-sticks"   # hotplug = "folder": each sub-folder that appears is a stick
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
         if Path(getattr(sync, name)).resolve().is_relative_to(data_dir.resolve()):
             raise ConfigError(f"sync.{name}: must be outside the data folder {data_dir} "
                               f"(a copy of the data must not carry the keys)")
+    if sync.hotplug not in ("udisks", "folder", "off"):
+        raise ConfigError(f"sync.hotplug: expected \"udisks\", \"folder\" or \"off\", not {sync.hotplug!r}")
     for name in ("templates_months", "card_months", "visit_link_months", "records_extra_months"):
         if not 1 <= getattr(privacy, name) <= 1200:
             raise ConfigError(f"privacy.{name}: must be 1-1200 months, got {getattr(privacy, name)}")

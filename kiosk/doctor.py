@@ -18,9 +18,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Callable, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Mapping
 
 from kiosk.config import Config
+
+if TYPE_CHECKING:
+    from hardware.usb import UDisks2
 
 INSTALLED_UNIT = Path("/etc/systemd/system/kiosk.service")
 SHIPPED_UNIT = Path(__file__).resolve().parents[1] / "systemd" / "kiosk.service"
@@ -377,9 +380,32 @@ def check_clock(config: Config, *, now: datetime | None = None, latest: datetime
     return Check("clock", True, f"{now:%Y-%m-%d %H:%M}{after}; {sync}")
 
 
+POLKIT_RULE = "50-kiosk-udisks.rules"
+POLKIT_RULE_DIRS = (Path("/etc/polkit-1/rules.d"), Path("/usr/share/polkit-1/rules.d"))
+
+
+def check_usb(config: Config, *, udisks: UDisks2 | None = None,
+              rule_dirs: Iterable[Path] = POLKIT_RULE_DIRS) -> Check:
+    """Whether a stick plugged in will be used: udisks2 answers on the system bus and the polkit rule is there."""
+    from hardware.usb import StickError, UDisks2
+
+    if config.sync.hotplug == "off":
+        return Check("usb", True, "hot-plug off ([sync] hotplug): sticks only from a shell (kiosk export / import)")
+    if config.sync.hotplug == "folder":
+        return Check("usb", True, f"simulation: a folder made in {config.sync.sticks_folder}/ is a stick plugged in")
+    try:
+        version = (udisks or UDisks2(timeout=5)).version()
+    except StickError as exc:
+        return Check("usb", False, f"{exc} (or set [sync] hotplug = \"off\")")
+    if not any((folder / POLKIT_RULE).is_file() for folder in rule_dirs):
+        return Check("usb", False, f"udisks2 {version} answers, but polkit will refuse the kiosk: sudo install -m 0644 "
+                                   f"systemd/{POLKIT_RULE} /etc/polkit-1/rules.d/")
+    return Check("usb", True, f"udisks2 {version} on the system bus; polkit rule {POLKIT_RULE} installed")
+
+
 DEFAULT_CHECKS: list[Callable[[Config], Check]] = [
     check_user, check_display, check_fonts, check_data, check_disk, check_clock, check_store,
-    check_face_models, check_camera, check_printer, check_buttons, check_devices,
+    check_face_models, check_camera, check_printer, check_buttons, check_devices, check_usb,
 ]
 
 

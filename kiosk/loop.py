@@ -1,8 +1,9 @@
 """The one event loop and its helpers: the recognition worker thread and the clocks.
 
 The loop owns the state machine and the screen. gpiozero callbacks and keys only queue events;
-face detection/encoding runs on one worker thread, which wakes the loop when a result is ready. Every
-timer reads the injected clock, so replay and tests run on a fake one.
+face detection/encoding runs on one worker thread, which wakes the loop when a result is ready. The
+machine's own events (a ticket issued, a visit ended, ...) are drained every turn and reacted to here.
+Every timer reads the injected clock, so replay and tests run on a fake one.
 
 An idle kiosk must not cost CPU (a Pi whose camera failed would run hot all day): between turns the
 loop blocks on its event queue until the next thing that is really due (a camera frame, the systemd
@@ -19,10 +20,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
+from kiosk.machine_events import MachineEvent, Phase, TicketIssued, VisitEnded, VisitFailed
 from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
 
 if TYPE_CHECKING:
     from kiosk.disk import DiskWatch
+    from kiosk.stickwatch import StickWatch
 
 log = logging.getLogger("kiosk.loop")
 
@@ -157,7 +160,8 @@ class EventLoop:
     def __init__(self, *, machine: KioskMachine, events: queue.Queue, clock: Callable[[], float],
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
-                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None) -> None:
+                 sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
+                 sticks: StickWatch | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -170,43 +174,64 @@ class EventLoop:
         self._idle_period = 1.0 / idle_fps
         self._active_period = 1.0 / active_fps
         self._next_frame = 0.0
-        self._visits_ended = 0
         self._sync = sync
         self._notifier = notifier
         self._disk = disk                    # free space, looked at when due
-        self._phase = machine.phase
+        self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
+        if sticks is not None and sticks.on_change is None:
+            sticks.on_change = lambda: events.put(WAKE)
+        self.tickets = 0                     # issued since start, and the last one: for the status line
+        self.last_ticket: str | None = None
         self.frames_processed = 0
         self.turns = 0
         self.running = True
 
-    def step(self) -> None:
+    def step(self) -> list[MachineEvent]:
+        """One turn; returns what the machine said during it (replay waits on these)."""
         self.turns += 1
-        changed = self._drain_events()
+        self._drain_events()
+        said = self._react()                 # (a visit ended: the tracker is reset before the next frame)
         self._feed_camera()
-        changed = self._collect_results() or changed
-        if changed:
-            self._show(self.machine.view)    # e.g. "issuing…" is on screen before tick() stores the ticket
-        self.machine.tick()
+        self._collect_results()
+        self.machine.tick()                  # stores a ticket in a few ms: its print goes on another thread
+        said += self._react()
         if self._disk is not None:
             # A failed ticket (a full disk?) looks at the free space at once, so the notice says why.
-            failed_now = self.machine.phase == "failsafe" and self._phase != "failsafe"
-            self._disk.poll(force=failed_now)
-        self._phase = self.machine.phase
+            self._disk.poll(force=any(isinstance(event, VisitFailed) for event in said))
         view = self.machine.view             # built once a turn: the notice is read once
         self._show(view)
         if self._notifier is not None:
             self._notifier.heartbeat()
             self._notifier.status(self._status_line(view))
+        return said
+
+    def _react(self) -> list[MachineEvent]:
+        """Take what the machine said since the last look, and do the loop's part of it."""
+        said = self.machine.drain()
+        for event in said:
+            if isinstance(event, VisitEnded) and self._worker is not None:
+                self._worker.reset()         # the next person is somebody new: do not carry the track over
+            elif isinstance(event, TicketIssued):
+                self.tickets += 1
+                self.last_ticket = event.outcome.ticket
+        return said
 
     def _show(self, view: Any) -> None:
-        if self._screen is not None:
+        if self._screen is None:
+            return
+        if self._sticks is None:
             self._screen.show(view)
+        else:
+            self._screen.show(view, overlay=self._sticks.poll())
 
     def _status_line(self, view: Any) -> str:
-        outcome = self.machine.last_outcome
-        last = f"last ticket {outcome.ticket}" if outcome else "no ticket yet"
+        last = f"last ticket {self.last_ticket}" if self.last_ticket else "no ticket yet"
         notice = getattr(view, "notice", None)
-        return f"{self.machine.outcomes} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        line = f"{self.tickets} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        banner = self._sticks.poll() if self._sticks is not None else None
+        if banner is not None:      # `systemctl status kiosk` tells what became of the stick
+            line += f"; USB stick: {banner.step or banner.stage}" + (f" ({banner.detail})" if banner.detail else "")
+        return line
 
     def run(self, *, until: Callable[[], bool] = lambda: False, stop_at: float | None = None) -> None:
         """Run until quit, ``until()`` or the clock reaches ``stop_at``; blocks on the event queue between turns."""
@@ -222,7 +247,7 @@ class EventLoop:
     def wait_time(self, stop_at: float | None = None) -> float:
         """Seconds until the next thing that is due; an event on the queue ends the wait sooner."""
         now = self._clock()
-        due = [now + (MAX_WAIT if self.machine.phase == "idle" else BUSY_WAIT)]
+        due = [now + (MAX_WAIT if self.machine.phase is Phase.IDLE else BUSY_WAIT)]
         if self._camera is not None and self._worker is not None and not self._worker.busy:
             due.append(self._next_frame)     # (a busy worker wakes the loop itself when it is done)
         if self._screen is not None and getattr(self._screen, "needs_polling", True):
@@ -235,9 +260,8 @@ class EventLoop:
             due.append(stop_at)
         return max(0.0, min(due) - now)
 
-    def _drain_events(self) -> bool:
-        """Hand every queued event (and key) to the machine; whether there was any."""
-        handled = False
+    def _drain_events(self) -> None:
+        """Hand every queued event (and key) to the machine."""
         if self._screen is not None:
             for key in self._screen.poll():
                 if key in ("quit", "escape"):
@@ -248,17 +272,13 @@ class EventLoop:
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
-                return handled
+                return
             if not isinstance(event, Wake):
                 self.machine.handle(event)
-                handled = True
 
     def _feed_camera(self) -> None:
         if self._camera is None or self._worker is None:
             return
-        if self.machine.visits_ended != self._visits_ended:
-            self._visits_ended = self.machine.visits_ended
-            self._worker.reset()       # the next person is somebody new: do not carry the track over
         now = self._clock()
         if now < self._next_frame or self._worker.busy:
             return
@@ -267,7 +287,7 @@ class EventLoop:
         except Exception as exc:  # camera trouble costs the face, never the ticket
             log.error("camera: %s", exc)
             frame = small_grey = None
-        present = self.machine.person is not None or self.machine.phase != "idle"
+        present = self.machine.phase is not Phase.IDLE     # somebody in view, or a visit under way
         period = self._active_period if present else self._idle_period
         on_time = now - self._next_frame < period          # keep the rate steady, never catch up in bursts
         self._next_frame = (self._next_frame if on_time else now) + period
@@ -284,13 +304,10 @@ class EventLoop:
             return read_with_lores()
         return self._camera.read(), None
 
-    def _collect_results(self) -> bool:
-        """Hand the worker's verdicts to the machine; whether there was any."""
+    def _collect_results(self) -> None:
+        """Hand the worker's verdicts to the machine."""
         if self._worker is None:
-            return False
-        handled = False
+            return
         while (observation := self._worker.poll()) is not None:
             self.frames_processed += 1
             self.machine.handle(FaceUpdate(observation))
-            handled = True
-        return handled

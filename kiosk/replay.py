@@ -17,6 +17,7 @@ from typing import IO, Any, Iterable
 from kiosk.app import build_kiosk
 from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
+from kiosk.machine_events import CodeJudged, FaceSettled, QuestionAsked, TicketIssued
 from kiosk.states import CONSENT, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
@@ -111,37 +112,36 @@ def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path
 
 
 def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit: dict) -> dict:
-    loop, machine = kiosk.loop, kiosk.loop.machine
+    """One visit, driven by what the machine says: a verdict or a card to stop looking, a question to answer."""
+    loop = kiosk.loop
     # One camera frame per turn whatever the loop's current rate (idle or active).
     frame_period = 1.0 / min(config.camera.idle_fps, config.camera.active_fps)
     images = visit["image"] if isinstance(visit["image"], list) else [visit["image"]]
     for image in images:        # shown one after another: a face, then a card held up, ...
         camera.show(image)
-        # Let the recognizer look until it has a verdict on the person in view (or a card was judged).
+        # Let the recognizer look until it has a verdict on the person in view (or a QR code was judged).
         if image is not None:
-            cards_before = machine.visit.texts.copy()
             for _ in range(MAX_FRAMES_PER_VISIT):
                 clock.advance(frame_period)
-                loop.step()
-                if machine.person is not None and machine.person.settled or machine.visit.texts != cards_before:
+                if any(isinstance(event, (FaceSettled, CodeJudged)) for event in loop.step()):
                     break
-    done_before = machine.outcomes
     loop.events.put(ButtonPressed(visit["category"]))
-    loop.step()
+    said = loop.step()
     for _ in range(1000):
-        if machine.outcomes > done_before:
+        issued = [event.outcome for event in said if isinstance(event, TicketIssued)]
+        if issued:
             break
-        if machine.phase in ("consent", "confirm"):
-            if visit["consent" if machine.phase == "consent" else "confirm"]:
-                loop.events.put(ButtonPressed(CONSENT))
-            else:
-                clock.advance(config.timing.consent_seconds)
+        asked = [event.question for event in said if isinstance(event, QuestionAsked)]
+        if asked and visit[asked[-1].value]:            # the script's "consent" / "confirm" answer
+            loop.events.put(ButtonPressed(CONSENT))
+        elif asked:
+            clock.advance(config.timing.consent_seconds)  # no answer means no
         else:
             clock.advance(frame_period)
-        loop.step()
+        said = loop.step()
     else:
-        raise RuntimeError(f"visit {visit} never reached a ticket (phase {machine.phase})")
-    outcome = machine.last_outcome
+        raise RuntimeError(f"visit {visit} never reached a ticket (phase {loop.machine.phase})")
+    [outcome] = issued
     # The citizen walks away: nobody in view, the ticket screen times out, back to idle.
     camera.show(None)
     clock.advance(config.timing.done_seconds)

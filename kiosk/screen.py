@@ -19,16 +19,15 @@ from pathlib import Path
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would land in the journal on every start
 import pygame  # noqa: E402  (importing pygame initialises nothing; the display opens in Screen.show)
 
-from kiosk.consent import PROMISES, QUESTION  # noqa: E402
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import screen_cards  # noqa: E402
+from kiosk import screen_cards, screen_sync, screen_views  # noqa: E402
 from kiosk.tickets import mask_name  # noqa: E402
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
-                         IdleView, IssuingView, View)
+                         IdleView, IssuingView, SyncBanner, View)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,8 @@ class Screen:
         self._display: pygame.Surface | None = None
         self._driver = ""
         self._frame: pygame.Surface | None = None
-        self._frame_view: View | None = None
-        self._shown_view: View | None = None
+        self._frame_view: tuple[View, SyncBanner | None] | None = None
+        self._shown_view: tuple[View, SyncBanner | None] | None = None
         self._texts: list[tuple[str, int]] = []
         self._warned_missing: set[str] = set()
         # Every string the last draw() put on screen with its pixel size, in drawing order: what a citizen
@@ -74,34 +73,41 @@ class Screen:
 
     # ------------------------------------------------------------------ public API
 
-    def draw(self, view: View) -> pygame.Surface:
-        """Render ``view`` to an off-screen surface of :attr:`size` and return it (no display needed)."""
+    def draw(self, view: View, overlay: SyncBanner | None = None) -> pygame.Surface:
+        """Render ``view`` to an off-screen surface of :attr:`size` and return it (no display needed).
+
+        ``overlay`` (the USB sync banner) takes a band at the bottom; the view is laid out above it.
+        """
         if not pygame.font.get_init():
             pygame.font.init()
         surface = pygame.Surface(self.size)
-        self._surface = surface
         self._scale = min(self.size[0] / BASE_SIZE[0], self.size[1] / BASE_SIZE[1])
         self._texts = []
         surface.fill(BACKGROUND)
+        band = screen_sync.band_height(self) if overlay is not None else 0
+        self._surface = surface.subsurface((0, 0, self.size[0], self.size[1] - band)) if band else surface
         if isinstance(view, IdleView):
-            self._draw_idle(view)
+            screen_views.draw_idle(self, view)
         elif isinstance(view, GreetingView):
             screen_cards._draw_greeting(self, view)
         elif isinstance(view, ConfirmView):
             screen_cards._draw_confirm(self, view)
         elif isinstance(view, ConsentView):
-            self._draw_consent(view)
+            screen_views.draw_consent(self, view)
         elif isinstance(view, IssuingView):
-            self._draw_issuing(view)
+            screen_views.draw_issuing(self, view)
         elif isinstance(view, DoneView):
-            self._draw_done(view)
+            screen_views.draw_done(self, view)
         elif isinstance(view, FailsafeView):
-            self._draw_failsafe(view)
+            screen_views.draw_failsafe(self, view)
         else:
             raise TypeError(f"the screen cannot draw {type(view).__name__}")
+        self._surface = surface
+        if overlay is not None:
+            screen_sync.draw_banner(self, overlay, band)
         self.drawn = tuple(self._texts)
         self._check_glyphs(self.drawn_text)
-        self._frame, self._frame_view = surface, view
+        self._frame, self._frame_view = surface, (view, overlay)
         return surface
 
     @property
@@ -109,18 +115,18 @@ class Screen:
         """The strings of :attr:`drawn`."""
         return tuple(text for text, _ in self.drawn)
 
-    def show(self, view: View) -> None:
-        """Draw ``view`` (only if it changed since the last call) and put it on the display."""
+    def show(self, view: View, overlay: SyncBanner | None = None) -> None:
+        """Draw ``view`` (and the banner over it; only if either changed since the last call) and display it."""
         if self._display is None:
             self._open_display()
-        elif view == self._shown_view:
+        elif (view, overlay) == self._shown_view:
             return
-        if view != self._frame_view or self._frame is None:
-            self.draw(view)
+        if (view, overlay) != self._frame_view or self._frame is None:
+            self.draw(view, overlay)
         assert self._display is not None and self._frame is not None   # opened and drawn just above
         self._display.blit(self._frame, (0, 0))
         pygame.display.flip()
-        self._shown_view = view
+        self._shown_view = (view, overlay)
 
     def save_png(self, path: Path | str) -> Path:
         """Write the last drawn frame to ``path`` as PNG."""
@@ -368,86 +374,6 @@ class Screen:
     def _category_title(self, category: CategoryChoice) -> str:
         return f"{category.name_vi} · {category.name_en}"
 
-    # ------------------------------------------------------------------ the views
-
-    def _draw_idle(self, view: IdleView) -> None:
-        top = self._header(view.office)
-        bottom = self._surface.get_height() - self._footer(view.notice) - self._px(12)
-        y = self._block([_Line("Xin mời lấy số thứ tự", 36, True),
-                         _Line("Please take a queue number", 19, colour=SECONDARY),
-                         _Line("Nhấn nút của lĩnh vực cần giải quyết · Press the button for your service", 16,
-                               colour=SECONDARY, gap=6)],
-                        top / self._scale + 12)
-        self._categories(view.categories, y + self._px(8), bottom)
-
-    def _draw_consent(self, view: ConsentView) -> None:
-        top = self._header(self._category_title(view.category))
-        w, h = self._surface.get_size()
-        key = view.consent_button
-        left, width = 28, 556
-        y = self._block([_Line(QUESTION[0], 30, True), _Line(QUESTION[1], 18, colour=SECONDARY)],
-                        top / self._scale + 14, left=left, width=width)
-        # What is stored, in plain words: the promises that make the answer an informed one.
-        for vi, en in PROMISES:
-            y += self._px(10)
-            _disc(self._surface, GOLD, (self._px(left + 6), y + self._px(14)), self._px(5))
-            y = self._block([_Line(vi, 21), _Line(en, 16, colour=SECONDARY)], y / self._scale,
-                            left=left + 22, width=width - 22)
-        # The yes-button: badge + instruction, in a panel so it reads as the one action on offer.
-        panel = screen_cards._yes_panel(self, key, f"Nhấn nút {key} để ĐỒNG Ý", f"Press {key} to agree", y, left=left, width=width)
-        self._block([_Line("Không nhấn nút nghĩa là KHÔNG đồng ý. Ông/Bà vẫn nhận số bình thường.", 18, True),
-                     _Line("No answer means no. You still get your ticket.", 16, colour=SECONDARY)],
-                    panel.bottom / self._scale + 12, left=left, width=width)
-        screen_cards._countdown(self, view.seconds_left, top)
-
-    def _draw_issuing(self, view: IssuingView) -> None:
-        top = self._header(self._category_title(view.category))
-        h = self._surface.get_height()
-        y = self._block([_Line("Đang in phiếu…", 46, True), _Line("Printing your ticket…", 22, colour=SECONDARY),
-                         _Line("Vui lòng chờ trong giây lát · One moment, please", 18, colour=SECONDARY, gap=20),
-                         _Line(" ", 40)],   # room for the dots below
-                        top / self._scale, bottom=h / self._scale)
-        w = self._surface.get_width()
-        for i in range(3):   # three calm dots: something is happening
-            _disc(self._surface, GOLD, (w // 2 + (i - 1) * self._px(30), y - self._px(14)), self._px(8))
-
-    def _draw_done(self, view: DoneView) -> None:
-        top = self._header(self._category_title(view.category))
-        w, h = self._surface.get_size()
-        if view.printed is not False:       # printed, or still printing (None): the number is what matters
-            vi, en = ("Mời nhận phiếu", "Please take your ticket") if view.printed else \
-                ("Đang in phiếu…", "Printing your ticket…")
-            y = self._block([_Line(vi, 36, True), _Line(en, 20, colour=SECONDARY)], top / self._scale + 14)
-        else:
-            y = self._banner("Không in được phiếu. Vui lòng báo nhân viên",
-                             "The ticket could not be printed. Please tell the staff", top + self._px(14))
-            y = self._block([_Line("Số thứ tự của Ông/Bà · Your number", 19, colour=SECONDARY)],
-                            y / self._scale + 10)
-        note = screen_cards._done_note(view)
-        note_top = h - self._px(70)
-        self._block([_Line(note[0], 22, True), _Line(note[1], 17, colour=SECONDARY)], note_top / self._scale)
-        # The number: as large as the space allows, in gold, its ink centred in what is left.
-        slot = pygame.Rect(self._px(32), y + self._px(6), w - self._px(64), note_top - y - self._px(12))
-        size = self._fit_size(view.ticket, 160, True, slot.width)
-        while True:
-            number = self._font(size, True).render(view.ticket, True, GOLD)
-            ink = number.get_bounding_rect()
-            if ink.height <= slot.height or size <= 24:
-                break
-            size -= 4
-        self._texts.append((view.ticket, self._px(size)))
-        self._surface.blit(number, (slot.centerx - ink.centerx, slot.centery - ink.centery))
-
-    def _draw_failsafe(self, view: FailsafeView) -> None:
-        h = self._surface.get_height()
-        footer = self._footer(view.reason)   # for staff, small: citizens read the fixed text above
-        self._block([_Line("Xin lỗi!", 46, True), _Line("Sorry!", 22, colour=SECONDARY),
-                     _Line("Kiosk sẽ hoạt động lại sau vài giây.", 28, True, gap=22),
-                     _Line("Back in a few seconds.", 20, colour=SECONDARY),
-                     _Line("Số thứ tự đã cấp vẫn giữ nguyên hiệu lực.", 22, gap=22),
-                     _Line("Tickets already issued remain valid.", 17, colour=SECONDARY)],
-                    0, bottom=(h - footer) / self._scale)
-
     # ------------------------------------------------------------------ checks
 
     def _check_glyphs(self, texts: Sequence[str]) -> None:
@@ -503,6 +429,9 @@ def save_screenshots(out_dir: Path | str, size: tuple[int, int] = BASE_SIZE) -> 
     try:
         for kind, view in sample_views().items():
             screen.draw(view)
+            written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
+        for kind, banner in screen_sync.sample_banners().items():    # the USB banner over the idle screen
+            screen.draw(sample_views()["idle"], banner)
             written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
     finally:
         screen.close()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kiosk.store_citizens import Citizen
     from kiosk.store_visits import Visit
     from kiosk.tickets import TicketContent
-    from kiosk.views import View
+    from kiosk.views import SyncBanner, View
 
 
 @runtime_checkable
@@ -98,9 +98,9 @@ class TicketStore(Protocol):
 
 @runtime_checkable
 class Display(Protocol):
-    """``kiosk.screen.Screen``: shows a view, reports the keys pressed since the last poll."""
+    """``kiosk.screen.Screen``: shows a view (and the USB banner over it), reports the keys pressed since the last poll."""
 
-    def show(self, view: View) -> None: ...
+    def show(self, view: View, overlay: SyncBanner | None = None) -> None: ...
 
     def poll(self) -> list[str]: ...
 
@@ -110,5 +110,14 @@ class Display(Protocol):
 @runtime_checkable
 class Closable(Protocol):
     """A part the kiosk closes on the way out (buttons, the recognition worker)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class StickSource(Protocol):
+    """Where sticks come from (hardware.usb.UdevSticks, or FolderSticks in simulation): started once, closed."""
+
+    def start(self) -> None: ...
 
     def close(self) -> None: ...

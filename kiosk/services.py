@@ -81,7 +81,8 @@ class KioskServices:
             for gone in purged.citizens if purged is not None else ():
                 self._index.remove(gone)
         self.forget_requested()
-        return Issued(stored.ticket, stored.id, self.printed().get(stored.id), citizen=citizen, enrolled=enrolled,
+        printed = self.take_print_answers().get(stored.id)   # (an inline print queue has answered already)
+        return Issued(stored.ticket, stored.id, printed, citizen=citizen, enrolled=enrolled,
                       identified_by=identified_by)
 
     def _enrol(self, encodings: Any, now: datetime, citizen_id: str | None = None) -> str:
@@ -193,8 +194,9 @@ class KioskServices:
             return None
         return Known(mask_name(citizen.display_name) if citizen.display_name else None, None)
 
-    def printed(self) -> dict[str, bool]:
-        """Outcomes of the prints finished since the last call, by visit id, now recorded in the store."""
+    def take_print_answers(self) -> dict[str, bool]:
+        """The printer's answers since the last call, by visit id, recorded in the store first (a command, not a query:
+        each answer is handed out once)."""
         outcomes = dict(self._printer.finished())
         for visit_id, ok in outcomes.items():
             self._store.mark_printed(visit_id, ok)

@@ -1,9 +1,10 @@
 """The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe.
 
 Pure logic: no pygame, gpiozero, picamera2, escpos, tinydb or face_recognition here. The loop in
-``kiosk.app`` feeds it events and calls :meth:`KioskMachine.tick`; it reads time only from the
-injected clock, so tests drive it with a fake clock and no threads. Whatever happens, a citizen who
-pressed a category button gets a ticket: a face only ever adds a link to their record.
+``kiosk.loop`` feeds it events, calls :meth:`KioskMachine.tick` and drains what it says
+(:meth:`KioskMachine.drain`: a ticket issued, a question asked, a visit ended, ...); it reads time only
+from the injected clock, so tests drive it with a fake clock and no threads. Whatever happens, a citizen
+who pressed a category button gets a ticket: a face only ever adds a link to their record.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome, Phase, PrinterAnswered,
+                                  Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
                          IdleView, IssuingView, View)
 
@@ -67,31 +70,17 @@ class Issued:
     """What the services report back once a ticket is stored; printing goes on in the background."""
     ticket: str
     visit_id: str
-    printed: bool | None     # None: still printing (the outcome comes from ``Services.printed``)
+    printed: bool | None     # None: still printing (the answer comes from ``Services.take_print_answers``)
     citizen: str | None = None         # the record the visit is linked to
     enrolled: bool = False             # face templates were kept for the first time in this visit
     identified_by: str | None = None   # "card" | "face" | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One finished visit, as ``kiosk replay`` reports it."""
-    ticket: str
-    category: str
-    citizen: str | None
-    recognized: bool                   # linked by the face
-    enrolled: bool
-    printed: bool | None
-    identified_by: str | None = None   # "card" | "face" | None
-    proposed: str | None = None        # the citizen whose masked name was offered ("is this you?")
-    card: str | None = None            # "ok" | "invalid" | None
 
 
 class Services(Protocol):
     """What the state machine needs from the rest of the kiosk (implemented in ``kiosk.services``)."""
 
     def issue(self, visit: VisitRequest) -> Issued: ...
-    def printed(self) -> dict[str, bool]: ...
+    def take_print_answers(self) -> dict[str, bool]: ...   # since the last call; stored
     def read_card(self, text: str) -> CardRead | None: ...     # None: not a card, or cards not in use
     def who(self, citizen_id: str) -> Known | None: ...
     def notice(self) -> str | None: ...
@@ -107,9 +96,6 @@ class Timing:
 
 
 PRINT_WAIT = 30.0   # seconds the ticket screen may outstay its time while the printer has not answered
-
-IDLE, GREETING, CONFIRM, CONSENT_PHASE, ISSUING, DONE, FAILSAFE = (
-    "idle", "greeting", "confirm", "consent", "issuing", "done", "failsafe")
 
 
 @dataclass
@@ -127,6 +113,7 @@ class Visit:
     texts: set[str] = field(default_factory=set)   # QR texts already judged in this visit
     asked: bool = False           # the consent question was put
     consented: bool = False
+    outcome: Outcome | None = None  # its ticket, once issued (the ticket screen shows it)
 
     def card_state(self) -> str | None:
         return "ok" if self.card is not None else "invalid" if self.card_invalid else None
@@ -136,11 +123,13 @@ class KioskMachine:
     """One citizen at a time, from greeting to ticket.
 
     A face only proposes a citizen ("is this you?"; the consent button confirms); a card read by the camera
-    decides who the citizen is. Everything of one visit lives in a :class:`Visit`, dropped when it ends.
+    decides who the citizen is. Everything of one visit lives in a :class:`Visit`, dropped when it ends
+    (its ticket screen included). What happens goes out as :data:`MachineEvent` values, never as counters.
 
     >>> machine = KioskMachine(office="UBND", categories=choices, services=services, clock=clock)
-    >>> machine.handle(ButtonPressed("ho-tich")); machine.tick(); machine.tick()
+    >>> machine.handle(ButtonPressed("ho-tich")); machine.tick()
     >>> machine.view        # DoneView(ticket="HT-001", ...)
+    >>> machine.drain()     # [TicketIssued(Outcome(ticket="HT-001", ...))]
     """
 
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
@@ -155,15 +144,11 @@ class KioskMachine:
         self._enrolment = enrolment
         self._consent_button = consent_button
         self._autolink_below = autolink_below
-        self.phase = IDLE
-        self._deadline: float | None = None
+        self.phase = Phase.IDLE
+        self._deadline: float | None = None    # the current phase's timer
         self.visit = Visit()
-        self._done: DoneView | None = None
-        self._visit_id: str | None = None  # the visit on the ticket screen, to match its print outcome
-        self._failure = ""
-        self.last_outcome: Outcome | None = None
-        self.outcomes = 0                 # tickets issued since start (replay waits on it)
-        self.visits_ended = 0             # visits closed (the loop then resets face tracking)
+        self._failure = ""                     # the failsafe screen's reason
+        self._outbox: list[MachineEvent] = []
 
     # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -171,35 +156,36 @@ class KioskMachine:
         self._guarded(self._handle, event)
 
     def tick(self) -> None:
-        """Advance timers and do the work of the current phase (issuing prints here)."""
+        """Advance timers and do the work of the current phase (issuing stores the ticket and queues its print)."""
         self._guarded(self._tick)
+
+    def drain(self) -> list[MachineEvent]:
+        """What the machine said since the last call, in order (the loop takes it every turn)."""
+        said, self._outbox = self._outbox, []
+        return said
 
     @property
     def view(self) -> View:
         notice = self._safe_notice()
         visit = self.visit
-        if self.phase == IDLE:
+        if self.phase == Phase.IDLE:
             return IdleView(self._office, self._categories, notice=notice)
-        if self.phase == GREETING:
+        if self.phase == Phase.GREETING:
             return self._greeting(notice)
-        if self.phase == CONFIRM:
+        if self.phase == Phase.CONFIRM:
             known = self._who(visit.proposed)
             return ConfirmView(self._chosen(), known.masked_name if known else None,
                                known.honorific if known else None, seconds_left=self._seconds_left(),
                                consent_button=self._consent_button)
-        if self.phase == CONSENT_PHASE:
+        if self.phase == Phase.CONSENT:
             return ConsentView(self._chosen(), seconds_left=self._seconds_left(),
                                consent_button=self._consent_button)
-        if self.phase == ISSUING:
+        if self.phase == Phase.ISSUING:
             return IssuingView(self._chosen())
-        if self.phase == DONE and self._done is not None:
-            return self._done
+        if self.phase == Phase.DONE and (outcome := visit.outcome) is not None:
+            return DoneView(outcome.ticket, self._chosen(), printed=outcome.printed, enrolled=outcome.enrolled,
+                            returning=outcome.identified_by is not None, card=outcome.card)
         return FailsafeView(self._failure)
-
-    @property
-    def person(self) -> Any:
-        """The latest observation of a usable face in front of the kiosk, or None."""
-        return self.visit.person
 
     # -- the machine ------------------------------------------------------------------------------
     def _handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -213,23 +199,25 @@ class KioskMachine:
     def _see(self, obs: Any) -> None:
         visit = self.visit
         visit.hint = obs.hint
-        if self.phase in (IDLE, GREETING, CONFIRM, CONSENT_PHASE, ISSUING):
+        if self.phase in (Phase.IDLE, Phase.GREETING, Phase.CONFIRM, Phase.CONSENT, Phase.ISSUING):
             self._read_cards(getattr(obs, "cards", ()))
         same = visit.person is not None and obs.track_id == visit.person.track_id
-        if self.phase in (IDLE, GREETING):
+        if self.phase in (Phase.IDLE, Phase.GREETING):
             if obs.track_id is None or not same:
                 # whoever was recognised has gone: the next face starts afresh (a card stays with the visit)
                 visit.citizen = visit.proposed = None
                 visit.declined = False
             if obs.track_id is None:
                 visit.person = None
-                if self.phase == IDLE and (visit.card is not None or visit.card_invalid):
-                    self._enter(GREETING, self._timing.greeting)    # a card read: somebody is here
+                if self.phase == Phase.IDLE and (visit.card is not None or visit.card_invalid):
+                    self._enter(Phase.GREETING, self._timing.greeting)    # a card read: somebody is here
                 return
             visit.person = obs
             self._consider_face(obs)
-            self._enter(GREETING, self._timing.greeting)
-        elif self.phase in (ISSUING, CONFIRM, CONSENT_PHASE) and visit.person is not None:
+            self._enter(Phase.GREETING, self._timing.greeting)
+            if obs.settled:
+                self._outbox.append(FaceSettled(obs.citizen_id))
+        elif self.phase in (Phase.ISSUING, Phase.CONFIRM, Phase.CONSENT) and visit.person is not None:
             # Waiting for the verdict on the person who pressed: only their own track counts.
             if same:
                 visit.person = obs
@@ -244,13 +232,14 @@ class KioskMachine:
             visit.texts.add(text)
             card = self._services.read_card(text)
             if card is None:
-                continue                # not a card (a payment code, a URL), or cards are not in use
-            if card.ok:
+                pass                    # not a card (a payment code, a URL), or cards are not in use
+            elif card.ok:
                 visit.card, visit.card_invalid = card, False
                 log.info("card read%s", "" if card.citizen_id is None else f": citizen {card.citizen_id}")
             elif visit.card is None:
                 visit.card_invalid = True
                 log.info("a card could not be used: plain ticket")
+            self._outbox.append(CodeJudged(None if card is None else "ok" if card.ok else "invalid"))
 
     def _consider_face(self, obs: Any) -> None:
         """A face match proposes its citizen; only a very close one (``autolink_below``) links by itself."""
@@ -266,57 +255,58 @@ class KioskMachine:
     def _press(self, name: str) -> None:
         visit = self.visit
         if name == CONSENT:
-            if self.phase == CONSENT_PHASE:
+            if self.phase == Phase.CONSENT:
                 visit.consented = True
-                self._enter(ISSUING, None)
-            elif self.phase == CONFIRM or (self.phase == GREETING and visit.proposed and visit.card is None):
+                self._enter(Phase.ISSUING, None)
+            elif self.phase == Phase.CONFIRM or (self.phase == Phase.GREETING and visit.proposed
+                                                 and visit.card is None):
                 visit.citizen, visit.proposed = visit.proposed, None    # "yes, that is me"
-                if self.phase == CONFIRM:
-                    self._enter(ISSUING, None)
+                if self.phase == Phase.CONFIRM:
+                    self._enter(Phase.ISSUING, None)
             return                  # consent outside a question means nothing
         category = self._by_key.get(name)
         if category is None:
             log.warning("button %r is not a configured category; ignored", name)
             return
-        if self.phase in (IDLE, GREETING):
+        if self.phase in (Phase.IDLE, Phase.GREETING):
             visit.category = category
             visit.consented = False
             person = visit.person
             wait = self._timing.settle if person is not None and not person.settled else None
-            self._enter(ISSUING, wait)
-        elif self.phase in (CONSENT_PHASE, CONFIRM):
+            self._enter(Phase.ISSUING, wait)
+        elif self.phase in (Phase.CONSENT, Phase.CONFIRM):
             self._decline()                 # a service button during a question answers "no"
-        elif self.phase == DONE:
+        elif self.phase == Phase.DONE:
             self._finish_visit()            # next citizen already pressing: serve them at once
             self._press(name)
 
     def _decline(self) -> None:
-        if self.phase == CONFIRM:
+        if self.phase == Phase.CONFIRM:
             self.visit.proposed, self.visit.declined = None, True
-        self._enter(ISSUING, None)
+        self._enter(Phase.ISSUING, None)
 
     def _tick(self) -> None:
         self._collect_prints()
         now = self._clock()
         expired = self._deadline is not None and now >= self._deadline
-        if self.phase == GREETING and expired:
+        if self.phase == Phase.GREETING and expired:
             self.visit = Visit()
-            self._enter(IDLE, None)
-        elif self.phase in (CONSENT_PHASE, CONFIRM) and expired:
+            self._enter(Phase.IDLE, None)
+        elif self.phase in (Phase.CONSENT, Phase.CONFIRM) and expired:
             log.info("no answer to the %s question", self.phase)
             self._decline()
-        elif self.phase == ISSUING:
+        elif self.phase == Phase.ISSUING:
             settling = self._deadline is not None and not expired
             person = self.visit.person
             if settling and person is not None and not person.settled and person.hint is None:
                 return                      # still recognising a usable face: give it a moment
             self._issue()
-        elif self.phase == DONE and expired:
+        elif self.phase == Phase.DONE and expired:
             waited = self._deadline is None or now >= self._deadline + PRINT_WAIT
-            if self._done is None or self._done.printed is not None or waited:
+            if self.visit.outcome is None or self.visit.outcome.printed is not None or waited:
                 self._finish_visit()        # (the citizen sees whether their paper came out)
-        elif self.phase == FAILSAFE and expired:
-            self._enter(IDLE, None)
+        elif self.phase == Phase.FAILSAFE and expired:
+            self._enter(Phase.IDLE, None)
 
     def _issue(self) -> None:
         visit = self.visit
@@ -324,11 +314,11 @@ class KioskMachine:
         if person is not None:
             self._consider_face(person)
         if visit.card is None and visit.proposed is not None and not visit.declined:
-            self._enter(CONFIRM, self._timing.consent)     # "is this you?"
+            self._ask(Question.CONFIRM)                    # "is this you?"
             return
         if self._should_ask_consent(person):
             visit.asked = True
-            self._enter(CONSENT_PHASE, self._timing.consent)
+            self._ask(Question.CONSENT)
             return
         encodings = None
         if person is not None and person.settled:
@@ -340,22 +330,19 @@ class KioskMachine:
                                face_match=person.citizen_id if person is not None else None,
                                encodings=encodings, consent=visit.consented)
         issued = self._services.issue(request)
-        self.last_outcome = Outcome(issued.ticket, category.key, issued.citizen, issued.identified_by == "face",
-                                    issued.enrolled, issued.printed, identified_by=issued.identified_by,
-                                    proposed=visit.offered, card=visit.card_state())
-        self._done = DoneView(issued.ticket, category, printed=issued.printed, enrolled=issued.enrolled,
-                              returning=issued.identified_by is not None, card=visit.card_state())
-        self._visit_id = issued.visit_id
-        self.outcomes += 1
-        self._enter(DONE, self._timing.done)
+        visit.outcome = Outcome(issued.ticket, category.key, issued.citizen, issued.identified_by == "face",
+                                issued.enrolled, issued.printed, identified_by=issued.identified_by,
+                                proposed=visit.offered, card=visit.card_state(), visit_id=issued.visit_id)
+        self._outbox.append(TicketIssued(visit.outcome))
+        self._enter(Phase.DONE, self._timing.done)
 
     def _collect_prints(self) -> None:
-        """Show the outcome of the ticket on screen once the printer thread has it."""
-        printed = self._services.printed().get(self._visit_id) if self._visit_id else None
-        if printed is not None and self._done is not None and self._done.printed is None:
-            self._done = replace(self._done, printed=printed)
-            if self.last_outcome is not None:
-                self.last_outcome = replace(self.last_outcome, printed=printed)
+        """Show the printer's answer on the ticket screen once the printer thread has it."""
+        answers = self._services.take_print_answers()   # (all stored, this visit's or an older one's)
+        outcome = self.visit.outcome
+        if outcome is not None and outcome.printed is None and outcome.visit_id in answers:
+            self.visit.outcome = replace(outcome, printed=answers[outcome.visit_id])
+            self._outbox.append(PrinterAnswered(self.visit.outcome))
 
     def _should_ask_consent(self, person: Any) -> bool:
         """May the kiosk ask to keep this face? Once per visit, a settled usable face, enrolment on, and:
@@ -412,10 +399,14 @@ class KioskMachine:
 
     def _finish_visit(self) -> None:
         self.visit = Visit()
-        self.visits_ended += 1
-        self._enter(IDLE, None)
+        self._outbox.append(VisitEnded())
+        self._enter(Phase.IDLE, None)
 
-    def _enter(self, phase: str, seconds: float | None) -> None:
+    def _ask(self, question: Question) -> None:
+        self._enter(Phase.CONFIRM if question is Question.CONFIRM else Phase.CONSENT, self._timing.consent)
+        self._outbox.append(QuestionAsked(question))
+
+    def _enter(self, phase: Phase, seconds: float | None) -> None:
         if phase != self.phase:
             log.debug("%s -> %s", self.phase, phase)
         self.phase = phase
@@ -428,7 +419,8 @@ class KioskMachine:
             log.exception("unexpected error in phase %s", self.phase)
             self._failure = f"{type(exc).__name__}: {exc}"
             self.visit = Visit()     # the failed visit is dropped whole: nothing of it reaches the next one
-            self._enter(FAILSAFE, self._timing.failsafe)
+            self._enter(Phase.FAILSAFE, self._timing.failsafe)
+            self._outbox.append(VisitFailed(self._failure))
 
     def _safe_notice(self) -> str | None:
         try:

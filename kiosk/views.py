@@ -76,3 +76,16 @@ class FailsafeView:
 
 
 View = IdleView | GreetingView | ConfirmView | ConsentView | IssuingView | DoneView | FailsafeView
+
+
+@dataclass(frozen=True)
+class SyncBanner:
+    """The USB stick notice (kiosk.stickwatch), drawn over whatever the citizen sees: never a phase of its own."""
+    stage: str                       # "working" | "done" | "not_kiosk" | "error"
+    step: str = ""                   # while working: "mount" | "export" | "import" | "unmount"
+    progress: float = 0.0            # 0..1, the bar
+    written: int = 0                 # bundles written to the stick so far ...
+    to_write: int = 0                # ... of this many
+    counts: str | None = None        # what the new bundle holds: "120 visits, 3 consents"
+    detail: str | None = None        # the error's one line, or a note for staff
+    pulled: bool = False             # the stick was pulled out while in use

@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kiosk import bundle as B
 from kiosk.store import Store
 from kiosk.sync import export
+from kiosk.syncinbox import StoreForgetter, import_inbox
 from kiosk.synckeys import SyncKeys, load_kiosk_key, read_office_key, write_office_key
 
 T0 = datetime(2026, 11, 27, 8, 0)
@@ -91,6 +93,30 @@ def make_kiosk(tmp_path: Path) -> Kiosk:
     write_office_key(k.office_file, office.public())
     load_kiosk_key(k.key_file, create=True)
     return k
+
+
+@pytest.fixture
+def k(tmp_path):
+    """A fresh kiosk for one test (the sync tests import this fixture)."""
+    return make_kiosk(tmp_path)
+
+
+@pytest.fixture
+def stick(tmp_path):
+    """An empty stick folder."""
+    s = tmp_path / "stick"
+    s.mkdir()
+    return s
+
+
+def run_import(k: Kiosk, stick: Path):
+    """``kiosk import`` from ``stick`` into kiosk ``k``, its deletions through the store (the service stopped)."""
+    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0)
+    try:
+        return import_inbox(stick, data_dir=k.data, kiosk_id="k-01", office_key_file=k.office_file,
+                            config_path=k.config, forgetter=forgetter)
+    finally:
+        forgetter.close()
 
 
 def enrol(k: Kiosk, count: int = 1, seed: int = 0) -> list[str]:

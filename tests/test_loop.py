@@ -6,6 +6,7 @@ import numpy as np
 
 from fakes import Clock, Obs, Services
 from kiosk.loop import EventLoop, RecognitionWorker
+from kiosk.machine_events import VisitEnded
 from kiosk.states import CONSENT, ButtonPressed, KioskMachine
 from kiosk.views import CategoryChoice, DoneView, GreetingView
 
@@ -52,9 +53,12 @@ def _loop(recognizer, camera, clock, services=None, sync=True, card_reader=None)
 
 
 def _run_for(loop, clock, seconds, step=0.01):
+    """Turn the loop for ``seconds`` of fake time; what the machine said meanwhile."""
+    said = []
     for _ in range(int(seconds / step)):
         clock.t += step
-        loop.step()
+        said += loop.step()
+    return said
 
 
 def test_camera_idles_at_low_rate_and_speeds_up_for_a_person():
@@ -142,9 +146,10 @@ def test_finished_visit_resets_the_tracker_before_the_next_frame():
         _run_for(loop, clock, 1.0)
         loop.events.put(ButtonPressed(CONSENT))    # "yes, that is me" to the face's proposal
         loop.events.put(ButtonPressed("ho-tich"))
-        _run_for(loop, clock, 8.0)                 # ticket screen times out
-        assert loop.machine.visits_ended == 1 and services.issued == [("ho-tich", "c1")]
+        said = _run_for(loop, clock, 8.0)          # ticket screen times out
+        assert said.count(VisitEnded()) == 1 and services.issued == [("ho-tich", "c1")]
         assert recognizer.resets == 1
+        assert loop.tickets == 1 and loop.last_ticket == "HT-001"    # (the systemd status line's)
     finally:
         worker.close()
 
@@ -366,3 +371,11 @@ def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
         assert services.issued == [("ho-tich", "c5")]
     finally:
         worker.close()
+
+
+def test_a_turn_with_a_ticket_in_it_also_builds_the_view_once():
+    clock = Clock()
+    loop, services = _idle_loop(clock, arrivals=[(1.0, ButtonPressed("ho-tich"))])
+    loop.run(stop_at=3.0, until=lambda: loop.turns > 10_000)
+    assert services.issued == [("ho-tich", None)] and isinstance(loop.machine.view, DoneView)
+    assert services.notices == loop.turns + 1                     # (+1: the view read just above)

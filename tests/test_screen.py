@@ -187,7 +187,7 @@ def test_draw_scales_to_another_panel():
 def test_show_redraws_only_when_the_view_changes(screen, monkeypatch):
     drawn = []
     real_draw = screen.draw
-    monkeypatch.setattr(screen, "draw", lambda view: drawn.append(view) or real_draw(view))
+    monkeypatch.setattr(screen, "draw", lambda view, overlay=None: drawn.append(view) or real_draw(view, overlay))
     idle = IdleView(OFFICE, CATEGORIES)
     screen.show(idle)
     screen.show(IdleView(OFFICE, CATEGORIES))   # equal, not identical
@@ -199,6 +199,11 @@ def test_show_redraws_only_when_the_view_changes(screen, monkeypatch):
     assert drawn == [idle, issuing]
     shown = pygame.display.get_surface()
     assert shown.get_at((400, 240)) == screen.draw(issuing).get_at((400, 240))
+    from kiosk.views import SyncBanner
+
+    screen.show(issuing, SyncBanner("not_kiosk"))    # the USB banner came: drawn again, once
+    screen.show(issuing, SyncBanner("not_kiosk"))
+    assert drawn == [idle, issuing, issuing, issuing]   # (the check above drew it once by hand)
 
 
 def test_poll_reports_keys_and_quit(screen):
@@ -228,7 +233,10 @@ def test_save_png_writes_the_last_frame(screen, tmp_path):
 
 def test_screenshots_cover_every_kind(tmp_path):
     written = save_screenshots(tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"screen-{kind}.png" for kind in sample_views())
+    from kiosk.screen_sync import sample_banners
+
+    kinds = [*sample_views(), *sample_banners()]
+    assert sorted(p.name for p in written) == sorted(f"screen-{kind}.png" for kind in kinds)
     assert all(Image.open(p).size == (800, 480) for p in written)
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from fakes import Clock, Obs, Services
+from kiosk.machine_events import PrinterAnswered, TicketIssued, VisitEnded
 from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, KioskMachine, Timing
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
                          IssuingView)
@@ -10,6 +11,16 @@ from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, Fai
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),
               CategoryChoice("dat-dai", "Đất đai", "Land", "2"))
 TIMING = Timing(greeting=20, settle=2, consent=10, done=6, failsafe=4)
+
+
+def last_outcome(machine):
+    """The latest ticket the machine said it issued (as the loop and replay see it: from its events)."""
+    outcomes = [e.outcome for e in machine.drain() if isinstance(e, (TicketIssued, PrinterAnswered))]
+    return outcomes[-1] if outcomes else None
+
+
+def visits_ended(machine):
+    return sum(isinstance(e, VisitEnded) for e in machine.drain())
 
 
 @pytest.fixture
@@ -23,7 +34,7 @@ def test_button_without_a_face_gives_a_plain_ticket(kiosk):
     machine, services, clock = kiosk
     assert isinstance(machine.view, IdleView)
     machine.handle(ButtonPressed("dat-dai"))
-    assert isinstance(machine.view, IssuingView)      # shown while printing
+    assert isinstance(machine.view, IssuingView)      # shown until the next tick stores the ticket
     machine.tick()
     assert services.issued == [("dat-dai", None)]
     view = machine.view
@@ -33,7 +44,7 @@ def test_button_without_a_face_gives_a_plain_ticket(kiosk):
     assert isinstance(machine.view, DoneView)
     clock.t += 0.2
     machine.tick()
-    assert isinstance(machine.view, IdleView) and machine.visits_ended == 1
+    assert isinstance(machine.view, IdleView) and visits_ended(machine) == 1
 
 
 def test_known_face_is_proposed_and_the_consent_button_links_it(kiosk):
@@ -49,7 +60,7 @@ def test_known_face_is_proposed_and_the_consent_button_links_it(kiosk):
     machine.handle(ButtonPressed("ho-tich"))
     machine.tick()
     assert services.issued == [("ho-tich", "c7")]
-    outcome = machine.last_outcome
+    outcome = last_outcome(machine)
     assert outcome.recognized and not outcome.enrolled and outcome.identified_by == "face"
     assert outcome.proposed == "c7" and outcome.card is None
 
@@ -68,7 +79,7 @@ def test_unknown_face_consent_yes_enrols_then_issues(kiosk):
     machine.tick()
     assert len(services.enrolled) == 1 and services.enrolled[0] is enc
     assert services.issued == [("ho-tich", "citizen1")]
-    assert machine.view.enrolled and machine.last_outcome.enrolled
+    assert machine.view.enrolled and last_outcome(machine).enrolled
 
 
 def test_consent_timeout_means_no(kiosk):
@@ -194,7 +205,7 @@ def test_next_citizen_pressing_during_done_is_served_at_once(kiosk):
     machine.tick()
     machine.handle(ButtonPressed("dat-dai"))
     machine.tick()
-    assert [c for c, _ in services.issued] == ["ho-tich", "dat-dai"] and machine.visits_ended == 1
+    assert [c for c, _ in services.issued] == ["ho-tich", "dat-dai"] and visits_ended(machine) == 1
 
 
 def test_unknown_button_is_ignored(kiosk):
@@ -268,7 +279,7 @@ def test_a_card_links_the_visit_and_the_screen_says_card_read(kiosk):
     machine.tick()
     assert services.issued == [("ho-tich", "c5")]
     assert services.requests[0].card.citizen_id == "c5"
-    outcome = machine.last_outcome
+    outcome = last_outcome(machine)
     assert outcome.identified_by == "card" and outcome.card == "ok" and machine.view.card == "ok"
 
 
@@ -280,7 +291,8 @@ def test_an_invalid_card_gives_a_plain_ticket_and_says_so(kiosk):
     machine.handle(ButtonPressed("ho-tich"))
     machine.tick()                                   # no consent question either: nothing is stored
     assert services.issued == [("ho-tich", None)] and services.requests[0].card is None
-    assert machine.last_outcome.card == "invalid" and machine.last_outcome.identified_by is None
+    outcome = last_outcome(machine)
+    assert outcome.card == "invalid" and outcome.identified_by is None
 
 
 def test_a_card_does_not_outlive_its_visit(kiosk):
@@ -309,7 +321,8 @@ def test_unconfirmed_proposal_leaves_the_visit_unlinked(kiosk):
     machine.tick()                                   # no answer: "no"
     machine.tick()
     assert services.issued == [("ho-tich", None)]
-    assert machine.last_outcome.proposed == "c7" and machine.last_outcome.citizen is None
+    outcome = last_outcome(machine)
+    assert outcome.proposed == "c7" and outcome.citizen is None
     assert services.enrolled == []                   # a declined proposal is not offered enrolment either
 
 
@@ -399,3 +412,49 @@ def test_a_failed_visit_leaves_nothing_for_the_next_one(kiosk):
     machine.tick()
     [request] = services.requests
     assert request == VisitRequest("dat-dai")        # no card, no face, no consent of the one before
+
+
+# -- what the machine says: events, not counters or phase names ------------------------------------------------
+from kiosk.machine_events import (CodeJudged, FaceSettled, Phase, Question, QuestionAsked,  # noqa: E402
+                                  VisitFailed)
+
+
+def test_a_visit_is_told_as_events_the_loop_and_replay_react_to(kiosk):
+    machine, services, clock = kiosk
+    machine.handle(FaceUpdate(Obs(enrol_encodings=ENC, cards=("https://pay.example/qr",))))
+    assert machine.drain() == [CodeJudged(None), FaceSettled(None)] and machine.drain() == []
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert machine.drain() == [QuestionAsked(Question.CONSENT)] and machine.phase is Phase.CONSENT
+    machine.handle(ButtonPressed(CONSENT))
+    machine.tick()
+    [issued] = machine.drain()
+    assert isinstance(issued, TicketIssued) and issued.outcome.ticket == "HT-001" and issued.outcome.enrolled
+    clock.t += 6
+    machine.tick()
+    assert machine.drain() == [VisitEnded()] and machine.phase == "idle"      # (a string enum)
+
+
+def test_the_printers_late_answer_is_said_and_shown_failure_too(kiosk):
+    machine, services, clock = kiosk
+    services.printer_ok = None                       # still printing when the ticket is stored
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    [issued] = machine.drain()
+    assert issued.outcome.printed is None and machine.view.printed is None
+    services.take_print_answers = lambda: {"visit0": True, issued.outcome.visit_id: False}   # (another visit's answer too)
+    machine.tick()
+    [answered] = machine.drain()
+    assert isinstance(answered, PrinterAnswered) and answered.outcome.printed is False
+    assert answered.outcome.ticket == "HT-001" and machine.view.printed is False
+
+
+def test_a_failure_is_said_and_its_visit_dropped(kiosk):
+    machine, services, clock = kiosk
+    services.fail_issue = True
+    machine.handle(FaceUpdate(Obs(citizen_id="c7")))
+    machine.handle(ButtonPressed(CONSENT))
+    machine.handle(ButtonPressed("ho-tich"))
+    machine.tick()
+    assert machine.drain()[-1] == VisitFailed("OSError: disk full")
+    assert machine.visit.citizen is None and machine.visit.outcome is None

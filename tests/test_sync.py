@@ -7,27 +7,15 @@ from datetime import timedelta
 
 import pytest
 from nacl.signing import SigningKey
-from synckit import T0, Office, enrol, make_kiosk, stored_visits
+from synckit import (T0, Office, enrol, k, make_kiosk, run_import, stick,  # noqa: F401  (k, stick: fixtures)
+                     stored_visits)
 
 from kiosk import bundle as B
 from kiosk.__main__ import main
 from kiosk.config import ConfigError, load_config
 from kiosk.store import Store
 from kiosk.sync import SyncError, load_state, office_dir
-from kiosk.syncinbox import StoreForgetter, import_inbox
 from kiosk.synckeys import SyncKeyError, keys_command, load_kiosk_key, read_office_key
-
-
-@pytest.fixture
-def k(tmp_path):
-    return make_kiosk(tmp_path)
-
-
-@pytest.fixture
-def stick(tmp_path):
-    s = tmp_path / "stick"
-    s.mkdir()
-    return s
 
 
 # -------------------------------------------------------------------------------------------------------- keys
@@ -187,15 +175,6 @@ def test_export_and_import_command_line(k, stick, capsys):
 
 
 # ------------------------------------------------------------------------------------------------------ import
-def run_import(k, stick):
-    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0)
-    try:
-        return import_inbox(stick, data_dir=k.data, kiosk_id="k-01", office_key_file=k.office_file,
-                            config_path=k.config, forgetter=forgetter)
-    finally:
-        forgetter.close()
-
-
 UPDATE = """[kiosk]
 office = "UBND Phường Hai"
 

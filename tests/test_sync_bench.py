@@ -17,5 +17,6 @@ def test_export_benchmark_reports_size_memory_and_ticket_times(tmp_path):
     per_visit = float(re.search(r"\(([\d.]+) bytes per visit", out).group(1))
     assert 5 < per_visit < 200                      # compressed JSON Lines, sealed: not raw JSON (~230 B)
     assert "1,000 visits in the bundle" in out and "peak memory of the export process" in out
-    for phase in ("no export", "export in a thread", "export in a child process", "no export (again)"):
+    for phase in ("no export", "export in a thread", "export in a child process", "hot-plug (StickWatch)",
+                  "no export (again)"):
         assert re.search(rf"\n  {re.escape(phase)} +\d+ tickets  median [\d.]+ ms  p99 [\d.]+ ms", out), phase

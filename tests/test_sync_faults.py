@@ -5,12 +5,12 @@ import stat
 from datetime import timedelta
 
 import pytest
-from synckit import T0, Office, make_kiosk, stored_visits
+from synckit import T0, Office, k, run_import, stick, stored_visits  # noqa: F401  (k, stick: fixtures)
 
 from kiosk import stickfs
 from kiosk.stickfs import OsOps
 from kiosk.sync import SyncError
-from kiosk.syncinbox import MAX_INBOX_ENTRIES, StoreForgetter, import_inbox
+from kiosk.syncinbox import MAX_INBOX_ENTRIES
 
 
 class PulledOut(OsOps):
@@ -43,18 +43,6 @@ class PulledOut(OsOps):
     def mkdir(self, name, dir_fd):
         self._tick(name)
         super().mkdir(name, dir_fd)
-
-
-@pytest.fixture
-def k(tmp_path):
-    return make_kiosk(tmp_path)
-
-
-@pytest.fixture
-def stick(tmp_path):
-    s = tmp_path / "stick"
-    s.mkdir()
-    return s
 
 
 def test_pulled_out_at_every_step_of_an_export(k, tmp_path):
@@ -147,15 +135,6 @@ def test_fifos_and_devices_are_refused_unopened(k, stick, tmp_path):
         os.mkfifo(inbox / "zero.signed")
     with pytest.raises(SyncError, match="not a regular file: refused"):
         run_import(k, stick)
-
-
-def run_import(k, stick):
-    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0)
-    try:
-        return import_inbox(stick, data_dir=k.data, kiosk_id="k-01", office_key_file=k.office_file,
-                            config_path=k.config, forgetter=forgetter)
-    finally:
-        forgetter.close()
 
 
 def test_a_stick_with_too_many_files_is_refused_after_the_limit(k, stick):

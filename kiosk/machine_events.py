@@ -1,0 +1,85 @@
+"""What the state machine says, as values: its phases, the questions it asks, the events the loop drains.
+
+The loop (and through it ``kiosk replay``) reacts to these instead of reading the machine's insides: a
+ticket issued, a question put to the citizen, a visit ended or failed. Pure: no I/O library here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One visit's ticket: what its ticket screen shows and ``kiosk replay`` reports."""
+    ticket: str
+    category: str
+    citizen: str | None
+    recognized: bool                   # linked by the face
+    enrolled: bool
+    printed: bool | None               # None: the printer has not answered yet
+    identified_by: str | None = None   # "card" | "face" | None
+    proposed: str | None = None        # the citizen whose masked name was offered ("is this you?")
+    card: str | None = None            # "ok" | "invalid" | None
+    visit_id: str = ""                 # the stored visit, to match the printer's answer
+
+
+class Phase(StrEnum):
+    """Where the machine is; a string enum, so a journal line or a status text shows the plain name."""
+    IDLE = "idle"
+    GREETING = "greeting"
+    CONFIRM = "confirm"                # "is this you?" about the citizen the face matched
+    CONSENT = "consent"                # may the kiosk keep this face?
+    ISSUING = "issuing"
+    DONE = "done"                      # the ticket screen
+    FAILSAFE = "failsafe"
+
+
+class Question(StrEnum):
+    """A yes/no question put to the citizen; the consent button answers yes, silence or a service button no."""
+    CONFIRM = "confirm"
+    CONSENT = "consent"
+
+
+# -- what the machine says: the loop drains these every turn, reacts, and hands them on (to replay) ----------
+@dataclass(frozen=True)
+class FaceSettled:
+    """The recognizer's verdict on the person in view is in (said for every such frame before a button)."""
+    citizen_id: str | None
+
+
+@dataclass(frozen=True)
+class CodeJudged:
+    """A QR text new to this visit was judged: ``card`` "ok", "invalid", or None (not a card)."""
+    card: str | None
+
+
+@dataclass(frozen=True)
+class QuestionAsked:
+    question: Question
+
+
+@dataclass(frozen=True)
+class TicketIssued:
+    """The visit's ticket is stored and queued for printing (``outcome.printed`` None until the printer answers)."""
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class PrinterAnswered:
+    """The printer's answer for the ticket on screen came back: ``outcome.printed`` is set."""
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class VisitEnded:
+    """The ticket screen closed: whoever comes next is somebody new (the loop resets face tracking)."""
+
+
+@dataclass(frozen=True)
+class VisitFailed:
+    """An unexpected error dropped the visit; the failsafe screen is up (the loop looks at the disk at once)."""
+    reason: str
+
+
+MachineEvent = FaceSettled | CodeJudged | QuestionAsked | TicketIssued | PrinterAnswered | VisitEnded | VisitFailed
