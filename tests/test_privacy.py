@@ -351,3 +351,25 @@ def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_at_its_next
     assert _in_clear(config.data_dir, [a[0].tobytes()]) == []
     assert forget(config, ca, print_receipt=False, now=NOW) == 1
     assert "already forgotten" in capsys.readouterr().err
+
+
+def test_an_office_deletion_imported_beside_the_running_kiosk_is_queued_for_it_card_record_included(tmp_path):
+    from kiosk.privacy import pending_forgets
+    from kiosk.syncinbox import StoreForgetter
+
+    data = tmp_path / "data"
+    ca, cb, a, b = _store_with_people(data, None)
+    running = Store.open(data, kiosk_id="k1", clock=lambda: NOW)          # the kiosk holds the lock
+    try:
+        forgetter = StoreForgetter(data, kiosk_id="k1", day_start_hour=0, now=NOW)
+        assert forgetter.forget(ca) is True and forgetter.forget("ab" * 16) is False
+        forgetter.close()
+        assert pending_forgets(data) == [ca]
+    finally:
+        running.close()
+    forgetter = StoreForgetter(data, kiosk_id="k1", day_start_hour=0, now=NOW)   # from a shell, kiosk stopped
+    assert forgetter.forget(cb) is True
+    forgetter.close()
+    assert CardBook.open(data, secret=None, readonly=True).record(ca) is not None   # queued one: still there
+    with Store.open(data, kiosk_id="k1", clock=lambda: NOW) as store:
+        assert store.citizen(cb) is None
