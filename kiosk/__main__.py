@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     citizens.add_argument("--data", type=Path, help="data folder (default: from the config)")
     citizens.add_argument("--config", type=Path, default=None)
     citizens.add_argument("--json", action="store_true", help="one JSON object a line")
+    citizens.add_argument("--key", type=Path, default=None,
+                          help="data key file to show masked names (default: the config's, or DATA.key beside --data)")
 
     calibrate = sub.add_parser("calibrate", help="threshold, margin, unsure_below from labelled photos; "
                                                  "autolink_below from a large gallery (--scale)")
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     print_test.add_argument("--config", type=Path, default=None)
 
     _add_sync_commands(sub)
+    _add_privacy_commands(sub)
 
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
@@ -91,6 +94,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kiosk: config error: {exc}", file=sys.stderr)
         # The service gets EX_CONFIG, which its unit does not restart: the file needs a person first.
         return EX_CONFIG if args.command == "run" else 2
+
+
+def _add_privacy_commands(sub: argparse._SubParsersAction) -> None:
+    """Privacy (kiosk/cli_privacy.py): the audit chain, the data key, the record of processing."""
+    audit = sub.add_parser("audit", help="verify the audit log's hash chain")
+    audit.add_argument("action", choices=["verify"])
+    key = sub.add_parser("privacy-key", help="make the data key file (0600, outside the data folder) at install")
+    report = sub.add_parser("privacy-report", help="the record of processing: data classes, counts, retention")
+    report.add_argument("--json", action="store_true")
+    for p in (audit, key, report):
+        p.add_argument("--config", type=Path, default=None)
+        p.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+
+
+def _privacy_dispatch(args: argparse.Namespace) -> int:
+    from kiosk import cli_privacy
+
+    if args.command == "audit":
+        return cli_privacy.audit_verify(args.data or _config(args).data_dir)
+    config = _config(args)
+    if args.command == "privacy-key":
+        return cli_privacy.privacy_key(config)
+    return cli_privacy.privacy_report(config, config.data_dir, as_json=args.json)
 
 
 def _add_sync_commands(sub: argparse._SubParsersAction) -> None:
@@ -131,6 +157,8 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("keys", "export", "import"):
         return _sync_dispatch(args)
+    if args.command in ("audit", "privacy-key", "privacy-report"):
+        return _privacy_dispatch(args)
     if args.command == "run":
         config = _config(args, SIMULATION_CONFIG if args.simulate else DEFAULT_CONFIG)
         from kiosk import app
@@ -161,8 +189,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "citizens":
         from kiosk.cli_store import print_citizens
 
-        data = args.data or _config(args).data_dir   # with --data no config file is needed
-        return print_citizens(data, args.json)
+        if args.data:                                     # with --data no config file is needed
+            return print_citizens(args.data, args.json, key_file=args.key)
+        cfg = _config(args)
+        key_file = args.key or (Path(cfg.privacy.key_file) if cfg.privacy.key_source == "file" else None)
+        return print_citizens(cfg.data_dir, args.json, key_file=key_file)
     if args.command == "calibrate":
         from kiosk.calibrate import execute as calibrate_execute
 

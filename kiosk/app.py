@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from kiosk.disk import DiskWatch
+    from kiosk.datakey import DataKey
     from kiosk.identity import CardBook
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
@@ -106,22 +107,29 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
+    from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
 
     rec = config.recognition
+    faults = list(faults)
+    key = open_data_key(config, faults)     # None: plain tickets only, no face or card file is touched
     opened = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
-                        check_archives=not defer_archive_check)
+                        check_archives=not defer_archive_check, key=key, personal=key is not None)
     archives = ArchiveCheck(opened) if defer_archive_check else None
     store: TicketStore = opened
-    faults = list(faults)
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
         faults.append(f"Dữ liệu / data: {problem}")
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
+    book = open_card_book(config, faults, key)
+    p = config.privacy
+    retention = Retention(opened, book if key is not None else None,
+                          RetentionPolicy(p.templates_months, p.card_months, p.visit_link_months,
+                                          p.records_extra_months))
+    retention.tick(clock.wall())            # at start, before the index is built: purged faces never load
     index = FaceIndex(*store.templates())
-    book = open_card_book(config, faults)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
@@ -151,10 +159,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     ident = config.identity
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults, book=book,
-                             notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
+                             faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
+                             book=book, retention=retention,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
+    services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
@@ -210,10 +219,25 @@ def card_reader(frame: np.ndarray) -> list[str]:
     return decode_qr(frame)
 
 
-def open_card_book(config: Config, faults: list[str]) -> CardBook:
+def open_data_key(config: Config, faults: list[str]) -> DataKey | None:
+    """The key of the face and card data; without it the kiosk issues plain tickets and staff are told."""
+    from kiosk.datakey import KeySource, KeyUnavailable, load_key
+
+    source = KeySource(config.privacy.key_source, Path(config.privacy.key_file), create=config.simulate)
+    try:
+        return load_key(source, config.data_dir)
+    except KeyUnavailable as exc:
+        log.error("privacy: no data key: %s; face and card data are not used, tickets go on", exc)
+        faults.append(f"Không dùng khuôn mặt, thẻ / face and card data off: {exc}")
+        return None
+
+
+def open_card_book(config: Config, faults: list[str], key: DataKey | None = None) -> CardBook:
     """The card records; without the office secret the kiosk issues tickets but uses no card (staff are told)."""
     from kiosk.identity import CardBook, load_secret, make_secret
 
+    if key is None:          # no data key: the card records are neither read nor written
+        return CardBook.open(config.data_dir, secret=None, personal=False)
     path = Path(config.identity.secret_file)
     if config.simulate and make_secret(path):
         log.info("simulation: made the office secret %s", path)
@@ -221,7 +245,7 @@ def open_card_book(config: Config, faults: list[str]) -> CardBook:
     if secret is None:
         log.error("identity: office secret: %s; CCCD cards are not used", why)
         faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
-    book = CardBook.open(config.data_dir, secret=secret)
+    book = CardBook.open(config.data_dir, secret=secret, key=key)
     for problem in book.problems:
         log.warning("identity: %s", problem)
         faults.append(f"Dữ liệu / data: {problem}")

@@ -29,8 +29,7 @@ class CitizenLine:
 
 def citizen_lines(store: Store, book: CardBook) -> list[CitizenLine]:
     """Every citizen known by card or by face, oldest first."""
-    template_ids, _ = store.templates()
-    templates = Counter(template_ids)
+    templates = Counter(store.template_owners())
     visits = Counter(v.citizen_id for v in store.visits() if v.citizen_id)
     cards = {r.citizen_id: r for r in book.records()}
     ids = set(cards) | {c["citizen"] for c in store.consents()}

@@ -11,15 +11,16 @@ from typing import TextIO
 
 from kiosk.citizens import citizen_lines
 from kiosk.config import Config
+from kiosk.datakey import DataKey
 from kiosk.identity import CardBook
 from kiosk.storage import StorageError
 from kiosk.store import CLOCK_TOLERANCE, Store, StoreError, StoreLocked
 
 
-def _open_readonly(data_dir: Path, command: str) -> Store | None:
+def _open_readonly(data_dir: Path, command: str, key: DataKey | None = None) -> Store | None:
     """The store, read-only beside the kiosk; None once the reason is on stderr (the command exits 2)."""
     try:
-        return Store.open_readonly(Path(data_dir))
+        return Store.open_readonly(Path(data_dir), key=key)
     except (StoreError, StorageError) as exc:
         print(f"kiosk {command}: {exc}", file=sys.stderr)
         return None
@@ -92,25 +93,46 @@ def clock_command(data_dir: Path, *, kiosk_id: str, day_start_hour: int, accept:
         store.close()
 
 
-def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> int:
-    """``kiosk forget``: delete a citizen's templates and record, keep and print a deletion receipt."""
+def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: datetime | None = None) -> int:
+    """``kiosk forget``: delete a citizen so nothing of them stays in the data folder; keep and print a receipt.
+
+    Exit status: 0 deleted, 1 unknown or already forgotten (said on stderr), 2 the store failed, 3 the running
+    kiosk holds the folder. Deleting needs no data key (nothing is decrypted); with the key, clear data left by
+    an older kiosk is sealed on the way.
+    """
     from kiosk.app import make_printer
+    from kiosk.datakey import KeySource, KeyUnavailable, load_key
+    from kiosk.identity import IdentityError
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import TicketPrinter
     from kiosk.services import deletion_receipt_lines
 
-    now = datetime.now()
+    now = now or datetime.now()
     try:
-        store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
+        bytes.fromhex(citizen_id)
+        if len(citizen_id) != 32:
+            raise ValueError
+    except ValueError:
+        print(f"kiosk forget: {citizen_id!r} is not a citizen id (32 hex digits, as on the consent receipt)",
+              file=sys.stderr)
+        return 1
+    try:
+        key = load_key(KeySource(config.privacy.key_source, Path(config.privacy.key_file)), config.data_dir)
+    except KeyUnavailable:
+        key = None
+    try:
+        store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour, key=key)
+    except StoreLocked:
+        return _queue_forget(config, citizen_id, now)
     except StoreError as exc:
-        print(f"kiosk forget: {exc} (stop the service first: systemctl stop kiosk)", file=sys.stderr)
+        print(f"kiosk forget: {exc}", file=sys.stderr)
         return 3
-    from kiosk.identity import IdentityError
-
-    book = CardBook.open(config.data_dir, secret=None)     # the secret is not needed to delete a record
+    book = CardBook.open(config.data_dir, secret=None, key=key)   # the office secret is not needed to delete
     try:
+        known = store.citizen(citizen_id) is not None
+        earlier = [r for r in store.receipts() if r["citizen"] == citizen_id]
         had_card = book.forget(citizen_id)
-        if not had_card or store.citizen(citizen_id) is not None:
+        if known:
             store.forget(citizen_id, now=now)
     except (StoreError, IdentityError) as exc:
         print(f"kiosk forget: {exc}", file=sys.stderr)
@@ -118,7 +140,15 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> in
     finally:
         book.close()
         store.close()
-    print(f"citizen {citizen_id}: face templates and record{' (card too)' if had_card else ''} deleted; "
+    if not known and not had_card:
+        if earlier:
+            print(f"kiosk forget: citizen {citizen_id} was already forgotten on {earlier[-1]['at'][:16]}; "
+                  f"nothing left to delete", file=sys.stderr)
+        else:
+            print(f"kiosk forget: no citizen {citizen_id} in {config.data_dir}; nothing deleted", file=sys.stderr)
+        return 1
+    what = " and ".join(w for w, done in (("face templates and record", known), ("card record", had_card)) if done)
+    print(f"citizen {citizen_id}: {what} deleted (files rewritten, copies set aside cleaned); "
           f"receipt kept in {config.data_dir}")
     if print_receipt:
         printer = TicketPrinter(make_printer(config), width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
@@ -128,13 +158,57 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True) -> in
     return 0
 
 
-def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None) -> int:
-    """`kiosk citizens`; returns the exit status: 0, or 2 when the folder holds no kiosk data."""
+def _queue_forget(config: Config, citizen_id: str, now: datetime) -> int:
+    """The running kiosk holds the store: check the id read-only, then leave the request for the kiosk."""
+    from kiosk.privacy import queue_forget
+
+    try:
+        store = Store.open_readonly(config.data_dir)
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk forget: {exc}", file=sys.stderr)
+        return 2
+    book = CardBook.open(config.data_dir, secret=None, readonly=True)
+    try:
+        known = store.citizen(citizen_id) is not None or book.record(citizen_id) is not None
+        earlier = [r for r in store.receipts() if r["citizen"] == citizen_id]
+    finally:
+        book.close()
+        store.close()
+    if not known:
+        said = (f"was already forgotten on {earlier[-1]['at'][:16]}" if earlier else f"is not in {config.data_dir}")
+        print(f"kiosk forget: citizen {citizen_id} {said}; nothing deleted", file=sys.stderr)
+        return 1
+    try:
+        queue_forget(config.data_dir, citizen_id, now.isoformat(timespec="seconds"))
+    except (StorageError, OSError) as exc:
+        print(f"kiosk forget: the request could not be queued: {exc}", file=sys.stderr)
+        return 2
+    print(f"citizen {citizen_id}: the kiosk is running; the deletion is queued and done by the kiosk at its next "
+          f"ticket or start, which prints the deletion receipt ('kiosk forget {citizen_id}' then says it is done)")
+    return 0
+
+
+def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None, key_file: Path | None = None) -> int:
+    """`kiosk citizens`; returns the exit status: 0, or 2 when the folder holds no kiosk data.
+
+    The masked names need the data key (``key_file``, else ``DATA.key`` beside the folder as the simulation
+    keeps it); without it the names are not shown, the rest is.
+    """
+    from kiosk.datakey import KeySource, KeyUnavailable, load_key
+
     out = out or sys.stdout
-    store = _open_readonly(data_dir, "citizens")
+    data_dir = Path(data_dir)
+    key = None
+    key_file = key_file or data_dir.resolve().with_name(data_dir.resolve().name + ".key")
+    if (data_dir / "datakey.check").exists():     # never write a check file from a read-only command
+        try:
+            key = load_key(KeySource("file", Path(key_file)), data_dir)
+        except KeyUnavailable as exc:
+            print(f"kiosk citizens: names not shown: {exc}", file=sys.stderr)
+    store = _open_readonly(data_dir, "citizens", key=key)
     if store is None:
         return 2
-    book = CardBook.open(data_dir, secret=None, readonly=True)
+    book = CardBook.open(data_dir, secret=None, readonly=True, key=key)
     try:
         for line in citizen_lines(store, book):
             if as_json:

@@ -118,6 +118,17 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """Encryption at rest (kiosk/datakey.py): the key is never in the data folder."""
+    key_source: str = "file"                   # "board": the Pi 4/5's OTP key; "file": key_file (laptop, CI)
+    key_file: str = "/etc/kiosk/data.key"      # 0600, made by `kiosk privacy-key` (simulation: on first use)
+    templates_months: int = 12                 # face templates (and their consent) after the last visit
+    card_months: int = 24                      # card records after the last visit
+    visit_link_months: int = 24                # a visit's link to its citizen (the visit stays, anonymous)
+    records_extra_months: int = 12             # deletion receipts after the deletion
+
+
+@dataclass(frozen=True)
 class Config:
     kiosk_id: str
     office: str
@@ -134,6 +145,7 @@ class Config:
     timing: TimingConfig = field(default_factory=TimingConfig)
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
     sync: SyncConfig = field(default_factory=SyncConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -162,7 +174,7 @@ def load_config(path: Path | str) -> Config:
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync"})
+                    "timing", "sync", "privacy"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -184,6 +196,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
     screen = _section(raw, "screen", ScreenConfig)
     timing = _section(raw, "timing", TimingConfig)
     sync = _section(raw, "sync", SyncConfig)
+    privacy = _section(raw, "privacy", PrivacyConfig)
+    _check_choice("privacy.key_source", privacy.key_source, ("file", "board"))
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
     _check_choice("printer.connection", printer.connection, ("usb", "serial", "network", "file", "simulated"))
@@ -242,6 +256,14 @@ def parse_config(raw: dict[str, Any]) -> Config:
                               f"(a copy of the data must not carry the keys)")
     if sync.hotplug not in ("udisks", "folder", "off"):
         raise ConfigError(f"sync.hotplug: expected \"udisks\", \"folder\" or \"off\", not {sync.hotplug!r}")
+    for name in ("templates_months", "card_months", "visit_link_months", "records_extra_months"):
+        if not 1 <= getattr(privacy, name) <= 1200:
+            raise ConfigError(f"privacy.{name}: must be 1-1200 months, got {getattr(privacy, name)}")
+    if not privacy.key_file.strip():
+        raise ConfigError("privacy.key_file: must not be empty")
+    if Path(privacy.key_file).resolve().is_relative_to(data_dir.resolve()):
+        raise ConfigError(f"privacy.key_file: must be outside the data folder {data_dir} "
+                          f"(a copy of the data must not carry the key that opens it)")
     return Config(
         kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
@@ -258,6 +280,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         timing=timing,
         min_free_mb=min_free_mb,
         sync=sync,
+        privacy=privacy,
     )
 
 

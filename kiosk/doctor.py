@@ -90,7 +90,7 @@ def check_store(config: Config) -> Check:
     except StoreLocked as exc:
         return Check("store", True, f"in use by the running kiosk ({exc})")
     try:
-        ids, matrix = store.templates()
+        ids = store.template_owners()      # counted without opening a sealed template (no key needed)
         detail = "; ".join([f"{config.data_dir}: {len(set(ids))} enrolled citizens, {len(ids)} face templates",
                             *store.problems, *(f"repaired: {r}" for r in store.repairs)])
         return Check("store", not store.problems, detail)
@@ -470,3 +470,25 @@ DEFAULT_CHECKS: list[Callable[[Config], Check]] = [
     check_user, check_display, check_fonts, check_data, check_disk, check_clock, check_store, check_secret,
     check_face_models, check_camera, check_printer, check_buttons, check_devices, check_usb,
 ]
+
+
+def check_privacy(config: Config) -> Check:
+    """The data key opens this data folder (else: plain tickets only), and the audit log's chain is intact."""
+    from kiosk.audit import verify
+    from kiosk.datakey import KeySource, KeyUnavailable, describe, load_key
+
+    source = KeySource(config.privacy.key_source, Path(config.privacy.key_file))
+    if config.simulate and source.kind == "file" and not source.key_file.exists():
+        return Check("privacy", True, f"simulation: the data key {source.key_file} is made on the first run")
+    try:
+        load_key(source, config.data_dir, write_check=False)
+        key = f"data key ({describe(source)}) opens {config.data_dir}"
+    except KeyUnavailable as exc:
+        return Check("privacy", False, f"{exc}: the kiosk issues plain tickets only, face and card data unused")
+    chain = verify(config.data_dir / "audit.jsonl")
+    if not chain.ok:
+        return Check("privacy", False, f"{key}; {chain.problem}")
+    return Check("privacy", True, f"{key}; audit log intact ({chain.entries} entries)")
+
+
+DEFAULT_CHECKS.append(check_privacy)

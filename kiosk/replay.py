@@ -77,8 +77,12 @@ def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overr
     config = load_config(config_path or SIMULATION_CONFIG)
     if overrides:
         config = dataclasses.replace(config, recognition=dataclasses.replace(config.recognition, **overrides))
-    # The simulation makes the office secret for cards in the data folder on first use.
+    # The simulation makes the office secret for cards in the data folder on first use, and the data key beside
+    # the folder (never in it): <data>.key.
+    data_dir = Path(data_dir)
+    key_file = data_dir.resolve().with_name(data_dir.resolve().name + ".key")
     return dataclasses.replace(config, data_dir=data_dir, simulate=True,
+                               privacy=dataclasses.replace(config.privacy, key_source="file", key_file=str(key_file)),
                                printer=dataclasses.replace(config.printer, connection="simulated",
                                                            out_dir=str(out_dir)),
                                identity=dataclasses.replace(config.identity,

@@ -14,6 +14,8 @@ import numpy as np
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import CONSENT_TEXT
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
+from kiosk.retention import Retention
+from kiosk.withdrawal import new_secret, payload
 from kiosk.states import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
@@ -31,7 +33,7 @@ class KioskServices:
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
-                 policy: CardPolicy = CardPolicy()) -> None:
+                 policy: CardPolicy = CardPolicy(), retention: Retention | None = None) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -42,12 +44,16 @@ class KioskServices:
         self._faults = list(faults)       # devices that failed at start (camera, buttons): for staff, on screen
         self._notices = list(notices)     # conditions that come and go (low disk space): their current text
         self._book = book if book is not None and book.enabled else None
+        self._records = book                # deletions reach the card records even when cards are not read
         self._policy = policy
+        self._retention = retention       # purges once a day, after a ticket (never before one)
+        self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
 
     # -- the visit --------------------------------------------------------------------------------------
     def issue(self, visit: VisitRequest) -> Issued:
         """Link the visit (card record, face), keep face templates if allowed, store the ticket, print it."""
         now = self._wall()
+        self._withdrawal_codes.clear()        # a code never outlives the visit it was made in
         citizen, enrolled = visit.citizen_id, False
         identified_by = "face" if citizen is not None else None
         if visit.card is not None and self._book is not None:
@@ -65,17 +71,26 @@ class KioskServices:
                                 visit_id=stored.id)
         self._printer.ticket(stored.id, content)
         if enrolled and citizen is not None:      # after the ticket: the citizen's number comes first
-            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, now),
+            self._printer.slip("Xác nhận đồng ý / Consent receipt",
+                               consent_receipt_lines(citizen, now, self._withdrawal_codes.pop(citizen, None)),
                                f"consent-{citizen}")
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
+        if self._retention is not None:
+            purged = self._retention.tick(now)
+            for gone in purged.citizens if purged is not None else ():
+                self._index.remove(gone)
+        self.forget_requested()
         printed = self.take_print_answers().get(stored.id)   # (an inline print queue has answered already)
         return Issued(stored.ticket, stored.id, printed, citizen=citizen, enrolled=enrolled,
                       identified_by=identified_by)
 
     def _enrol(self, encodings: Any, now: datetime, citizen_id: str | None = None) -> str:
         encodings = encodings[-self._policy.max_templates:]
-        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT, citizen_id=citizen_id)
+        secret, secret_hash = new_secret()    # the receipt carries the secret, the store only its hash
+        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT, citizen_id=citizen_id,
+                                    withdrawal_hash=secret_hash)
+        self._withdrawal_codes[citizen.id] = payload(citizen.id, secret)
         self._index.add(citizen.id, encodings)
         log.info("citizen %s enrolled with %d face templates", citizen.id, len(encodings))
         return citizen.id
@@ -122,6 +137,30 @@ class KioskServices:
         enc = np.asarray(encodings, np.float32).reshape(-1, templates.shape[1])
         distances = np.linalg.norm(enc[:, None, :] - templates[None, :, :], axis=2).min(axis=1)
         return bool((distances < self._policy.threshold).all())
+
+    def forget_requested(self) -> list[str]:
+        """Carry out the deletions `kiosk forget` queued while the kiosk runs (the loop thread owns the store);
+        each prints its deletion receipt. Checked at start and after each ticket; the ids done."""
+        from kiosk.privacy import forget_done, pending_forgets
+        from kiosk.withdrawal import Withdrawals
+
+        data_dir = getattr(self._store, "data_dir", None)
+        if data_dir is None:
+            return []
+        done = []
+        for citizen in pending_forgets(data_dir):
+            try:
+                when = Withdrawals(store=self._store, book=self._records, index=self._index,
+                                   wall=self._wall).delete(citizen)
+            except Exception:      # a deletion that fails stays queued and is retried; never costs a ticket
+                log.exception("queued deletion of citizen %s failed; retried after the next ticket", citizen)
+                continue
+            forget_done(data_dir, citizen)
+            self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen, when),
+                               f"deleted-{citizen}")
+            log.info("citizen %s deleted (request queued by kiosk forget)", citizen)
+            done.append(citizen)
+        return done
 
     # -- what the screen may know --------------------------------------------------------------------
     def read_card(self, text: str) -> CardRead | None:
@@ -180,11 +219,13 @@ def deletion_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
     ]
 
 
-def consent_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
+def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = None) -> list[str]:
+    """The consent receipt; ``code``: the withdrawal code (kiosk.withdrawal) the kiosk reads back to delete."""
     return [
         f"Mã công dân / Citizen id: {citizen_id}",
         f"Thời điểm / Time: {when:%d/%m/%Y %H:%M}",
         "Kiosk lưu mẫu khuôn mặt (dãy số, không lưu ảnh) để nhận ra bạn lần sau.",
         "The kiosk keeps a face template (numbers, not a photo) to recognise you next time.",
         "Yêu cầu xoá: báo nhân viên với mã trên / To delete: tell the staff this id.",
+        *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]

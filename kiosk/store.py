@@ -37,11 +37,13 @@ import os
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tinydb import TinyDB
 
-from kiosk.storage import JournalStorage, RecordLog, SlotFile, TemplateFile, fsync_dir, remove_stale_temps, set_aside
+from kiosk.audit import AuditLog
+from kiosk.audit import verify as verify_audit
+from kiosk.storage import JournalStorage, RecordLog, SlotFile, fsync_dir, remove_stale_temps, set_aside
 from kiosk.store_base import (
     ARCHIVE_DIR,
     AUDIT_FILE,
@@ -60,6 +62,9 @@ from kiosk.store_citizens import Citizen, CitizenRecords
 from kiosk.store_numbers import ClockRepair, Numbering, service_day_of
 from kiosk.store_visits import Visit
 from kiosk.tickets import format_ticket
+
+if TYPE_CHECKING:
+    from kiosk.datakey import DataKey
 
 
 __all__ = [  # the store's names, importable from kiosk.store as before the split
@@ -80,8 +85,10 @@ class Store(Numbering, CitizenRecords):
     """
 
     def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, readonly: bool,
-                 clock: Callable[[], datetime]):
+                 clock: Callable[[], datetime], key: DataKey | None = None, personal: bool = True):
         self.data_dir = Path(data_dir)
+        self.key = key                   # seals templates and names (kiosk.datakey); None: the older clear files
+        self.personal = personal         # False: no data key, so no citizen or template file is even read
         self.kiosk_id = kiosk_id
         self.day_start_hour = day_start_hour
         self.readonly = readonly
@@ -98,11 +105,14 @@ class Store(Numbering, CitizenRecords):
     # ------------------------------------------------------------------------------------------------ opening
     @classmethod
     def open(cls, data_dir: Path, *, kiosk_id: str, day_start_hour: int = 0,
-             clock: Callable[[], datetime] = datetime.now, check_archives: bool = True) -> "Store":
+             clock: Callable[[], datetime] = datetime.now, check_archives: bool = True, key: DataKey | None = None,
+             personal: bool = True) -> "Store":
         """Lock the folder, check every file, repair what a crash left behind; ``clock`` is read once.
 
         ``check_archives=False`` (the kiosk's start-up): the month files' full scan is left to
-        :meth:`check_archives`, which the kiosk runs on a thread once it is ready.
+        :meth:`check_archives`, which the kiosk runs on a thread once it is ready. ``key``: the data key; clear
+        templates and names found are sealed with it at once. ``personal=False`` (the kiosk has no usable key):
+        tickets only, no citizen or template file is read or written.
         """
         if not 0 <= day_start_hour <= 23:
             raise StoreError(f"day_start_hour must be 0..23, got {day_start_hour}")
@@ -111,7 +121,8 @@ class Store(Numbering, CitizenRecords):
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data folder {data_dir}: {exc}") from exc
-        store = cls(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, readonly=False, clock=clock)
+        store = cls(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, readonly=False, clock=clock,
+                    key=key, personal=personal)
         store._archives_at_open = check_archives
         store._lock()
         try:
@@ -122,12 +133,12 @@ class Store(Numbering, CitizenRecords):
         return store
 
     @classmethod
-    def open_readonly(cls, data_dir: Path) -> "Store":
+    def open_readonly(cls, data_dir: Path, *, key: DataKey | None = None) -> "Store":
         """Read the folder of a possibly running kiosk: no lock, nothing repaired, nothing written."""
         data_dir = Path(data_dir)
         if not any((data_dir / name).exists() for name in (LOCK_FILE, HOT_FILE, CITIZENS_DIR, ARCHIVE_DIR)):
             raise StoreError(f"{data_dir} holds no kiosk data ({LOCK_FILE} and {HOT_FILE} not found)")
-        store = cls(data_dir, kiosk_id="", day_start_hour=0, readonly=True, clock=datetime.now)
+        store = cls(data_dir, kiosk_id="", day_start_hour=0, readonly=True, clock=datetime.now, key=key)
         store._load()
         return store
 
@@ -154,10 +165,13 @@ class Store(Numbering, CitizenRecords):
         if repair:
             for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR):
                 remove_stale_temps(folder)
-            self.audit = RecordLog(self.data_dir / AUDIT_FILE)
             _, notes = RecordLog.load(self.data_dir / AUDIT_FILE, repair=True, decode=False)
             for n in notes:
                 self._note(n)
+            self.audit = AuditLog(self.data_dir / AUDIT_FILE)      # hash-chained (kiosk.audit)
+            chain = verify_audit(self.data_dir / AUDIT_FILE)
+            if chain.problem:
+                self._note(f"audit log tampered with or damaged: {chain.problem}", level=logging.ERROR)
 
         # Numbers taken (survive the loss of the hot file).
         self._numbers = SlotFile(self.data_dir / NUMBERS_FILE)
@@ -188,27 +202,8 @@ class Store(Numbering, CitizenRecords):
         if repair:
             self._acknowledge_taken_numbers()
 
-        # Citizens and templates.
-        cdir = self.data_dir / CITIZENS_DIR
-        if repair and not cdir.is_dir():
-            cdir.mkdir()
-            fsync_dir(self.data_dir)
-        self._shards: list[JournalStorage] = []
-        self._cit_dbs: list[TinyDB] = []
-        self._citizen_docs: dict[str, int] = {}
-        for i in range(CITIZEN_SHARDS):
-            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly)
-            self._shards.append(shard)
-            self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
-            for n in shard.problems:
-                self._note(f"{CITIZENS_DIR}/{n}", level=logging.ERROR if shard.damaged else logging.WARNING)
-            self._citizen_docs.update((doc["id"], int(k)) for k, doc in shard.peek().get("citizens", {}).items())
-        self._templates = TemplateFile(self.data_dir / TEMPLATES_FILE)
-        self._tpl_matrix = None  # loaded at start, handed over by the first templates()
-        if repair:
-            self._check_templates()
-        else:
-            self._tpl_rows = self._tpl_ids = None
+        # Citizens and templates (none at all without the data key: kiosk.store_citizens).
+        self._open_citizens(repair)
 
         if repair and self._archives_at_open:
             self.check_archives()
@@ -239,11 +234,11 @@ class Store(Numbering, CitizenRecords):
         if self._closed:
             return
         self._closed = True
-        for name in ("_hot_storage", "_templates", "_numbers", "audit"):
+        for name in ("_hot_storage", "_templates", "_numbers", "audit"):  # _templates is None without a key
             obj = getattr(self, name, None)
             if obj is not None:
                 obj.close()
-        for shard in getattr(self, "_shards", ()):
+        for shard in getattr(self, "_shards", None) or ():
             shard.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

@@ -7,12 +7,15 @@ import logging
 import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 from tinydb import TinyDB
 
 from kiosk.storage import JournalStorage, RecordLog, SlotFile, StorageError, TemplateFile
+
+if TYPE_CHECKING:
+    from kiosk.datakey import DataKey
 
 log = logging.getLogger("kiosk.store")
 
@@ -44,6 +47,8 @@ class StoreBase:
     kiosk_id: str
     day_start_hour: int
     readonly: bool
+    key: DataKey | None     # seals templates and names (kiosk.datakey); None: the older clear files
+    personal: bool          # False: no usable key, no citizen or template file is opened
     problems: list[str]
     repairs: list[str]
     audit: RecordLog
@@ -71,6 +76,7 @@ class StoreBase:
     _tpl_matrix: np.ndarray | None
     _tpl_rows: np.ndarray | None
     _tpl_ids: np.ndarray | None
+    _sealed_now: bool           # this start sealed a clear templates file (kiosk.store_citizens)
 
     def _audit(self, event: dict[str, Any]) -> None:
         """Append to the audit log; best effort (a full disk must not stop tickets or undo a saved change)."""

@@ -1,17 +1,26 @@
-"""Citizens of the store: consenting records (64 journal shards), their face templates, deletion receipts."""
+"""Citizens of the store: consenting records (64 journal shards), their face templates, deletion receipts.
+
+With the data key, templates are sealed in ``templates.bin`` and a citizen's name in its record
+(``name_sealed``); clear ones left by an older kiosk are sealed at the first start with a key. Without a usable
+key the kiosk opens none of these files (``personal=False``): plain tickets only.
+"""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 from tinydb.table import Document
 
-from kiosk.storage import StorageError, hex_ids
+from tinydb import TinyDB
+
+from kiosk.storage import JournalStorage, StorageError, TemplateFile, fsync_dir, hex_ids, scrub_copies, seal_copies
 from kiosk.store_base import (
     CITIZEN_SHARDS,
     CITIZENS_DIR,
@@ -32,11 +41,19 @@ class Citizen:
     consent_id: str
 
 
-def _citizen_from_doc(doc: dict) -> Citizen:
+def _citizen_from_doc(doc: dict, key: Any = None) -> Citizen:
     seen = doc.get("last_seen")
+    name = doc.get("display_name")
+    if doc.get("name_sealed") and key is not None:
+        from kiosk.datakey import SealError, open_json
+
+        try:
+            name = str(open_json(key, doc["name_sealed"], doc["id"]))
+        except SealError:
+            name = None
     return Citizen(id=doc["id"], created_at=datetime.fromisoformat(doc["created_at"]),
                    last_seen=datetime.fromisoformat(seen) if seen else None,
-                   display_name=doc.get("display_name"), consent_id=doc["consent_id"])
+                   display_name=name, consent_id=doc["consent_id"])
 
 
 def _shard_index(citizen_id: str) -> int:
@@ -51,10 +68,82 @@ def _text_doc_id(sha: str) -> int:
 class CitizenRecords(StoreBase):
     """The citizen part of :class:`~kiosk.store.Store`: enrol, look up, forget; the templates for the index."""
 
+    def _open_citizens(self, repair: bool) -> None:
+        """Open the citizens' shards and the templates (checked, repaired, sealed); nothing without a key."""
+        self._shards, self._cit_dbs, self._citizen_docs = [], [], {}
+        self._tpl_matrix = None  # loaded at start, handed over by the first templates()
+        if not self.personal:
+            self._templates = None  # type: ignore[assignment]
+            self._tpl_rows, self._tpl_ids = np.zeros(0, np.int64), np.zeros(0, "S16")
+            return
+        cdir = self.data_dir / CITIZENS_DIR
+        if repair and not cdir.is_dir():
+            cdir.mkdir()
+            fsync_dir(self.data_dir)
+        for i in range(CITIZEN_SHARDS):
+            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly)
+            self._shards.append(shard)
+            self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
+            for n in shard.problems:
+                self._note(f"{CITIZENS_DIR}/{n}", level=logging.ERROR if shard.damaged else logging.WARNING)
+            self._citizen_docs.update((doc["id"], int(k)) for k, doc in shard.peek().get("citizens", {}).items())
+        self._templates = TemplateFile(self.data_dir / TEMPLATES_FILE, self.key)
+        if repair:
+            self._check_templates()
+            if self.key is not None:
+                self._seal_names()
+        else:
+            self._tpl_rows = self._tpl_ids = None
+
+    def _seal_names(self) -> None:
+        """Seal clear names left by a kiosk without encryption; the shard is compacted so no line keeps one."""
+        from kiosk.datakey import seal_json
+        from kiosk.privacy import rewrite_journal_copies
+
+        key = self.key
+        assert key is not None
+        sealed = 0
+        for shard, db in zip(self._shards, self._cit_dbs):
+            clear = {int(k): d for k, d in shard.peek().get("citizens", {}).items() if d.get("display_name")}
+            if clear:
+                with _saving("sealed names"), shard.batch():
+                    for doc_id, d in clear.items():
+                        db.table("citizens").update(
+                            {"display_name": None, "name_sealed": seal_json(key, d["display_name"], d["id"])},
+                            doc_ids=[doc_id])
+                with _saving("sealed names"):
+                    shard.compact()
+                sealed += len(clear)
+
+        def seal_doc(table: str, doc: dict) -> dict:
+            if table == "citizens" and doc.get("display_name") and doc.get("id"):
+                return {**doc, "display_name": None, "name_sealed": seal_json(key, doc["display_name"], doc["id"])}
+            return doc
+
+        copies = sum(rewrite_journal_copies(shard.path, seal_doc, drop_damaged=True) for shard in self._shards)
+        if self._sealed_now:  # only at the migration: a torn piece of a sealed file has no header to tell it by
+            copies += seal_copies(self._templates.path, key)
+        if sealed or copies:
+            self._note(f"{CITIZENS_DIR}: {sealed} clear name(s) and {copies} set-aside cop(ies) sealed with the "
+                       f"data key", level=logging.INFO)
+
+    def _personal_data(self) -> None:
+        """Refuse to write citizens without the data key (the kiosk then issues plain tickets only)."""
+        self._writable()
+        if not self.personal:
+            raise StoreError("face and card data are off on this kiosk (no usable data key)")
+
     def _check_templates(self) -> None:
-        check = self._templates.check(repair=True, collect=True)
+        templates = self._templates
+        collect = templates.key is not None or templates.layout.version == 1
+        check = templates.check(repair=True, collect=collect)
         for n in check.problems:
             self._note(n, level=logging.ERROR)
+        self._sealed_now = templates.needs_sealing
+        if templates.needs_sealing:
+            check.rows = templates.migrate(check.rows)
+            self._note(f"{TEMPLATES_FILE}: {len(check.rows)} clear face template(s) sealed with the data key",
+                       level=logging.INFO)
         rows, ids, matrix = check.rows, check.ids, check.matrix
         known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
         orphan = ~np.isin(ids, known)
@@ -82,12 +171,14 @@ class CitizenRecords(StoreBase):
 
     # ----------------------------------------------------------------------------------------------- citizens
     def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
-              display_name: str | None = None, citizen_id: str | None = None) -> Citizen:
+              display_name: str | None = None, citizen_id: str | None = None,
+              withdrawal_hash: str | None = None) -> Citizen:
         """Create a consenting citizen with k x 128 face templates; the consent record is written first.
 
         ``citizen_id``: the id a card record already gave this person (kiosk.identity), else a new one.
+        ``withdrawal_hash``: the hash of the secret on the consent receipt's code (kiosk.withdrawal).
         """
-        self._writable()
+        self._personal_data()
         if citizen_id is not None and (citizen_id in self._citizen_docs or len(bytes.fromhex(citizen_id)) != 16):
             raise ValueError(f"citizen {citizen_id} already has face templates or is not a 32-digit hex id")
         enc = np.asarray(encodings, dtype=np.float32)
@@ -102,6 +193,12 @@ class CitizenRecords(StoreBase):
         sha = hashlib.sha256(consent_text.encode("utf-8")).hexdigest()[:16]
         doc = {"id": cid, "created_at": now.isoformat(), "last_seen": None, "display_name": display_name,
                "consent_id": secrets.token_hex(8), "consent_at": now.isoformat(), "consent_text": sha}
+        if withdrawal_hash:
+            doc["withdraw"] = withdrawal_hash
+        if display_name and self.key is not None:
+            from kiosk.datakey import seal_json
+
+            doc["display_name"], doc["name_sealed"] = None, seal_json(self.key, display_name, cid)
         shard, db = self._shards[_shard_index(cid)], self._cit_dbs[_shard_index(cid)]
         texts = db.table("consent_texts")
         try:
@@ -118,11 +215,11 @@ class CitizenRecords(StoreBase):
         self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
                      "consent": doc["consent_id"], "templates": len(rows)})
-        return _citizen_from_doc(doc)
+        return _citizen_from_doc(doc, self.key)
 
     def add_templates(self, citizen_id: str, encodings: np.ndarray, *, now: datetime, keep: int) -> np.ndarray:
         """Add face templates to a consenting citizen, wipe the oldest beyond ``keep``; return the kept ones."""
-        self._writable()
+        self._personal_data()
         enc = np.asarray(encodings, np.float32).reshape(-1, 128)
         if citizen_id not in self._citizen_docs or not len(enc) or not np.isfinite(enc).all() or keep < 1:
             raise ValueError(f"cannot add {len(enc)} template(s) to citizen {citizen_id}")
@@ -146,13 +243,13 @@ class CitizenRecords(StoreBase):
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is None:
             return None
-        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)])
+        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)], self.key)
 
     def touch(self, citizen_id: str, now: datetime) -> None:
         """Remember when a known citizen was last seen."""
         self._writable()
         doc_id = self._citizen_docs.get(citizen_id)
-        if doc_id is not None:
+        if doc_id is not None and self.personal:
             db = self._cit_dbs[_shard_index(citizen_id)]
             with _saving("last seen"):
                 db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
@@ -160,6 +257,8 @@ class CitizenRecords(StoreBase):
     def templates(self) -> tuple[list[str], np.ndarray]:
         """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
         self._open_check()
+        if not self.personal:
+            return [], np.zeros((0, 128), np.float32)
         if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
             matrix, self._tpl_matrix = self._tpl_matrix, None
             return hex_ids(self._live_templates()[1]), matrix
@@ -169,34 +268,116 @@ class CitizenRecords(StoreBase):
         order = np.argsort(self._tpl_rows, kind="stable")
         return self._templates.load(self._tpl_rows[order])
 
-    def forget(self, citizen_id: str, *, now: datetime) -> None:
-        """Delete a citizen's templates (bytes overwritten) and record; keep a deletion receipt."""
-        self._writable()
+    def withdrawal_hash(self, citizen_id: str) -> str | None:
+        """The hash of the consent receipt's secret (kiosk.withdrawal), None for an unknown citizen."""
+        self._open_check()
         doc_id = self._citizen_docs.get(citizen_id)
         if doc_id is None:
+            return None
+        return self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)].get("withdraw")
+
+    def template_owners(self) -> list[str]:
+        """The citizen id of each live template, read without opening any template (no key needed)."""
+        self._open_check()
+        if not self.personal:
+            return []
+        if self._tpl_rows is None:
+            check = self._templates.check(repair=False)
+            self._tpl_rows, self._tpl_ids = check.rows, check.ids
+        return hex_ids(self._live_templates()[1])
+
+    def forget(self, citizen_id: str, *, now: datetime) -> bool:
+        """Delete a citizen so that nothing of them stays in the data folder; keep a deletion receipt.
+
+        The template bytes are overwritten (every record with their id, usable or not), the record leaves the
+        shard and the shard is compacted (no older journal line keeps it), and the copies set aside after damage
+        lose their records too. True when deleted now, False when a receipt says it was done before;
+        :class:`StoreError` for an id the store never knew.
+        """
+        self._personal_data()
+        if citizen_id not in self._citizen_docs:
             if any(r["citizen"] == citizen_id for r in self.receipts()):
-                return  # already forgotten
+                return False  # already forgotten
             raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
-        raw = bytes.fromhex(citizen_id)
-        rows, ids = self._live_templates()
-        mine = np.asarray(ids == raw)
+        self.forget_many([citizen_id], now=now)
+        return True
+
+    def forget_many(self, citizen_ids: Iterable[str], *, now: datetime, reason: str = "request") -> int:
+        """Forget several citizens at once (retention purges): one wipe, one compaction per shard touched,
+        one pass over the set-aside copies; unknown ids are skipped. The number forgotten."""
+        self._personal_data()
+        ids = [c for c in dict.fromkeys(citizen_ids) if c in self._citizen_docs]
+        if not ids:
+            return 0
+        raws = {bytes.fromhex(c) for c in ids}
+        rows, owners = self._live_templates()
+        mine = np.isin(owners, np.array(sorted(raws), "S16"))
+        counts = Counter(hex_ids(owners[mine]))
+        by_shard: dict[int, list[str]] = {}
+        for c in ids:
+            by_shard.setdefault(_shard_index(c), []).append(c)
         try:
-            self._templates.wipe(rows[mine])  # first the face, then the record
+            self._templates.wipe(self._templates.rows_of(raws))  # first the faces, then the records
             self._tpl_matrix = None
-            shard, db = self._shards[_shard_index(citizen_id)], self._cit_dbs[_shard_index(citizen_id)]
-            doc = shard.peek()["citizens"][str(doc_id)]
-            with shard.batch():
-                db.table("citizens").remove(doc_ids=[doc_id])
-                db.table("receipts").insert({
-                    "citizen": citizen_id, "at": now.isoformat(), "consent_id": doc["consent_id"],
-                    "consent_at": doc["consent_at"], "consent_text": doc["consent_text"],
-                    "templates_deleted": int(mine.sum())})
+            for k, members in by_shard.items():
+                shard, db = self._shards[k], self._cit_dbs[k]
+                docs = shard.peek()["citizens"]
+                receipts = [{"citizen": c, "at": now.isoformat(), "consent_id": d["consent_id"],
+                             "consent_at": d["consent_at"], "consent_text": d["consent_text"],
+                             "templates_deleted": counts[c], "reason": reason}
+                            for c in members for d in (docs[str(self._citizen_docs[c])],)]
+                with shard.batch():      # one tinydb call each: a call per document would copy the table each time
+                    db.table("citizens").remove(doc_ids=[self._citizen_docs[c] for c in members])
+                    db.table("receipts").insert_multiple(receipts)
+                shard.compact()           # no older journal line keeps their record
         except StorageError as exc:
             raise StoreError(f"forget not completed: {exc}") from exc
-        self._tpl_rows, self._tpl_ids = rows[~mine], ids[~mine]
-        del self._citizen_docs[citizen_id]
-        self._audit({"at": now.isoformat(timespec="seconds"), "event": "forget", "citizen": citizen_id,
-                     "templates": int(mine.sum())})
+        self._tpl_rows, self._tpl_ids = rows[~mine], owners[~mine]
+        for c in ids:
+            del self._citizen_docs[c]
+        copies = self._scrub_copies(ids, *(self._shards[k].path for k in by_shard))
+        at = now.isoformat(timespec="seconds")
+        if len(ids) <= 10:
+            for c in ids:
+                self._audit({"at": at, "event": "forget", "citizen": c, "templates": counts[c], "reason": reason})
+        else:
+            self._audit({"at": at, "event": "forget", "citizens": len(ids), "templates": sum(counts.values()),
+                         "reason": reason})
+        if copies:
+            self._audit({"at": at, "event": "scrub", "set_aside_records": copies})
+        return len(ids)
+
+    def _scrub_copies(self, citizen_ids: list[str], *journals: Path) -> int:
+        """Remove citizens from the copies repairs set aside (templates and journals); records removed."""
+        from kiosk.privacy import rewrite_journal_copies, without_citizen
+
+        try:
+            removed = scrub_copies(self._templates.path, {bytes.fromhex(c) for c in citizen_ids})
+            for path in journals:
+                removed += rewrite_journal_copies(path, without_citizen(citizen_ids), drop_damaged=True)
+        except (StorageError, OSError) as exc:
+            raise StoreError(f"forget: the copies set aside after damage could not be cleaned: {exc}") from exc
+        return removed
+
+    def stale_citizens(self, before: datetime) -> list[str]:
+        """Citizens not seen since ``before`` (never seen: since their enrolment): the retention purge's query."""
+        self._open_check()
+        edge = before.isoformat()
+        return [d["id"] for shard in self._shards for d in shard.peek().get("citizens", {}).values()
+                if (d.get("last_seen") or d["created_at"]) < edge]
+
+    def drop_receipts(self, before: datetime) -> int:
+        """Delete deletion receipts written before ``before`` (their retention ran out); how many."""
+        self._personal_data()
+        edge, dropped = before.isoformat(), 0
+        for shard, db in zip(self._shards, self._cit_dbs):
+            old = [int(k) for k, r in shard.peek().get("receipts", {}).items() if r["at"] < edge]
+            if old:
+                with _saving("receipt purge"):
+                    db.table("receipts").remove(doc_ids=old)
+                    shard.compact()
+                dropped += len(old)
+        return dropped
 
     def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
         """(record rows, owner ids) of the live templates: known from the start-up check when writable."""
@@ -206,6 +387,8 @@ class CitizenRecords(StoreBase):
     def consents(self) -> list[dict[str, Any]]:
         """Consent records of current citizens (who, when, which text) for the data controller's export."""
         self._open_check()
+        if not self.personal:
+            return []
         out = []
         for shard in self._shards:
             state = shard.peek()
@@ -218,5 +401,7 @@ class CitizenRecords(StoreBase):
     def receipts(self) -> list[dict[str, Any]]:
         """Deletion receipts written by :meth:`forget`."""
         self._open_check()
+        if not self.personal:
+            return []
         out = [dict(d) for shard in self._shards for d in shard.peek().get("receipts", {}).values()]
         return sorted(out, key=lambda r: r["at"])

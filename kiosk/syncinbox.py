@@ -269,24 +269,58 @@ def apply_config_update(config_path: Path, update_text: str) -> None:
 
 
 class StoreForgetter:
-    """``kiosk import`` from a shell: forget through the store, opened with its lock on the first deletion."""
+    """``kiosk import`` from a shell or the hot-plug child: forget through the store (its lock taken on the first
+    deletion), the card record too; while the kiosk holds the store, the request is queued for it
+    (:func:`kiosk.privacy.queue_forget`: done at its next ticket or start, receipt printed there)."""
 
     def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime):
         self.data_dir, self.kiosk_id, self.day_start_hour, self.now = data_dir, kiosk_id, day_start_hour, now
         self._store: Any = None
+        self._queue = False
 
     def forget(self, citizen_id: str) -> bool:
-        from kiosk.store import Store, StoreError
+        from kiosk.identity import CardBook, IdentityError
+        from kiosk.store import Store, StoreError, StoreLocked
 
         try:
-            if self._store is None:
-                self._store = Store.open(self.data_dir, kiosk_id=self.kiosk_id, day_start_hour=self.day_start_hour)
+            if self._store is None and not self._queue:
+                try:
+                    self._store = Store.open(self.data_dir, kiosk_id=self.kiosk_id,
+                                             day_start_hour=self.day_start_hour)
+                except StoreLocked:
+                    self._queue = True
+            if self._queue:
+                return self._queue_for_the_kiosk(citizen_id)
+            book = CardBook.open(self.data_dir, secret=None)
+            try:
+                had_card = book.forget(citizen_id)
+            finally:
+                book.close()
             if self._store.citizen(citizen_id) is None:
-                return False
+                return had_card
             self._store.forget(citizen_id, now=self.now)
-        except StoreError as exc:
-            raise ApplyError(f"{exc} (stop the service first: systemctl stop kiosk)") from None
+        except (StoreError, IdentityError) as exc:
+            raise ApplyError(str(exc)) from None
         return True
+
+    def _queue_for_the_kiosk(self, citizen_id: str) -> bool:
+        from kiosk.identity import CardBook
+        from kiosk.privacy import queue_forget
+        from kiosk.store import Store
+
+        store = Store.open_readonly(self.data_dir)
+        book = CardBook.open(self.data_dir, secret=None, readonly=True)
+        try:
+            known = store.citizen(citizen_id) is not None or book.record(citizen_id) is not None
+        finally:
+            book.close()
+            store.close()
+        if known:
+            try:
+                queue_forget(self.data_dir, citizen_id, self.now.isoformat(timespec="seconds"))
+            except (StorageError, OSError) as exc:
+                raise ApplyError(f"deletion of {citizen_id} not queued for the running kiosk: {exc}") from None
+        return known
 
     def close(self) -> None:
         if self._store is not None:

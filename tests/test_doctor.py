@@ -13,7 +13,7 @@ from kiosk.store import Store
 
 
 NAMES = ["user", "display", "fonts", "data", "disk", "clock", "store", "secret", "faces", "camera", "printer",
-         "buttons", "devices", "usb"]
+         "buttons", "devices", "usb", "privacy"]
 
 
 def test_simulation_passes_every_check(tmp_path, monkeypatch):
@@ -350,3 +350,25 @@ def test_the_office_secret_is_judged_for_the_service_user_when_another_runs_the_
     os.chown(secret, -1, nobody.pw_gid)
     secret.chmod(0o640)
     assert check_secret(config, unit=("nobody", [])).ok, grp.getgrgid(nobody.pw_gid)
+
+
+def test_privacy_check_says_when_the_key_does_not_open_the_data_or_the_audit_chain_is_broken(tmp_path):
+    from kiosk.datakey import KeySource, load_key, make_key_file
+    from kiosk.doctor import check_privacy
+
+    base = load_config(SIMULATION_CONFIG)
+    key_file = tmp_path / "keys" / "data.key"
+    config = dataclasses.replace(base, data_dir=tmp_path / "data", simulate=False,
+                                 privacy=dataclasses.replace(base.privacy, key_file=str(key_file)))
+    load_key(KeySource("file", key_file, create=True), config.data_dir)
+    Store.open(config.data_dir, kiosk_id="k1").close()
+    [ok] = run_checks(config, checks=[check_privacy])
+    assert ok.ok and "audit log intact" in ok.detail
+    audit = config.data_dir / "audit.jsonl"
+    audit.write_bytes(audit.read_bytes() + audit.read_bytes())       # the same entry twice: out of order
+    [broken] = run_checks(config, checks=[check_privacy])
+    assert not broken.ok and "audit.jsonl" in broken.detail
+    key_file.unlink()
+    make_key_file(key_file)                                          # another key
+    [wrong] = run_checks(config, checks=[check_privacy])
+    assert not wrong.ok and "plain tickets only" in wrong.detail

@@ -101,7 +101,7 @@ def _templates(data: Path) -> dict[str, int]:
     """Face templates per citizen, read from the data folder as the next kiosk start would."""
     store = Store.open_readonly(data)
     try:
-        ids, _ = store.templates()
+        ids = store.template_owners()
     finally:
         store.close()
     return {cid: ids.count(cid) for cid in set(ids)}

@@ -40,6 +40,7 @@ from kiosk.storage.templates import (
     LIVE,
     RECORD,
     RECORD_SIZE,
+    SEALED_HEADER,
     TEMPLATE_DIM,
     TEMPLATE_MAGIC,
     TEMPLATE_VERSION,
@@ -47,11 +48,15 @@ from kiosk.storage.templates import (
     TemplateCheck,
     TemplateFile,
     hex_ids,
+    scrub_copies,
+    seal_copies,
+    set_aside_copies,
 )
 
 __all__ = [
-    "HEADER", "LIVE", "RECORD", "RECORD_SIZE", "TEMPLATE_DIM", "TEMPLATE_MAGIC", "TEMPLATE_VERSION", "TEMP_MARK",
+    "HEADER", "LIVE", "RECORD", "RECORD_SIZE", "SEALED_HEADER", "TEMPLATE_DIM", "TEMPLATE_MAGIC", "TEMPLATE_VERSION", "TEMP_MARK",
     "WIPED", "JournalStorage", "RecordLog", "Scan", "SlotFile", "StorageError", "TemplateCheck", "TemplateFile",
     "atomic_write", "encode_record", "fsync_dir", "hex_ids", "keep_torn_tail", "read_checksum",
-    "remove_stale_temps", "scan_records", "set_aside", "write_checksum",
+    "remove_stale_temps", "scan_records", "scrub_copies", "seal_copies", "set_aside", "set_aside_copies",
+    "write_checksum",
 ]

@@ -1,11 +1,12 @@
-"""Face templates: fixed-size binary records (128 float32 and a crc32 each) that numpy loads in one pass."""
+"""Face templates: fixed-size binary records (128 float32, sealed with the data key, and a crc32 each) that numpy
+loads in one pass."""
 from __future__ import annotations
 
 import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -13,21 +14,63 @@ from kiosk.storage.files import StorageError, _Appender, _free_name, atomic_writ
 from kiosk.storage.records import _append_checksum, read_checksum, write_checksum
 
 TEMPLATE_MAGIC = b"KIOSKTPL"
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 1          # clear templates (before encryption at rest; read only to migrate them)
+SEALED_VERSION = 2            # each template sealed with the data key (kiosk.datakey)
 TEMPLATE_DIM = 128
+VEC_BYTES = 4 * TEMPLATE_DIM
+SEAL_OVERHEAD = 40            # kiosk.datakey.OVERHEAD: 24-byte nonce + 16-byte tag
 HEADER = TEMPLATE_MAGIC + np.array([TEMPLATE_VERSION, 0], "<u4").tobytes()  # 16 bytes
+SEALED_HEADER = TEMPLATE_MAGIC + np.array([SEALED_VERSION, 0], "<u4").tobytes()
 RECORD = np.dtype([("kind", "u1"), ("id", "S16"), ("vec", "<f4", (TEMPLATE_DIM,)), ("crc", "<u4")])
 RECORD_SIZE = RECORD.itemsize  # 533
+SEALED_RECORD = np.dtype([("kind", "u1"), ("id", "S16"), ("box", f"V{VEC_BYTES + SEAL_OVERHEAD}"), ("crc", "<u4")])
 LIVE, WIPED = 1, 0
 
 
-def _record_bytes(kind: int, cid: bytes, vec: np.ndarray) -> bytes:
-    body = bytes([kind]) + cid + np.ascontiguousarray(vec, "<f4").tobytes()
+class Sealer(Protocol):
+    """What the template file needs of the data key (:class:`kiosk.datakey.DataKey`)."""
+    def seal(self, plain: bytes, aad: bytes) -> bytes: ...
+    def open(self, sealed: bytes, aad: bytes) -> bytes: ...
+    def open_many(self, data: bytes, offsets: Sequence[int], *, aad_len: int, sealed_len: int,
+                  out: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One version of the file: its header and record type."""
+    version: int
+    header: bytes
+    dtype: np.dtype
+
+    @property
+    def size(self) -> int:
+        return self.dtype.itemsize
+
+
+CLEAR = Layout(TEMPLATE_VERSION, HEADER, RECORD)
+SEALED = Layout(SEALED_VERSION, SEALED_HEADER, SEALED_RECORD)   # 573-byte records
+
+
+def _layout_of(header: bytes) -> Layout | None:
+    return {CLEAR.header: CLEAR, SEALED.header: SEALED}.get(header)
+
+
+def _with_crc(body: bytes) -> bytes:
     return body + np.array([zlib.crc32(body)], "<u4").tobytes()
 
 
+def _record_bytes(kind: int, cid: bytes, vec: np.ndarray) -> bytes:
+    return _with_crc(bytes([kind]) + cid + np.ascontiguousarray(vec, "<f4").tobytes())
+
+
+def _sealed_record_bytes(key: Sealer, cid: bytes, vec: np.ndarray) -> bytes:
+    """A live sealed record: the owner id stays clear (to find, wipe and count), the template is sealed to it."""
+    return _with_crc(bytes([LIVE]) + cid + key.seal(np.ascontiguousarray(vec, "<f4").tobytes(), cid))
+
+
 _WIPED_ID = b"\0" * 16
-_WIPED_RECORD = _record_bytes(WIPED, _WIPED_ID, np.zeros(TEMPLATE_DIM, "<f4"))
+_WIPED = {CLEAR.version: _record_bytes(WIPED, _WIPED_ID, np.zeros(TEMPLATE_DIM, "<f4")),
+          SEALED.version: _with_crc(bytes(SEALED.size - 4))}
 
 
 def hex_ids(ids: np.ndarray) -> list[str]:
@@ -55,7 +98,12 @@ class TemplateCheck:
 
 
 class TemplateFile:
-    """Face templates as ``[kind u8][citizen id 16 B][128 x float32][crc32]`` records after a 16-byte header.
+    """Face templates as ``[kind u8][citizen id 16 B][template][crc32]`` records after a 16-byte header.
+
+    With a data key (``key``) the template is sealed (``SEALED``, version 2: nonce + XChaCha20-Poly1305 of the
+    128 float32, the owner id as associated data); without one the file is the older clear format (version 1),
+    which :meth:`migrate` seals in one atomic rewrite. A reader without the key still sees the owner ids (to
+    count and wipe), never a template.
 
     Appending is durable on return; a torn last record fails its crc and is dropped. Deleting (``wipe``)
     overwrites the citizen's records in place with zeros — the template bytes are gone from the file at once,
@@ -63,45 +111,69 @@ class TemplateFile:
     ``templates.sum`` holds the crc32 of the whole file: when it matches, start-up skips the per-record check.
     """
 
-    CHUNK = 16384  # records per read while checking (about 8.7 MB)
+    CHUNK = 16384  # records per read while checking (about 9 MB)
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, key: Sealer | None = None):
         self.path = Path(path)
+        self.key = key
         self._out = _Appender(self.path)
+        self.unopened = 0    # live records whose seal did not open at the last check (changed bytes): not used
+        self.layout = SEALED if key is not None else CLEAR
+        try:
+            with open(self.path, "rb") as f:
+                found = _layout_of(f.read(len(HEADER)))
+        except OSError:
+            found = None
+        if found is not None:
+            self.layout = found   # a clear file waits for migrate(); a sealed one is read (ids only) without a key
+
+    @property
+    def needs_sealing(self) -> bool:
+        """A key is there but the file still holds clear templates."""
+        return self.key is not None and self.layout is CLEAR and self.path.exists()
 
     def _records_in(self, size: int) -> int:
-        return max(0, (size - len(HEADER)) // RECORD_SIZE)
+        return max(0, (size - len(HEADER)) // self.layout.size)
 
     def _chunks(self, f, *, verify: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray, bytes]]:
         """(first record index, records, crc ok mask, raw bytes) over the file, chunk by chunk."""
         size = os.fstat(f.fileno()).st_size
         total = self._records_in(size)
+        rsize = self.layout.size
         for start in range(0, total, self.CHUNK):
             count = min(self.CHUNK, total - start)
-            f.seek(len(HEADER) + start * RECORD_SIZE)
-            buf = f.read(count * RECORD_SIZE)
-            count = len(buf) // RECORD_SIZE
-            recs = np.frombuffer(buf, RECORD, count=count)
+            f.seek(len(HEADER) + start * rsize)
+            buf = f.read(count * rsize)
+            count = len(buf) // rsize
+            recs = np.frombuffer(buf, self.layout.dtype, count=count)
             if verify:
-                mv = memoryview(buf)[:count * RECORD_SIZE]
+                mv = memoryview(buf)[:count * rsize]
                 crc = zlib.crc32
                 ok = np.fromiter(
-                    (crc(mv[i:i + RECORD_SIZE - 4]) for i in range(0, count * RECORD_SIZE, RECORD_SIZE)),
+                    (crc(mv[i:i + rsize - 4]) for i in range(0, count * rsize, rsize)),
                     np.uint32, count) == recs["crc"]
             else:
                 ok = np.ones(count, bool)
             yield start, recs, ok, buf
 
-    @staticmethod
-    def _vectors(recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """The float32 templates of records ``idx`` (a plain byte-column copy: fast on unaligned records)."""
-        raw = recs.view(np.uint8).reshape(len(recs), RECORD_SIZE)
-        return np.ascontiguousarray(raw[idx, 17:17 + 4 * TEMPLATE_DIM]).view("<f4")
+    def _vectors(self, recs: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The float32 templates of records ``idx`` and which of them opened (all, in the clear format)."""
+        raw = recs.view(np.uint8).reshape(len(recs), self.layout.size)
+        if self.layout is CLEAR:
+            return np.ascontiguousarray(raw[idx, 17:17 + VEC_BYTES]).view("<f4"), np.ones(len(idx), bool)
+        if self.key is None:
+            raise StorageError(f"{self.path}: the templates are sealed and no data key was given")
+        size = self.layout.size
+        out = np.empty((len(idx), TEMPLATE_DIM), np.float32)
+        opened = self.key.open_many(recs.tobytes(), (idx * size + 1).tolist(), aad_len=16,
+                                    sealed_len=size - 21, out=out)
+        return out, opened
 
     def check(self, *, repair: bool, collect: bool = False) -> TemplateCheck:
         """Verify every record; with ``repair`` cut a torn tail and rewrite a file damaged in the middle.
 
-        ``collect`` also returns the live templates as a matrix, so start-up reads the file once.
+        ``collect`` also returns the live templates as a matrix (opened with the key), so start-up reads the
+        file once; a sealed record that does not open is left out and counted in ``unopened``.
         """
         known = read_checksum(self.path)
         if known is not None:
@@ -124,9 +196,11 @@ class TemplateFile:
             return result
         rows, ids = [], []
         bad_rows: list[int] = []
+        unopened = 0
+        rsize = self.layout.size
         with f:
             header = f.read(len(HEADER))
-            header_ok = header == HEADER
+            header_ok = header == self.layout.header
             size = os.fstat(f.fileno()).st_size
             if whole_crc is not None and (whole_crc["size"] != size or not header_ok):
                 return None
@@ -140,29 +214,36 @@ class TemplateFile:
                     running = zlib.crc32(buf, running)
                 live = ok & (recs["kind"] == LIVE)
                 idx = np.flatnonzero(live)
+                if matrix is not None:
+                    vecs, opened = self._vectors(recs, idx)
+                    unopened += int((~opened).sum())
+                    idx, vecs = idx[opened], vecs[opened]
+                    matrix[filled:filled + len(idx)] = vecs
+                    filled += len(idx)
                 rows.append(idx + start)
                 ids.append(recs["id"][idx].copy())
-                if matrix is not None:
-                    matrix[filled:filled + len(idx)] = self._vectors(recs, idx)
-                    filled += len(idx)
                 bad_rows.extend((np.flatnonzero(~ok) + start).tolist())
             if whole_crc is not None:
-                f.seek(len(HEADER) + total * RECORD_SIZE)
+                f.seek(len(HEADER) + total * rsize)
                 if zlib.crc32(f.read(), running) != whole_crc["crc"]:
                     return None  # changed behind our back (or damaged): check record by record
+        self.unopened = unopened
+        if unopened:
+            result.problems.append(f"{self.path.name}: {unopened} face template(s) do not open with the data key "
+                                   f"(bytes changed): not used")
         result.rows = np.concatenate(rows) if rows else result.rows
         result.ids = np.concatenate(ids) if ids else result.ids
         result.bad = len(bad_rows)
         if matrix is not None:
             result.matrix = matrix[:filled]
-        end_good = len(HEADER) + total * RECORD_SIZE
+        end_good = len(HEADER) + total * rsize
         torn_only = header_ok and (
             (not bad_rows and size > end_good) or (bad_rows == [total - 1] and size == end_good))
         if not header_ok and size == 0:
             return result
         if (bad_rows or size != end_good or not header_ok) and repair:
             if torn_only:
-                cut = end_good if not bad_rows else end_good - RECORD_SIZE
+                cut = end_good if not bad_rows else end_good - rsize
                 kept = keep_torn_tail(self.path, cut)
                 result.problems.append(f"{self.path.name}: incomplete last template record dropped "
                                        f"(power cut while writing?); the bytes were kept in {kept.name}")
@@ -181,11 +262,12 @@ class TemplateFile:
 
     def _copy(self, rows: np.ndarray, target: Path) -> None:
         """Write a fresh template file at ``target`` holding only the given records."""
+        rsize = self.layout.size
         with open(self.path, "rb") as f:
-            parts = [HEADER]
+            parts = [self.layout.header]
             for r in rows.tolist():
-                f.seek(len(HEADER) + r * RECORD_SIZE)
-                parts.append(f.read(RECORD_SIZE))
+                f.seek(len(HEADER) + r * rsize)
+                parts.append(f.read(rsize))
         atomic_write(target, b"".join(parts))
 
     def _rewrite(self, rows: np.ndarray) -> None:
@@ -193,6 +275,20 @@ class TemplateFile:
         self._copy(rows, self.path)
         self._out.reopen()
         write_checksum(self.path)
+
+    def migrate(self, rows: np.ndarray) -> np.ndarray:
+        """Seal a clear file: one atomic rewrite holding the given live records, sealed; their new indexes.
+
+        A power cut leaves either the clear file (sealed again at the next start) or the sealed one.
+        """
+        assert self.key is not None and self.layout is CLEAR
+        ids, matrix = self.load(np.sort(np.asarray(rows, np.int64)))
+        data = b"".join(_sealed_record_bytes(self.key, bytes.fromhex(cid), v) for cid, v in zip(ids, matrix))
+        atomic_write(self.path, SEALED_HEADER + data)
+        self.layout = SEALED
+        self._out.reopen()
+        write_checksum(self.path)
+        return np.arange(len(ids), dtype=np.int64)
 
     def set_aside_rows(self, rows: np.ndarray, label: str) -> Path:
         """Keep copies of some records in ``templates.bin.<label>-<time>``, then wipe them here."""
@@ -216,8 +312,10 @@ class TemplateFile:
                 local = rows[lo:hi] - start
                 keep = ok[local] & (recs["kind"][local] == LIVE)
                 local = local[keep]
+                vecs, opened = self._vectors(recs, local)
+                local, vecs = local[opened], vecs[opened]
                 n = len(local)
-                matrix[filled:filled + n] = self._vectors(recs, local)
+                matrix[filled:filled + n] = vecs
                 ids[filled:filled + n] = recs["id"][local]
                 filled += n
         return hex_ids(ids[:filled]), matrix[:filled]
@@ -225,14 +323,22 @@ class TemplateFile:
     def append(self, cid: bytes, vectors: np.ndarray) -> np.ndarray:
         """Append one citizen's templates durably; return their record indexes."""
         vectors = np.asarray(vectors, np.float32).reshape(-1, TEMPLATE_DIM)
+        if self.needs_sealing:
+            raise StorageError(f"{self.path}: clear templates must be sealed (migrate) before adding any")
         size = self.path.stat().st_size if self.path.exists() else 0
         if size == 0:
-            atomic_write(self.path, HEADER)
+            self.layout = SEALED if self.key is not None else CLEAR
+            atomic_write(self.path, self.layout.header)
             self._out.reopen()
             size = len(HEADER)
         first = self._records_in(size)
         known = read_checksum(self.path)
-        data = b"".join(_record_bytes(LIVE, cid, v) for v in vectors)
+        if self.layout is SEALED:
+            if self.key is None:
+                raise StorageError(f"{self.path}: the templates are sealed and no data key was given")
+            data = b"".join(_sealed_record_bytes(self.key, cid, v) for v in vectors)
+        else:
+            data = b"".join(_record_bytes(LIVE, cid, v) for v in vectors)
         self._out.append(data)
         _append_checksum(self.path, known, data)
         return np.arange(first, first + len(vectors), dtype=np.int64)
@@ -246,15 +352,29 @@ class TemplateFile:
             fd = os.open(self.path, os.O_WRONLY)
         except OSError as exc:
             raise StorageError(f"cannot open {self.path} for writing: {exc}") from exc
+        wiped = _WIPED[self.layout.version]
         try:
             for r in rows:
-                os.pwrite(fd, _WIPED_RECORD, len(HEADER) + int(r) * RECORD_SIZE)
+                os.pwrite(fd, wiped, len(HEADER) + int(r) * self.layout.size)
             os.fsync(fd)
         except OSError as exc:
             raise StorageError(f"cannot write {self.path}: {exc}") from exc
         finally:
             os.close(fd)
         write_checksum(self.path)  # deletion is rare: one crc32 pass keeps start-up fast
+
+    def rows_of(self, cids: bytes | set[bytes]) -> np.ndarray:
+        """Every record carrying one of these owner ids, whatever its crc or seal says (deletion takes them all)."""
+        wanted = np.array(sorted({cids} if isinstance(cids, bytes) else cids), "S16")
+        found = []
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return np.zeros(0, np.int64)
+        with f:
+            for start, recs, _, _ in self._chunks(f, verify=False):
+                found.append(np.flatnonzero(np.isin(recs["id"], wanted)) + start)
+        return np.concatenate(found) if found else np.zeros(0, np.int64)
 
     def compact(self, rows: np.ndarray) -> np.ndarray:
         """Drop wiped records by rewriting the file atomically; return the new indexes of ``rows``."""
@@ -263,3 +383,74 @@ class TemplateFile:
 
     def close(self) -> None:
         self._out.close()
+
+
+# ------------------------------------------------------------------------------- copies set aside after damage
+SET_ASIDE_LABELS = ("corrupt", "torn", "orphans")
+
+
+def set_aside_copies(path: Path) -> list[Path]:
+    """The copies of ``path`` that repairs kept beside it (``name.corrupt-*``, ``.torn-*``, ``.orphans-*``)."""
+    path = Path(path)
+    return sorted(p for label in SET_ASIDE_LABELS for p in path.parent.glob(f"{path.name}.{label}-*"))
+
+
+def _split_copy(data: bytes) -> tuple[bytes, Layout | None, list[bytes]]:
+    """(header, layout, records) of a set-aside copy; a torn tail has no header and is cut at a record edge."""
+    layout = _layout_of(data[:len(HEADER)])
+    if layout is not None:
+        body, header = data[len(HEADER):], data[:len(HEADER)]
+    else:
+        body, header = data, b""
+    step = (layout or CLEAR).size
+    return header, layout, [body[i:i + step] for i in range(0, len(body), step)]
+
+
+def scrub_copies(path: Path, cids: set[bytes]) -> int:
+    """Remove some citizens' records from every set-aside copy of ``path`` (rewritten atomically, or deleted
+    when nothing else is left); the number of records removed.
+
+    A torn tail has no header: its pieces are matched on the owner id at both record sizes.
+    """
+    removed = 0
+    for copy in set_aside_copies(path):
+        data = copy.read_bytes()
+        header, layout, recs = _split_copy(data)
+        if layout is None and not header:
+            hits = any(data[i + 1:i + 17] in cids for step in (CLEAR.size, SEALED.size)
+                       for i in range(0, len(data), step))
+            if hits:
+                copy.unlink()
+                removed += 1
+            continue
+        keep = [r for r in recs if r[1:17] not in cids]
+        if len(keep) == len(recs):
+            continue
+        removed += len(recs) - len(keep)
+        if any(r[:1] == bytes([LIVE]) for r in keep):
+            atomic_write(copy, header + b"".join(keep))
+        else:
+            copy.unlink()
+    return removed
+
+
+def seal_copies(path: Path, key: Sealer) -> int:
+    """Seal the clear templates of every set-aside copy of ``path`` (at the migration); copies rewritten.
+
+    Whole records are sealed whatever their crc said (the copy is kept for a technician, never loaded); the
+    partial template of a torn tail is dropped, because it cannot be sealed whole and must not stay in clear.
+    """
+    done = 0
+    for copy in set_aside_copies(path):
+        with open(copy, "rb") as f:
+            if f.read(len(HEADER)) == SEALED_HEADER:
+                continue
+        header, layout, recs = _split_copy(copy.read_bytes())
+        sealed = [_sealed_record_bytes(key, r[1:17], np.frombuffer(r[17:17 + VEC_BYTES], "<f4"))
+                  for r in recs if len(r) == CLEAR.size]
+        if sealed:
+            atomic_write(copy, (SEALED_HEADER if header else b"") + b"".join(sealed))
+        else:
+            copy.unlink()
+        done += 1
+    return done
