@@ -128,6 +128,7 @@ def test_hardening_that_keeps_the_devices_reachable():
     assert one("SystemCallErrorNumber") == "EPERM"
     assert one("DevicePolicy") == "closed"
     allowed = dict(value.split() for value in SERVICE["DeviceAllow"])
+    assert allowed.pop("/dev/vcio") == "rw"     # the firmware mailbox: the data key from the board's OTP key
     assert set(allowed) == DEVICE_CLASSES
     assert allowed["char-input"] == "r" and {allowed[c] for c in DEVICE_CLASSES - {"char-input"}} == {"rw"}
     # Off the network: a network printer's address comes back through install.sh's drop-in.
