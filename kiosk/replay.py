@@ -8,6 +8,7 @@ and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -15,7 +16,7 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any, Iterable, Iterator
 
 from hardware.camera import CameraError
 from kiosk.app import build_kiosk
@@ -46,6 +47,7 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
     """Parse and check the whole script before anything runs: text, fields, paths, each image's header."""
     known = set(categories)
     visits = []
+    checked: dict[str, str] = {}      # an image shown in many visits is read once
     lines = _script_lines(path)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -64,13 +66,18 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
             raise ScriptError(f"{where}: unknown field(s) {_short(', '.join(sorted(unknown)))}")
         category = entry.get("category")
         if not isinstance(category, str) or category not in known:
-            raise ScriptError(f"{where}: unknown category {_short(repr(category))} (known: {', '.join(sorted(known))})")
+            raise ScriptError(f"{where}: unknown category {_short(repr(category))} "
+                              f"(known: {', '.join(sorted(known))})")
         image = entry.get("image")
         if image is not None:
             paths = [image] if isinstance(image, str) else image
             if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
                 raise ScriptError(f"{where}: image must be a path, a list of paths or null")
-            resolved = [str(_check_image(where, path.parent, one, max_pixels)) for one in paths]
+            resolved = []
+            for one in paths:
+                if one not in checked:
+                    checked[one] = str(_check_image(where, path.parent, one, max_pixels))
+                resolved.append(checked[one])
             image = resolved[0] if isinstance(image, str) else resolved
         consent, confirm = entry.get("consent", False), entry.get("confirm", False)
         if not isinstance(consent, bool):
@@ -99,7 +106,8 @@ def _script_lines(path: Path) -> list[str]:
 
 
 def _check_image(where: str, folder: Path, name: str, max_pixels: int) -> Path:
-    """The image's path, once its header says it is an image no bigger than ``max_pixels``; never decodes it."""
+    """The image's path, once its header says it is an image no bigger than ``max_pixels`` (a bigger one is never
+    decoded) and it decodes whole."""
     from PIL import Image, UnidentifiedImageError
 
     if not name or len(name) > MAX_PATH or "\x00" in name:
@@ -112,8 +120,11 @@ def _check_image(where: str, folder: Path, name: str, max_pixels: int) -> Path:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)    # refused below, never decoded
             with Image.open(image_path) as image:      # reads the header only
                 width, height = image.size
-                if width * height <= max_pixels:
-                    image.verify()                      # chunk checksums where the format has them, no decoding
+            if 0 < width * height <= max_pixels:        # small enough: decode it once, as the camera will
+                with Image.open(image_path) as image:
+                    image.verify()                      # chunk checksums where the format has them
+                with Image.open(image_path) as image, _truncated_refused():
+                    image.load()                        # a cut or damaged body fails here, not mid-replay
     except ScriptError:
         raise
     except Image.DecompressionBombError:
@@ -128,6 +139,20 @@ def _check_image(where: str, folder: Path, name: str, max_pixels: int) -> Path:
         raise ScriptError(f"{where}: image is {width}x{height} pixels, over the limit of {max_pixels:,}: "
                           f"{_short(str(image_path))}")
     return image_path
+
+
+@contextlib.contextmanager
+def _truncated_refused() -> Iterator[None]:
+    """Pillow's switch off for one decode: face_recognition turns on decoding cut images (grey below the cut)
+    for the whole process; a script's cut image is a mistake to name, not a picture to guess."""
+    from PIL import ImageFile
+
+    was = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = was
 
 
 def _short(value: object) -> str:

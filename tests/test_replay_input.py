@@ -144,3 +144,11 @@ def test_a_full_disk_during_replay_stops_in_one_line_and_keeps_the_tickets(tmp_p
     monkeypatch.undo()
     with Store.open_readonly(data) as store:
         assert [v.ticket for v in store.visits()] == ["HT-001", "HT-002"]
+
+
+def test_a_cut_jpeg_is_refused_before_any_ticket(tmp_path):
+    Image.effect_noise((64, 64), 50).convert("RGB").save(tmp_path / "face.jpg", "JPEG")
+    raw = (tmp_path / "face.jpg").read_bytes()
+    (tmp_path / "face.jpg").write_bytes(raw[:len(raw) // 2])
+    script = _script(tmp_path, [GOOD, json.dumps({"image": "face.jpg", "category": "ho-tich"})])
+    assert "cannot read image" in _refused(script, 2)
