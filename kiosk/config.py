@@ -291,6 +291,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
                               f"(a copy of the data must not carry the keys)")
     if sync.hotplug not in ("udisks", "folder", "off"):
         raise ConfigError(f"sync.hotplug: expected \"udisks\", \"folder\" or \"off\", not {sync.hotplug!r}")
+    if sync.hotplug == "folder" and not sync.sticks_folder.strip():
+        raise ConfigError("sync.sticks_folder: a folder hotplug needs the folder its sticks appear in")
     if not privacy.key_file.strip():
         raise ConfigError("privacy.key_file: must not be empty")
     if Path(privacy.key_file).resolve().is_relative_to(data_dir.resolve()):

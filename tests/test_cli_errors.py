@@ -85,8 +85,8 @@ def test_permission_denied_for_real_as_another_user(tmp_path):
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
     data = tmp_path / "data"
-    _data_with_visits(data, 40)
-    done = subprocess.run(["bash", "-c", f'"{KIOSK}" visits --data "{data}" | head -1; '
+    _data_with_visits(data, 600)          # over 64 KiB of JSON lines: more than the pipe holds once head is gone
+    done = subprocess.run(["bash", "-c", f'"{KIOSK}" visits --json --data "{data}" | head -1; '
                                          f'echo "status=${{PIPESTATUS[0]}}" >&2'],
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.count("\n") == 1 and "HT-001" in done.stdout

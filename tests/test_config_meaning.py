@@ -81,6 +81,12 @@ def test_meaningless_values_are_refused_by_name(key, value):
     _refused(raw, key)
 
 
+def test_a_folder_hotplug_needs_its_folder():
+    raw = _sim_raw()
+    raw["sync"]["sticks_folder"] = " "
+    _refused(raw, "sync.sticks_folder")
+
+
 def test_strings_with_nul_or_absurd_length_are_refused_by_name():
     raw = _sim_raw()
     raw["kiosk"]["data_dir"] = "data\x00dir"
