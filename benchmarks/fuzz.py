@@ -40,7 +40,7 @@ from kiosk.replay import ScriptError, read_script  # noqa: E402
 CATEGORIES = ("ho-tich", "dat-dai")
 HOSTILE_TOML = ["nan", "inf", "-inf", "-1", "-800", "0", "9223372036854775807", "1e308", '"x"', '""', "[]",
                 '[1, "a"]', "{}", "{a = 1}", "true", '"' + "a" * 2000 + '"', '"\\u0000"', "0.5", "28", "2026-12-01",
-                "-0.0", "1e-300", '"../../etc/passwd"', "99999999999999999999"]
+                "-0.0", "1e-300", '"../../etc/passwd"', "99999999999999999999", "1" + "0" * 400]
 HOSTILE_JSON = [None, True, 0, -1, 1e308, "", "x" * 5000, [], ["ho-tich"], {}, {"a": [1]}, "ho-tich", "dat-dai",
                 "faces/missing.jpg", "a/" * 600, "\u0000", "../" * 50, [None], [[]], "/dev/null", "/"]
 

@@ -410,9 +410,13 @@ def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:
     if kind is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ConfigError(f"{key}: expected a number, got {_short(value)}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:           # an integer of 400 digits
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}")
+        return number
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {_short(value)}")

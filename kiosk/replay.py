@@ -178,15 +178,18 @@ def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overr
 
 
 def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
-               overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None) -> list[dict]:
-    """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit."""
+               overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None,
+               results: list[dict] | None = None) -> list[dict]:
+    """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit.
+
+    ``results``: the list the results go in as they come, so a caller still has them when a visit fails."""
     from hardware.camera import FileCamera
 
     config = replay_config(config_path, data_dir, out_dir, overrides)
     clock = FakeClock()
     camera = FileCamera([], loop=True)    # a shown still stays in view until the next visit
     kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
-    results = []
+    results = [] if results is None else results
     try:
         for visit in visits:
             result = _play_visit(kiosk, camera, clock, config, visit)
@@ -254,7 +257,7 @@ def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | Non
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         run_replay(visits, data_dir=data_dir, out_dir=out_dir, config_path=config_path,
-                   out=_Counting(sys.stdout, results))
+                   out=sys.stdout, results=results)
     except (ReplayStopped, StoreError, StorageError, CameraError, OSError) as exc:
         why = _why(errors.last or exc, data_dir) if isinstance(exc, ReplayStopped) else _why(exc, data_dir)
         print(f"kiosk replay: stopped at visit {len(results) + 1} of {len(visits)}: {why}", file=sys.stderr)
@@ -276,7 +279,7 @@ class _LastError(logging.Handler):
             self.last = record.exc_info[1]
 
 
-def _why(exc: Exception, data_dir: Path) -> str:
+def _why(exc: BaseException, data_dir: Path) -> str:
     """One line: the disk full said in plain words (what is stored stays as it was), else the error itself."""
     from kiosk.disk import MB, free_bytes
 
@@ -284,7 +287,8 @@ def _why(exc: Exception, data_dir: Path) -> str:
         free = free_bytes(data_dir)[0]
     except OSError:
         free = None
-    chain, cause = [], exc
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
     while cause is not None and len(chain) < 10:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
@@ -293,17 +297,3 @@ def _why(exc: Exception, data_dir: Path) -> str:
         return (f"the disk holding {data_dir} is full ({(free or 0) // MB} MB free); the tickets stored so far "
                 f"are kept: free some space and replay the rest")
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-class _Counting:
-    """Writes each result line to ``out`` and counts it, so an error can say at which visit replay stopped."""
-
-    def __init__(self, out: IO[str], results: list[dict]):
-        self.out, self.results = out, results
-
-    def write(self, text: str) -> None:
-        self.out.write(text)
-        self.results.append({})
-
-    def flush(self) -> None:
-        self.out.flush()

@@ -59,7 +59,7 @@ def _default(key):
 @pytest.mark.parametrize("key", ["camera.idle_fps", "timing.done_seconds", "recognition.threshold",
                                  "recognition.margin", "recognition.max_yaw_ratio", "recognition.unsure_below",
                                  "recognition.autolink_below", "buttons.bounce_time", "recognition.dominance"])
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400])
 def test_nan_and_infinities_are_refused_by_name(key, value):
     raw = _sim_raw()
     _set(raw, key, value)
