@@ -115,7 +115,7 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
         from kiosk.sync import export_command
 
         return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
-                              office_key_file=office_file, out=sys.stdout)
+                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep)
     from kiosk.syncinbox import import_command
 
     return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,

@@ -31,6 +31,12 @@ Bundle (all integers big-endian)::
                 parts [{name, offset, bytes, raw_bytes, records, sha256}], inbox_sequence}
     part = zlib-compressed JSON Lines (UTF-8), one record a line; sha256 is of the compressed bytes
 
+Parts: ``visits`` (Visit.to_json), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
+(kiosk/sync.py) and ``cards`` (kiosk/synccards.py), whose records are either
+``{citizen, card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card``
+is the HMAC-SHA256 of the card number with the office secret, hex: never the number) or
+``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk).
+
 The bundle's identity is the sha256 of the whole file; ``prev`` is that of the kiosk's previous bundle (a chain:
 the office sees a gap or a fork). The header holds nothing about a citizen: visits, names and card fields exist
 only inside the SealedBox. Reading order (``open_bundle``) and why:
@@ -85,7 +91,7 @@ ACK_NAME = "ack"
 INBOX_SUFFIX = ".signed"
 
 # The parts a bundle may hold, in this order. Face templates are not among them and never will be: the writer
-# and the reader refuse any other name. "cards" is empty until the CCCD card work (issue 9) lands.
+# and the reader refuse any other name.
 PARTS = ("visits", "consents", "tombstones", "audit", "counters", "cards")
 
 MAX_HEADER_BYTES = 4096
