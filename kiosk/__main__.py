@@ -120,7 +120,7 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
 
     return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,
                           day_start_hour=config.day_start_hour, office_key_file=office_file,
-                          config_path=config_path, out=sys.stdout)
+                          config_path=config_path, out=sys.stdout, secret_file=Path(config.identity.secret_file))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

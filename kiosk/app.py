@@ -98,6 +98,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.store import Store
+    from kiosk.syncdelete import DeletionSpool
 
     store: TicketStore = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
     faults = list(faults)
@@ -147,7 +148,9 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                            autolink_below=rec.autolink_below)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks,
+                     deletions=DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                             clock=clock))
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks)
 

@@ -26,6 +26,7 @@ from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
 if TYPE_CHECKING:
     from kiosk.disk import DiskWatch
     from kiosk.stickwatch import StickWatch
+    from kiosk.syncdelete import DeletionSpool
 
 log = logging.getLogger("kiosk.loop")
 
@@ -161,7 +162,7 @@ class EventLoop:
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
-                 sticks: StickWatch | None = None) -> None:
+                 sticks: StickWatch | None = None, deletions: DeletionSpool | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -180,6 +181,7 @@ class EventLoop:
         self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
         if sticks is not None and sticks.on_change is None:
             sticks.on_change = lambda: events.put(WAKE)
+        self._deletions = deletions          # the office's deletion requests a `kiosk import` child handed over
         self.tickets = 0                     # issued since start, and the last one: for the status line
         self.last_ticket: str | None = None
         self.frames_processed = 0
@@ -198,6 +200,8 @@ class EventLoop:
         if self._disk is not None:
             # A failed ticket (a full disk?) looks at the free space at once, so the notice says why.
             self._disk.poll(force=any(isinstance(event, VisitFailed) for event in said))
+        if self._deletions is not None and self.machine.phase is Phase.IDLE:
+            self._deletions.poll()           # this thread owns the store, the card records and the index
         view = self.machine.view             # built once a turn: the notice is read once
         self._show(view)
         if self._notifier is not None:
@@ -256,6 +260,8 @@ class EventLoop:
             due.append(ping)
         if self._disk is not None:
             due.append(self._disk.next_due)
+        if self._deletions is not None:
+            due.append(self._deletions.next_due)
         if stop_at is not None:
             due.append(stop_at)
         return max(0.0, min(due) - now)

@@ -8,14 +8,18 @@ Each file is a signed document (kiosk/bundle.py) of one kind:
   category left without a button). The result must pass the same schema as the file itself
   (:func:`kiosk.config.parse_config`); it replaces the config file atomically, the old one is kept as
   ``<file>.previous`` (rollback: copy it back), and the kiosk uses it from its next start.
-* ``delete``: ``citizens``, ids to forget (through the store's ``forget``: templates wiped, receipt kept).
-  Card numbers come with the card work (issue 9).
+* ``delete``: ``citizens``, ids to forget, and/or ``cards``, card numbers (12 digits) whose card record's
+  citizen is forgotten (the number is turned into its card key with the office secret at once and never
+  written). Forgetting removes the card record, the face templates (wiped; the store keeps a deletion receipt)
+  and the face index entry (kiosk/syncdelete.py). With the service stopped the import applies it itself; while
+  the kiosk runs (the store is locked) it hands the request to the kiosk's loop thread through a spool file and
+  waits for it to be applied, so the files after it keep their order.
 * ``office-key``: ``new_key``, the office's next public key, signed by the current one.
 
 A file is applied only when the current office key signed it, it is addressed to this kiosk (or ``*``) and its
 sequence is above the last one applied; files are applied in sequence order. Anything else is rejected, logged,
-and changes nothing. A valid file that cannot be applied here (the store is in use, the config cannot be
-written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
+and changes nothing. A valid file that cannot be applied here (the running kiosk did not take a deletion in time, the config cannot
+be written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ from kiosk.bundle import INBOX_DIR, MAX_DOC_BYTES, SYNC_DIR, BundleError, Office
     open_document, sha256_hex
 from kiosk.config import ConfigError, parse_config
 from kiosk.stickfs import StickDir, StickError
+from kiosk.syncdelete import CARD_NUMBER, DeletionRequest, card_key, citizens_of, forget_everywhere, \
+    wait_taken, write_spool
 from kiosk.storage import StorageError, atomic_write
 from kiosk.sync import STATE_DIR, SyncError, office_dir
 from kiosk.synckeys import SyncKeyError, read_office_key, write_office_key
@@ -45,9 +51,13 @@ REMEMBERED = 64          # hashes of the last applied files: "already applied" i
 
 
 class Forgetter(Protocol):
-    """Deletes a citizen on this kiosk: True when done now, False when the citizen is not (or no longer) here."""
+    """Applies a deletion request on this kiosk (now, or through the running kiosk); ApplyError when it cannot."""
 
-    def forget(self, citizen_id: str) -> bool: ...
+    def card_key(self, number: str) -> str | None:
+        """The card key of a number; None without the office secret (then no card record exists here)."""
+
+    def delete(self, request: DeletionRequest) -> str:
+        """Apply ``request``; the line that says what was done."""
 
 
 class ApplyError(Exception):
@@ -75,6 +85,20 @@ def _load_state(data_dir: Path, office: OfficePublicKey) -> dict[str, Any]:
     if state.get("office") != office.sign.encode().hex():   # another office set by hand: its own numbering
         state = {"office": office.sign.encode().hex(), "sequence": 0, "applied": []}
     return state
+
+
+def mark_applied(data_dir: Path, request: DeletionRequest) -> None:
+    """Record a deletion request applied by the running kiosk (never moves the sequence back)."""
+    try:
+        state = json.loads(_state_path(data_dir).read_text())
+    except (OSError, ValueError):
+        state = {}
+    if state.get("office") != request.office:
+        state = {"office": request.office, "sequence": 0, "applied": []}
+    state["sequence"] = max(int(state.get("sequence", 0)), request.sequence)
+    if request.sha256 not in state["applied"]:
+        state["applied"] = (state["applied"] + [request.sha256])[-REMEMBERED:]
+    _save_state(data_dir, state)
 
 
 def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
@@ -121,7 +145,8 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
         _, name, body, digest = min(ready)
         try:
             line = _apply(body, data_dir=data_dir, office=office, office_key_file=office_key_file,
-                          config_path=config_path, forgetter=forgetter, kiosk_id=kiosk_id, result=result)
+                          config_path=config_path, forgetter=forgetter, kiosk_id=kiosk_id, result=result,
+                          digest=digest)
         except BundleError as exc:        # signed, but its content is unusable: rejected, nothing changed
             result.rejected.append(f"{name}: {exc}")
             del files[name]
@@ -129,6 +154,12 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
         except ApplyError as exc:
             result.stopped = f"{name}: {exc}"
             break
+        fresh = _load_state(data_dir, office)
+        if fresh["sequence"] >= body["sequence"]:      # the running kiosk applied it and recorded it so
+            state = fresh
+            result.applied.append(f"{name}: {line}")
+            del files[name]
+            continue
         state["sequence"] = body["sequence"]
         state["applied"] = (state["applied"] + [digest])[-REMEMBERED:]
         if body["kind"] == "office-key":
@@ -177,7 +208,7 @@ def _read_inbox(stick: Path) -> dict[str, bytes]:
 
 
 def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, office_key_file: Path,
-           config_path: Path, forgetter: Forgetter, kiosk_id: str, result: ImportResult) -> str:
+           config_path: Path, forgetter: Forgetter, kiosk_id: str, result: ImportResult, digest: str) -> str:
     kind = body["kind"]
     if kind == "config":
         text = body.get("toml")
@@ -187,11 +218,14 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
         result.restart_needed = True
         return f"config {config_path} updated (previous kept as {config_path.name}.previous); restart the kiosk"
     if kind == "delete":
-        ids = body.get("citizens")
+        ids, numbers = body.get("citizens", []), body.get("cards", [])
         if not isinstance(ids, list) or not all(isinstance(c, str) and CITIZEN_ID.fullmatch(c) for c in ids):
             raise BundleError("deletion request: citizens must be a list of 32-hex citizen ids")
-        done = [c for c in ids if forgetter.forget(c)]
-        return f"deletion request: {len(done)} of {len(ids)} citizen(s) forgotten here (the rest are not on this kiosk)"
+        if not isinstance(numbers, list) or not all(isinstance(n, str) and CARD_NUMBER.fullmatch(n) for n in numbers):
+            raise BundleError("deletion request: cards must be a list of 12-digit card numbers")
+        keys = [key for n in numbers if (key := forgetter.card_key(n)) is not None]
+        return forgetter.delete(DeletionRequest(office.sign.encode().hex(), int(body["sequence"]), digest,
+                                                tuple(ids), tuple(keys)))
     if kind == "office-key":
         try:
             new = OfficePublicKey.from_text(str(body.get("new_key", "")))
@@ -269,24 +303,49 @@ def apply_config_update(config_path: Path, update_text: str) -> None:
 
 
 class StoreForgetter:
-    """``kiosk import`` from a shell: forget through the store, opened with its lock on the first deletion."""
+    """``kiosk import``: forget through the store (its lock taken on the first deletion) and the card records;
+    while the kiosk runs and holds the lock, hand the request to it (kiosk/syncdelete.py) and wait ``wait`` s."""
 
-    def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime):
+    def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime,
+                 secret: bytes | None = None, wait: float = 30.0):
         self.data_dir, self.kiosk_id, self.day_start_hour, self.now = data_dir, kiosk_id, day_start_hour, now
+        self.secret, self.wait = secret, wait
         self._store: Any = None
 
-    def forget(self, citizen_id: str) -> bool:
-        from kiosk.store import Store, StoreError
+    def card_key(self, number: str) -> str | None:
+        return card_key(self.secret, number) if self.secret is not None else None
 
+    def delete(self, request: DeletionRequest) -> str:
+        from kiosk.identity import CardBook, IdentityError
+        from kiosk.store import Store, StoreError, StoreLocked
+
+        asked = f"{len(request.citizens)} id(s), {len(request.cards)} card(s) asked"
         try:
             if self._store is None:
                 self._store = Store.open(self.data_dir, kiosk_id=self.kiosk_id, day_start_hour=self.day_start_hour)
-            if self._store.citizen(citizen_id) is None:
-                return False
-            self._store.forget(citizen_id, now=self.now)
+        except StoreLocked:
+            return self._hand_over(request, asked)
         except StoreError as exc:
-            raise ApplyError(f"{exc} (stop the service first: systemctl stop kiosk)") from None
-        return True
+            raise ApplyError(str(exc)) from None
+        book = CardBook.open(self.data_dir, secret=None)    # the secret is not needed to delete a record
+        try:
+            done = [c for c in citizens_of(request, book)
+                    if forget_everywhere(self._store, book, None, c, now=self.now)]
+        except (StoreError, IdentityError, StorageError) as exc:
+            raise ApplyError(str(exc)) from None
+        finally:
+            book.close()
+        return f"deletion request: {len(done)} citizen(s) forgotten here ({asked})"
+
+    def _hand_over(self, request: DeletionRequest, asked: str) -> str:
+        try:
+            path = write_spool(self.data_dir, request)
+        except (OSError, StorageError) as exc:
+            raise ApplyError(f"deletion not handed to the running kiosk: {exc}") from None
+        if not wait_taken(path, self.wait):
+            raise ApplyError("handed to the running kiosk, which applies it when nobody is at the screen "
+                             "(files after it wait for the next import)")
+        return f"deletion request: applied by the running kiosk ({asked}; see its journal)"
 
     def close(self) -> None:
         if self._store is not None:
@@ -294,11 +353,14 @@ class StoreForgetter:
 
 
 def import_command(stick: Path, *, data_dir: Path, kiosk_id: str, day_start_hour: int, office_key_file: Path,
-                   config_path: Path, out: Any) -> int:
+                   config_path: Path, out: Any, secret_file: Path | None = None) -> int:
     """``kiosk import --from DIR``: 0 when every file was applied (or already was), 1 when some were
     rejected or had to wait, 2 when the stick could not be read."""
     now = datetime.now()
-    forgetter = StoreForgetter(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, now=now)
+    from kiosk.identity import load_secret
+
+    secret = load_secret(secret_file)[0] if secret_file is not None else None
+    forgetter = StoreForgetter(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, now=now, secret=secret)
     try:
         result = import_inbox(stick, data_dir=data_dir, kiosk_id=kiosk_id, office_key_file=office_key_file,
                               config_path=config_path, forgetter=forgetter)

@@ -251,7 +251,7 @@ def test_a_deletion_request_forgets_through_the_store(k, stick):
     k.issue(1, citizen=gone)
     Office(k).signed(stick, "1.signed", {"kind": "delete", "sequence": 1, "citizens": [gone, "ab" * 16]})
     result = run_import(k, stick)
-    assert "1 of 2 citizen(s) forgotten" in result.applied[0]
+    assert "1 citizen(s) forgotten here (2 id(s), 0 card(s) asked)" in result.applied[0]
     with Store.open_readonly(k.data) as s:
         assert s.citizen(gone) is None and s.citizen(keep) is not None
         assert [r["citizen"] for r in s.receipts()] == [gone]
@@ -259,17 +259,20 @@ def test_a_deletion_request_forgets_through_the_store(k, stick):
     assert "32-hex" in run_import(k, stick).rejected[0]
 
 
-def test_a_deletion_waits_while_the_kiosk_holds_the_store(k, stick):
+def test_a_deletion_the_running_kiosk_does_not_take_in_time_waits_in_its_spool(k, stick):
     (cid,) = enrol(k)
     office = Office(k)
     office.signed(stick, "1.signed", {"kind": "delete", "sequence": 1, "citizens": [cid]})
     office.signed(stick, "2.signed", {"kind": "config", "sequence": 2, "toml": '[kiosk]\noffice = "Two"\n'})
-    with k.store():
-        result = run_import(k, stick)
-    assert "stop the service first" in result.stopped and not result.applied
+    with k.store():                                   # a kiosk that holds the store but is busy
+        result = run_import(k, stick, wait=0.1)
+    assert "handed to the running kiosk" in result.stopped and not result.applied
     assert load_config(k.config).office == "UBND Phường Một"          # 2 did not jump ahead of 1
-    result = run_import(k, stick)
+    assert [p.name for p in (k.data / "sync" / "deletions").iterdir()] == ["00000001.json"]
+    result = run_import(k, stick)                     # the service stopped: the import applies both itself
     assert len(result.applied) == 2 and load_config(k.config).office == "Two"
+    with Store.open_readonly(k.data) as s:
+        assert s.citizen(cid) is None
 
 
 def test_office_key_rotation_signed_by_the_old_key(k, stick):
