@@ -197,9 +197,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace, default: Path = DEFAULT_CONFIG) -> Config:
     """The config named by ``--config`` (else ``default``), with ``--data`` in place of its data folder."""
-    config = load_config(args.config or default)
-    data = getattr(args, "data", None)
-    return dataclasses.replace(config, data_dir=data) if data else config
+    return load_config(args.config or default, data_dir=getattr(args, "data", None) or None)
 
 
 def _setup_logging(verbose: bool) -> None:

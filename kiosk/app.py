@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
+    from kiosk.syncdelete import DeletionSpool
 
 log = logging.getLogger("kiosk.app")
 
@@ -148,11 +149,21 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                            autolink_below=rec.autolink_below)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks,
-                     deletions=DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
-                                             clock=clock))
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+    loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                            clock=clock), clock)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks)
+
+
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock) -> None:
+    """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk."""
+    from kiosk.officeconfig import EX_RESTART, OfficeConfigWatch
+
+    def restart() -> None:
+        loop.running, loop.exit_status = False, EX_RESTART
+
+    loop.add_chores(deletions, OfficeConfigWatch(config.data_dir, clock=clock, on_change=restart))
 
 
 def card_reader(frame: np.ndarray) -> list[str]:
@@ -298,4 +309,4 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     finally:
         notifier.stopping()
         kiosk.close()
-    return 0
+    return kiosk.loop.exit_status

@@ -403,7 +403,27 @@ def check_usb(config: Config, *, udisks: UDisks2 | None = None,
     return Check("usb", True, f"udisks2 {version} on the system bus; polkit rule {POLKIT_RULE} installed")
 
 
+def check_office_config(config: Config) -> Check:
+    """Whether an office override (kiosk/officeconfig.py) is in force over the config file, and whether it is used."""
+    from kiosk.officeconfig import OfficeConfigError, override_path, read_override
+
+    path = override_path(config.data_dir)
+    try:
+        office = read_override(config.data_dir)
+    except OfficeConfigError as exc:
+        return Check("office", False, f"{exc}: the config file alone is used; delete it or wait for the next update")
+    if office is None:
+        return Check("office", True, "no office override: the config file alone is used")
+    used = ("kiosk" not in office or office["kiosk"]["office"] == config.office) and \
+        ("categories" not in office or [c.get("key") for c in office["categories"]] == [c.key for c in config.categories])
+    if not used:
+        return Check("office", False, f"{path} is not used: with the config file it fails the schema (see the journal)")
+    keys = ", ".join(k if k != "kiosk" else "kiosk.office" for k in office)
+    return Check("office", True, f"office override active: {path} sets {keys} (office {config.office!r}); "
+                                 f"delete it to use the config file alone")
+
+
 DEFAULT_CHECKS: list[Callable[[Config], Check]] = [
-    check_user, check_display, check_fonts, check_data, check_disk, check_clock, check_store,
+    check_user, check_display, check_fonts, check_data, check_office_config, check_disk, check_clock, check_store,
     check_face_models, check_camera, check_printer, check_buttons, check_devices, check_usb,
 ]

@@ -121,7 +121,7 @@ class DeletionSpool:
     def __init__(self, data_dir: Path, *, store: Any, book: Any, index: Index | None, wall: Callable[[], datetime],
                  clock: Callable[[], float]) -> None:
         self.data_dir = Path(data_dir)
-        self._store, self._book, self._index = store, book, index
+        self.store, self.book, self.index = store, book, index
         self._wall, self._clock = wall, clock
         self.next_due = clock()                 # at start: a request left by a crash is applied first
         self.applied = 0
@@ -158,9 +158,9 @@ class DeletionSpool:
             log.error("deletion request %s unreadable (%s): set aside", path, exc)
             path.replace(path.with_suffix(".bad"))
             return f"{path.name}: set aside"
-        ids = citizens_of(request, self._book)
+        ids = citizens_of(request, self.book)
         try:
-            done = [c for c in ids if forget_everywhere(self._store, self._book, self._index, c, now=self._wall())]
+            done = [c for c in ids if forget_everywhere(self.store, self.book, self.index, c, now=self._wall())]
             mark_applied(self.data_dir, request)        # only once the deletion is durable
             path.unlink()
         except (StoreError, IdentityError, StorageError, ApplyError, OSError) as exc:

@@ -2,12 +2,11 @@
 
 Each file is a signed document (kiosk/bundle.py) of one kind:
 
-* ``config``: ``toml`` holds an update of the config file. Only ``[kiosk] office`` and ``[[categories]]`` may
-  change (the rest is this kiosk's own hardware); a category keeps the GPIO pin of the category with the same
-  key; a new one takes, in order, the pins of the categories the update removed (a real kiosk refuses a
-  category left without a button). The result must pass the same schema as the file itself
-  (:func:`kiosk.config.parse_config`); it replaces the config file atomically, the old one is kept as
-  ``<file>.previous`` (rollback: copy it back), and the kiosk uses it from its next start.
+* ``config``: ``toml`` holds an update of the config. Only ``[kiosk] office`` and ``[[categories]]`` (without
+  GPIO pins) may change: the rest is this kiosk's own hardware. The config file layered with it must pass the
+  same schema as the file itself (:func:`kiosk.config.parse_config`); it is written atomically as the office
+  override in the data folder, the previous override kept (kiosk/officeconfig.py: why not /etc/kiosk, how the
+  pins are kept, rollback), and the running kiosk restarts with it at its next idle moment.
 * ``delete``: ``citizens``, ids to forget, and/or ``cards``, card numbers (12 digits) whose card record's
   citizen is forgotten (the number is turned into its card key with the office secret at once and never
   written). Forgetting removes the card record, the face templates (wiped; the store keeps a deletion receipt)
@@ -34,7 +33,6 @@ from typing import Any, Protocol
 
 from kiosk.bundle import INBOX_DIR, MAX_DOC_BYTES, SYNC_DIR, BundleError, OfficePublicKey, canonical_json, \
     open_document, sha256_hex
-from kiosk.config import ConfigError, parse_config
 from kiosk.stickfs import StickDir, StickError
 from kiosk.syncdelete import CARD_NUMBER, DeletionRequest, card_key, citizens_of, forget_everywhere, \
     wait_taken, write_spool
@@ -70,7 +68,7 @@ class ImportResult:
     rejected: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     stopped: str | None = None             # why applying stopped early (tried again next import)
-    restart_needed: bool = False           # a new config: the kiosk reads it at its next start
+    restart_needed: bool = False           # a new office config: the running kiosk restarts with it
 
 
 def _state_path(data_dir: Path) -> Path:
@@ -214,9 +212,10 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
         text = body.get("toml")
         if not isinstance(text, str):
             raise BundleError("config update without its toml text")
-        apply_config_update(config_path, text)
+        path = apply_config_update(config_path, data_dir, text)
         result.restart_needed = True
-        return f"config {config_path} updated (previous kept as {config_path.name}.previous); restart the kiosk"
+        return f"office config written to {path} (over {config_path}; previous kept as {path.name}.previous); " \
+               f"the kiosk restarts with it when idle"
     if kind == "delete":
         ids, numbers = body.get("citizens", []), body.get("cards", [])
         if not isinstance(ids, list) or not all(isinstance(c, str) and CITIZEN_ID.fullmatch(c) for c in ids):
@@ -242,64 +241,17 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
     raise BundleError(f"{kind!r} files are not for the inbox")
 
 
-UPDATABLE: dict[str, set[str] | None] = {"kiosk": {"office"}, "categories": None}   # None: the whole table
-
-
-def apply_config_update(config_path: Path, update_text: str) -> None:
-    """Merge an office config update into the config file, validate the whole, replace it atomically."""
-    import tomlkit
+def apply_config_update(config_path: Path, data_dir: Path, update_text: str) -> Path:
+    """Write an office config update as the override in the data folder (kiosk/officeconfig.py); its path."""
+    from kiosk.officeconfig import OfficeConfigError, override_path, write_override
 
     try:
-        update = tomllib.loads(update_text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BundleError(f"config update is not valid TOML: {exc}") from None
-    for key, value in update.items():
-        if key not in UPDATABLE:
-            raise BundleError(f"config update: {key} cannot be changed from the office (only kiosk.office, "
-                              f"categories)")
-        allowed = UPDATABLE[key]
-        if allowed and (not isinstance(value, dict) or set(value) - allowed):
-            raise BundleError(f"config update: in [{key}] only {', '.join(sorted(allowed))} may change")
-    try:
-        old_bytes = config_path.read_bytes()
-        doc = tomlkit.parse(old_bytes.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
-        raise ApplyError(f"cannot read the current config {config_path}: {exc}") from None
-    if "kiosk" in update:
-        doc["kiosk"]["office"] = update["kiosk"]["office"]
-    if "categories" in update:
-        new = update["categories"]
-        if not isinstance(new, list) or not all(isinstance(c, dict) for c in new):
-            raise BundleError("config update: categories must be [[categories]] tables")
-        old = [dict(c) for c in doc.get("categories", [])]
-        pins = {c.get("key"): c.get("pin") for c in old}
-        keys = {c.get("key") for c in new}
-        freed = [c["pin"] for c in old if c.get("key") not in keys and c.get("pin") is not None]
-        table = tomlkit.aot()
-        for cat in new:
-            cat = dict(cat)
-            if "pin" not in cat:
-                pin = pins.get(cat.get("key"))
-                if pin is None and freed:
-                    pin = freed.pop(0)
-                if pin is not None:
-                    cat["pin"] = pin
-            entry = tomlkit.table()
-            for key, value in cat.items():
-                entry.add(key, value)
-            entry.add(tomlkit.nl())     # a blank line before the next table, as a person writes it
-            table.append(entry)
-        doc["categories"] = table
-    new_text = tomlkit.dumps(doc)
-    try:
-        parse_config(tomllib.loads(new_text))
-    except (ConfigError, tomllib.TOMLDecodeError) as exc:
-        raise BundleError(f"config update refused by the config schema: {exc}") from None
-    try:
-        atomic_write(config_path.with_name(config_path.name + ".previous"), old_bytes)
-        atomic_write(config_path, new_text.encode("utf-8"))
-    except StorageError as exc:
-        raise ApplyError(f"config not written: {exc}") from None
+        write_override(config_path, data_dir, update_text)
+    except OfficeConfigError as exc:
+        raise BundleError(f"config update: {exc}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, StorageError) as exc:
+        raise ApplyError(f"config update not written: {exc}") from None
+    return override_path(data_dir)
 
 
 class StoreForgetter:

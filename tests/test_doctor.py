@@ -12,7 +12,7 @@ from kiosk.doctor import check_printer, check_store, report, run_checks
 from kiosk.store import Store
 
 
-NAMES = ["user", "display", "fonts", "data", "disk", "clock", "store", "faces", "camera", "printer", "buttons",
+NAMES = ["user", "display", "fonts", "data", "office", "disk", "clock", "store", "faces", "camera", "printer", "buttons",
          "devices", "usb"]
 
 
@@ -23,7 +23,7 @@ def test_simulation_passes_every_check(tmp_path, monkeypatch):
     assert [r.name for r in results] == NAMES
     assert all(r.ok for r in results), results
     out = io.StringIO()
-    assert report(results, out) == 0 and "all 13 checks passed" in out.getvalue()
+    assert report(results, out) == 0 and "all 14 checks passed" in out.getvalue()
 
 
 def test_missing_printer_device_fails_naming_it(tmp_path):
@@ -81,7 +81,7 @@ def test_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     assert main(["doctor", "--simulate", "--data", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    assert "OK   fonts" in out and "all 13 checks passed" in out
+    assert "OK   fonts" in out and "all 14 checks passed" in out
     assert "OK   display    opened with SDL video driver 'dummy' (chosen by SDL_VIDEODRIVER)" in out
 
 

@@ -16,7 +16,7 @@ from kiosk.config import load_config
 from kiosk.identity import CardBook
 from kiosk.loop import FakeClock
 from kiosk.store import Store
-from kiosk.syncdelete import DeletionRequest, card_key, spool_dir, write_spool
+from kiosk.syncdelete import DeletionRequest, DeletionSpool, card_key, spool_dir, write_spool
 
 SECRET = b"an invented office secret, 32 b"
 NUMBER = "001090000042"                        # invented
@@ -71,6 +71,10 @@ def drive(kiosk, child, clock_step=1.0, timeout=120.0):
     return out[0]
 
 
+def spool_of(kiosk) -> DeletionSpool:
+    return next(c for c in kiosk.loop.chores if isinstance(c, DeletionSpool))
+
+
 def inbox_state(k):
     return json.loads((k.data / "sync" / "inbox.json").read_text())
 
@@ -84,7 +88,7 @@ def test_the_running_kiosk_applies_a_deletion_from_a_stick_once(k, tmp_path):
     office.signed(stick, "2.signed", {"kind": "config", "sequence": 2, "toml": '[kiosk]\noffice = "Two"\n'})
     kiosk = running(k, tmp_path)
     try:
-        index = kiosk.loop._deletions._index
+        index = spool_of(kiosk).index
         assert by_card in index and by_id in index and kept in index
         child = import_child(k, stick)
         out = drive(kiosk, child)
@@ -103,7 +107,7 @@ def test_the_running_kiosk_applies_a_deletion_from_a_stick_once(k, tmp_path):
         out = drive(kiosk, child)
         assert child.returncode == 0 and out.count("skipped:") == 2, out
         assert (kiosk.store.receipts(), inbox_state(k)) == before
-        assert kiosk.loop._deletions.applied == 1
+        assert spool_of(kiosk).applied == 1
     finally:
         kiosk.close()
 
