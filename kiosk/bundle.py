@@ -56,8 +56,9 @@ Signed document (ack and inbox files)::
     42  64 Ed25519 signature over b"kiosk-sync document 1\\0" + body
     106 .. body: canonical JSON {kind, kiosk (an id or "*" for every kiosk), sequence, created, ...}
 
-kinds: ``ack`` {sequence: the last ingested bundle, bundle: its sha256}; ``config`` {toml: an update of the
-config file, see kiosk/sync.py}; ``delete`` {citizens: [ids]}; ``office-key`` {new_key: office public key text,
+kinds: ``ack`` {sequence: the last ingested bundle, bundle: its sha256}; ``config`` {toml: the office's keys of
+the config, see kiosk/officeconfig.py}; ``delete`` {citizens: [32-hex ids], cards: [12-digit card numbers]}
+(either may be missing); ``office-key`` {new_key: office public key text,
 signed by the OLD key}. Inbox sequences are one counter per office; a kiosk applies a file only when its sequence
 is above the last it applied (a replay changes nothing).
 """
