@@ -71,3 +71,17 @@ def test_a_kiosk_without_card_records_sends_an_empty_part(k, stick):
     result = k.export(stick)
     assert result.counts["cards"] == 0 and cards_of(k, stick) == [[]]
     assert not (k.data / "identity.jsonl").exists()                          # an export writes no kiosk data
+
+
+def test_the_cards_benchmark_runs_end_to_end():
+    """benchmarks/export_cards.py on a small store (its full-size numbers come from running it by hand)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "export_cards.py"), "--cards", "300",
+                           "--visits", "500", "--citizens", "50", "--returning", "7"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "with 300 card records" in done.stdout and "7 card records sent" in done.stdout

@@ -48,8 +48,10 @@ def card_holder(k, number=NUMBER) -> str:
 
 def running(k, tmp_path):
     config = load_config(k.config)
-    return build_kiosk(config, clock=FakeClock(T0), printer=SimulatedPrinter(tmp_path / "out", width_dots=576),
-                       use_gpio=False, sync=True)
+    clock = FakeClock(T0)
+    kiosk = build_kiosk(config, clock=clock, printer=SimulatedPrinter(tmp_path / "out", width_dots=576),
+                        use_gpio=False, sync=True)
+    return kiosk, clock
 
 
 def import_child(k, stick):
@@ -59,13 +61,13 @@ def import_child(k, stick):
                             env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
 
 
-def drive(kiosk, child, clock_step=1.0, timeout=120.0):
+def drive(kiosk, clock, child, clock_step=1.0, timeout=120.0):
     """Turn the kiosk's loop (the loop thread of a real kiosk) until the child is done; its stdout."""
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.append(child.communicate(timeout=timeout)[0]))
     reader.start()
     while reader.is_alive():
-        kiosk.loop._clock.advance(clock_step)
+        clock.advance(clock_step)
         kiosk.loop.step()
         reader.join(0.05)
     return out[0]
@@ -86,12 +88,12 @@ def test_the_running_kiosk_applies_a_deletion_from_a_stick_once(k, tmp_path):
     office = Office(k)
     office.signed(stick, "1.signed", {"kind": "delete", "sequence": 1, "citizens": [by_id], "cards": [NUMBER]})
     office.signed(stick, "2.signed", {"kind": "config", "sequence": 2, "toml": '[kiosk]\noffice = "Two"\n'})
-    kiosk = running(k, tmp_path)
+    kiosk, clock = running(k, tmp_path)
     try:
         index = spool_of(kiosk).index
         assert by_card in index and by_id in index and kept in index
         child = import_child(k, stick)
-        out = drive(kiosk, child)
+        out = drive(kiosk, clock, child)
         assert child.returncode == 0, out
         assert "applied by the running kiosk" in out and "config" in out     # 2 came after 1, in the same import
         assert kiosk.store.citizen(by_card) is None and kiosk.store.citizen(by_id) is None
@@ -104,7 +106,7 @@ def test_the_running_kiosk_applies_a_deletion_from_a_stick_once(k, tmp_path):
         assert NUMBER not in "".join(p.read_text(errors="replace") for p in k.data.rglob("*") if p.is_file())
         before = (kiosk.store.receipts(), inbox_state(k))
         child = import_child(k, stick)                        # the same stick again: a replay
-        out = drive(kiosk, child)
+        out = drive(kiosk, clock, child)
         assert child.returncode == 0 and out.count("skipped:") == 2, out
         assert (kiosk.store.receipts(), inbox_state(k)) == before
         assert spool_of(kiosk).applied == 1
@@ -117,13 +119,13 @@ def test_a_request_left_by_a_crash_is_applied_at_start_and_again_changes_nothing
     office_hex = k.office.public().sign.encode().hex()
     request = DeletionRequest(office_hex, 4, "ab" * 32, (cid,), (card_key(SECRET, NUMBER),))
     write_spool(k.data, request)                # handed over, then the kiosk died before applying it
-    kiosk = running(k, tmp_path)
+    kiosk, clock = running(k, tmp_path)
     try:
         kiosk.loop.step()
         assert kiosk.store.citizen(cid) is None and inbox_state(k)["sequence"] == 4
         receipts = kiosk.store.receipts()
         write_spool(k.data, request)            # died after forgetting, before the spool file went
-        kiosk.loop._clock.advance(2)
+        clock.advance(2)
         kiosk.loop.step()
         assert kiosk.store.receipts() == receipts and inbox_state(k)["sequence"] == 4
         assert inbox_state(k)["applied"] == ["ab" * 32]
