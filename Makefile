@@ -16,10 +16,10 @@ venv: $(STAMP)
 # setuptools < 81: face_recognition_models still imports pkg_resources.
 # dlib comes from the dlib-bin wheel; face_recognition then goes in with --no-deps
 # so that pip never tries to build dlib from source.
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): requirements.txt requirements-office.txt requirements-dev.txt setup.py
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip "setuptools<81" wheel
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-office.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@

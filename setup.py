@@ -32,6 +32,8 @@ setup(
         "pyudev>=0.24,<1",
         "dbus-fast>=2.0",
     ],
-    extras_require={"test": ["pytest>=8"]},
-    entry_points={"console_scripts": ["kiosk = kiosk.__main__:main"]},
+    extras_require={"test": ["pytest>=8"],
+                    # kiosk-office (kiosk/office/): PostgreSQL and the report's charts; not needed on a kiosk
+                    "office": ["psycopg[binary]>=3.1,<4", "matplotlib>=3.8,<4"]},
+    entry_points={"console_scripts": ["kiosk = kiosk.__main__:main", "kiosk-office = kiosk.office.cli:main"]},
 )

@@ -1,0 +1,1 @@
+"""The office side of USB sync (issue 12): ``kiosk-office``."""
