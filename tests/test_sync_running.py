@@ -11,10 +11,12 @@ import pytest
 from synckit import CONSENT, T0, Office, enrol, make_kiosk, run_import
 
 from hardware.printer import SimulatedPrinter
+from hardware.usb import FolderSticks, Stick, StickEvent
 from kiosk.app import build_kiosk
 from kiosk.config import load_config
 from kiosk.identity import CardBook
 from kiosk.loop import FakeClock
+from kiosk.stickwatch import ChildCommand, StickWatch
 from kiosk.store import Store
 from kiosk.syncdelete import DeletionRequest, DeletionSpool, card_key, spool_dir, write_spool
 
@@ -46,11 +48,11 @@ def card_holder(k, number=NUMBER) -> str:
     return citizen_id
 
 
-def running(k, tmp_path):
+def running(k, tmp_path, sticks=None):
     config = load_config(k.config)
     clock = FakeClock(T0)
     kiosk = build_kiosk(config, clock=clock, printer=SimulatedPrinter(tmp_path / "out", width_dots=576),
-                        use_gpio=False, sync=True)
+                        use_gpio=False, sync=True, sticks=sticks)
     return kiosk, clock
 
 
@@ -147,3 +149,27 @@ def test_deletion_by_card_number_with_the_service_stopped(k, tmp_path):
         assert s.citizen(cid) is None
     Office(k).signed(stick, "2.signed", {"kind": "delete", "sequence": 2, "cards": ["12345"]})
     assert "12-digit" in run_import(k, stick, secret=SECRET).rejected[0]
+
+
+def test_the_hot_plug_path_exports_then_has_the_running_kiosk_apply_the_deletion(k, tmp_path):
+    """Through StickWatch, as `kiosk run` does it: export and import children, the loop applies the deletion."""
+    (cid,) = enrol(k)
+    stick = tmp_path / "sticks" / "s1"
+    Office(k).signed(stick, "1.signed", {"kind": "delete", "sequence": 1, "citizens": [cid]})
+    watch = StickWatch(FolderSticks(stick.parent, lambda e: None), ChildCommand.kiosk("--config", str(k.config)),
+                       clock=FakeClock(T0))
+    kiosk, clock = running(k, tmp_path, sticks=watch)
+    try:
+        watch.event(StickEvent("added", Stick(str(stick))))
+        for _ in range(2400):
+            if watch.wait_finished(1, 0.05):
+                break
+            clock.advance(1.0)
+            kiosk.loop.step()                          # the loop thread: tickets, screen, and the office's chores
+        banner = watch.poll()
+        assert banner is not None and banner.stage == "done", banner
+        assert kiosk.store.citizen(cid) is None and cid not in spool_of(kiosk).index
+        assert inbox_state(k)["sequence"] == 1 and spool_of(kiosk).applied == 1
+        assert list((stick / "kiosk-sync" / "k-01").glob("*.bundle"))       # the export ran first
+    finally:
+        kiosk.close()
