@@ -151,19 +151,22 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
-                                            clock=clock), clock)
+                                            clock=clock), clock, sticks)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks)
 
 
-def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock) -> None:
-    """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk."""
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
+                sticks: StickWatch | None) -> None:
+    """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk once the
+    stick that brought it is done with."""
     from kiosk.officeconfig import EX_RESTART, OfficeConfigWatch
 
     def restart() -> None:
         loop.running, loop.exit_status = False, EX_RESTART
 
-    loop.add_chores(deletions, OfficeConfigWatch(config.data_dir, clock=clock, on_change=restart))
+    loop.add_chores(deletions, OfficeConfigWatch(config.data_dir, clock=clock, on_change=restart,
+                                                 busy=lambda: sticks is not None and sticks.poll() is not None))
 
 
 def card_reader(frame: np.ndarray) -> list[str]:

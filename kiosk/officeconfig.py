@@ -156,10 +156,13 @@ def fingerprint(data_dir: Path) -> str | None:
 
 
 class OfficeConfigWatch:
-    """On the loop thread, when idle: a new office override calls ``on_change`` (the kiosk restarts with it)."""
+    """On the loop thread, when idle: a new office override calls ``on_change`` (the kiosk restarts with it),
+    once ``busy()`` is false: never while the stick that brought it is still in use or its banner is up (a
+    restart would stop the import child and leave the stick mounted)."""
 
-    def __init__(self, data_dir: Path, *, clock: Callable[[], float], on_change: Callable[[], None]) -> None:
-        self.data_dir, self._clock, self._on_change = Path(data_dir), clock, on_change
+    def __init__(self, data_dir: Path, *, clock: Callable[[], float], on_change: Callable[[], None],
+                 busy: Callable[[], bool] = lambda: False) -> None:
+        self.data_dir, self._clock, self._on_change, self._busy = Path(data_dir), clock, on_change, busy
         self._seen = fingerprint(data_dir)
         self.next_due = clock() + CHECK_SECONDS
 
@@ -169,7 +172,7 @@ class OfficeConfigWatch:
             return
         self.next_due = now + CHECK_SECONDS
         current = fingerprint(self.data_dir)
-        if current != self._seen:
+        if current != self._seen and not self._busy():
             self._seen = current
             log.info("the office's config changed (%s): restarting to use it", override_path(self.data_dir))
             self._on_change()

@@ -17,8 +17,8 @@ Each file is a signed document (kiosk/bundle.py) of one kind:
 
 A file is applied only when the current office key signed it, it is addressed to this kiosk (or ``*``) and its
 sequence is above the last one applied; files are applied in sequence order. Anything else is rejected, logged,
-and changes nothing. A valid file that cannot be applied here (the running kiosk did not take a deletion in time, the config cannot
-be written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
+and changes nothing. A valid file that cannot be applied here (the running kiosk did not take a deletion in
+time, the config cannot be written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
 """
 from __future__ import annotations
 
@@ -214,7 +214,8 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
             raise BundleError("config update without its toml text")
         path = apply_config_update(config_path, data_dir, text)
         result.restart_needed = True
-        return f"office config written to {path} (over {config_path}; previous kept as {path.name}.previous); " \
+        return f"office config written to {path} (over {config_path}; any previous one kept as " \
+               f"{path.name}.previous); " \
                f"the kiosk restarts with it when idle"
     if kind == "delete":
         ids, numbers = body.get("citizens", []), body.get("cards", [])

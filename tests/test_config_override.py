@@ -4,12 +4,14 @@ import pytest
 from synckit import Office, make_kiosk, run_import
 
 from hardware.printer import SimulatedPrinter
+from hardware.usb import FolderSticks, Stick, StickEvent
 from kiosk.app import build_kiosk
 from kiosk.config import load_config
 from kiosk.doctor import check_office_config
 from kiosk.loop import FakeClock
 from kiosk.officeconfig import CHECK_SECONDS, EX_RESTART
 from kiosk.states import ButtonPressed
+from kiosk.stickwatch import ChildCommand, StickWatch
 
 
 @pytest.fixture
@@ -19,9 +21,9 @@ def k(tmp_path):
     return k
 
 
-def running(k, tmp_path):
-    clock = FakeClock()
-    kiosk = build_kiosk(load_config(k.config), clock=clock, use_gpio=False, sync=True,
+def running(k, tmp_path, clock=None, sticks=None):
+    clock = clock or FakeClock()
+    kiosk = build_kiosk(load_config(k.config), clock=clock, use_gpio=False, sync=True, sticks=sticks,
                         printer=SimulatedPrinter(tmp_path / "out", width_dots=576))
     return kiosk, clock
 
@@ -55,6 +57,27 @@ def test_the_running_kiosk_restarts_when_idle_with_the_offices_new_config(k, tmp
         assert again.loop.running
     finally:
         again.close()
+
+
+def test_the_restart_waits_until_the_stick_that_brought_the_config_is_done_with(k, tmp_path):
+    stick = tmp_path / "sticks" / "s1"
+    Office(k).signed(stick, "1.signed", {"kind": "config", "sequence": 1, "toml": '[kiosk]\noffice = "Hai"\n'})
+    clock = FakeClock()
+    watch = StickWatch(FolderSticks(stick.parent, lambda e: None), ChildCommand.kiosk("--config", str(k.config)),
+                       clock=clock, linger=60)
+    kiosk, _ = running(k, tmp_path, clock=clock, sticks=watch)
+    try:
+        watch.event(StickEvent("added", Stick(str(stick))))
+        assert watch.wait_finished(1, 120)
+        assert watch.poll().stage == "done" and "restarts with it" in watch.poll().detail
+        clock.advance(CHECK_SECONDS + 1)
+        kiosk.loop.step()
+        assert kiosk.loop.running                         # "you may remove the stick" is still on screen
+        clock.advance(60)                                 # the banner has gone
+        kiosk.loop.step()
+        assert not kiosk.loop.running and kiosk.loop.exit_status == EX_RESTART
+    finally:
+        kiosk.close()
 
 
 def test_doctor_says_when_an_office_override_is_active(k, tmp_path):
