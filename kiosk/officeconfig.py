@@ -7,7 +7,7 @@ signed (kiosk/syncinbox.py) is written instead to ``<data folder>/office-config.
 :func:`kiosk.config.load_config` layers it over the config file for exactly the keys the office may change
 (:data:`UPDATABLE`): ``[kiosk] office`` and the ``[[categories]]`` (names, prefixes; never GPIO pins: a category
 keeps the pin of the config file's category with the same key, a new one takes the pins of the categories the
-office removed, in order). The running kiosk notices the new file when nobody is at the screen and exits with
+office removed, in order). The running kiosk notices the new file when nobody is at the screen and no stick is in use, and exits with
 :data:`EX_RESTART`, which the unit (``Restart=on-failure``) restarts in three seconds with the new config.
 
 Rollback: copy ``office-config.toml.previous`` over ``office-config.toml``, or delete it to use
