@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
-# On a Pi: VENV_FLAGS=--system-site-packages, so picamera2 and lgpio come from apt.
+# On a Pi use `sudo ./install.sh` instead: it builds the service's venv on apt's camera stack.
 VENV_FLAGS ?=
 # Headless where there is no display (CI, ssh): same code, SDL's dummy video driver.
 HEADLESS = $(if $(DISPLAY)$(WAYLAND_DISPLAY),,SDL_VIDEODRIVER=dummy)
@@ -16,10 +16,11 @@ venv: $(STAMP)
 # setuptools < 81: face_recognition_models still imports pkg_resources.
 # dlib comes from the dlib-bin wheel; face_recognition then goes in with --no-deps
 # so that pip never tries to build dlib from source.
-$(STAMP): requirements.txt requirements-office.txt requirements-dev.txt setup.py
-	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+# --clear: a requirement that changed (pygame -> pygame-ce) never leaves the old package's files behind.
+$(STAMP): requirements.txt requirements-sim.txt requirements-office.txt requirements-dev.txt setup.py
+	$(PYTHON) -m venv --clear $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip "setuptools<81" wheel
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-office.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-sim.txt -r requirements-office.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@

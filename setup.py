@@ -19,9 +19,9 @@ setup(
     data_files=[("share/queue-kiosk/assets", ["assets/DejaVuSans.ttf", "assets/DejaVuSans-Bold.ttf",
                                                "assets/LICENSE-DejaVu.txt"])],
     install_requires=[
-        "numpy>=1.26,<3",
-        "Pillow>=10",
-        "pygame>=2.5",
+        "numpy>=1.24,<3",
+        "Pillow>=9.4",
+        "pygame-ce>=2.5.8,<2.6",
         "tinydb>=4.8,<5",
         "gpiozero>=2.0",
         "python-escpos[usb,serial]>=3.1",

@@ -11,8 +11,9 @@ sigma 0-0.8 px), given sensor noise and JPEG compressed (quality 60-90). The QR'
 module (px/module) at its centre: 1.5, 2, 2.5, 3, 4. As many frames again show no card (the cost of looking
 while nobody holds one up). The same frames go to:
 
-* zxing-cpp through ``kiosk.cardread.decode_qr`` (what the kiosk runs) and zxing-cpp with its defaults on the RGB
-  frame (the baseline the tuning is measured against);
+* zxing-cpp through ``kiosk.cardread.decode_qr`` (what the kiosk runs), the same with OpenCV's grey and bicubic
+  enlargement in place of Pillow's (what it ran before Pillow replaced OpenCV there), and zxing-cpp with its
+  defaults on the RGB frame (the baseline the tuning is measured against);
 * ZBar through pyzbar (needs Debian's libzbar0; skipped with a note when missing);
 * OpenCV's ``cv2.QRCodeDetector().detectAndDecode``.
 
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kiosk.cardgen import card_image, invent_payload  # noqa: E402
-from kiosk.cardread import decode_qr  # noqa: E402
+from kiosk.cardread import UPSCALE, UPSCALE_WINDOW, decode_qr  # noqa: E402
 from kiosk.cccd import InvalidCard, NotACard, parse_card  # noqa: E402
 
 TODAY = date(2026, 12, 1)
@@ -158,6 +159,20 @@ def kiosk_one_pass(rgb: np.ndarray, grey: np.ndarray) -> list[str]:
     return decode_qr(rgb, upscale=False)
 
 
+def kiosk_with_opencv(rgb: np.ndarray, grey: np.ndarray) -> list[str]:
+    """decode_qr as it was before the merge: OpenCV's grey and INTER_CUBIC enlargement instead of Pillow's."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    texts = decode_qr(grey, upscale=False)
+    if not texts:
+        height, width = grey.shape
+        w, h = min(width, UPSCALE_WINDOW[0]), min(height, UPSCALE_WINDOW[1])
+        top, left = (height - h) // 2, (width - w) // 2
+        window = grey[top:top + h, left:left + w]
+        texts = decode_qr(cv2.resize(window, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC),
+                          upscale=False)
+    return texts
+
+
 def zbar_decoder() -> Decoder | str:
     try:
         from pyzbar import pyzbar
@@ -233,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)      # one worker thread on the kiosk; CPU time per frame is what the Pi will pay
     decoders: dict[str, Decoder] = {"zxing-cpp, kiosk decode_qr": kiosk_decoder,
                                     "zxing-cpp, one pass": kiosk_one_pass,
+                                    "decode_qr with OpenCV (before)": kiosk_with_opencv,
                                     "zxing-cpp defaults (baseline)": zxing_default}
     zbar = zbar_decoder()
     if isinstance(zbar, str):

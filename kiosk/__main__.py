@@ -10,6 +10,11 @@ import warnings
 from datetime import date
 from pathlib import Path
 
+# Before numpy loads: one OpenBLAS thread. Its extra threads spin on the other core, which the loop and the screen
+# need, and cost more CPU than they save on the kiosk's small products (the face index's build: 0.4 CPU-s with
+# one thread, 1.65 with two, benchmarks/startup.py's data).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from kiosk.config import SIMULATION_CONFIG, Config, ConfigError, load_config
 from kiosk.display import EX_CONFIG
 

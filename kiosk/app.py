@@ -6,7 +6,9 @@ gets plain values. Also ``run``, the command that needs the whole kiosk (``forge
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from kiosk.faces import Engine
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
+    from kiosk.store import Store
     from kiosk.syncdelete import DeletionSpool
 
 log = logging.getLogger("kiosk.app")
@@ -67,8 +70,11 @@ class Kiosk:
     book: CardBook | None = None
     stick_source: StickSource | None = None  # udev (or the simulation's folder) -> sticks
     sticks: StickWatch | None = None
+    archives: ArchiveCheck | None = None
 
     def close(self) -> None:
+        if self.archives is not None:
+            self.archives.close()       # before the store: the scan holds the store's month files
         # The print queue first: tickets already stored get their paper before the printer closes.
         parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.worker, self.camera,
                                               self.print_queue, self.printer, self.screen, self.book, self.store)
@@ -84,8 +90,11 @@ class Kiosk:
 def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, printer: Printer | None = None,
                 screen: Display | None = None, engine: Engine | None = None, sync: bool = False,
                 use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = (),
-                sticks: StickWatch | None = None) -> Kiosk:
+                sticks: StickWatch | None = None, defer_archive_check: bool = False) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
+
+    ``defer_archive_check`` (``kiosk run``): the full scan of the month files is not done while opening the
+    store but by ``Kiosk.archives.start()`` once the kiosk is ready; what it finds joins the staff notice.
 
     ``sync`` (replay, tests): recognition and printing finish before the loop goes on, so a scripted
     run gives the same result every time; the live kiosk never waits on either.
@@ -101,7 +110,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.store import Store
     from kiosk.syncdelete import DeletionSpool
 
-    store: TicketStore = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour)
+    rec = config.recognition
+    opened = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
+                        check_archives=not defer_archive_check)
+    archives = ArchiveCheck(opened) if defer_archive_check else None
+    store: TicketStore = opened
     faults = list(faults)
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
@@ -120,11 +133,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             log.error("buttons: %s", exc)
             faults.append(f"Nút bấm lỗi / buttons: {exc}")
     worker = None
-    rec = config.recognition
+    # The face models load after the index is built, once the store's copy of the templates is gone: loading them
+    # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.
     if rec.enabled and camera is not None and engine is None:
         try:
-            from kiosk.faces import FaceRecognitionEngine
-            engine = FaceRecognitionEngine()
+            engine = _load_engine()
         except Exception as exc:  # missing or broken model files: tickets without faces
             log.error("face models: %s; tickets without face recognition", exc)
             faults.append(f"Nhận diện lỗi / face models: {exc}")
@@ -140,7 +153,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     ident = config.identity
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults, notices=[lambda: disk.notice], book=book,
+                             faults=faults, book=book,
+                             notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
@@ -153,7 +167,44 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
-                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks)
+                 camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
+                 archives=archives)
+
+
+class ArchiveCheck:
+    """The month files' full integrity scan, on a thread after READY: tickets never wait for it.
+
+    It reads all history (a year of visits is tens of MB), which is what made start-up grow with the years.
+    Damage it finds is set aside by the store as at start-up, logged, and shown in the staff notice.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._found: list[str] = []
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="archive-check", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._found = self._store.check_archives()
+        except Exception:  # a bug here must not stop the kiosk; the next start checks again
+            log.exception("checking the month files")
+
+    def notice(self) -> str | None:
+        return " · ".join(f"Dữ liệu / data: {problem}" for problem in self._found) or None
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def _load_engine() -> Engine:
+    from kiosk.faces import FaceRecognitionEngine
+
+    return FaceRecognitionEngine()
 
 
 def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
@@ -192,6 +243,20 @@ def open_card_book(config: Config, faults: list[str]) -> CardBook:
         log.warning("identity: %s", problem)
         faults.append(f"Dữ liệu / data: {problem}")
     return book
+
+
+def use_escpos_cache() -> None:
+    """Keep python-escpos's parsed printer database between starts (by default it goes to a new temporary
+    folder every start: 0.5 s of YAML parsing each time, and one more folder left in /tmp)."""
+    from kiosk.encoding_cache import cache_folder
+
+    folder = cache_folder() / "escpos"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.info("escpos capabilities cache not kept (%s): parsed again at each start", exc)
+        return
+    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(folder))
 
 
 def make_printer(config: Config) -> Printer:
@@ -295,9 +360,10 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
         camera = None
         faults.append(f"Camera lỗi / camera: {exc}")
     notifier = SystemdNotifier(clock)
+    use_escpos_cache()
     sticks, stick_source = make_sticks(config, config_path, clock=clock, faults=faults)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults,
-                        sticks=sticks)
+                        sticks=sticks, defer_archive_check=True)
     kiosk.stick_source = stick_source
     if stick_source is not None:
         stick_source.start()     # after the loop exists: a stick already plugged in wakes it
@@ -306,6 +372,8 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")
     log.info(summary)
     notifier.ready(summary)
+    if kiosk.archives is not None:
+        kiosk.archives.start()
     started = clock()
     try:
         kiosk.loop.run(stop_at=None if exit_after is None else started + exit_after)

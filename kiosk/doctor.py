@@ -9,9 +9,12 @@ inject it.
 from __future__ import annotations
 
 import grp
+import hashlib
+import hmac
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -93,6 +96,66 @@ def check_store(config: Config) -> Check:
         return Check("store", not store.problems, detail)
     finally:
         store.close()
+
+
+def _readable_by(user: str, st: os.stat_result) -> bool | None:
+    """Whether ``user`` may read a file of this owner and mode (None: no such user on this machine)."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    if st.st_uid == entry.pw_uid:
+        return bool(st.st_mode & stat.S_IRUSR)
+    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    if st.st_gid in groups:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A short tag of the office secret that gives nothing of it away: equal on the kiosks of one office."""
+    return hmac.new(secret, b"queue-kiosk office secret fingerprint", hashlib.sha256).hexdigest()[:8]
+
+
+def check_secret(config: Config, *, uid: int | None = None, access: Callable[[Path, int], bool] = os.access,
+                 unit: tuple[str, list[str]] | None = None) -> Check:
+    """The office secret for CCCD cards: there, readable by the service's user, not world-readable, long enough.
+
+    Without it the kiosk issues tickets but reads no card; with a different file on each kiosk of one office
+    the kiosks would not agree on who is who, hence the fingerprint to compare between kiosks."""
+    from kiosk.identity import MIN_SECRET_BYTES, load_secret
+
+    path = Path(config.identity.secret_file)
+    me = user_name(os.geteuid() if uid is None else uid)
+    service_user = (unit or unit_user_and_groups())[0]
+    copy = (f"copy the same file from another kiosk of this office (every kiosk of one office needs the same "
+            f"secret), or for the office's first kiosk make it as the README says, {REINSTALL}")
+    permissions = f"sudo chgrp {service_user} {path} && sudo chmod 0640 {path}"
+    if not path.exists():
+        if config.simulate:
+            return Check("secret", True, f"{path} is not there yet; the simulation makes it on first start")
+        return Check("secret", False, f"{path} not found, so CCCD cards are not read: {copy}")
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        return Check("secret", False, f"{path} is not a file: move it away, then {copy}")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & stat.S_IRWXO:
+        return Check("secret", False, f"{path} is open to every user of this machine (mode {mode:04o}): "
+                                      f"sudo chmod o-rwx {path}")
+    readable = access(path, os.R_OK) if me == service_user else _readable_by(service_user, st)
+    if readable is None:            # no such user here (a development machine): judge by who runs the doctor
+        readable, service_user = access(path, os.R_OK), me
+    if not readable:
+        return Check("secret", False, f"{path} is not readable by {service_user} (owner {user_name(st.st_uid)}, "
+                                      f"group {group_name(st.st_gid)}, mode {mode:04o}): {permissions}")
+    secret, why = load_secret(path)
+    if secret is None:
+        return Check("secret", False, f"{why} (the kiosk needs at least {MIN_SECRET_BYTES}; install.sh writes 64 "
+                                      f"hex digits), so CCCD cards are not read: {copy}")
+    form = "64 hex digits" if len(secret) == 64 and all(c in b"0123456789abcdef" for c in secret.lower()) \
+        else f"{len(secret)} bytes"
+    return Check("secret", True, f"{path}: {form}, mode {mode:04o}, readable by {service_user}; fingerprint "
+                                 f"{secret_fingerprint(secret)} (must be the same on every kiosk of the office)")
 
 
 def check_face_models(config: Config) -> Check:
@@ -425,5 +488,5 @@ def check_office_config(config: Config) -> Check:
 
 DEFAULT_CHECKS: list[Callable[[Config], Check]] = [
     check_user, check_display, check_fonts, check_data, check_office_config, check_disk, check_clock, check_store,
-    check_face_models, check_camera, check_printer, check_buttons, check_devices, check_usb,
+    check_secret, check_face_models, check_camera, check_printer, check_buttons, check_devices, check_usb,
 ]

@@ -82,7 +82,9 @@ def _ask_card(screen: Screen, greeting: list[_Line], top: int) -> int:
     outline_w = screen._px(150)
     text_w = (w - outline_w) / screen._scale - 80
     y = screen._block(greeting + [
-        _Line("Ông/Bà đã đến đây trước? Vui lòng đưa thẻ CCCD trước camera", 20, True, gap=6),
+        # Two lines split where the sentence breaks, not where the width runs out (no orphaned "trước camera").
+        _Line("Ông/Bà đã đến đây trước?", 20, True, gap=6),
+        _Line("Vui lòng đưa thẻ CCCD trước camera", 20, True),
         _Line("Been here before? Please hold your ID card (CCCD) up to the camera", 16, colour=SECONDARY)],
         top / screen._scale + 8, left=28, width=text_w)
     card = pygame.Rect(0, 0, outline_w, round(outline_w / CARD_RATIO))

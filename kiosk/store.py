@@ -34,6 +34,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -91,12 +92,18 @@ class Store(Numbering, CitizenRecords):
         self._clock_warned_at: datetime | None = None
         self._clock_problem: str | None = None   # the "clock went back" line in problems, until accept_clock
         self._closed = False
+        self._archives_at_open = True
+        self._archive_lock = threading.Lock()    # month files: check_archives may run on another thread
 
     # ------------------------------------------------------------------------------------------------ opening
     @classmethod
     def open(cls, data_dir: Path, *, kiosk_id: str, day_start_hour: int = 0,
-             clock: Callable[[], datetime] = datetime.now) -> "Store":
-        """Lock the folder, check every file, repair what a crash left behind; ``clock`` is read once."""
+             clock: Callable[[], datetime] = datetime.now, check_archives: bool = True) -> "Store":
+        """Lock the folder, check every file, repair what a crash left behind; ``clock`` is read once.
+
+        ``check_archives=False`` (the kiosk's start-up): the month files' full scan is left to
+        :meth:`check_archives`, which the kiosk runs on a thread once it is ready.
+        """
         if not 0 <= day_start_hour <= 23:
             raise StoreError(f"day_start_hour must be 0..23, got {day_start_hour}")
         data_dir = Path(data_dir)
@@ -105,6 +112,7 @@ class Store(Numbering, CitizenRecords):
         except OSError as exc:
             raise StoreError(f"cannot create the data folder {data_dir}: {exc}") from exc
         store = cls(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, readonly=False, clock=clock)
+        store._archives_at_open = check_archives
         store._lock()
         try:
             store._load()
@@ -167,8 +175,8 @@ class Store(Numbering, CitizenRecords):
 
         # Hot file: today's visits and counters.
         hot_existed = (self.data_dir / HOT_FILE).exists()
+        # Written through JournalStorage.apply, one record per ticket (no tinydb: its writes copy whole tables).
         self._hot_storage = JournalStorage(self.data_dir / HOT_FILE, readonly=self.readonly)
-        self._hot = TinyDB(storage=lambda: self._hot_storage)
         for n in self._hot_storage.problems:
             self._note(n, level=logging.ERROR if self._hot_storage.damaged else logging.WARNING)
         self._index_hot()
@@ -202,12 +210,8 @@ class Store(Numbering, CitizenRecords):
         else:
             self._tpl_rows = self._tpl_ids = None
 
-        # History: every month file is checked (checksums only: fast), damage is set aside.
-        if repair:
-            for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
-                _, notes = RecordLog.load(month_file, repair=True, decode=False, checksum=True)
-                for n in notes:
-                    self._note(f"{ARCHIVE_DIR}/{n}", level=logging.ERROR)
+        if repair and self._archives_at_open:
+            self.check_archives()
 
         if repair:
             now = self._clock()
@@ -215,6 +219,22 @@ class Store(Numbering, CitizenRecords):
                 self._clock_went_back(now)
             self._audit({"at": now.isoformat(timespec="seconds"), "event": "open", "pid": os.getpid(),
                          "problems": list(self.problems), "repairs": list(self.repairs)})
+    def check_archives(self) -> list[str]:
+        """Check every month file (whole-file checksums: reads all history), set damage aside; the new problems.
+
+        Safe on another thread than the store's owner: month files are written only under the archive lock.
+        """
+        found: list[str] = []
+        for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
+            with self._archive_lock:
+                if self._closed:
+                    break
+                _, notes = RecordLog.load(month_file, repair=True, decode=False, checksum=True)
+            for n in notes:
+                self._note(f"{ARCHIVE_DIR}/{n}", level=logging.ERROR)
+                found.append(f"{ARCHIVE_DIR}/{n}")
+        return found
+
     def close(self) -> None:
         if self._closed:
             return

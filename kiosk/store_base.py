@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -49,11 +50,11 @@ class StoreBase:
     _clock: Callable[[], datetime]
     _lock_fd: int | None
     _closed: bool
+    _archive_lock: threading.Lock
     # numbering (kiosk.store_numbers)
     _numbers: SlotFile
     _marks: dict[str, Any]
     _hot_storage: JournalStorage
-    _hot: TinyDB
     _counters: dict[tuple[str, str], tuple[int | None, int]]
     _floors: dict[tuple[str, str], int]
     _latest: datetime | None

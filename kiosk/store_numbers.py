@@ -69,8 +69,8 @@ class Numbering(VisitArchive):
         if not behind and not (self._latest_day and self._hot_storage.peek().get("meta", {}).get("1") is None):
             return
         try:
-            with self._hot_storage.batch():
-                updated = self._save_counters(behind, self._latest, self._latest_day)
+            sets, updated = self._counter_changes(behind, self._latest, self._latest_day)
+            self._hot_storage.apply(sets)
         except StorageError as exc:  # the numbers stay protected in memory (floors) and in numbers.bin
             log.warning("%s: could not record the numbers taken: %s", HOT_FILE, exc)
             return
@@ -117,8 +117,8 @@ class Numbering(VisitArchive):
         # Hot file first, then numbers.bin: until both say today, opening takes the later of the two, the
         # future day, so a crash in between leaves the old (safe) state and the repair can simply be run again.
         try:
-            with self._hot_storage.batch():
-                counters = self._save_counters({(iso, c): n for c, n in used.items()}, now, day)
+            sets, counters = self._counter_changes({(iso, c): n for c, n in used.items()}, now, day)
+            self._hot_storage.apply(sets)
             self._counters = counters
             marks = {"day": iso, "last": dict(used), "latest": now.isoformat()}
             self._numbers.write(marks)
@@ -165,9 +165,10 @@ class Numbering(VisitArchive):
                "issued_at": now.isoformat(), "service_day": key[0], "citizen": citizen_id,
                "kiosk": self.kiosk_id, "printed": None}
         try:
-            with self._hot_storage.batch():        # the visit, its counter and the clock reference: one record
-                doc_id = self._hot.table("visits").insert(doc)
-                counters = self._save_counters({key: number}, latest, day)
+            sets, counters = self._counter_changes({key: number}, latest, day)
+            doc_id = self._hot_storage.new_id("visits")
+            sets["visits"] = {str(doc_id): doc}
+            self._hot_storage.apply(sets)          # the visit, its counter and the clock reference: one record
         except StorageError as exc:
             raise StoreError(f"ticket not saved: {exc}") from exc
         self._visit_docs[visit.id] = doc_id
@@ -175,29 +176,25 @@ class Numbering(VisitArchive):
         self._latest, self._latest_day = latest, day
         return visit
 
-    def _save_counters(self, numbers: dict[tuple[str, str], int], latest: datetime | None, day: date | None
-                       ) -> dict[tuple[str, str], tuple[int | None, int]]:
-        """Inside a hot-file batch: set each (day, category) counter and the latest issue time and day.
+    def _counter_changes(self, numbers: dict[tuple[str, str], int], latest: datetime | None, day: date | None
+                         ) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], tuple[int | None, int]]]:
+        """The hot-file documents that set each (day, category) counter and the latest issue time and day.
 
-        Returns the counters as they will be once the batch is on disk (the caller keeps them only then).
+        Returns them (for one :meth:`JournalStorage.apply` record, with whatever else belongs in it) and the
+        counters as they will be once that record is on disk (the caller keeps them only then).
         """
-        counters = self._hot.table("counters")
+        counters: dict[str, dict] = {}
         updated = dict(self._counters)
         for (counter_day, category), number in numbers.items():
             doc_id = updated.get((counter_day, category), (None, 0))[0]
             if doc_id is None:
-                doc_id = counters.insert({"day": counter_day, "category": category, "last": number})
-            else:
-                counters.update({"last": number}, doc_ids=[doc_id])
+                doc_id = self._hot_storage.new_id("counters")
+            counters[str(doc_id)] = {"day": counter_day, "category": category, "last": number}
             updated[(counter_day, category)] = (doc_id, number)
+        sets: dict[str, dict[str, dict]] = {"counters": counters} if counters else {}
         if latest is not None and day is not None:
-            meta = self._hot.table("meta")
-            meta_doc = {"latest": latest.isoformat(), "day": day.isoformat()}
-            if meta.contains(doc_id=1):
-                meta.update(meta_doc, doc_ids=[1])
-            else:
-                meta.insert(meta_doc)
-        return updated
+            sets["meta"] = {"1": {"latest": latest.isoformat(), "day": day.isoformat()}}
+        return sets, updated
 
     def _clock_went_back(self, now: datetime) -> None:
         if self._latest is None:

@@ -58,17 +58,15 @@ class VisitArchive(StoreBase):
                 archive.mkdir()
                 fsync_dir(self.data_dir)
             for month, docs in sorted(by_month.items()):
-                out = RecordLog(archive / f"{month}.jsonl", checksum=True)
-                try:
-                    out.append(docs)  # durable before the hot copies go (a crash in between: duplicates,
-                finally:             # which readers drop by visit id)
-                    out.close()
+                with self._archive_lock:
+                    out = RecordLog(archive / f"{month}.jsonl", checksum=True)
+                    try:
+                        out.append(docs)  # durable before the hot copies go (a crash in between: duplicates,
+                    finally:             # which readers drop by visit id)
+                        out.close()
         if old or old_counters:
-            with self._hot_storage.batch():
-                if old:
-                    self._hot.table("visits").remove(doc_ids=[k for k, _ in old])
-                if old_counters:
-                    self._hot.table("counters").remove(doc_ids=old_counters)
+            self._hot_storage.apply(dels={"visits": [str(k) for k, _ in old],
+                                          "counters": [str(k) for k in old_counters]})
             for _, doc in old:
                 self._visit_docs.pop(doc["id"], None)
             self._counters = {k: v for k, v in self._counters.items() if k[0] >= keep_from}
@@ -79,18 +77,20 @@ class VisitArchive(StoreBase):
         self._writable()
         doc_id = self._visit_docs.get(visit_id)
         if doc_id is not None:
+            doc = self._hot_storage.peek()["visits"][str(doc_id)]
             with _saving("printer answer"):
-                self._hot.table("visits").update({"printed": bool(ok)}, doc_ids=[doc_id])
+                self._hot_storage.apply({"visits": {str(doc_id): {**doc, "printed": bool(ok)}}})
             return
         for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl"), reverse=True):
             records, _ = RecordLog.load(month_file, repair=False)
             if any(r.get("id") == visit_id and "patch" not in r for r in records):
-                out = RecordLog(month_file, checksum=True)
-                try:
-                    with _saving("printer answer"):
-                        out.append([{"patch": visit_id, "printed": bool(ok)}])
-                finally:
-                    out.close()
+                with self._archive_lock:
+                    out = RecordLog(month_file, checksum=True)
+                    try:
+                        with _saving("printer answer"):
+                            out.append([{"patch": visit_id, "printed": bool(ok)}])
+                    finally:
+                        out.close()
                 return
         raise StoreError(f"unknown visit {visit_id} in {self.data_dir}")
 

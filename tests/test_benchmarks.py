@@ -49,6 +49,11 @@ def test_recognition_benchmark_replays_enrolments_returns_and_strangers(few_face
     assert "6 of 6 people enrolled on their first visit" in out
     assert "visits attached to a wrong citizen: 0" in out
     assert "strangers accepted: 0 of 2 stranger visits" in out
+    # The missed returns consent again: no second record for anybody; with cards every return is linked right.
+    assert "are replayed with consent yes: 0   (target 0" in out
+    assert "returning visits linked to the right citizen when each shows a card: 6/6 = 100.0%" in out
+    assert "swaying 6 px, 6 records," in out
+    assert "identified by the card 6, to a wrong citizen 0, cards not read 0, citizens on record 6)" in out
 
 
 def test_idle_benchmark_measures_the_kiosk_loop_against_the_old_one(tmp_path):
@@ -110,3 +115,17 @@ def test_cardread_benchmark_compares_decoders_on_the_same_frames(tmp_path):
     assert kiosk[4] == "100.0%"                      # 4 px/module: both scenes read
     assert kiosk[8:10] == ["0", "0"]                 # no wrong text, none accepted as a card
     assert rows["zxing-cpp defaults (baseline)"][-4:] == ["(1.00x", "the", "baseline's", "time)"]
+
+
+def test_match_benchmark_times_the_index_against_both_baselines(tmp_path):
+    out = bench("match.py", "--sizes", "3000", "--seconds", "0.05", "--no-memory", cwd=tmp_path)
+    assert "3,000 templates (1,000 citizens x 3)" in out
+    for line in ("face_distance(list of arrays)", "stacked float64 + np.linalg.norm", "FaceIndex.match"):
+        assert line in out and "CPU" in out and "wall" in out and "load" in out
+
+
+def test_startup_benchmark_times_the_real_process_to_ready(tmp_path):
+    out = bench("startup.py", "--citizens", "300", "--visits", "2000", "--runs", "1", "--exit-after", "0.5",
+                "--cache", str(tmp_path), cwd=tmp_path)
+    assert "empty data folder" in out and "300 citizens, 2,000 visits" in out
+    assert out.count("READY") >= 3 and "RSS at READY" in out and "peak" in out and "load" in out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kiosk.cardgen import card_image, invent_payload, qr_modules
-from kiosk.cardread import UPSCALE, UPSCALE_WINDOW, _enlarged_centre, decode_qr
+from kiosk.cardread import UPSCALE, UPSCALE_WINDOW, _enlarged_centre, decode_qr, enlarge2x
 from kiosk.cccd import parse_card
 
 TODAY = date(2026, 12, 1)
@@ -81,3 +81,15 @@ def test_the_invented_qr_is_a_version_7_or_8_symbol_with_its_quiet_zone(text):
 def test_a_picture_of_the_wrong_shape_is_a_value_error():
     with pytest.raises(ValueError, match="H x W"):
         decode_qr(np.zeros((4, 4, 2), np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(720, 1280), (7, 5), (1, 1)])
+def test_the_enlargement_is_opencvs_bicubic_within_a_few_grey_levels(shape):
+    """enlarge2x stands in for cv2.resize(INTER_CUBIC), whose sharper kernel reads more small codes than Pillow's."""
+    grey = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    ours = enlarge2x(grey)
+    theirs = cv2.resize(grey, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    assert ours.shape == theirs.shape == (2 * shape[0], 2 * shape[1]) and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - theirs).max() <= 4
+    flat = np.full((6, 9), 200, np.uint8)
+    assert (enlarge2x(flat) == 200).all()                  # the weights sum to one: no drift, no ringing

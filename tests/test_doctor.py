@@ -12,8 +12,8 @@ from kiosk.doctor import check_printer, check_store, report, run_checks
 from kiosk.store import Store
 
 
-NAMES = ["user", "display", "fonts", "data", "office", "disk", "clock", "store", "faces", "camera", "printer", "buttons",
-         "devices", "usb"]
+NAMES = ["user", "display", "fonts", "data", "office", "disk", "clock", "store", "secret", "faces", "camera", "printer",
+         "buttons", "devices", "usb"]
 
 
 def test_simulation_passes_every_check(tmp_path, monkeypatch):
@@ -23,7 +23,7 @@ def test_simulation_passes_every_check(tmp_path, monkeypatch):
     assert [r.name for r in results] == NAMES
     assert all(r.ok for r in results), results
     out = io.StringIO()
-    assert report(results, out) == 0 and "all 14 checks passed" in out.getvalue()
+    assert report(results, out) == 0 and f"all {len(NAMES)} checks passed" in out.getvalue()
 
 
 def test_missing_printer_device_fails_naming_it(tmp_path):
@@ -81,7 +81,7 @@ def test_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     assert main(["doctor", "--simulate", "--data", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    assert "OK   fonts" in out and "all 14 checks passed" in out
+    assert "OK   fonts" in out and f"all {len(NAMES)} checks passed" in out
     assert "OK   display    opened with SDL video driver 'dummy' (chosen by SDL_VIDEODRIVER)" in out
 
 
@@ -124,12 +124,20 @@ def test_a_display_driver_this_pygame_lacks_fails_naming_it_and_the_fix(tmp_path
     assert result.ok and "'dummy' (chosen by SDL_VIDEODRIVER)" in result.detail
 
 
-def test_kmsdrm_missing_names_the_pygame_to_install(tmp_path):
+def test_the_installed_pygame_has_kmsdrm():
+    """pygame-ce's SDL has the service's driver (SDL names it "KMSDRM"; SDL_VIDEODRIVER matches any case)."""
     from kiosk.display import sdl_video_drivers
+
+    drivers = sdl_video_drivers()
+    assert drivers is not None and "kmsdrm" in [d.lower() for d in drivers], drivers
+
+
+def test_kmsdrm_missing_names_the_pygame_to_install(tmp_path, monkeypatch):
+    """A pygame built without KMS/DRM (pip's plain pygame wheel: these drivers) gets the line naming the fix."""
+    import kiosk.display
     from kiosk.doctor import check_display
 
-    if "kmsdrm" in (sdl_video_drivers() or ["kmsdrm"]):
-        pytest.skip("this pygame has KMS/DRM (or cannot tell): the missing-driver line cannot be shown here")
+    monkeypatch.setattr(kiosk.display, "sdl_video_drivers", lambda: ["x11", "wayland", "offscreen", "dummy"])
     result = check_display(_pi_config(tmp_path), environ={})
     assert not result.ok and "no 'kmsdrm' video driver" in result.detail and "pygame-ce" in result.detail
 
@@ -277,3 +285,68 @@ def test_a_camera_library_that_fails_to_load_is_a_failed_line_with_the_fix(tmp_p
     result = check_camera(_pi_config(tmp_path))
     assert not result.ok and "ValueError: numpy.dtype size changed" in result.detail
     assert "the system's numpy" in result.detail and "tickets, without faces" in result.detail
+
+
+def test_the_office_secret_must_be_there_private_readable_by_the_service_and_long_enough(tmp_path):
+    import pwd
+
+    from kiosk.doctor import check_secret
+    from kiosk.identity import make_secret
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    secret = tmp_path / "office-secret"
+    config = _pi_config(tmp_path)
+    config = dataclasses.replace(config, identity=dataclasses.replace(config.identity, secret_file=str(secret)))
+    unit = (me, [])
+
+    missing = check_secret(config, unit=unit)
+    assert not missing.ok and "not found, so CCCD cards are not read" in missing.detail
+    assert "copy the same file from another kiosk of this office" in missing.detail and "install.sh" in missing.detail
+    assert check_secret(dataclasses.replace(config, simulate=True), unit=unit).ok     # the simulation makes it
+
+    assert make_secret(secret)
+    good = check_secret(config, unit=unit)
+    assert good.ok and "64 hex digits, mode 0600" in good.detail and f"readable by {me}" in good.detail
+    other = tmp_path / "copy"
+    other.write_bytes(secret.read_bytes())
+    other.chmod(0o600)
+    copy = check_secret(dataclasses.replace(config, identity=dataclasses.replace(config.identity,
+                                                                                 secret_file=str(other))), unit=unit)
+    fingerprint = good.detail.split("fingerprint ")[1][:8]
+    assert fingerprint in copy.detail and secret.read_text().strip()[:8] not in good.detail
+
+    secret.chmod(0o644)
+    world = check_secret(config, unit=unit)
+    assert not world.ok and "open to every user" in world.detail and f"sudo chmod o-rwx {secret}" in world.detail
+    secret.chmod(0o640)
+    unreadable = check_secret(config, unit=unit, access=lambda path, mode: False)
+    assert not unreadable.ok and f"is not readable by {me}" in unreadable.detail
+    assert f"sudo chgrp {me} {secret} && sudo chmod 0640 {secret}" in unreadable.detail
+
+    secret.write_text("too short\n")
+    short = check_secret(config, unit=unit)
+    assert not short.ok and "fewer than 16 bytes" in short.detail and "copy the same file" in short.detail
+
+
+def test_the_office_secret_is_judged_for_the_service_user_when_another_runs_the_doctor(tmp_path):
+    import grp
+    import pwd
+
+    from kiosk.doctor import check_secret
+    from kiosk.identity import make_secret
+
+    secret = tmp_path / "office-secret"
+    make_secret(secret)
+    config = _pi_config(tmp_path)
+    config = dataclasses.replace(config, identity=dataclasses.replace(config.identity, secret_file=str(secret)))
+    try:
+        nobody = pwd.getpwnam("nobody")  # the service's user here; the file belongs to whoever runs the tests
+    except KeyError:
+        pytest.skip("no user 'nobody' on this machine")
+    if os.geteuid() != 0:
+        pytest.skip("giving the file to nobody's group needs root")
+    result = check_secret(config, unit=("nobody", []))
+    assert not result.ok and "is not readable by nobody" in result.detail
+    os.chown(secret, -1, nobody.pw_gid)
+    secret.chmod(0o640)
+    assert check_secret(config, unit=("nobody", [])).ok, grp.getgrgid(nobody.pw_gid)

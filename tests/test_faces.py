@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.faces import (COME_CLOSER, LOOK_AT_CAMERA, ONE_AT_A_TIME, Observation, Recognizer, assess,
+from kiosk.faces import (COME_CLOSER, LOOK_AT_CAMERA, ONE_AT_A_TIME, REFERENCE_WIDTH, Observation, Recognizer,
+                         assess, min_face_size,
                          dominant_face, iou, yaw_ratio)
 from kiosk.index import FaceIndex
 
@@ -290,6 +291,34 @@ def test_with_the_cameras_small_grey_picture_detection_runs_on_it_and_boxes_land
     assert engine.encoded == 2                                 # encodings still on the full-size frame
 
 
+def _enlarged(frame: np.ndarray, width: int) -> np.ndarray:
+    """The same view of the scene as a bigger main stream gives it (nearest neighbour: colours stay exact)."""
+    from PIL import Image
+
+    height = round(frame.shape[0] * width / frame.shape[1])
+    return np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.NEAREST))
+
+
+@pytest.mark.parametrize("face_px, verdict", [(40, COME_CLOSER), (56, None)])
+def test_come_closer_means_the_same_distance_whatever_the_main_streams_size(face_px, verdict):
+    """A face 40 px wide in 640 is 144 px in the Pi's 2304-px main stream: still too far (48 real px would pass)."""
+    small = scene((ALICE, 300, 150, face_px), width=640, height=480)
+    for frame in (small, _enlarged(small, 2304), _enlarged(small, 1280)):
+        engine, index = world()
+        rec = recognizer(engine, index)
+        obs = rec.process(frame)
+        assert obs.track_id is not None, frame.shape
+        assert obs.hint == verdict, (frame.shape, obs)
+        assert (engine.encoded == 0) == (verdict == COME_CLOSER), frame.shape
+
+
+def test_min_face_size_scales_with_wide_frames_and_never_drops_below_the_setting():
+    assert min_face_size(48, REFERENCE_WIDTH) == 48
+    assert min_face_size(48, 2304) == pytest.approx(48 * 3.6)
+    assert min_face_size(48, 250) == 48               # a 250-px photo: the face still needs 48 real pixels
+    assert min_face_size(48, 320) == 48
+
+
 def test_bad_frames_are_refused_with_a_clear_message():
     engine, index = world()
     with pytest.raises(ValueError, match="RGB uint8"):
@@ -436,3 +465,18 @@ def test_group_photo_with_a_clearly_dominant_face_follows_only_that_face(engine)
     boxes = rec._detect(frame)
     largest = max(boxes, key=lambda b: (b[1] - b[3]) * (b[2] - b[0]))
     assert rec._track.box == largest
+
+
+def test_the_mirrored_encoding_reads_a_crop_and_equals_the_whole_frame_mirrored(engine):
+    """Only the face and a margin are mirrored (cheap on a 2304-px frame); the encoding does not change."""
+    from PIL import Image
+
+    frame = np.full((1296, 2304, 3), 90, np.uint8)
+    frame[200:950, 1000:1750] = np.asarray(Image.fromarray(photo("dev/Barack_Obama/2.jpg")).resize((750, 750)))
+    for image in (frame, photo("dev/Bill_Gates/1.jpg")):
+        box = Recognizer(engine, FaceIndex(), threshold=0.5, margin=0.05)._detect(image)[0]
+        top, right, bottom, left = box
+        width = image.shape[1]
+        whole = (engine._encode(image, box)
+                 + engine._encode(np.ascontiguousarray(image[:, ::-1]), (top, width - left, bottom, width - right))) / 2
+        assert np.allclose(engine.encode(image, box), whole.astype(np.float32), atol=1e-6)

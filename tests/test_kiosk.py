@@ -335,3 +335,23 @@ def test_a_slow_printer_never_blocks_the_loop(tmp_path):
     finally:
         release.set()
         kiosk.close()
+
+
+def test_a_damaged_month_file_found_after_ready_joins_the_staff_notice(tmp_path):
+    """kiosk run defers the month files' scan to a thread: tickets first, then the damage is on the screen."""
+    config = sim_config(tmp_path)
+    month = config.data_dir / "visits" / "2026-10.jsonl"
+    month.parent.mkdir(parents=True)
+    month.write_bytes(b"0badc0de {not a record}\n" * 3)
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True, defer_archive_check=True)
+    try:
+        kiosk.loop.step()
+        assert kiosk.loop.machine.view.notice is None                   # not scanned yet: nothing waited for it
+        assert kiosk.archives is not None
+        kiosk.archives.start()
+        kiosk.archives.close()                                          # waits for the thread
+        kiosk.loop.step()
+        assert "2026-10.jsonl" in kiosk.loop.machine.view.notice
+    finally:
+        kiosk.close()
+    assert list(month.parent.glob("2026-10.jsonl.corrupt-*"))            # set aside, not deleted

@@ -341,3 +341,28 @@ def test_damaged_template_record_is_dropped_and_file_set_aside(tmp_path):
     hex_ids, matrix = tf.load(check.rows)
     assert len(hex_ids) == 14 and not np.isin(vecs[1][1], matrix).all()
     assert tf.check(repair=True).problems == []  # the rewritten file is clean
+
+
+def test_apply_appends_one_record_of_the_change_readable_like_a_tinydb_write(tmp_path):
+    path = tmp_path / "hot.jsonl"
+    with TinyDB(path, storage=JournalStorage) as db:
+        db.table("visits").insert_multiple({"n": i} for i in range(100))
+    storage = JournalStorage(path)
+    table = storage.peek()["visits"]
+    assert storage.new_id("visits") == 101 and storage.new_id("visits") == 102
+    size = path.stat().st_size
+    storage.apply({"visits": {"101": {"n": 100, "tags": ["a"]}, "3": {"n": -3}}}, dels={"visits": ["7"]})
+    assert storage.peek()["visits"] is table            # changed in place: nothing else copied
+    assert path.stat().st_size - size < 200
+    storage.apply({}, dels={"visits": []})              # nothing to say: nothing written
+    assert path.stat().st_size - size < 200
+    storage.close()
+    with TinyDB(path, storage=JournalStorage) as db:    # tinydb reads it back, and goes on writing
+        docs = {doc.doc_id: doc for doc in db.table("visits").all()}
+        assert docs[101] == {"n": 100, "tags": ["a"]} and docs[3] == {"n": -3} and 7 not in docs
+        assert db.table("visits").insert({"n": "next"}) == 102
+    with pytest.raises(StorageError, match="read-only"):
+        JournalStorage(path, readonly=True).apply({"visits": {"1": {}}})
+    storage = JournalStorage(path)
+    with pytest.raises(RuntimeError, match="batch"), storage.batch():
+        storage.apply({"visits": {"1": {}}})

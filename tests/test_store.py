@@ -103,6 +103,26 @@ def test_issue_fsyncs_the_visit_and_the_number_before_returning(store, tmp_path,
     assert v.id in (data / HOT_FILE).read_text()
 
 
+def test_a_ticket_and_its_printer_answer_change_only_their_own_documents(tmp_path):
+    """Writes cost what they change: the visits already in the hot file are neither copied nor compared."""
+    s = open_store(tmp_path / "d")
+    for i in range(200):
+        issue(s, now=T0 + timedelta(seconds=i))
+    hot = s._hot_storage.peek()
+    visits, old_doc = hot["visits"], hot["visits"]["1"]
+    before = (tmp_path / "d" / HOT_FILE).stat().st_size
+    v = issue(s, now=T0 + timedelta(hours=1))
+    s.mark_printed(v.id, True)
+    after = s._hot_storage.peek()
+    assert after["visits"] is visits and after["visits"]["1"] is old_doc      # the same objects, not copies
+    assert (tmp_path / "d" / HOT_FILE).stat().st_size - before < 1024        # two small records appended
+    s.close()
+    s = open_store(tmp_path / "d", clock=lambda: T0 + timedelta(hours=2))
+    assert [x.printed for x in s.visits()][-2:] == [None, True] and s.problems == []
+    assert issue(s, now=T0 + timedelta(hours=2)).ticket == "HT-202"
+    s.close()
+
+
 def test_numbers_continue_after_reopen_and_printed_is_kept(tmp_path):
     s = open_store(tmp_path / "d")
     v = issue(s)
@@ -553,3 +573,18 @@ def test_print_visits_json_and_text(tmp_path):
 def test_print_visits_on_a_folder_without_data(tmp_path, capsys):
     assert print_visits(tmp_path / "nothing", None, True, out=io.StringIO()) == 2
     assert str(tmp_path / "nothing") in capsys.readouterr().err
+
+
+def test_the_month_files_scan_can_wait_for_a_thread_after_start(tmp_path):
+    """check_archives=False (kiosk run): opening skips the full scan; check_archives() finds and sets aside."""
+    folder, issued = _filled(tmp_path)
+    month = folder / ARCHIVE_DIR / "2026-11.jsonl"
+    junk = random.Random(7).randbytes(month.stat().st_size)
+    month.write_bytes(junk)
+    s = open_store(folder, check_archives=False)
+    assert [p for p in s.problems if "clock" not in p] == []         # not read yet
+    found = s.check_archives()
+    assert found and all("2026-11.jsonl" in p for p in found) and found[0] in s.problems
+    s.close()
+    _assert_nothing_deleted(month, junk)
+    assert not month.exists() or not month.read_bytes().startswith(junk)

@@ -1,4 +1,9 @@
-"""The tinydb ``Storage``: each change one appended, fsync-ed record; compacted atomically into a snapshot."""
+"""The tinydb ``Storage``: each change one appended, fsync-ed record; compacted atomically into a snapshot.
+
+Besides tinydb's interface (``read``/``write``: tinydb hands over whole tables, so a write costs time in
+proportion to the table), :meth:`JournalStorage.apply` writes named documents directly: the store's hot file
+uses it so that a ticket costs the same with 50,000 visits in the file as with none.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -55,6 +60,7 @@ class JournalStorage(Storage):
         self._handed: dict[str, Any] = {}
         self._pending: dict | None = None
         self._batch_depth = 0
+        self._next_ids: dict[str, int] = {}  # per table, for new_id (computed on first use)
         self._out = _Appender(self.path)
         self._load(repair=repair and not readonly)
 
@@ -111,6 +117,52 @@ class JournalStorage(Storage):
 
     def close(self) -> None:
         self._out.close()
+
+    # -- direct writes (no tinydb) ---------------------------------------------------------------------------
+    def new_id(self, table: str) -> int:
+        """A document id never used in ``table`` since it was loaded (tinydb's rule: one above the highest)."""
+        if table not in self._next_ids:
+            docs = self.peek().get(table, {})
+            self._next_ids[table] = max((int(k) for k in docs), default=0) + 1
+        doc_id = self._next_ids[table]
+        self._next_ids[table] = doc_id + 1
+        return doc_id
+
+    def apply(self, sets: dict[str, dict[str, dict]] | None = None,
+              dels: dict[str, list[str]] | None = None) -> None:
+        """Set whole documents and delete others, as one durable record; the cost follows the change.
+
+        ``sets`` maps table -> document id (a string, as tinydb keeps them) -> the new document; ``dels`` maps
+        table -> ids to delete. The record is the same one a tinydb write would append (the file stays
+        readable by every version); the in-memory state changes only once it is on disk.
+        """
+        if self.readonly:
+            raise StorageError(f"{self.path} is open read-only")
+        if self._batch_depth:
+            raise RuntimeError("JournalStorage.apply inside a tinydb batch: one or the other")
+        rec: dict[str, Any] = {}
+        if sets:
+            rec["set"] = {t: {k: copy.deepcopy(d) if _has_containers(d) else dict(d) for k, d in docs.items()}
+                          for t, docs in sets.items() if docs}
+        if dels:
+            rec["del"] = {t: list(ids) for t, ids in dels.items() if ids}
+        rec = {k: v for k, v in rec.items() if v}
+        if not rec:
+            return
+        line = encode_record(rec)
+        self._out.append(line)               # durable first (raises StorageError: nothing changed)
+        self._journal_bytes += len(line)
+        self._scratch = None                 # tinydb's copy, if any, is stale now
+        _apply(self._state, rec)
+        for t, docs in rec.get("set", {}).items():
+            nested = self._nested.get(t)
+            if nested is not None:
+                for k, d in docs.items():
+                    (nested.add if _has_containers(d) else nested.discard)(k)
+        for t, ids in rec.get("del", {}).items():
+            if t in self._nested:
+                self._nested[t].difference_update(ids)
+        self._maybe_compact()
 
     # -- batches ---------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -194,6 +246,11 @@ class JournalStorage(Storage):
             raise
         self._state = {t: docs for t, docs in data.items()}
         self._scratch = None
+        self._next_ids.clear()  # tinydb chose ids of its own
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        """Compact once the journal outgrows the snapshot: rewriting everything then costs O(1) per change."""
         if self._journal_bytes > max(self.compact_min_bytes, self._snapshot_bytes):
             try:
                 self.compact()
