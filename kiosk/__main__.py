@@ -146,12 +146,12 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
         from kiosk.sync import export_command
 
         return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
-                              office_key_file=office_file, out=sys.stdout)
+                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep)
     from kiosk.syncinbox import import_command
 
     return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,
                           day_start_hour=config.day_start_hour, office_key_file=office_file,
-                          config_path=config_path, out=sys.stdout)
+                          config_path=config_path, out=sys.stdout, secret_file=Path(config.identity.secret_file))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -233,9 +233,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace, default: Path = DEFAULT_CONFIG) -> Config:
     """The config named by ``--config`` (else ``default``), with ``--data`` in place of its data folder."""
-    config = load_config(args.config or default)
-    data = getattr(args, "data", None)
-    return dataclasses.replace(config, data_dir=data) if data else config
+    return load_config(args.config or default, data_dir=getattr(args, "data", None) or None)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
     from kiosk.store import Store
+    from kiosk.syncdelete import DeletionSpool
 
 log = logging.getLogger("kiosk.app")
 
@@ -109,6 +110,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
+    from kiosk.syncdelete import DeletionSpool
 
     rec = config.recognition
     faults = list(faults)
@@ -171,6 +173,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+    loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                            clock=clock), clock, sticks)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives)
@@ -210,6 +214,19 @@ def _load_engine() -> Engine:
     from kiosk.faces import FaceRecognitionEngine
 
     return FaceRecognitionEngine()
+
+
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
+                sticks: StickWatch | None) -> None:
+    """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk once the
+    stick that brought it is done with."""
+    from kiosk.officeconfig import EX_RESTART, OfficeConfigWatch
+
+    def restart() -> None:
+        loop.running, loop.exit_status = False, EX_RESTART
+
+    loop.add_chores(deletions, OfficeConfigWatch(config.data_dir, clock=clock, on_change=restart,
+                                                 busy=lambda: sticks is not None and sticks.poll() is not None))
 
 
 def card_reader(frame: np.ndarray) -> list[str]:
@@ -387,4 +404,4 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     finally:
         notifier.stopping()
         kiosk.close()
-    return 0
+    return kiosk.loop.exit_status

@@ -109,9 +109,10 @@ def stick(tmp_path):
     return s
 
 
-def run_import(k: Kiosk, stick: Path):
-    """``kiosk import`` from ``stick`` into kiosk ``k``, its deletions through the store (the service stopped)."""
-    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0)
+def run_import(k: Kiosk, stick: Path, *, secret: bytes | None = None, wait: float = 0.3):
+    """``kiosk import`` from ``stick`` into kiosk ``k``: deletions through the store when nobody holds it, else
+    handed over to a running kiosk for at most ``wait`` seconds."""
+    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0, secret=secret, wait=wait)
     try:
         return import_inbox(stick, data_dir=k.data, kiosk_id="k-01", office_key_file=k.office_file,
                             config_path=k.config, forgetter=forgetter)
