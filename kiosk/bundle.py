@@ -31,7 +31,7 @@ Bundle (all integers big-endian)::
                 parts [{name, offset, bytes, raw_bytes, records, sha256}], inbox_sequence}
     part = zlib-compressed JSON Lines (UTF-8), one record a line; sha256 is of the compressed bytes
 
-Parts: ``visits`` (Visit.to_json), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
+Parts: ``visits`` (Visit.to_json, with ``identified_by`` "card" | "face" | null), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
 (kiosk/sync.py) and ``cards`` (kiosk/synccards.py), whose records are either
 ``{citizen, card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card``
 is the HMAC-SHA256 of the card number with the office secret, hex: never the number) or

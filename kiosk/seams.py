@@ -78,7 +78,8 @@ class TicketStore(Protocol):
 
     problems: list[str]
 
-    def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime) -> Visit: ...
+    def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime,
+                     identified_by: str | None = None) -> Visit: ...
 
     def mark_printed(self, visit_id: str, ok: bool) -> None: ...
 

@@ -65,7 +65,8 @@ class KioskServices:
             except Exception:  # the face is optional: a failed enrolment still gets the ticket
                 log.exception("enrolment failed; issuing the ticket without a citizen")
         spec = self._categories[visit.category]
-        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now)
+        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
+                                          identified_by=identified_by)
         content = TicketContent(office=self._office, ticket=stored.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=stored.issued_at, kiosk_id=self._kiosk_id,
                                 visit_id=stored.id)
