@@ -168,7 +168,11 @@ class KioskServices:
         """Judge one QR text as a consent receipt's code: None if it is not one; never stores anything."""
         if parse(text) is None:
             return None
-        citizen = self._withdrawals().verify(text)
+        try:
+            citizen = self._withdrawals().verify(text)
+        except Exception:  # a store that cannot answer refuses the code; it must not take the screen down
+            log.exception("withdrawal code could not be checked; refused")
+            citizen = None
         log.info("withdrawal code %s", "accepted" if citizen else "refused (forged, or its citizen is gone)")
         return CodeCheck(citizen)
 
