@@ -20,7 +20,7 @@ from kiosk.app import build_kiosk
 from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
 from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
-                                  TicketIssued)
+                                  TicketIssued, VisitEnded)
 from kiosk.states import CONSENT, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
@@ -179,10 +179,11 @@ def _privacy_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, ch
     if any(isinstance(event, PrivacyOffered) for event in seen):
         loop.events.put(ButtonPressed(CONSENT if choice == "delete" else config.categories[0].key))
         answers += [event.answer.value for event in loop.step() if isinstance(event, PrivacyAnswered)]
-    camera.show(None)
-    clock.advance(max(config.timing.done_seconds, config.timing.greeting_seconds))
-    loop.step()
-    loop.step()
+    camera.show(None)           # the receipt is put away: the screen times out, back to idle
+    for _ in range(4):
+        clock.advance(max(config.timing.done_seconds, config.timing.greeting_seconds))
+        if any(isinstance(event, VisitEnded) for event in loop.step()):
+            break
     return {"ticket": None, "category": None, "citizen": None, "recognized": False, "enrolled": False,
             "printed": None, "identified_by": None, "proposed": None, "card": None,
             "privacy": answers[-1] if answers else None}

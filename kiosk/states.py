@@ -239,6 +239,8 @@ class KioskMachine:
         visit = self.visit
         for text in texts:
             if text in visit.texts:
+                if self.phase == Phase.PRIVACY and visit.answer in (PrivacyAnswer.DELETED, PrivacyAnswer.PRINTED):
+                    self._enter(Phase.PRIVACY, self._timing.done)   # receipt still held up: no new visit yet
                 continue
             visit.texts.add(text)
             code = self._services.check_code(text)

@@ -101,3 +101,18 @@ def test_a_code_mid_visit_is_ignored_and_another_service_button_leaves_the_scree
     machine.tick()
     assert services.deleted == services.kept_printed == [] and [c for c, _ in services.issued] == ["ho-tich",
                                                                                                    "dat-dai"]
+
+
+def test_a_receipt_still_held_up_after_the_answer_is_not_judged_again_as_a_new_visit():
+    machine, services, clock = kiosk()
+    show(machine, CODE)
+    machine.handle(ButtonPressed(CONSENT))
+    services.codes[CODE] = CodeCheck(None)           # deleted: the code is used up
+    for _ in range(3):                               # still in front of the camera past the done time
+        clock.t += TIMING.done - 1
+        machine.tick()
+        show(machine, CODE)
+    assert machine.view.answer == "deleted"          # not "refused"
+    clock.t += TIMING.done                           # put away
+    machine.tick()
+    assert isinstance(machine.view, IdleView) and services.deleted == ["c7"]

@@ -94,3 +94,36 @@ def test_a_forged_code_is_refused_and_nothing_changes(enrolled, tmp_path):
     assert _show(forged, data, out, "delete")["privacy"] == "refused"
     assert sorted(p.name for p in out.iterdir()) == before             # nothing printed
     assert citizen in _citizens(data)
+
+
+def test_a_privacy_line_needs_no_category_and_a_wrong_choice_is_named(tmp_path):
+    from kiosk.replay import ScriptError, read_script
+
+    receipt = tmp_path / "receipt.png"
+    receipt.write_bytes(b"looked at when played")
+    script = tmp_path / "visits.jsonl"
+    script.write_text('{"image": "receipt.png", "privacy": "print"}\n', encoding="utf-8")
+    [visit] = read_script(script, ("ho-tich",))
+    assert visit["privacy"] == "print" and visit["category"] is None and visit["image"] == str(receipt)
+    script.write_text('{"image": "receipt.png", "privacy": "erase"}\n', encoding="utf-8")
+    with pytest.raises(ScriptError, match="visits.jsonl:1: privacy must be one of delete, print"):
+        read_script(script, ("ho-tich",))
+
+
+def test_all_while_the_service_runs_enrol_delete_and_come_back_in_one_kiosk(tmp_path):
+    """One running kiosk: the receipt printed by the first visit is shown in the second, the third is a stranger."""
+    face = tmp_path / "face.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(face)
+    data, out = tmp_path / "data", tmp_path / "out"
+    visit = {"image": str(face), "category": "ho-tich", "consent": True, "confirm": True}
+
+    def script():                    # read lazily: the receipt exists once the first visit has printed it
+        yield visit
+        [receipt] = out.glob("consent-*.png")
+        yield {"image": str(receipt), "category": None, "consent": False, "confirm": False, "privacy": "delete"}
+        yield dict(visit, consent=False)
+
+    first, deleted, later = run_replay(script(), data_dir=data, out_dir=out, engine=SteadyFace())
+    assert first["enrolled"] and deleted["privacy"] == "deleted"
+    assert later["ticket"] and not later["recognized"] and later["citizen"] is None and later["proposed"] is None
+    assert _citizens(data) == [] and list(out.glob(f"deleted-{first['citizen']}*.png"))

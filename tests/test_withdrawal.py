@@ -113,3 +113,21 @@ def test_the_consent_receipt_png_carries_the_code_as_a_qr_that_zxing_reads_back(
         assert services.check_code(code).citizen is None                       # used up with its citizen
         names = sorted(p.name for p in out.glob("*.png"))
         assert any(f"kept-{citizen}" in n for n in names) and any(f"deleted-{citizen}" in n for n in names)
+
+
+def test_a_code_the_store_cannot_check_is_refused_not_a_crash(tmp_path):
+    from kiosk.config import SIMULATION_CONFIG, load_config
+    from kiosk.printing import PrintQueue
+    from kiosk.services import KioskServices
+
+    class BrokenStore:
+        data_dir = None
+
+        def withdrawal_hash(self, citizen_id):
+            raise OSError("disk gone")
+
+    services = KioskServices(store=BrokenStore(), index=None, printer=PrintQueue(SlipRecorder(), inline=True),
+                             office="UBND", kiosk_id="k1", categories=load_config(SIMULATION_CONFIG).categories,
+                             wall=lambda: NOW)
+    assert services.check_code(payload("ab" * 16, "secret")).citizen is None
+    assert services.check_code("not a code") is None
