@@ -81,8 +81,8 @@ class RecognitionWorker:
 
     It holds at most one pending frame: when the worker is busy, newer frames are dropped, so the loop
     never queues up work the Pi cannot keep up with. With a ``card_reader`` (kiosk.cardread.decode_qr) it also
-    looks for QR codes in the frame while somebody is at the kiosk, and reports their texts with the
-    observation (``Observation.cards``): the loop thread never decodes.
+    looks for QR codes in the frames the loop asks it to (every one: cards, consent receipts' codes), and reports
+    their texts with the observation (``Observation.cards``): the loop thread never decodes.
     """
 
     def __init__(self, recognizer: Any, card_reader: Callable[[Any], list[str]] | None = None, *,
@@ -310,7 +310,9 @@ class EventLoop:
         self._next_frame = (self._next_frame if on_time else now) + period
         if frame is None:
             return
-        self._worker.submit(frame, small_grey, cards=present)
+        # QR codes are looked for on every frame, idle too (2 a second there): a consent receipt's code is
+        # often held up with no face in view.
+        self._worker.submit(frame, small_grey, cards=True)
         if self._sync:
             self._worker.wait()
 
