@@ -136,12 +136,13 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
     config_path = args.config or DEFAULT_CONFIG
     config = _config(args)
     data = config.data_dir
+    from kiosk.synckeys import keys_command, office_key_file_in_use
+
     key_file, office_file = Path(config.sync.key_file), Path(config.sync.office_key_file)
     if args.command == "keys":
-        from kiosk.synckeys import keys_command
-
         return keys_command(key_file=key_file, office_key_file=office_file, kiosk_id=config.kiosk_id,
-                            set_office=args.set_office, out=sys.stdout)
+                            set_office=args.set_office, out=sys.stdout, data_dir=data)
+    office_file = office_key_file_in_use(office_file, data)     # a key the office rotated to, if any
     if args.command == "export":
         from kiosk.sync import export_command
 

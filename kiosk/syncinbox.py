@@ -38,7 +38,7 @@ from kiosk.syncdelete import CARD_NUMBER, DeletionRequest, card_key, citizens_of
     wait_taken, write_spool
 from kiosk.storage import StorageError, atomic_write
 from kiosk.sync import STATE_DIR, SyncError, office_dir
-from kiosk.synckeys import SyncKeyError, read_office_key, write_office_key
+from kiosk.synckeys import SyncKeyError, read_office_key, rotated_office_key_file, write_office_key
 
 log = logging.getLogger("kiosk.sync")
 
@@ -161,7 +161,7 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
         state["sequence"] = body["sequence"]
         state["applied"] = (state["applied"] + [digest])[-REMEMBERED:]
         if body["kind"] == "office-key":
-            office = read_office_key(office_key_file) or office
+            office = read_office_key(rotated_office_key_file(data_dir)) or office
             state["office"] = office.sign.encode().hex()
         try:
             _save_state(data_dir, state)
@@ -235,7 +235,7 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
         try:
             if old_dir.exists() and not new_dir.exists():
                 old_dir.rename(new_dir)   # the same office: its chain, outbox and watermarks go on
-            write_office_key(office_key_file, new)
+            write_office_key(rotated_office_key_file(data_dir), new)   # /etc/kiosk is not the service's to write
         except (OSError, SyncKeyError) as exc:
             raise ApplyError(f"office key not rotated: {exc}") from None
         return f"office key rotated to {new.fingerprint}"

@@ -86,6 +86,21 @@ def read_office_key(path: Path) -> OfficePublicKey | None:
         raise SyncKeyError(f"{path}: {exc}") from None
 
 
+ROTATED_OFFICE_KEY = "sync/office-sync.pub"
+
+
+def rotated_office_key_file(data_dir: Path) -> Path:
+    """Where a rotation signed by the office puts the new office key: the data folder, which the service may
+    write (``/etc/kiosk`` it may not). Public, and it came signed by the old key, so nothing secret lies there."""
+    return Path(data_dir) / ROTATED_OFFICE_KEY
+
+
+def office_key_file_in_use(configured: Path, data_dir: Path) -> Path:
+    """The office key the kiosk uses: a rotated one when the office sent one, else the configured file."""
+    rotated = rotated_office_key_file(data_dir)
+    return rotated if rotated.is_file() else Path(configured)
+
+
 def write_office_key(path: Path, office: OfficePublicKey) -> None:
     """Replace the office key file atomically (a power cut leaves the old key or the new one)."""
     path = Path(path)
@@ -112,12 +127,17 @@ def parse_office_argument(value: str) -> OfficePublicKey:
 
 
 def keys_command(*, key_file: Path, office_key_file: Path, kiosk_id: str, set_office: str | None,
-                 out: TextIO) -> int:
-    """``kiosk keys``: show (creating on first use) the kiosk key; ``set_office``: set the office's key."""
+                 out: TextIO, data_dir: Path | None = None) -> int:
+    """``kiosk keys``: show (creating on first use) the kiosk key; ``set_office``: set the office's key (which
+    replaces a key the office rotated to: the technician's word is the last)."""
     try:
         key = load_kiosk_key(key_file, create=True)
         if set_office is not None:
             write_office_key(office_key_file, parse_office_argument(set_office))
+            if data_dir is not None:
+                rotated_office_key_file(data_dir).unlink(missing_ok=True)
+        if data_dir is not None:
+            office_key_file = office_key_file_in_use(office_key_file, data_dir)
         office = read_office_key(office_key_file)
     except SyncKeyError as exc:
         out.write(f"kiosk keys: {exc}\n")

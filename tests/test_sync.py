@@ -15,7 +15,8 @@ from kiosk.__main__ import main
 from kiosk.config import ConfigError, load_config
 from kiosk.store import Store
 from kiosk.sync import SyncError, load_state, office_dir
-from kiosk.synckeys import SyncKeyError, keys_command, load_kiosk_key, read_office_key
+from kiosk.synckeys import (SyncKeyError, keys_command, load_kiosk_key, office_key_file_in_use, read_office_key,
+                           rotated_office_key_file, write_office_key)
 
 
 # -------------------------------------------------------------------------------------------------------- keys
@@ -314,11 +315,26 @@ def test_office_key_rotation_signed_by_the_old_key(k, stick):
                   key=stranger.sign)
     result = run_import(k, stick)
     assert len(result.applied) == 2 and "unknown key" in result.rejected[0]
-    assert read_office_key(k.office_file) == new.public() and load_config(k.config).office == "New"
+    assert load_config(k.config).office == "New"
+    # the new key goes to the data folder (the service may not write /etc/kiosk) and is the one used from now on
+    assert read_office_key(office_key_file_in_use(k.office_file, k.data)) == new.public()
+    assert read_office_key(k.office_file) == k.office.public()              # the configured file is left as it was
     assert not old_dir.exists() and load_state(k.data, new.public()).last_sequence == 1   # the chain goes on
     k.office = new
     k.issue(1, start=T0 + timedelta(minutes=5))
     assert k.export(stick).new_sequence == 2
+
+
+def test_a_technician_setting_the_office_key_replaces_a_rotated_one(k, tmp_path):
+    rotated = B.OfficeKeys.generate().public()
+    write_office_key(rotated_office_key_file(k.data), rotated)
+    assert read_office_key(office_key_file_in_use(k.office_file, k.data)) == rotated
+    chosen = B.OfficeKeys.generate().public()
+    out = io.StringIO()
+    assert keys_command(key_file=k.key_file, office_key_file=k.office_file, kiosk_id="k-01",
+                        set_office=chosen.to_text(), out=out, data_dir=k.data) == 0
+    assert read_office_key(office_key_file_in_use(k.office_file, k.data)) == chosen
+    assert chosen.fingerprint in out.getvalue() and not rotated_office_key_file(k.data).exists()
 
 
 def test_import_and_state_files_are_json(k, stick):
