@@ -6,8 +6,6 @@ or others could read it, as ssh does.
 """
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -15,7 +13,8 @@ from typing import TextIO
 from nacl.signing import SigningKey
 
 from kiosk.bundle import BundleError, OfficePublicKey
-from kiosk.storage import StorageError, atomic_write, fsync_dir
+from kiosk.keyfile import KeyFileError, create_key_file, read_key_file
+from kiosk.storage import StorageError, atomic_write
 
 KIOSK_KEY_PREFIX = "kiosk-sync-key-v1:"
 
@@ -39,36 +38,15 @@ def load_kiosk_key(path: Path, *, create: bool) -> SigningKey:
     """The kiosk's signing key; with ``create`` a new one is made (0600) when the file does not exist."""
     path = Path(path)
     if not path.exists() and create:
-        key = SigningKey.generate()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            try:
-                os.write(fd, f"{KIOSK_KEY_PREFIX}{bytes(key).hex()}\n".encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(path.parent)
-        except FileExistsError:
-            pass  # made by another process meanwhile: use that one
+            create_key_file(path, f"{KIOSK_KEY_PREFIX}{bytes(SigningKey.generate()).hex()}")
         except OSError as exc:
             raise SyncKeyError(f"{path}: cannot create the kiosk key: {exc.strerror or exc}") from None
     try:
-        st = os.stat(path, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode):
-            raise SyncKeyError(f"{path}: the kiosk key must be a regular file")
-        if st.st_mode & 0o077:
-            raise SyncKeyError(f"{path}: readable by others (mode {stat.S_IMODE(st.st_mode):04o}): chmod 600 it")
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise SyncKeyError(f"{path}: no kiosk key yet: run 'kiosk keys' to create it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SyncKeyError(f"{path}: cannot read the kiosk key: {exc}") from None
-    body = text[len(KIOSK_KEY_PREFIX):] if text.startswith(KIOSK_KEY_PREFIX) else ""
-    try:
-        return SigningKey(bytes.fromhex(body))
-    except (ValueError, TypeError):
-        raise SyncKeyError(f"{path}: not a kiosk key ({KIOSK_KEY_PREFIX}<64 hex digits>)") from None
+        return SigningKey(read_key_file(path, KIOSK_KEY_PREFIX, what="kiosk key", size=32,
+                                        missing=f"{path}: no kiosk key yet: run 'kiosk keys' to create it"))
+    except KeyFileError as exc:
+        raise SyncKeyError(str(exc)) from None
 
 
 def read_office_key(path: Path) -> OfficePublicKey | None:
