@@ -45,6 +45,7 @@ log = logging.getLogger("kiosk.sync")
 MAX_INBOX_ENTRIES = 256
 INBOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,55}\.signed")
 CITIZEN_ID = re.compile(r"[0-9a-f]{32}")
+CARD_KEY = re.compile(r"[0-9a-f]{64}")
 REMEMBERED = 64          # hashes of the last applied files: "already applied" instead of "replayed"
 
 
@@ -223,7 +224,10 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
             raise BundleError("deletion request: citizens must be a list of 32-hex citizen ids")
         if not isinstance(numbers, list) or not all(isinstance(n, str) and CARD_NUMBER.fullmatch(n) for n in numbers):
             raise BundleError("deletion request: cards must be a list of 12-digit card numbers")
-        keys = [key for n in numbers if (key := forgetter.card_key(n)) is not None]
+        card_keys = body.get("card_keys", [])    # HMACs the office made with the same office secret: no number
+        if not isinstance(card_keys, list) or not all(isinstance(k, str) and CARD_KEY.fullmatch(k) for k in card_keys):
+            raise BundleError("deletion request: card_keys must be a list of 64-hex card keys")
+        keys = [key for n in numbers if (key := forgetter.card_key(n)) is not None] + card_keys
         return forgetter.delete(DeletionRequest(office.sign.encode().hex(), int(body["sequence"]), digest,
                                                 tuple(ids), tuple(keys)))
     if kind == "office-key":
