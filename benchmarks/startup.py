@@ -8,7 +8,7 @@ CPU cost; its resident memory is sampled from READY until it says STOPPING=1 (``
 highest sample), with the kernel's peak (VmHWM) since it started.
 The baseline, in the same run, is the same process on an empty data folder: what the district's data adds.
 
-    .venv/bin/python benchmarks/startup.py [--citizens 100000] [--visits 250000] [--runs 3] [--one-core]
+    .venv/bin/python benchmarks/startup.py [--citizens 100000] [--visits 250000] [--runs 3] [--one-core] [--code DIR] [--data DIR]
 
 Targets (issue #16): READY < 3 s and RSS < 350 MB with 100,000 citizens (300,000 templates).
 """
@@ -201,8 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-core", action="store_true", help="pin the child to CPU 0 (taskset -c 0)")
     parser.add_argument("--code", type=Path, help="run the kiosk of this checkout instead (e.g. `git archive` of "
                                                   "an older commit): before/after figures on the same data")
+    parser.add_argument("--data", type=Path, help="use this data folder as it is (one built by an earlier run, "
+                                                  "when a change to the store's sources would build a new one)")
     args = parser.parse_args(argv)
-    data = data_folder(args.citizens, args.visits, args.cache)
+    data = args.data if args.data else data_folder(args.citizens, args.visits, args.cache)
     with tempfile.TemporaryDirectory(prefix="kiosk-startup-") as tmp:
         work = Path(tmp)
         empty = work / "empty-data"
