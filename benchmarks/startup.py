@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kiosk-startup-") as tmp:
         work = Path(tmp)
         empty = work / "empty-data"
+        from kiosk.datakey import make_key_file
+
+        make_key_file(key_file(empty))   # one key for the three runs, as for the district's folder
         print(f"start-up of `kiosk run --simulate` (dummy screen, file camera, face models, simulated printer), "
               f"median of {args.runs}{', pinned to CPU 0' if args.one_core else ''}; {os.cpu_count()} CPUs"
               f"{f'; the kiosk of {args.code}' if args.code else ''}")
