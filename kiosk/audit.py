@@ -4,7 +4,7 @@ A line is the store's self-checking record (``<crc32> <json>``); its JSON carrie
 ``prev`` (SHA-256 of the previous line's bytes, hex; 64 zeros for the first). ``audit.head`` beside the log
 holds the last ``seq`` and the hash of the last line, replaced atomically after each append, so a cut tail is
 seen too. :func:`verify` names the first entry that was edited, removed or reordered, or where the tail was cut
-(``kiosk audit verify``, and at each start). Entries written before the chain existed (no ``seq``) are
+(``kiosk audit verify``, and at each start: after READY in ``kiosk run``). Entries written before the chain existed (no ``seq``) are
 accepted as an unchained prefix. The chain shows tampering; it cannot stop someone who rewrites the whole log
 and the head together (the USB export carries the entries to the office, which keeps its own copy).
 
@@ -62,15 +62,31 @@ def _decode(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def verify(path: Path) -> AuditCheck:
-    """Check the chain of ``path`` (and its head file); the first break, named by entry number and time."""
+@dataclass(frozen=True)
+class AuditState:
+    """The log's length and head file at one instant: what a later :func:`verify` checks, whatever came after."""
+
+    size: int
+    head: dict[str, Any] | None
+
+
+def state(path: Path) -> AuditState:
+    path = Path(path)
+    return AuditState(path.stat().st_size if path.exists() else 0, read_head(path))
+
+
+def verify(path: Path, at: AuditState | None = None) -> AuditCheck:
+    """Check the chain of ``path`` (and its head file); the first break, named by entry number and time.
+
+    ``at``: check the log as it was then (the kiosk checks it on a thread after READY, while it appends).
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read() if at is None else f.read(at.size)
     except FileNotFoundError:
         data = b""
     lines = _lines(data)
-    seqs = {rec.get("seq") for rec in map(_decode, lines) if rec is not None}
     prev_hash, prev_seq, chained = None, 0, 0
     for n, line in enumerate(lines, 1):
         rec = _decode(line)
@@ -87,6 +103,7 @@ def verify(path: Path) -> AuditCheck:
         when = rec.get("at", "?")
         expected_prev = prev_hash if prev_seq else (prev_hash or GENESIS)
         if seq != prev_seq + 1:
+            seqs = {rec.get("seq") for rec in map(_decode, lines) if rec is not None}   # only to name the break
             if prev_seq + 1 in seqs:
                 what = f"entries were reordered (entry {seq} where entry {prev_seq + 1} belongs)"
             elif isinstance(seq, int) and seq > prev_seq + 1:
@@ -99,7 +116,7 @@ def verify(path: Path) -> AuditCheck:
             return AuditCheck(len(lines), chained, f"{path.name}: entry {prev_seq} was edited (entry {seq}, "
                                                    f"line {n}, {when}, does not carry its hash)")
         prev_hash, prev_seq = _line_hash(line), seq
-    head = read_head(path)
+    head = read_head(path) if at is None else at.head
     if head is not None:
         if head["seq"] > prev_seq:
             return AuditCheck(len(lines), chained, f"{path.name}: the log was cut: entries {prev_seq + 1}-"
