@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from kiosk.storage import RecordLog, StorageError, atomic_write, encode_record
 
@@ -75,35 +75,51 @@ def state(path: Path) -> AuditState:
     return AuditState(path.stat().st_size if path.exists() else 0, read_head(path))
 
 
+def _stream(path: Path, size: int | None) -> Iterator[bytes]:
+    """The log's lines (the first ``size`` bytes), one at a time: a check holds one line, not the whole log."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        left = size
+        for line in f:
+            if left is not None:
+                if left <= 0:
+                    return
+                line, left = line[:left], left - len(line)
+            yield line
+
+
 def verify(path: Path, at: AuditState | None = None) -> AuditCheck:
     """Check the chain of ``path`` (and its head file); the first break, named by entry number and time.
 
     ``at``: check the log as it was then (the kiosk checks it on a thread after READY, while it appends).
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read() if at is None else f.read(at.size)
-    except FileNotFoundError:
-        data = b""
-    lines = _lines(data)
-    prev_hash, prev_seq, chained = None, 0, 0
+    size = None if at is None else at.size
+    lines = _stream(path, size)
+    prev_hash, prev_seq, chained, n = None, 0, 0, 0
+
+    def found(problem: str | None) -> AuditCheck:
+        return AuditCheck(n + sum(1 for _ in lines), chained, problem)   # every line counted, as read
+
     for n, line in enumerate(lines, 1):
         rec = _decode(line)
         if rec is None:
-            return AuditCheck(len(lines), chained, f"{path.name}: line {n} was changed (its checksum fails)")
+            return found(f"{path.name}: line {n} was changed (its checksum fails)")
         seq = rec.get("seq")
         if seq is None:
             if chained:
-                return AuditCheck(len(lines), chained, f"{path.name}: line {n} has no place in the chain "
-                                                       f"(inserted after entry {prev_seq})")
+                return found(f"{path.name}: line {n} has no place in the chain (inserted after entry {prev_seq})")
             prev_hash = _line_hash(line)
             continue
         chained += 1
         when = rec.get("at", "?")
         expected_prev = prev_hash if prev_seq else (prev_hash or GENESIS)
         if seq != prev_seq + 1:
-            seqs = {rec.get("seq") for rec in map(_decode, lines) if rec is not None}   # only to name the break
+            # only to name the break: every entry's seq, read again
+            seqs = {r.get("seq") for r in map(_decode, _stream(path, size)) if r is not None}
             if prev_seq + 1 in seqs:
                 what = f"entries were reordered (entry {seq} where entry {prev_seq + 1} belongs)"
             elif isinstance(seq, int) and seq > prev_seq + 1:
@@ -111,19 +127,18 @@ def verify(path: Path, at: AuditState | None = None) -> AuditCheck:
                         else f"entries {prev_seq + 1}-{seq - 1} were removed")
             else:
                 what = f"entries were reordered (entry {seq} after entry {prev_seq})"
-            return AuditCheck(len(lines), chained, f"{path.name}: {what} (found at line {n}, {when})")
+            return found(f"{path.name}: {what} (found at line {n}, {when})")
         if rec.get("prev") != expected_prev:
-            return AuditCheck(len(lines), chained, f"{path.name}: entry {prev_seq} was edited (entry {seq}, "
-                                                   f"line {n}, {when}, does not carry its hash)")
+            return found(f"{path.name}: entry {prev_seq} was edited (entry {seq}, line {n}, {when}, does not "
+                         f"carry its hash)")
         prev_hash, prev_seq = _line_hash(line), seq
     head = read_head(path) if at is None else at.head
     if head is not None:
         if head["seq"] > prev_seq:
-            return AuditCheck(len(lines), chained, f"{path.name}: the log was cut: entries {prev_seq + 1}-"
-                                                   f"{head['seq']} are missing at the end")
+            return found(f"{path.name}: the log was cut: entries {prev_seq + 1}-{head['seq']} are missing at the end")
         if head["seq"] == prev_seq and head["hash"] != prev_hash:
-            return AuditCheck(len(lines), chained, f"{path.name}: entry {prev_seq} (the last) was edited")
-    return AuditCheck(len(lines), chained, None)
+            return found(f"{path.name}: entry {prev_seq} (the last) was edited")
+    return found(None)
 
 
 def read_head(path: Path) -> dict[str, Any] | None:
