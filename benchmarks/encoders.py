@@ -41,7 +41,10 @@ class LandmarkModelEngine(FaceRecognitionEngine):
     """The kiosk's engine, aligning faces on the 68-point landmarks ("large") or on both models, averaged."""
 
     def __init__(self, models: tuple[str, ...], **options):
+        import face_recognition     # the kiosk's engine has no 68-point model: face_recognition's API does
+
         super().__init__(**options)
+        self._fr = face_recognition
         self._models = models
 
     def _encode(self, image: np.ndarray, box) -> np.ndarray:

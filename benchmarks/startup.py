@@ -8,7 +8,7 @@ CPU cost; its resident memory is sampled from READY until it says STOPPING=1 (``
 highest sample), with the kernel's peak (VmHWM) since it started.
 The baseline, in the same run, is the same process on an empty data folder: what the district's data adds.
 
-    .venv/bin/python benchmarks/startup.py [--citizens 100000] [--visits 250000] [--runs 3] [--one-core]
+    .venv/bin/python benchmarks/startup.py [--citizens 100000] [--visits 250000] [--runs 3] [--one-core] [--code DIR] [--data DIR]
 
 Targets (issue #16): READY < 3 s and RSS < 350 MB with 100,000 citizens (300,000 templates).
 """
@@ -53,14 +53,22 @@ def format_key() -> str:
     return digest.hexdigest()[:10]
 
 
-def build_data(folder: Path, citizens: int, visits: int) -> None:
+def key_file(folder: Path) -> Path:
+    """The data key a folder is sealed with: beside it, never in it (the kiosk refuses a key inside)."""
+    return folder.parent / (folder.name + ".key")
+
+
+def build_data(folder: Path, citizens: int, visits: int, key_path: Path) -> None:
     """Enrol ``citizens`` x 3 templates and archive ``visits`` past visits through the store's own API.
 
+    Sealed with the data key at ``key_path`` (made here), as a kiosk's data is: every child run is given that
+    key, so none of them has to seal clear templates first or, with another key, runs without citizens.
     Built once and cached: fsync is skipped while building (a benchmark fixture, not a kiosk's data), which
     changes nothing in what is written.
     """
     from match import district
 
+    from kiosk.datakey import key_from_file, make_key_file, verify_key
     from kiosk.storage import RecordLog
     from kiosk.store import ARCHIVE_DIR, Store
 
@@ -69,7 +77,10 @@ def build_data(folder: Path, citizens: int, visits: int) -> None:
     real_fsync = os.fsync
     os.fsync = lambda fd: None       # type: ignore[assignment]
     try:
-        store = Store.open(folder, kiosk_id="bench", day_start_hour=6, clock=lambda: BUILT)
+        make_key_file(key_path)
+        key = key_from_file(key_path)
+        verify_key(key, folder)      # writes the folder's key check, as the kiosk's first start does
+        store = Store.open(folder, kiosk_id="bench", day_start_hour=6, clock=lambda: BUILT, key=key)
         enrolled = []
         t = time.perf_counter()
         for i in range(citizens):
@@ -102,13 +113,14 @@ def build_data(folder: Path, citizens: int, visits: int) -> None:
 
 def data_folder(citizens: int, visits: int, cache: Path) -> Path:
     """The cached data folder for this size and store format, built on first use."""
-    folder = cache / f"kiosk-startup-{citizens}-{visits}-{format_key()}"
-    if not folder.is_dir():
+    folder = cache / f"kiosk-startup-{citizens}-{visits}-{format_key()}-sealed"
+    if not folder.is_dir() or not key_file(folder).is_file():
         building = Path(tempfile.mkdtemp(prefix=folder.name + ".building-", dir=cache))
         print(f"building {folder} ({citizens:,} citizens, {3 * citizens:,} templates, {visits:,} visits) ...",
               flush=True)
         t = time.perf_counter()
-        build_data(building / "data", citizens, visits)
+        build_data(building / "data", citizens, visits, building / "data.key")
+        (building / "data.key").rename(key_file(folder))
         (building / "data").rename(folder)
         shutil.rmtree(building, ignore_errors=True)
         print(f"  built in {time.perf_counter() - t:.0f} s", flush=True)
@@ -130,8 +142,14 @@ def proc_memory(pid: int) -> tuple[float, float]:
 
 
 def run_once(data: Path, work: Path, exit_after: float, pin: bool, code: Path | None = None) -> dict:
-    """One child kiosk: seconds to READY=1 (wall and CPU), memory at READY and its peak until it exits."""
+    """One child kiosk: seconds to READY=1 (wall and CPU), memory at READY and its peak until it exits.
+
+    The simulation's key file (``kiosk-keys/data.key`` in the child's folder) is the data folder's own key.
+    """
     work.mkdir(parents=True, exist_ok=True)
+    if key_file(data).is_file():
+        (work / "kiosk-keys").mkdir(mode=0o700, exist_ok=True)
+        shutil.copy2(key_file(data), work / "kiosk-keys" / "data.key")
     camera = work / "camera"
     if not camera.is_dir():
         from PIL import Image
@@ -181,6 +199,8 @@ def run_once(data: Path, work: Path, exit_after: float, pin: bool, code: Path | 
     if child.returncode != 0 or ready_wall is None:
         raise SystemExit(f"kiosk run failed (exit {child.returncode}, READY {'seen' if ready_wall else 'never seen'}):"
                          f"\n{err.decode(errors='replace')[-2000:]}")
+    if "no data key" in err.decode(errors="replace"):   # it would have run without a single citizen
+        raise SystemExit(f"kiosk run had no data key for {data}:\n{err.decode(errors='replace')[-2000:]}")
     return {"ready": ready_wall, "cpu": ready_cpu, "rss_ready": ready_rss, "rss": steady, "peak": peak}
 
 
@@ -201,11 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-core", action="store_true", help="pin the child to CPU 0 (taskset -c 0)")
     parser.add_argument("--code", type=Path, help="run the kiosk of this checkout instead (e.g. `git archive` of "
                                                   "an older commit): before/after figures on the same data")
+    parser.add_argument("--data", type=Path, help="use this data folder as it is (one built by an earlier run, "
+                                                  "when a change to the store's sources would build a new one)")
     args = parser.parse_args(argv)
-    data = data_folder(args.citizens, args.visits, args.cache)
+    data = args.data if args.data else data_folder(args.citizens, args.visits, args.cache)
     with tempfile.TemporaryDirectory(prefix="kiosk-startup-") as tmp:
         work = Path(tmp)
         empty = work / "empty-data"
+        from kiosk.datakey import make_key_file
+
+        make_key_file(key_file(empty))   # one key for the three runs, as for the district's folder
         print(f"start-up of `kiosk run --simulate` (dummy screen, file camera, face models, simulated printer), "
               f"median of {args.runs}{', pinned to CPU 0' if args.one_core else ''}; {os.cpu_count()} CPUs"
               f"{f'; the kiosk of {args.code}' if args.code else ''}")

@@ -173,22 +173,23 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
     config_path = args.config or DEFAULT_CONFIG
     config = _config(args)
     data = config.data_dir
+    from kiosk.synckeys import keys_command, office_key_file_in_use
+
     key_file, office_file = Path(config.sync.key_file), Path(config.sync.office_key_file)
     if args.command == "keys":
-        from kiosk.synckeys import keys_command
-
         return keys_command(key_file=key_file, office_key_file=office_file, kiosk_id=config.kiosk_id,
-                            set_office=args.set_office, out=sys.stdout)
+                            set_office=args.set_office, out=sys.stdout, data_dir=data)
+    office_file = office_key_file_in_use(office_file, data)     # a key the office rotated to, if any
     if args.command == "export":
         from kiosk.sync import export_command
 
         return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
-                              office_key_file=office_file, out=sys.stdout)
+                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep)
     from kiosk.syncinbox import import_command
 
     return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,
                           day_start_hour=config.day_start_hour, office_key_file=office_file,
-                          config_path=config_path, out=sys.stdout)
+                          config_path=config_path, out=sys.stdout, secret_file=Path(config.identity.secret_file))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -277,9 +278,7 @@ def _config(args: argparse.Namespace, default: Path | None = None) -> Config:
             f" (the simulation's: --config {SIMULATION_CONFIG})"
         raise ConfigError(f"{default}: config file not found (this is not an installed kiosk?): "
                           f"point at a config with --config FILE{hint}")
-    config = load_config(args.config or default)
-    data = getattr(args, "data", None)
-    return dataclasses.replace(config, data_dir=data) if data else config
+    return load_config(args.config or default, data_dir=getattr(args, "data", None) or None)
 
 
 def _setup_logging(verbose: bool) -> None:

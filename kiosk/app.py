@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
     from kiosk.store import Store
+    from kiosk.syncdelete import DeletionSpool
 
 log = logging.getLogger("kiosk.app")
 
@@ -94,7 +95,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
     ``defer_archive_check`` (``kiosk run``): the full scan of the month files is not done while opening the
-    store but by ``Kiosk.archives.start()`` once the kiosk is ready; what it finds joins the staff notice.
+    store (nor the audit log's chain) but by ``Kiosk.archives.start()`` once the kiosk is ready; what it finds
+    joins the staff notice.
 
     ``sync`` (replay, tests): recognition and printing finish before the loop goes on, so a scripted
     run gives the same result every time; the live kiosk never waits on either.
@@ -109,6 +111,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
+    from kiosk.syncdelete import DeletionSpool
 
     rec = config.recognition
     faults = list(faults)
@@ -171,15 +174,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+    loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                            clock=clock), clock, sticks)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives)
 
 
 class ArchiveCheck:
-    """The month files' full integrity scan, on a thread after READY: tickets never wait for it.
+    """The month files' full integrity scan and the audit log's chain, on a thread after READY: tickets never wait.
 
-    It reads all history (a year of visits is tens of MB), which is what made start-up grow with the years.
+    It reads all history (a year of visits is tens of MB; the audit log 23 MB at 100,000 enrolments), which is
+    what made start-up grow with the years.
     Damage it finds is set aside by the store as at start-up, logged, and shown in the staff notice.
     """
 
@@ -194,7 +200,7 @@ class ArchiveCheck:
 
     def _run(self) -> None:
         try:
-            self._found = self._store.check_archives()
+            self._found = self._store.check_audit() + self._store.check_archives()
         except Exception:  # a bug here must not stop the kiosk; the next start checks again
             log.exception("checking the month files")
 
@@ -206,10 +212,37 @@ class ArchiveCheck:
             self._thread.join(timeout=30)
 
 
+def release_freed_memory() -> None:
+    """Hand the heap pages start-up freed back to the system (glibc keeps them for reuse otherwise).
+
+    Start-up parses 100,000 citizen records and decrypts 300,000 templates in batches: the pieces are freed,
+    but scattered between objects that stay, so without this the running kiosk keeps tens of MB it never uses.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)        # the process's own symbols: glibc's when it is glibc
+    except (OSError, AttributeError):           # not glibc (no malloc_trim): nothing to give back this way
+        pass
+
+
 def _load_engine() -> Engine:
     from kiosk.faces import FaceRecognitionEngine
 
     return FaceRecognitionEngine()
+
+
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
+                sticks: StickWatch | None) -> None:
+    """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk once the
+    stick that brought it is done with."""
+    from kiosk.officeconfig import EX_RESTART, OfficeConfigWatch
+
+    def restart() -> None:
+        loop.running, loop.exit_status = False, EX_RESTART
+
+    loop.add_chores(deletions, OfficeConfigWatch(config.data_dir, clock=clock, on_change=restart,
+                                                 busy=lambda: sticks is not None and sticks.poll() is not None))
 
 
 def card_reader(frame: np.ndarray) -> list[str]:
@@ -375,6 +408,7 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     if stick_source is not None:
         stick_source.start()     # after the loop exists: a stick already plugged in wakes it
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
+    release_freed_memory()
     summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")
     log.info(summary)
@@ -387,4 +421,4 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     finally:
         notifier.stopping()
         kiosk.close()
-    return 0
+    return kiosk.loop.exit_status

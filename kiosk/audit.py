@@ -4,7 +4,7 @@ A line is the store's self-checking record (``<crc32> <json>``); its JSON carrie
 ``prev`` (SHA-256 of the previous line's bytes, hex; 64 zeros for the first). ``audit.head`` beside the log
 holds the last ``seq`` and the hash of the last line, replaced atomically after each append, so a cut tail is
 seen too. :func:`verify` names the first entry that was edited, removed or reordered, or where the tail was cut
-(``kiosk audit verify``, and at each start). Entries written before the chain existed (no ``seq``) are
+(``kiosk audit verify``, and at each start: after READY in ``kiosk run``). Entries written before the chain existed (no ``seq``) are
 accepted as an unchained prefix. The chain shows tampering; it cannot stop someone who rewrites the whole log
 and the head together (the USB export carries the entries to the office, which keeps its own copy).
 
@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from kiosk.storage import RecordLog, StorageError, atomic_write, encode_record
 
@@ -62,31 +62,64 @@ def _decode(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def verify(path: Path) -> AuditCheck:
-    """Check the chain of ``path`` (and its head file); the first break, named by entry number and time."""
+@dataclass(frozen=True)
+class AuditState:
+    """The log's length and head file at one instant: what a later :func:`verify` checks, whatever came after."""
+
+    size: int
+    head: dict[str, Any] | None
+
+
+def state(path: Path) -> AuditState:
     path = Path(path)
+    return AuditState(path.stat().st_size if path.exists() else 0, read_head(path))
+
+
+def _stream(path: Path, size: int | None) -> Iterator[bytes]:
+    """The log's lines (the first ``size`` bytes), one at a time: a check holds one line, not the whole log."""
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")
     except FileNotFoundError:
-        data = b""
-    lines = _lines(data)
-    seqs = {rec.get("seq") for rec in map(_decode, lines) if rec is not None}
-    prev_hash, prev_seq, chained = None, 0, 0
+        return
+    with f:
+        left = size
+        for line in f:
+            if left is not None:
+                if left <= 0:
+                    return
+                line, left = line[:left], left - len(line)
+            yield line
+
+
+def verify(path: Path, at: AuditState | None = None) -> AuditCheck:
+    """Check the chain of ``path`` (and its head file); the first break, named by entry number and time.
+
+    ``at``: check the log as it was then (the kiosk checks it on a thread after READY, while it appends).
+    """
+    path = Path(path)
+    size = None if at is None else at.size
+    lines = _stream(path, size)
+    prev_hash, prev_seq, chained, n = None, 0, 0, 0
+
+    def found(problem: str | None) -> AuditCheck:
+        return AuditCheck(n + sum(1 for _ in lines), chained, problem)   # every line counted, as read
+
     for n, line in enumerate(lines, 1):
         rec = _decode(line)
         if rec is None:
-            return AuditCheck(len(lines), chained, f"{path.name}: line {n} was changed (its checksum fails)")
+            return found(f"{path.name}: line {n} was changed (its checksum fails)")
         seq = rec.get("seq")
         if seq is None:
             if chained:
-                return AuditCheck(len(lines), chained, f"{path.name}: line {n} has no place in the chain "
-                                                       f"(inserted after entry {prev_seq})")
+                return found(f"{path.name}: line {n} has no place in the chain (inserted after entry {prev_seq})")
             prev_hash = _line_hash(line)
             continue
         chained += 1
         when = rec.get("at", "?")
         expected_prev = prev_hash if prev_seq else (prev_hash or GENESIS)
         if seq != prev_seq + 1:
+            # only to name the break: every entry's seq, read again
+            seqs = {r.get("seq") for r in map(_decode, _stream(path, size)) if r is not None}
             if prev_seq + 1 in seqs:
                 what = f"entries were reordered (entry {seq} where entry {prev_seq + 1} belongs)"
             elif isinstance(seq, int) and seq > prev_seq + 1:
@@ -94,19 +127,18 @@ def verify(path: Path) -> AuditCheck:
                         else f"entries {prev_seq + 1}-{seq - 1} were removed")
             else:
                 what = f"entries were reordered (entry {seq} after entry {prev_seq})"
-            return AuditCheck(len(lines), chained, f"{path.name}: {what} (found at line {n}, {when})")
+            return found(f"{path.name}: {what} (found at line {n}, {when})")
         if rec.get("prev") != expected_prev:
-            return AuditCheck(len(lines), chained, f"{path.name}: entry {prev_seq} was edited (entry {seq}, "
-                                                   f"line {n}, {when}, does not carry its hash)")
+            return found(f"{path.name}: entry {prev_seq} was edited (entry {seq}, line {n}, {when}, does not "
+                         f"carry its hash)")
         prev_hash, prev_seq = _line_hash(line), seq
-    head = read_head(path)
+    head = read_head(path) if at is None else at.head
     if head is not None:
         if head["seq"] > prev_seq:
-            return AuditCheck(len(lines), chained, f"{path.name}: the log was cut: entries {prev_seq + 1}-"
-                                                   f"{head['seq']} are missing at the end")
+            return found(f"{path.name}: the log was cut: entries {prev_seq + 1}-{head['seq']} are missing at the end")
         if head["seq"] == prev_seq and head["hash"] != prev_hash:
-            return AuditCheck(len(lines), chained, f"{path.name}: entry {prev_seq} (the last) was edited")
-    return AuditCheck(len(lines), chained, None)
+            return found(f"{path.name}: entry {prev_seq} (the last) was edited")
+    return found(None)
 
 
 def read_head(path: Path) -> dict[str, Any] | None:

@@ -31,6 +31,12 @@ Bundle (all integers big-endian)::
                 parts [{name, offset, bytes, raw_bytes, records, sha256}], inbox_sequence}
     part = zlib-compressed JSON Lines (UTF-8), one record a line; sha256 is of the compressed bytes
 
+Parts: ``visits`` (Visit.to_json, with ``identified_by`` "card" | "face" | null), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
+(kiosk/sync.py) and ``cards`` (kiosk/synccards.py), whose records are either
+``{citizen, card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card``
+is the HMAC-SHA256 of the card number with the office secret, hex: never the number) or
+``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk).
+
 The bundle's identity is the sha256 of the whole file; ``prev`` is that of the kiosk's previous bundle (a chain:
 the office sees a gap or a fork). The header holds nothing about a citizen: visits, names and card fields exist
 only inside the SealedBox. Reading order (``open_bundle``) and why:
@@ -50,8 +56,9 @@ Signed document (ack and inbox files)::
     42  64 Ed25519 signature over b"kiosk-sync document 1\\0" + body
     106 .. body: canonical JSON {kind, kiosk (an id or "*" for every kiosk), sequence, created, ...}
 
-kinds: ``ack`` {sequence: the last ingested bundle, bundle: its sha256}; ``config`` {toml: an update of the
-config file, see kiosk/sync.py}; ``delete`` {citizens: [ids]}; ``office-key`` {new_key: office public key text,
+kinds: ``ack`` {sequence: the last ingested bundle, bundle: its sha256}; ``config`` {toml: the office's keys of
+the config, see kiosk/officeconfig.py}; ``delete`` {citizens: [32-hex ids], cards: [12-digit card numbers]}
+(either may be missing); ``office-key`` {new_key: office public key text,
 signed by the OLD key}. Inbox sequences are one counter per office; a kiosk applies a file only when its sequence
 is above the last it applied (a replay changes nothing).
 """
@@ -85,7 +92,7 @@ ACK_NAME = "ack"
 INBOX_SUFFIX = ".signed"
 
 # The parts a bundle may hold, in this order. Face templates are not among them and never will be: the writer
-# and the reader refuse any other name. "cards" is empty until the CCCD card work (issue 9) lands.
+# and the reader refuse any other name.
 PARTS = ("visits", "consents", "tombstones", "audit", "counters", "cards")
 
 MAX_HEADER_BYTES = 4096

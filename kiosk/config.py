@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,8 +198,12 @@ class Config:
         raise KeyError(key)
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate ``path``; raise ConfigError naming the file and key."""
+def load_config(path: Path | str, *, data_dir: Path | None = None, office_override: bool = True) -> Config:
+    """Read and validate ``path``; raise ConfigError naming the file and key.
+
+    ``data_dir`` replaces ``kiosk.data_dir``. The office's update in the data folder, if any, is layered over the
+    file for the keys the office may change (kiosk/officeconfig.py); an unusable one is logged and ignored.
+    """
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -210,9 +214,17 @@ def load_config(path: Path | str) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse_config(raw)
+        config = parse_config(raw)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    data = Path(data_dir) if data_dir is not None else config.data_dir
+    if office_override:
+        from kiosk.officeconfig import layered
+
+        raw, why = layered(raw, data)
+        if why is None:
+            config = parse_config(raw)
+    return replace(config, data_dir=data) if data_dir is not None else config
 
 
 def parse_config(raw: dict[str, Any]) -> Config:

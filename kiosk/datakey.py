@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import shutil
-import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,8 @@ import nacl.exceptions
 import nacl.hash
 import nacl.secret
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt as _aead_open
+
+from kiosk.keyfile import KeyFileError, create_key_file, read_key_file
 
 log = logging.getLogger("kiosk.privacy")
 
@@ -159,41 +160,16 @@ def make_key_file(path: Path) -> bool:
     path = Path(path)
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return False
-    try:
-        os.write(fd, f"{KEY_FILE_PREFIX}{secrets.token_hex(KEY_BYTES)}\n".encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
+    return create_key_file(path, f"{KEY_FILE_PREFIX}{secrets.token_hex(KEY_BYTES)}")
 
 
 def key_from_file(path: Path) -> DataKey:
     """The key in ``path``: a regular file, not readable by group or others, ``kiosk-data-key-v1:<64 hex>``."""
-    path = Path(path)
     try:
-        st = os.stat(path, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyUnavailable(f"{path}: the data key must be a regular file")
-        if st.st_mode & 0o077:
-            raise KeyUnavailable(f"{path}: readable by others (mode {stat.S_IMODE(st.st_mode):04o}): chmod 600 it")
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise KeyUnavailable(f"{path} not found (make it with: kiosk privacy-key)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyUnavailable(f"{path}: cannot read the data key: {exc}") from None
-    body = text[len(KEY_FILE_PREFIX):] if text.startswith(KEY_FILE_PREFIX) else ""
-    try:
-        raw = bytes.fromhex(body)
-    except ValueError:
-        raw = b""
-    if len(raw) != KEY_BYTES:
-        raise KeyUnavailable(f"{path}: not a data key ({KEY_FILE_PREFIX}<64 hex digits>)")
-    return DataKey(raw)
+        return DataKey(read_key_file(path, KEY_FILE_PREFIX, what="data key", size=KEY_BYTES,
+                                     missing=f"{path} not found (make it with: kiosk privacy-key)"))
+    except KeyFileError as exc:
+        raise KeyUnavailable(str(exc)) from None
 
 
 def key_from_board(run: Runner = _run, which: Callable[[str], str | None] = shutil.which) -> DataKey:

@@ -16,7 +16,7 @@ right first and cheap second:
   detection in a small window around the last box, and while anything changes, every ``recheck_every``
   frames a full-frame detection looks for bystanders.
 
-face_recognition (dlib) is imported only by :class:`FaceRecognitionEngine`; tests inject their own engine.
+dlib is imported only by :class:`FaceRecognitionEngine` (kiosk/dlib_engine.py); tests inject their own engine.
 
     >>> recognizer = Recognizer(FaceRecognitionEngine(), FaceIndex(), threshold=0.5, margin=0.05)  # doctest: +SKIP
     >>> recognizer.process(frame).citizen_id                                                      # doctest: +SKIP
@@ -59,47 +59,6 @@ class Engine(Protocol):
     def detect(self, image: np.ndarray, upsample: int) -> list[Box]: ...
     def landmarks(self, image: np.ndarray, box: Box) -> Landmarks: ...
     def encode(self, image: np.ndarray, box: Box) -> np.ndarray: ...
-
-
-class FaceRecognitionEngine:
-    """face_recognition (dlib HOG detector, 5-point landmarks, ResNet 128-d encoder), loaded on construction.
-
-    ``mirror=True`` encodes the face and its mirror image and keeps the mean of the two: the encoding then
-    depends less on which way the head is turned or lit. On the project's labelled photos it lifts the share
-    of returning people recognised at zero false accepts from 92 % to 97 % (README, "Recognition"); it
-    doubles the cost of an encoding, which the kiosk pays two or three times per person.
-    """
-
-    def __init__(self, *, mirror: bool = True, num_jitters: int = 1):
-        try:
-            import face_recognition
-        except ImportError as exc:  # dlib-bin / face_recognition_models missing: say which
-            raise RuntimeError(f"face recognition unavailable: cannot import face_recognition ({exc})") from exc
-        self._fr = face_recognition
-        self.mirror = mirror
-        self._num_jitters = num_jitters
-
-    def detect(self, image: np.ndarray, upsample: int = 1) -> list[Box]:
-        return [(int(top), int(right), int(bottom), int(left)) for top, right, bottom, left in
-                self._fr.face_locations(image, number_of_times_to_upsample=upsample, model="hog")]
-
-    def landmarks(self, image: np.ndarray, box: Box) -> Landmarks:
-        found = self._fr.face_landmarks(image, [box], model="small")
-        return found[0] if found else {}
-
-    def encode(self, image: np.ndarray, box: Box) -> np.ndarray:
-        encoding = self._encode(image, box)
-        if self.mirror:
-            # Mirror only the face and a margin (a whole 2304-px frame cost ~7 ms): dlib reads no further.
-            crop, (top, right, bottom, left) = _face_crop(image, box)
-            width = crop.shape[1]
-            mirrored = np.ascontiguousarray(crop[:, ::-1])
-            encoding = (encoding + self._encode(mirrored, (top, width - left, bottom, width - right))) / 2.0
-        return encoding.astype(np.float32)
-
-    def _encode(self, image: np.ndarray, box: Box) -> np.ndarray:
-        encodings = self._fr.face_encodings(image, [box], num_jitters=self._num_jitters, model="small")
-        return np.asarray(encodings[0], dtype=np.float64)
 
 
 # -- geometry and the quality gate (pure functions) ----------------------------------------------------------
@@ -498,3 +457,6 @@ def _scale_box(box: Box, sy: float, sx: float, offset: tuple[int, int] = (0, 0))
     dy, dx = offset
     return (int(round(top * sy)) + dy, int(round(right * sx)) + dx,
             int(round(bottom * sy)) + dy, int(round(left * sx)) + dx)
+
+
+from kiosk.dlib_engine import FaceRecognitionEngine  # noqa: E402  (last: it uses this module's helpers)

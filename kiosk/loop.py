@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from kiosk.machine_events import MachineEvent, Phase, TicketIssued, VisitEnded, VisitFailed
 from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from kiosk.stickwatch import StickWatch
 
 log = logging.getLogger("kiosk.loop")
+
+
+class IdleChore(Protocol):
+    """Work the loop thread does when nobody is at the screen, when due (kiosk.syncdelete.DeletionSpool)."""
+
+    next_due: float
+
+    def poll(self) -> object: ...
 
 MAX_WAIT = 5.0        # never block longer than this, whatever is due (the watchdog allows 30 s)
 BUSY_WAIT = 0.05      # a visit in progress: timers, the consent countdown and the print outcome, 20 times a second
@@ -73,8 +81,8 @@ class RecognitionWorker:
 
     It holds at most one pending frame: when the worker is busy, newer frames are dropped, so the loop
     never queues up work the Pi cannot keep up with. With a ``card_reader`` (kiosk.cardread.decode_qr) it also
-    looks for QR codes in the frame while somebody is at the kiosk, and reports their texts with the
-    observation (``Observation.cards``): the loop thread never decodes.
+    looks for QR codes in the frames the loop asks it to (every one: cards, consent receipts' codes), and reports
+    their texts with the observation (``Observation.cards``): the loop thread never decodes.
     """
 
     def __init__(self, recognizer: Any, card_reader: Callable[[Any], list[str]] | None = None, *,
@@ -161,7 +169,7 @@ class EventLoop:
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
-                 sticks: StickWatch | None = None) -> None:
+                 sticks: StickWatch | None = None, chores: Sequence[IdleChore] = ()) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -180,11 +188,16 @@ class EventLoop:
         self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
         if sticks is not None and sticks.on_change is None:
             sticks.on_change = lambda: events.put(WAKE)
+        self.chores = tuple(chores)         # the office's deletions and config (kiosk/syncdelete, officeconfig)
+        self.exit_status = 0                 # what `kiosk run` exits with (a chore may ask for a restart)
         self.tickets = 0                     # issued since start, and the last one: for the status line
         self.last_ticket: str | None = None
         self.frames_processed = 0
         self.turns = 0
         self.running = True
+
+    def add_chores(self, *chores: IdleChore) -> None:
+        self.chores += chores
 
     def step(self) -> list[MachineEvent]:
         """One turn; returns what the machine said during it (replay waits on these)."""
@@ -198,6 +211,9 @@ class EventLoop:
         if self._disk is not None:
             # A failed ticket (a full disk?) looks at the free space at once, so the notice says why.
             self._disk.poll(force=any(isinstance(event, VisitFailed) for event in said))
+        if self.chores and self.machine.phase is Phase.IDLE:
+            for chore in self.chores:       # this thread owns the store, the card records and the index
+                chore.poll()
         view = self.machine.view             # built once a turn: the notice is read once
         self._show(view)
         if self._notifier is not None:
@@ -256,6 +272,7 @@ class EventLoop:
             due.append(ping)
         if self._disk is not None:
             due.append(self._disk.next_due)
+        due += [chore.next_due for chore in self.chores]
         if stop_at is not None:
             due.append(stop_at)
         return max(0.0, min(due) - now)
@@ -293,7 +310,9 @@ class EventLoop:
         self._next_frame = (self._next_frame if on_time else now) + period
         if frame is None:
             return
-        self._worker.submit(frame, small_grey, cards=present)
+        # QR codes are looked for on every frame, idle too (2 a second there): a consent receipt's code is
+        # often held up with no face in view.
+        self._worker.submit(frame, small_grey, cards=True)
         if self._sync:
             self._worker.wait()
 

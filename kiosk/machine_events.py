@@ -33,6 +33,20 @@ class Phase(StrEnum):
     ISSUING = "issuing"
     DONE = "done"                      # the ticket screen
     FAILSAFE = "failsafe"
+    PRIVACY = "privacy"                # a consent receipt's code was shown: delete my data / print what is kept
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """A consent receipt's withdrawal code as the services judged it: ``citizen`` None when forged or used up."""
+    citizen: str | None
+
+
+class PrivacyAnswer(StrEnum):
+    """What became of the privacy screen (the screen's wording, ``kiosk replay``'s ``privacy`` field)."""
+    DELETED = "deleted"
+    PRINTED = "printed"
+    REFUSED = "refused"                # a code that is not (or no longer) genuine: nothing changed
 
 
 class Question(StrEnum):
@@ -72,6 +86,17 @@ class PrinterAnswered:
 
 
 @dataclass(frozen=True)
+class PrivacyOffered:
+    """The privacy screen offers its choices: a genuine code (or a card on record) named the citizen."""
+
+
+@dataclass(frozen=True)
+class PrivacyAnswered:
+    """The privacy screen did what the citizen chose (or refused a code); nothing else of the visit changes."""
+    answer: PrivacyAnswer
+
+
+@dataclass(frozen=True)
 class VisitEnded:
     """The ticket screen closed: whoever comes next is somebody new (the loop resets face tracking)."""
 
@@ -82,4 +107,5 @@ class VisitFailed:
     reason: str
 
 
-MachineEvent = FaceSettled | CodeJudged | QuestionAsked | TicketIssued | PrinterAnswered | VisitEnded | VisitFailed
+MachineEvent = (FaceSettled | CodeJudged | QuestionAsked | TicketIssued | PrinterAnswered | PrivacyOffered
+                | PrivacyAnswered | VisitEnded | VisitFailed)

@@ -42,9 +42,10 @@ class TicketPrinter:
         return self._print(lambda: render_ticket(content, width_dots=self.width_dots, font_path=self.font_path),
                            name=content.file_name, what=f"ticket {content.ticket}")
 
-    def print_slip(self, title: str, lines: Sequence[str], name: str) -> bool:
-        """A consent or deletion receipt; same contract as `print_ticket`."""
-        return self._print(lambda: render_slip(title, lines, width_dots=self.width_dots, font_path=self.font_path),
+    def print_slip(self, title: str, lines: Sequence[str], name: str, qr: str | None = None) -> bool:
+        """A consent or deletion receipt (``qr``: a code drawn under the lines); same contract as `print_ticket`."""
+        return self._print(lambda: render_slip(title, lines, width_dots=self.width_dots, font_path=self.font_path,
+                                               qr=qr),
                            name=name, what=f"slip {name}")
 
     def warm_up(self) -> None:
@@ -98,8 +99,8 @@ class PrintQueue:
         """Print ``content``; its outcome comes back from :meth:`finished` as ``(key, printed)``."""
         self._submit(key, lambda: self._printer.print_ticket(content))
 
-    def slip(self, title: str, lines: Sequence[str], name: str) -> None:
-        self._submit(None, lambda: self._printer.print_slip(title, lines, name))
+    def slip(self, title: str, lines: Sequence[str], name: str, qr: str | None = None) -> None:
+        self._submit(None, lambda: self._printer.print_slip(title, lines, name, qr=qr))
 
     def finished(self) -> list[tuple[str, bool]]:
         """Tickets printed (True) or failed (False) since the last call."""

@@ -62,8 +62,10 @@ def render_ticket(content: TicketContent, *, width_dots: int, font_path: Path) -
     return layout.finish()
 
 
-def render_slip(title: str, lines: Sequence[str], *, width_dots: int, font_path: Path) -> Image.Image:
-    """Draw a text slip (consent receipt, deletion receipt): a bold centred title, then left-aligned lines.
+def render_slip(title: str, lines: Sequence[str], *, width_dots: int, font_path: Path,
+                qr: str | None = None) -> Image.Image:
+    """Draw a text slip (consent receipt, deletion receipt): a bold centred title, then left-aligned lines, then
+    ``qr`` (the consent receipt's withdrawal code, for the kiosk's camera) drawn like the ticket's QR code.
 
     An empty string in ``lines`` leaves a blank line. Same fonts, width and mode as `render_ticket`.
     """
@@ -78,6 +80,9 @@ def render_slip(title: str, lines: Sequence[str], *, width_dots: int, font_path:
             layout.space(3 * s)
         else:
             layout.space(12 * s)
+    if qr is not None:
+        layout.space(8 * s)
+        layout.qr(qr)
     layout.space(10 * s)
     return layout.finish()
 

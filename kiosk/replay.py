@@ -2,7 +2,9 @@
 
 A script is JSON Lines, one visit a line: ``{"image": "faces/a/1.jpg", "category": "ho-tich",
 "consent": true}``; ``image`` may be a list shown one after another (a face, then a card), and
-``"confirm": true`` presses the consent button when the kiosk asks "is this you?". The file camera
+``"confirm": true`` presses the consent button when the kiosk asks "is this you?"; ``"privacy": "delete"`` (or
+``"print"``) with a consent receipt's PNG as the image answers the privacy screen instead of taking a ticket
+(its line says ``"privacy": "deleted" | "printed" | "refused"``). The file camera
 shows the images, scripted button presses stand in for the citizen, and a fake clock makes every timeout pass instantly. One JSON line per visit comes out,
 and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.png) in ``out_dir``.
 """
@@ -24,15 +26,15 @@ from kiosk.storage import StorageError
 from kiosk.store import StoreError
 from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
-from kiosk.machine_events import CodeJudged, FaceSettled, QuestionAsked, TicketIssued
+from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
+                                  TicketIssued, VisitEnded)
 from kiosk.states import CONSENT, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
-
-
+PRIVACY_CHOICES = ("delete", "print")
 MAX_PIXELS = 40_000_000    # an image bigger than this is refused from its header, before any decoding
 MAX_PATH = 1024            # characters of an image path in a script
-FIELDS = {"image", "category", "consent", "confirm"}   # other branches add theirs here
+FIELDS = {"image", "category", "consent", "confirm", "privacy"}   # other branches add theirs here
 
 
 class ScriptError(ValueError):
@@ -64,8 +66,9 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
         unknown = set(entry) - FIELDS
         if unknown:
             raise ScriptError(f"{where}: unknown field(s) {_short(', '.join(sorted(unknown)))}")
+        privacy = _privacy_choice(entry, where)
         category = entry.get("category")
-        if not isinstance(category, str) or category not in known:
+        if privacy is None and (not isinstance(category, str) or category not in known):
             raise ScriptError(f"{where}: unknown category {_short(repr(category))} "
                               f"(known: {', '.join(sorted(known))})")
         image = entry.get("image")
@@ -84,8 +87,17 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
             raise ScriptError(f"{where}: consent must be true or false")
         if not isinstance(confirm, bool):
             raise ScriptError(f"{where}: confirm must be true or false")
-        visits.append({"image": image, "category": category, "consent": consent, "confirm": confirm})
+        visits.append({"image": image, "category": category, "consent": consent, "confirm": confirm,
+                       **({"privacy": privacy} if privacy else {})})
     return visits
+
+
+def _privacy_choice(entry: dict, where: str) -> str | None:
+    """A privacy visit's choice (then no category is needed: it takes no ticket)."""
+    choice = entry.get("privacy")
+    if choice is not None and choice not in PRIVACY_CHOICES:
+        raise ScriptError(f"{where}: privacy must be one of {', '.join(PRIVACY_CHOICES)}")
+    return choice
 
 
 def _script_lines(path: Path) -> list[str]:
@@ -208,14 +220,19 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
     # One camera frame per turn whatever the loop's current rate (idle or active).
     frame_period = 1.0 / min(config.camera.idle_fps, config.camera.active_fps)
     images = visit["image"] if isinstance(visit["image"], list) else [visit["image"]]
+    seen: list[Any] = []        # what the machine said while the images were shown
     for image in images:        # shown one after another: a face, then a card held up, ...
         camera.show(image)
         # Let the recognizer look until it has a verdict on the person in view (or a QR code was judged).
         if image is not None:
             for _ in range(MAX_FRAMES_PER_VISIT):
                 clock.advance(frame_period)
-                if any(isinstance(event, (FaceSettled, CodeJudged)) for event in loop.step()):
+                said = loop.step()
+                seen += said
+                if any(isinstance(event, (FaceSettled, CodeJudged)) for event in said):
                     break
+    if visit.get("privacy"):
+        return _privacy_visit(kiosk, camera, clock, config, visit["privacy"], seen)
     loop.events.put(ButtonPressed(visit["category"]))
     said = loop.step()
     for _ in range(1000):
@@ -241,7 +258,25 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
     loop.step()
     return {"ticket": outcome.ticket, "category": outcome.category, "citizen": outcome.citizen,
             "recognized": outcome.recognized, "enrolled": outcome.enrolled, "printed": outcome.printed,
-            "identified_by": outcome.identified_by, "proposed": outcome.proposed, "card": outcome.card}
+            "identified_by": outcome.identified_by, "proposed": outcome.proposed, "card": outcome.card,
+            "privacy": None}
+
+
+def _privacy_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, choice: str, seen: list) -> dict:
+    """The receipt was shown: press the chosen button if the privacy screen offers its choices; no ticket."""
+    loop = kiosk.loop
+    answers = [event.answer.value for event in seen if isinstance(event, PrivacyAnswered)]
+    if any(isinstance(event, PrivacyOffered) for event in seen):
+        loop.events.put(ButtonPressed(CONSENT if choice == "delete" else config.categories[0].key))
+        answers += [event.answer.value for event in loop.step() if isinstance(event, PrivacyAnswered)]
+    camera.show(None)           # the receipt is put away: the screen times out, back to idle
+    for _ in range(4):
+        clock.advance(max(config.timing.done_seconds, config.timing.greeting_seconds))
+        if any(isinstance(event, VisitEnded) for event in loop.step()):
+            break
+    return {"ticket": None, "category": None, "citizen": None, "recognized": False, "enrolled": False,
+            "printed": None, "identified_by": None, "proposed": None, "card": None,
+            "privacy": answers[-1] if answers else None}
 
 
 def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | None = None) -> int:

@@ -22,12 +22,12 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import screen_cards, screen_sync, screen_views  # noqa: E402
+from kiosk import screen_cards, screen_privacy, screen_sync, screen_views  # noqa: E402
 from kiosk.tickets import mask_name  # noqa: E402
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
-                         IdleView, IssuingView, SyncBanner, View)
+                         IdleView, IssuingView, PrivacyView, SyncBanner, View)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class Screen:
             screen_views.draw_done(self, view)
         elif isinstance(view, FailsafeView):
             screen_views.draw_failsafe(self, view)
+        elif isinstance(view, PrivacyView):
+            screen_privacy.draw_privacy(self, view)
         else:
             raise TypeError(f"the screen cannot draw {type(view).__name__}")
         self._surface = surface
@@ -419,6 +421,10 @@ def sample_views() -> dict[str, View]:
         "done-card": DoneView("DD-026", land, printed=True, returning=True, card="ok"),
         "done-not-printed": DoneView("DD-025", land, printed=False),
         "failsafe": FailsafeView("store: disk full"),
+        "privacy": PrivacyView(mask_name("Nguyễn Văn An"), True, None, 18, "Y", "1"),
+        "privacy-deleted": PrivacyView(None, True, "deleted", 6, "Y", "1"),
+        "privacy-printed": PrivacyView(None, True, "printed", 6, "Y", "1"),
+        "privacy-refused": PrivacyView(None, False, "refused", 17, "Y", "1"),
     }
 
 

@@ -15,7 +15,8 @@ from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import CONSENT_TEXT
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
 from kiosk.retention import Retention
-from kiosk.withdrawal import new_secret, payload
+from kiosk.machine_events import CodeCheck
+from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.states import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
@@ -65,15 +66,16 @@ class KioskServices:
             except Exception:  # the face is optional: a failed enrolment still gets the ticket
                 log.exception("enrolment failed; issuing the ticket without a citizen")
         spec = self._categories[visit.category]
-        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now)
+        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
+                                          identified_by=identified_by)
         content = TicketContent(office=self._office, ticket=stored.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=stored.issued_at, kiosk_id=self._kiosk_id,
                                 visit_id=stored.id)
         self._printer.ticket(stored.id, content)
         if enrolled and citizen is not None:      # after the ticket: the citizen's number comes first
-            self._printer.slip("Xác nhận đồng ý / Consent receipt",
-                               consent_receipt_lines(citizen, now, self._withdrawal_codes.pop(citizen, None)),
-                               f"consent-{citizen}")
+            code = self._withdrawal_codes.pop(citizen, None)
+            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, now, code),
+                               f"consent-{citizen}", qr=code)
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
         if self._retention is not None:
@@ -142,16 +144,13 @@ class KioskServices:
         """Carry out the deletions `kiosk forget` queued while the kiosk runs (the loop thread owns the store);
         each prints its deletion receipt. Checked at start and after each ticket; the ids done."""
         from kiosk.privacy import forget_done, pending_forgets
-        from kiosk.withdrawal import Withdrawals
-
         data_dir = getattr(self._store, "data_dir", None)
         if data_dir is None:
             return []
         done = []
         for citizen in pending_forgets(data_dir):
             try:
-                when = Withdrawals(store=self._store, book=self._records, index=self._index,
-                                   wall=self._wall).delete(citizen)
+                when = self._withdrawals().delete(citizen)
             except Exception:      # a deletion that fails stays queued and is retried; never costs a ticket
                 log.exception("queued deletion of citizen %s failed; retried after the next ticket", citizen)
                 continue
@@ -161,6 +160,37 @@ class KioskServices:
             log.info("citizen %s deleted (request queued by kiosk forget)", citizen)
             done.append(citizen)
         return done
+
+    # -- withdrawal and access at the kiosk (the privacy screen) ---------------------------------------
+    def _withdrawals(self) -> Withdrawals:
+        return Withdrawals(store=self._store, book=self._records, index=self._index, wall=self._wall)
+
+    def check_code(self, text: str) -> CodeCheck | None:
+        """Judge one QR text as a consent receipt's code: None if it is not one; never stores anything."""
+        if parse(text) is None:
+            return None
+        try:
+            citizen = self._withdrawals().verify(text)
+        except Exception:  # a store that cannot answer refuses the code; it must not take the screen down
+            log.exception("withdrawal code could not be checked; refused")
+            citizen = None
+        log.info("withdrawal code %s", "accepted" if citizen else "refused (forged, or its citizen is gone)")
+        return CodeCheck(citizen)
+
+    def delete_citizen(self, citizen_id: str) -> None:
+        """The citizen asked at the kiosk: delete now, the same way as `kiosk forget` (the index first), and print
+        the deletion receipt."""
+        when = self._withdrawals().delete(citizen_id)
+        self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen_id, when),
+                           f"deleted-{citizen_id}")
+        log.info("citizen %s deleted (asked at the kiosk)", citizen_id)
+
+    def print_kept(self, citizen_id: str) -> None:
+        """Print what is kept about the citizen: fields, counts, dates, the masked name only."""
+        kept = self._withdrawals().kept(citizen_id)
+        self._printer.slip("Dữ liệu kiosk lưu / What the kiosk keeps", kept.lines(),
+                           f"kept-{citizen_id}-{self._wall():%Y%m%d-%H%M%S}")
+        log.info("citizen %s: what is kept printed", citizen_id)
 
     # -- what the screen may know --------------------------------------------------------------------
     def read_card(self, text: str) -> CardRead | None:
@@ -226,6 +256,7 @@ def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = No
         f"Thời điểm / Time: {when:%d/%m/%Y %H:%M}",
         "Kiosk lưu mẫu khuôn mặt (dãy số, không lưu ảnh) để nhận ra bạn lần sau.",
         "The kiosk keeps a face template (numbers, not a photo) to recognise you next time.",
-        "Yêu cầu xoá: báo nhân viên với mã trên / To delete: tell the staff this id.",
+        "Yêu cầu xoá hoặc xem dữ liệu: đưa mã QR dưới đây vào camera của kiosk, hoặc báo nhân viên mã trên.",
+        "To delete or see your data: show the QR code below to the kiosk's camera, or tell the staff this id.",
         *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]

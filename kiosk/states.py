@@ -1,4 +1,4 @@
-"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe.
+"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy.
 
 Pure logic: no pygame, gpiozero, picamera2, escpos, tinydb or face_recognition here. The loop in
 ``kiosk.loop`` feeds it events, calls :meth:`KioskMachine.tick` and drains what it says
@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome, Phase, PrinterAnswered,
-                                  Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed)
+from kiosk.machine_events import (CodeCheck, CodeJudged, FaceSettled, MachineEvent, Outcome, Phase,
+                                  PrinterAnswered, PrivacyAnswer, PrivacyAnswered, PrivacyOffered, Question, QuestionAsked,
+                                  TicketIssued, VisitEnded, VisitFailed)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
-                         IdleView, IssuingView, View)
+                         IdleView, IssuingView, PrivacyView, View)
 
 CONSENT = "consent"     # name of the consent button's event
 
@@ -84,6 +85,9 @@ class Services(Protocol):
     def read_card(self, text: str) -> CardRead | None: ...     # None: not a card, or cards not in use
     def who(self, citizen_id: str) -> Known | None: ...
     def notice(self) -> str | None: ...
+    def check_code(self, text: str) -> CodeCheck | None: ...    # None: not a consent receipt's code
+    def delete_citizen(self, citizen_id: str) -> None: ...     # now, and print the deletion receipt
+    def print_kept(self, citizen_id: str) -> None: ...         # print what is kept about them
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class Visit:
     asked: bool = False           # the consent question was put
     consented: bool = False
     outcome: Outcome | None = None  # its ticket, once issued (the ticket screen shows it)
+    privacy: str | None = None    # on the privacy screen: the citizen a genuine code (or a card) named
+    answer: PrivacyAnswer | None = None   # what the privacy screen did
 
     def card_state(self) -> str | None:
         return "ok" if self.card is not None else "invalid" if self.card_invalid else None
@@ -182,6 +188,11 @@ class KioskMachine:
                                consent_button=self._consent_button)
         if self.phase == Phase.ISSUING:
             return IssuingView(self._chosen())
+        if self.phase == Phase.PRIVACY:
+            known = self._who(visit.privacy) if visit.answer is None else None
+            return PrivacyView(known.masked_name if known else None, visit.privacy is not None,
+                               None if visit.answer is None else visit.answer.value, self._seconds_left(),
+                               self._consent_button, self._categories[0].button if self._categories else "1")
         if self.phase == Phase.DONE and (outcome := visit.outcome) is not None:
             return DoneView(outcome.ticket, self._chosen(), printed=outcome.printed, enrolled=outcome.enrolled,
                             returning=outcome.identified_by is not None, card=outcome.card)
@@ -199,7 +210,7 @@ class KioskMachine:
     def _see(self, obs: Any) -> None:
         visit = self.visit
         visit.hint = obs.hint
-        if self.phase in (Phase.IDLE, Phase.GREETING, Phase.CONFIRM, Phase.CONSENT, Phase.ISSUING):
+        if self.phase in (Phase.IDLE, Phase.GREETING, Phase.CONFIRM, Phase.CONSENT, Phase.ISSUING, Phase.PRIVACY):
             self._read_cards(getattr(obs, "cards", ()))
         same = visit.person is not None and obs.track_id == visit.person.track_id
         if self.phase in (Phase.IDLE, Phase.GREETING):
@@ -228,10 +239,19 @@ class KioskMachine:
         visit = self.visit
         for text in texts:
             if text in visit.texts:
+                if self.phase == Phase.PRIVACY and visit.answer in (PrivacyAnswer.DELETED, PrivacyAnswer.PRINTED):
+                    self._enter(Phase.PRIVACY, self._timing.done)   # receipt still held up: no new visit yet
                 continue
             visit.texts.add(text)
+            code = self._services.check_code(text)
+            if code is not None:
+                self._open_privacy(code)
+                self._outbox.append(CodeJudged(None))
+                continue
             card = self._services.read_card(text)
-            if card is None:
+            if self.phase == Phase.PRIVACY:
+                self._privacy_card(card)
+            elif card is None:
                 pass                    # not a card (a payment code, a URL), or cards are not in use
             elif card.ok:
                 visit.card, visit.card_invalid = card, False
@@ -240,6 +260,51 @@ class KioskMachine:
                 visit.card_invalid = True
                 log.info("a card could not be used: plain ticket")
             self._outbox.append(CodeJudged(None if card is None else "ok" if card.ok else "invalid"))
+
+    def _open_privacy(self, code: CodeCheck) -> None:
+        """A receipt's code opens the privacy screen when nobody is mid-visit; a forged or used one changes nothing."""
+        if self.phase not in (Phase.IDLE, Phase.GREETING, Phase.PRIVACY) or self.visit.answer not in (
+                None, PrivacyAnswer.REFUSED):
+            log.info("a withdrawal code shown during phase %s: ignored", self.phase)
+            return
+        texts, self.visit = self.visit.texts, Visit()   # the privacy screen is a visit of its own
+        self.visit.texts, self.visit.privacy = texts, code.citizen
+        if code.citizen is None:
+            self.visit.answer = PrivacyAnswer.REFUSED
+            self._outbox.append(PrivacyAnswered(PrivacyAnswer.REFUSED))
+        else:
+            self._outbox.append(PrivacyOffered())
+        self._enter(Phase.PRIVACY, self._timing.greeting)
+
+    def _privacy_card(self, card: CardRead | None) -> None:
+        """On the privacy screen a valid card on record names its citizen, like a genuine code."""
+        visit = self.visit
+        if card is not None and card.ok and card.citizen_id is not None and visit.answer in (
+                None, PrivacyAnswer.REFUSED):
+            visit.privacy, visit.answer = card.citizen_id, None
+            self._outbox.append(PrivacyOffered())
+            self._enter(Phase.PRIVACY, self._timing.greeting)
+
+    def _privacy_press(self, name: str) -> bool:
+        """The consent button deletes, the first service button prints what is kept; True if the press is used."""
+        visit = self.visit
+        if visit.privacy is not None and visit.answer is None:
+            if name == CONSENT:
+                self._services.delete_citizen(visit.privacy)
+                visit.answer = PrivacyAnswer.DELETED
+            elif self._categories and name == self._categories[0].key:
+                self._services.print_kept(visit.privacy)
+                visit.answer = PrivacyAnswer.PRINTED
+            else:
+                self._finish_visit()        # another service: they came for a ticket after all
+                return False
+            self._outbox.append(PrivacyAnswered(visit.answer))
+            self._enter(Phase.PRIVACY, self._timing.done)
+            return True
+        if name == CONSENT:
+            return True
+        self._finish_visit()                # a service button: a ticket, as from the idle screen
+        return False
 
     def _consider_face(self, obs: Any) -> None:
         """A face match proposes its citizen; only a very close one (``autolink_below``) links by itself."""
@@ -253,6 +318,8 @@ class KioskMachine:
             visit.proposed = visit.offered = obs.citizen_id
 
     def _press(self, name: str) -> None:
+        if self.phase == Phase.PRIVACY and self._privacy_press(name):
+            return
         visit = self.visit
         if name == CONSENT:
             if self.phase == Phase.CONSENT:
@@ -305,6 +372,8 @@ class KioskMachine:
             waited = self._deadline is None or now >= self._deadline + PRINT_WAIT
             if self.visit.outcome is None or self.visit.outcome.printed is not None or waited:
                 self._finish_visit()        # (the citizen sees whether their paper came out)
+        elif self.phase == Phase.PRIVACY and expired:
+            self._finish_visit()            # no choice: nothing happens
         elif self.phase == Phase.FAILSAFE and expired:
             self._enter(Phase.IDLE, None)
 

@@ -276,8 +276,8 @@ def outcome(verb: str, status: int, lines: Sequence[str]) -> str | None:
         said = [line.removeprefix("kiosk export: ") for line in lines if line.startswith("kiosk export: ")]
         return said[-1] if said else f"kiosk export stopped (exit status {status}); see the journal"
     if status == 0:
-        restart = any("restart the kiosk" in line for line in lines if line.startswith("applied:"))
-        return "new config from the office: restart the kiosk" if restart else None
+        restart = any("office config written" in line for line in lines if line.startswith("applied:"))
+        return "new config from the office: the kiosk restarts with it when idle" if restart else None
     said = [line.removeprefix("kiosk import: ") for line in lines if line.startswith("kiosk import: ")]
     if said:
         return f"import: {said[-1]}"

@@ -137,8 +137,11 @@ class Numbering(VisitArchive):
             self._note(f"moving future-dated visits to {ARCHIVE_DIR}/ failed: {exc}")
         return repair
 
-    def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime) -> Visit:
+    def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime,
+                     identified_by: str | None = None) -> Visit:
         """Take the next number of ``category`` for the service day of ``now`` and save the visit durably.
+
+        ``identified_by`` ("card" | "face"): how the citizen was known, for the office's statistics.
 
         Returns only after the visit and the counter are on disk (one fsync-ed record): print after this.
         """
@@ -160,10 +163,13 @@ class Numbering(VisitArchive):
         self._mark_taken(day, category, number, latest)
         visit = Visit(id=secrets.token_hex(8), ticket=format_ticket(prefix, number), number=number,
                       category=category, issued_at=now, service_day=day, citizen_id=citizen_id,
-                      kiosk_id=self.kiosk_id, printed=None)
+                      kiosk_id=self.kiosk_id, printed=None,
+                      identified_by=identified_by if citizen_id is not None else None)
         doc = {"id": visit.id, "ticket": visit.ticket, "number": number, "category": category,
                "issued_at": now.isoformat(), "service_day": key[0], "citizen": citizen_id,
                "kiosk": self.kiosk_id, "printed": None}
+        if visit.identified_by is not None:
+            doc["by"] = visit.identified_by
         try:
             sets, counters = self._counter_changes({key: number}, latest, day)
             doc_id = self._hot_storage.new_id("visits")

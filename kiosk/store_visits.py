@@ -20,19 +20,22 @@ class Visit:
     citizen_id: str | None
     kiosk_id: str
     printed: bool | None  # None until the printer answered
+    identified_by: str | None = None  # "card" | "face": how the citizen was known (None without a citizen)
 
     def to_json(self) -> dict[str, Any]:
         """The technician's / export view (`kiosk visits --json`)."""
         return {"ticket": self.ticket, "category": self.category, "time": self.issued_at.isoformat(),
                 "citizen": self.citizen_id, "printed": self.printed, "id": self.id, "kiosk": self.kiosk_id,
-                "number": self.number, "service_day": self.service_day.isoformat()}
+                "number": self.number, "service_day": self.service_day.isoformat(),
+                "identified_by": self.identified_by}
 
 
 def _visit_from_doc(doc: dict) -> Visit:
     return Visit(id=doc["id"], ticket=doc["ticket"], number=doc["number"], category=doc["category"],
                  issued_at=datetime.fromisoformat(doc["issued_at"]),
                  service_day=date.fromisoformat(doc["service_day"]), citizen_id=doc.get("citizen"),
-                 kiosk_id=doc.get("kiosk", ""), printed=doc.get("printed"))
+                 kiosk_id=doc.get("kiosk", ""), printed=doc.get("printed"),
+                 identified_by=doc.get("by") if doc.get("citizen") else None)
 
 
 class VisitArchive(StoreBase):

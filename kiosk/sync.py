@@ -16,7 +16,8 @@ What the kiosk keeps, in ``<data>/sync/`` (never on the stick):
 
 A new bundle holds what is new since the previous bundle: visits not sent yet or whose printer answer changed
 (visits of service days before ``visits_from`` were all sent in their final state; the days from there on are
-remembered visit by visit), consents and deletion receipts not sent yet, audit records after the last sent.
+remembered visit by visit), consents and deletion receipts not sent yet, audit records after the last sent,
+card records new or changed since they were sent and card records deleted since (kiosk/synccards.py).
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class OfficeState:
     tombstones: list[str] = field(default_factory=list)           # citizen ids whose deletion receipt was sent
     audit_count: int = 0                          # audit records sent
     audit_last: str | None = None                 # sha256 of the last one sent (the log was not replaced)
+    cards: dict[str, list[str]] = field(default_factory=dict)     # citizen -> [card key, digest] as sent
 
 
 def office_dir(data_dir: Path, office: OfficePublicKey) -> Path:
@@ -134,13 +136,15 @@ def _seqs(seqs: list[int]) -> str:
 
 def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime,
            ops: OsOps | None = None, create_root: bool = True,
-           progress: Callable[[str], None] | None = None) -> ExportResult:
+           progress: Callable[[str], None] | None = None, card_fields: tuple[str, ...] | None = None
+           ) -> ExportResult:
     """Export everything the office has not acknowledged to ``stick`` (a mounted stick or a folder).
 
     Steps: read the office's ack from the stick; make a bundle of what is new (kept in the outbox and recorded
     before anything is written to the stick); write each unacknowledged bundle not already on the stick under
     a temporary name, fsync, rename, read back and verify. Raises SyncError with one line. ``progress`` gets
-    one line per step (the shell prints them; the hot-plug path will show them on screen).
+    one line per step (the shell prints them; the hot-plug path will show them on screen). ``card_fields``:
+    the card fields the office keeps (``[identity] keep``); None sends every field a record holds.
     """
     step = progress or (lambda line: None)
     if keys.office is None:
@@ -162,7 +166,8 @@ def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: d
             with folder:
                 _take_ack(folder, state, data_dir, keys, kiosk_id, notes)
                 step(f"acknowledged by the office up to bundle {state.acknowledged}; reading the kiosk's data")
-                made, counts = _make_new_bundle(state, data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=now)
+                made, counts = _make_new_bundle(state, data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=now,
+                                                card_fields=card_fields)
                 step(f"bundle {made} made: {_counted(counts)}" if made else "nothing new since the last bundle")
                 written, already = _copy_pending(folder, state, data_dir, keys, kiosk_id, step)
     except StickError as exc:
@@ -213,10 +218,12 @@ def _take_ack(folder: StickDir, state: OfficeState, data_dir: Path, keys: SyncKe
         (outbox / bundle_name(p["sequence"])).unlink(missing_ok=True)
 
 
-def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime
-                     ) -> tuple[int | None, dict[str, int]]:
+def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime,
+                     card_fields: tuple[str, ...] | None = None) -> tuple[int | None, dict[str, int]]:
     """Bundle what is new since the last bundle; outbox file first, then the state that points to it."""
+    from kiosk.identity import IdentityError
     from kiosk.store import Store, StoreError
+    from kiosk.synccards import CardSnapshot
 
     assert keys.office is not None
     try:
@@ -224,14 +231,14 @@ def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys:
     except (StoreError, StorageError) as exc:
         raise SyncError(f"cannot read the kiosk's data: {exc}") from None
     try:
-        snap = _Snapshot(store, state)
+        snap = _Snapshot(store, state, CardSnapshot(data_dir, state.cards, card_fields))
         sequence = state.last_sequence + 1
         data = make_bundle(kiosk_id=kiosk_id, sequence=sequence, prev=state.last_hash,
                            created=now.isoformat(timespec="seconds"), signing_key=keys.kiosk, office=keys.office,
                            parts={"visits": snap.visits(), "consents": snap.consents, "tombstones": snap.tombstones,
-                                  "audit": snap.audit, "counters": snap.counters(), "cards": []},
+                                  "audit": snap.audit, "counters": snap.counters(), "cards": snap.cards.part},
                            extra={"inbox_sequence": inbox_sequence(data_dir)})
-    except StoreError as exc:
+    except (StoreError, IdentityError) as exc:
         raise SyncError(f"cannot read the kiosk's data: {exc}") from None
     finally:
         store.close()
@@ -301,8 +308,8 @@ def _same_on_stick(folder: StickDir, name: str, data: bytes) -> bool:
 class _Snapshot:
     """What is new in the store since the last bundle, computed as the bundle is encoded (visits stream)."""
 
-    def __init__(self, store: Any, state: OfficeState):
-        self.store, self.state = store, state
+    def __init__(self, store: Any, state: OfficeState, cards: Any):
+        self.store, self.state, self.cards = store, state, cards
         self.numbering_day: date | None = store.numbering_day
         self.from_day = date.fromisoformat(state.visits_from) if state.visits_from else None
         if self.from_day and self.numbering_day and self.numbering_day - timedelta(days=RECENT_DAYS) < self.from_day:
@@ -362,12 +369,12 @@ class _Snapshot:
 
     @property
     def anything_new(self) -> bool:
-        return bool(self.new_visits or self.consents or self.tombstones or self.audit)
+        return bool(self.new_visits or self.consents or self.tombstones or self.audit or len(self.cards))
 
     @property
     def counts(self) -> dict[str, int]:
         return {"visits": self.new_visits, "consents": len(self.consents), "tombstones": len(self.tombstones),
-                "audit": len(self.audit)}
+                "audit": len(self.audit), "cards": len(self.cards)}
 
     def advance(self, state: OfficeState) -> None:
         """Move the watermarks past what this bundle holds."""
@@ -379,6 +386,7 @@ class _Snapshot:
         state.consents = state.consents + [c["consent_id"] for c in self.consents]
         state.tombstones = state.tombstones + [r["citizen"] for r in self.tombstones]
         state.audit_count, state.audit_last = self.audit_total, self.audit_last
+        state.cards = self.cards.current
 
 
 def yield_to_the_kiosk() -> None:
@@ -394,7 +402,7 @@ def yield_to_the_kiosk() -> None:
 
 
 def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path, office_key_file: Path,
-                   out: Any) -> int:
+                   out: Any, card_fields: tuple[str, ...] | None = None) -> int:
     """``kiosk export --to DIR``: exit 0 when every unacknowledged bundle is on the stick, 2 otherwise."""
     from kiosk.synckeys import SyncKeyError, load_kiosk_key, read_office_key
 
@@ -406,7 +414,7 @@ def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path
     try:
         keys = SyncKeys(load_kiosk_key(key_file, create=False), read_office_key(office_key_file))
         result = export(Path(stick), data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=datetime.now(),
-                        progress=show)
+                        progress=show, card_fields=card_fields)
     except (SyncError, SyncKeyError) as exc:
         out.write(f"kiosk export: {exc}\n")
         return 2

@@ -2,20 +2,23 @@
 
 Each file is a signed document (kiosk/bundle.py) of one kind:
 
-* ``config``: ``toml`` holds an update of the config file. Only ``[kiosk] office`` and ``[[categories]]`` may
-  change (the rest is this kiosk's own hardware); a category keeps the GPIO pin of the category with the same
-  key; a new one takes, in order, the pins of the categories the update removed (a real kiosk refuses a
-  category left without a button). The result must pass the same schema as the file itself
-  (:func:`kiosk.config.parse_config`); it replaces the config file atomically, the old one is kept as
-  ``<file>.previous`` (rollback: copy it back), and the kiosk uses it from its next start.
-* ``delete``: ``citizens``, ids to forget (through the store's ``forget``: templates wiped, receipt kept).
-  Card numbers come with the card work (issue 9).
+* ``config``: ``toml`` holds an update of the config. Only ``[kiosk] office`` and ``[[categories]]`` (without
+  GPIO pins) may change: the rest is this kiosk's own hardware. The config file layered with it must pass the
+  same schema as the file itself (:func:`kiosk.config.parse_config`); it is written atomically as the office
+  override in the data folder, the previous override kept (kiosk/officeconfig.py: why not /etc/kiosk, how the
+  pins are kept, rollback), and the running kiosk restarts with it at its next idle moment.
+* ``delete``: ``citizens``, ids to forget, and/or ``cards``, card numbers (12 digits) whose card record's
+  citizen is forgotten (the number is turned into its card key with the office secret at once and never
+  written). Forgetting removes the card record, the face templates (wiped; the store keeps a deletion receipt)
+  and the face index entry (kiosk/syncdelete.py). With the service stopped the import applies it itself; while
+  the kiosk runs (the store is locked) it hands the request to the kiosk's loop thread through a spool file and
+  waits for it to be applied, so the files after it keep their order.
 * ``office-key``: ``new_key``, the office's next public key, signed by the current one.
 
 A file is applied only when the current office key signed it, it is addressed to this kiosk (or ``*``) and its
 sequence is above the last one applied; files are applied in sequence order. Anything else is rejected, logged,
-and changes nothing. A valid file that cannot be applied here (the store is in use, the config cannot be
-written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
+and changes nothing. A valid file that cannot be applied here (the running kiosk did not take a deletion in
+time, the config cannot be written) stops the import there, so no later file jumps ahead of it; the next import tries it again.
 """
 from __future__ import annotations
 
@@ -30,24 +33,30 @@ from typing import Any, Protocol
 
 from kiosk.bundle import INBOX_DIR, MAX_DOC_BYTES, SYNC_DIR, BundleError, OfficePublicKey, canonical_json, \
     open_document, sha256_hex
-from kiosk.config import ConfigError, parse_config
 from kiosk.stickfs import StickDir, StickError
+from kiosk.syncdelete import CARD_NUMBER, DeletionRequest, card_key, citizens_of, forget_everywhere, \
+    wait_taken, write_spool
 from kiosk.storage import StorageError, atomic_write
 from kiosk.sync import STATE_DIR, SyncError, office_dir
-from kiosk.synckeys import SyncKeyError, read_office_key, write_office_key
+from kiosk.synckeys import SyncKeyError, read_office_key, rotated_office_key_file, write_office_key
 
 log = logging.getLogger("kiosk.sync")
 
 MAX_INBOX_ENTRIES = 256
 INBOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,55}\.signed")
 CITIZEN_ID = re.compile(r"[0-9a-f]{32}")
+CARD_KEY = re.compile(r"[0-9a-f]{64}")
 REMEMBERED = 64          # hashes of the last applied files: "already applied" instead of "replayed"
 
 
 class Forgetter(Protocol):
-    """Deletes a citizen on this kiosk: True when done now, False when the citizen is not (or no longer) here."""
+    """Applies a deletion request on this kiosk (now, or through the running kiosk); ApplyError when it cannot."""
 
-    def forget(self, citizen_id: str) -> bool: ...
+    def card_key(self, number: str) -> str | None:
+        """The card key of a number; None without the office secret (then no card record exists here)."""
+
+    def delete(self, request: DeletionRequest) -> str:
+        """Apply ``request``; the line that says what was done."""
 
 
 class ApplyError(Exception):
@@ -60,7 +69,7 @@ class ImportResult:
     rejected: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     stopped: str | None = None             # why applying stopped early (tried again next import)
-    restart_needed: bool = False           # a new config: the kiosk reads it at its next start
+    restart_needed: bool = False           # a new office config: the running kiosk restarts with it
 
 
 def _state_path(data_dir: Path) -> Path:
@@ -75,6 +84,20 @@ def _load_state(data_dir: Path, office: OfficePublicKey) -> dict[str, Any]:
     if state.get("office") != office.sign.encode().hex():   # another office set by hand: its own numbering
         state = {"office": office.sign.encode().hex(), "sequence": 0, "applied": []}
     return state
+
+
+def mark_applied(data_dir: Path, request: DeletionRequest) -> None:
+    """Record a deletion request applied by the running kiosk (never moves the sequence back)."""
+    try:
+        state = json.loads(_state_path(data_dir).read_text())
+    except (OSError, ValueError):
+        state = {}
+    if state.get("office") != request.office:
+        state = {"office": request.office, "sequence": 0, "applied": []}
+    state["sequence"] = max(int(state.get("sequence", 0)), request.sequence)
+    if request.sha256 not in state["applied"]:
+        state["applied"] = (state["applied"] + [request.sha256])[-REMEMBERED:]
+    _save_state(data_dir, state)
 
 
 def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
@@ -121,7 +144,8 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
         _, name, body, digest = min(ready)
         try:
             line = _apply(body, data_dir=data_dir, office=office, office_key_file=office_key_file,
-                          config_path=config_path, forgetter=forgetter, kiosk_id=kiosk_id, result=result)
+                          config_path=config_path, forgetter=forgetter, kiosk_id=kiosk_id, result=result,
+                          digest=digest)
         except BundleError as exc:        # signed, but its content is unusable: rejected, nothing changed
             result.rejected.append(f"{name}: {exc}")
             del files[name]
@@ -129,10 +153,16 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
         except ApplyError as exc:
             result.stopped = f"{name}: {exc}"
             break
+        fresh = _load_state(data_dir, office)
+        if fresh["sequence"] >= body["sequence"]:      # the running kiosk applied it and recorded it so
+            state = fresh
+            result.applied.append(f"{name}: {line}")
+            del files[name]
+            continue
         state["sequence"] = body["sequence"]
         state["applied"] = (state["applied"] + [digest])[-REMEMBERED:]
         if body["kind"] == "office-key":
-            office = read_office_key(office_key_file) or office
+            office = read_office_key(rotated_office_key_file(data_dir)) or office
             state["office"] = office.sign.encode().hex()
         try:
             _save_state(data_dir, state)
@@ -177,21 +207,29 @@ def _read_inbox(stick: Path) -> dict[str, bytes]:
 
 
 def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, office_key_file: Path,
-           config_path: Path, forgetter: Forgetter, kiosk_id: str, result: ImportResult) -> str:
+           config_path: Path, forgetter: Forgetter, kiosk_id: str, result: ImportResult, digest: str) -> str:
     kind = body["kind"]
     if kind == "config":
         text = body.get("toml")
         if not isinstance(text, str):
             raise BundleError("config update without its toml text")
-        apply_config_update(config_path, text)
+        path = apply_config_update(config_path, data_dir, text)
         result.restart_needed = True
-        return f"config {config_path} updated (previous kept as {config_path.name}.previous); restart the kiosk"
+        return f"office config written to {path} (over {config_path}; any previous one kept as " \
+               f"{path.name}.previous); " \
+               f"the kiosk restarts with it when idle"
     if kind == "delete":
-        ids = body.get("citizens")
+        ids, numbers = body.get("citizens", []), body.get("cards", [])
         if not isinstance(ids, list) or not all(isinstance(c, str) and CITIZEN_ID.fullmatch(c) for c in ids):
             raise BundleError("deletion request: citizens must be a list of 32-hex citizen ids")
-        done = [c for c in ids if forgetter.forget(c)]
-        return f"deletion request: {len(done)} of {len(ids)} citizen(s) forgotten here (the rest are not on this kiosk)"
+        if not isinstance(numbers, list) or not all(isinstance(n, str) and CARD_NUMBER.fullmatch(n) for n in numbers):
+            raise BundleError("deletion request: cards must be a list of 12-digit card numbers")
+        card_keys = body.get("card_keys", [])    # HMACs the office made with the same office secret: no number
+        if not isinstance(card_keys, list) or not all(isinstance(k, str) and CARD_KEY.fullmatch(k) for k in card_keys):
+            raise BundleError("deletion request: card_keys must be a list of 64-hex card keys")
+        keys = [key for n in numbers if (key := forgetter.card_key(n)) is not None] + card_keys
+        return forgetter.delete(DeletionRequest(office.sign.encode().hex(), int(body["sequence"]), digest,
+                                                tuple(ids), tuple(keys)))
     if kind == "office-key":
         try:
             new = OfficePublicKey.from_text(str(body.get("new_key", "")))
@@ -201,126 +239,70 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
         try:
             if old_dir.exists() and not new_dir.exists():
                 old_dir.rename(new_dir)   # the same office: its chain, outbox and watermarks go on
-            write_office_key(office_key_file, new)
+            write_office_key(rotated_office_key_file(data_dir), new)   # /etc/kiosk is not the service's to write
         except (OSError, SyncKeyError) as exc:
             raise ApplyError(f"office key not rotated: {exc}") from None
         return f"office key rotated to {new.fingerprint}"
     raise BundleError(f"{kind!r} files are not for the inbox")
 
 
-UPDATABLE: dict[str, set[str] | None] = {"kiosk": {"office"}, "categories": None}   # None: the whole table
-
-
-def apply_config_update(config_path: Path, update_text: str) -> None:
-    """Merge an office config update into the config file, validate the whole, replace it atomically."""
-    import tomlkit
+def apply_config_update(config_path: Path, data_dir: Path, update_text: str) -> Path:
+    """Write an office config update as the override in the data folder (kiosk/officeconfig.py); its path."""
+    from kiosk.officeconfig import OfficeConfigError, override_path, write_override
 
     try:
-        update = tomllib.loads(update_text)
-    except tomllib.TOMLDecodeError as exc:
-        raise BundleError(f"config update is not valid TOML: {exc}") from None
-    for key, value in update.items():
-        if key not in UPDATABLE:
-            raise BundleError(f"config update: {key} cannot be changed from the office (only kiosk.office, "
-                              f"categories)")
-        allowed = UPDATABLE[key]
-        if allowed and (not isinstance(value, dict) or set(value) - allowed):
-            raise BundleError(f"config update: in [{key}] only {', '.join(sorted(allowed))} may change")
-    try:
-        old_bytes = config_path.read_bytes()
-        doc = tomlkit.parse(old_bytes.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
-        raise ApplyError(f"cannot read the current config {config_path}: {exc}") from None
-    if "kiosk" in update:
-        doc["kiosk"]["office"] = update["kiosk"]["office"]
-    if "categories" in update:
-        new = update["categories"]
-        if not isinstance(new, list) or not all(isinstance(c, dict) for c in new):
-            raise BundleError("config update: categories must be [[categories]] tables")
-        old = [dict(c) for c in doc.get("categories", [])]
-        pins = {c.get("key"): c.get("pin") for c in old}
-        keys = {c.get("key") for c in new}
-        freed = [c["pin"] for c in old if c.get("key") not in keys and c.get("pin") is not None]
-        table = tomlkit.aot()
-        for cat in new:
-            cat = dict(cat)
-            if "pin" not in cat:
-                pin = pins.get(cat.get("key"))
-                if pin is None and freed:
-                    pin = freed.pop(0)
-                if pin is not None:
-                    cat["pin"] = pin
-            entry = tomlkit.table()
-            for key, value in cat.items():
-                entry.add(key, value)
-            entry.add(tomlkit.nl())     # a blank line before the next table, as a person writes it
-            table.append(entry)
-        doc["categories"] = table
-    new_text = tomlkit.dumps(doc)
-    try:
-        parse_config(tomllib.loads(new_text))
-    except (ConfigError, tomllib.TOMLDecodeError) as exc:
-        raise BundleError(f"config update refused by the config schema: {exc}") from None
-    try:
-        atomic_write(config_path.with_name(config_path.name + ".previous"), old_bytes)
-        atomic_write(config_path, new_text.encode("utf-8"))
-    except StorageError as exc:
-        raise ApplyError(f"config not written: {exc}") from None
+        write_override(config_path, data_dir, update_text)
+    except OfficeConfigError as exc:
+        raise BundleError(f"config update: {exc}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, StorageError) as exc:
+        raise ApplyError(f"config update not written: {exc}") from None
+    return override_path(data_dir)
 
 
 class StoreForgetter:
-    """``kiosk import`` from a shell or the hot-plug child: forget through the store (its lock taken on the first
-    deletion), the card record too; while the kiosk holds the store, the request is queued for it
-    (:func:`kiosk.privacy.queue_forget`: done at its next ticket or start, receipt printed there)."""
+    """``kiosk import``: forget through the store (its lock taken on the first deletion) and the card records;
+    while the kiosk runs and holds the lock, hand the request to it (kiosk/syncdelete.py) and wait ``wait`` s."""
 
-    def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime):
+    def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime,
+                 secret: bytes | None = None, wait: float = 30.0):
         self.data_dir, self.kiosk_id, self.day_start_hour, self.now = data_dir, kiosk_id, day_start_hour, now
+        self.secret, self.wait = secret, wait
         self._store: Any = None
-        self._queue = False
 
-    def forget(self, citizen_id: str) -> bool:
+    def card_key(self, number: str) -> str | None:
+        return card_key(self.secret, number) if self.secret is not None else None
+
+    def delete(self, request: DeletionRequest) -> str:
         from kiosk.identity import CardBook, IdentityError
         from kiosk.store import Store, StoreError, StoreLocked
 
+        asked = f"{len(request.citizens)} id(s), {len(request.cards)} card(s) asked"
         try:
-            if self._store is None and not self._queue:
-                try:
-                    self._store = Store.open(self.data_dir, kiosk_id=self.kiosk_id,
-                                             day_start_hour=self.day_start_hour)
-                except StoreLocked:
-                    self._queue = True
-            if self._queue:
-                return self._queue_for_the_kiosk(citizen_id)
-            book = CardBook.open(self.data_dir, secret=None)
-            try:
-                had_card = book.forget(citizen_id)
-            finally:
-                book.close()
-            if self._store.citizen(citizen_id) is None:
-                return had_card
-            self._store.forget(citizen_id, now=self.now)
-        except (StoreError, IdentityError) as exc:
+            if self._store is None:
+                self._store = Store.open(self.data_dir, kiosk_id=self.kiosk_id, day_start_hour=self.day_start_hour)
+        except StoreLocked:
+            return self._hand_over(request, asked)
+        except StoreError as exc:
             raise ApplyError(str(exc)) from None
-        return True
-
-    def _queue_for_the_kiosk(self, citizen_id: str) -> bool:
-        from kiosk.identity import CardBook
-        from kiosk.privacy import queue_forget
-        from kiosk.store import Store
-
-        store = Store.open_readonly(self.data_dir)
-        book = CardBook.open(self.data_dir, secret=None, readonly=True)
+        book = CardBook.open(self.data_dir, secret=None)    # the secret is not needed to delete a record
         try:
-            known = store.citizen(citizen_id) is not None or book.record(citizen_id) is not None
+            done = [c for c in citizens_of(request, book)
+                    if forget_everywhere(self._store, book, None, c, now=self.now)]
+        except (StoreError, IdentityError, StorageError) as exc:
+            raise ApplyError(str(exc)) from None
         finally:
             book.close()
-            store.close()
-        if known:
-            try:
-                queue_forget(self.data_dir, citizen_id, self.now.isoformat(timespec="seconds"))
-            except (StorageError, OSError) as exc:
-                raise ApplyError(f"deletion of {citizen_id} not queued for the running kiosk: {exc}") from None
-        return known
+        return f"deletion request: {len(done)} citizen(s) forgotten here ({asked})"
+
+    def _hand_over(self, request: DeletionRequest, asked: str) -> str:
+        try:
+            path = write_spool(self.data_dir, request)
+        except (OSError, StorageError) as exc:
+            raise ApplyError(f"deletion not handed to the running kiosk: {exc}") from None
+        if not wait_taken(path, self.wait):
+            raise ApplyError("handed to the running kiosk, which applies it when nobody is at the screen "
+                             "(files after it wait for the next import)")
+        return f"deletion request: applied by the running kiosk ({asked}; see its journal)"
 
     def close(self) -> None:
         if self._store is not None:
@@ -328,11 +310,14 @@ class StoreForgetter:
 
 
 def import_command(stick: Path, *, data_dir: Path, kiosk_id: str, day_start_hour: int, office_key_file: Path,
-                   config_path: Path, out: Any) -> int:
+                   config_path: Path, out: Any, secret_file: Path | None = None) -> int:
     """``kiosk import --from DIR``: 0 when every file was applied (or already was), 1 when some were
     rejected or had to wait, 2 when the stick could not be read."""
     now = datetime.now()
-    forgetter = StoreForgetter(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, now=now)
+    from kiosk.identity import load_secret
+
+    secret = load_secret(secret_file)[0] if secret_file is not None else None
+    forgetter = StoreForgetter(data_dir, kiosk_id=kiosk_id, day_start_hour=day_start_hour, now=now, secret=secret)
     try:
         result = import_inbox(stick, data_dir=data_dir, kiosk_id=kiosk_id, office_key_file=office_key_file,
                               config_path=config_path, forgetter=forgetter)

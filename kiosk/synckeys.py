@@ -6,8 +6,6 @@ or others could read it, as ssh does.
 """
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -15,7 +13,8 @@ from typing import TextIO
 from nacl.signing import SigningKey
 
 from kiosk.bundle import BundleError, OfficePublicKey
-from kiosk.storage import StorageError, atomic_write, fsync_dir
+from kiosk.keyfile import KeyFileError, create_key_file, read_key_file
+from kiosk.storage import StorageError, atomic_write
 
 KIOSK_KEY_PREFIX = "kiosk-sync-key-v1:"
 
@@ -39,36 +38,15 @@ def load_kiosk_key(path: Path, *, create: bool) -> SigningKey:
     """The kiosk's signing key; with ``create`` a new one is made (0600) when the file does not exist."""
     path = Path(path)
     if not path.exists() and create:
-        key = SigningKey.generate()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            try:
-                os.write(fd, f"{KIOSK_KEY_PREFIX}{bytes(key).hex()}\n".encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            fsync_dir(path.parent)
-        except FileExistsError:
-            pass  # made by another process meanwhile: use that one
+            create_key_file(path, f"{KIOSK_KEY_PREFIX}{bytes(SigningKey.generate()).hex()}")
         except OSError as exc:
             raise SyncKeyError(f"{path}: cannot create the kiosk key: {exc.strerror or exc}") from None
     try:
-        st = os.stat(path, follow_symlinks=False)
-        if not stat.S_ISREG(st.st_mode):
-            raise SyncKeyError(f"{path}: the kiosk key must be a regular file")
-        if st.st_mode & 0o077:
-            raise SyncKeyError(f"{path}: readable by others (mode {stat.S_IMODE(st.st_mode):04o}): chmod 600 it")
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise SyncKeyError(f"{path}: no kiosk key yet: run 'kiosk keys' to create it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SyncKeyError(f"{path}: cannot read the kiosk key: {exc}") from None
-    body = text[len(KIOSK_KEY_PREFIX):] if text.startswith(KIOSK_KEY_PREFIX) else ""
-    try:
-        return SigningKey(bytes.fromhex(body))
-    except (ValueError, TypeError):
-        raise SyncKeyError(f"{path}: not a kiosk key ({KIOSK_KEY_PREFIX}<64 hex digits>)") from None
+        return SigningKey(read_key_file(path, KIOSK_KEY_PREFIX, what="kiosk key", size=32,
+                                        missing=f"{path}: no kiosk key yet: run 'kiosk keys' to create it"))
+    except KeyFileError as exc:
+        raise SyncKeyError(str(exc)) from None
 
 
 def read_office_key(path: Path) -> OfficePublicKey | None:
@@ -84,6 +62,21 @@ def read_office_key(path: Path) -> OfficePublicKey | None:
         return OfficePublicKey.from_text(text)
     except BundleError as exc:
         raise SyncKeyError(f"{path}: {exc}") from None
+
+
+ROTATED_OFFICE_KEY = "sync/office-sync.pub"
+
+
+def rotated_office_key_file(data_dir: Path) -> Path:
+    """Where a rotation signed by the office puts the new office key: the data folder, which the service may
+    write (``/etc/kiosk`` it may not). Public, and it came signed by the old key, so nothing secret lies there."""
+    return Path(data_dir) / ROTATED_OFFICE_KEY
+
+
+def office_key_file_in_use(configured: Path, data_dir: Path) -> Path:
+    """The office key the kiosk uses: a rotated one when the office sent one, else the configured file."""
+    rotated = rotated_office_key_file(data_dir)
+    return rotated if rotated.is_file() else Path(configured)
 
 
 def write_office_key(path: Path, office: OfficePublicKey) -> None:
@@ -112,12 +105,17 @@ def parse_office_argument(value: str) -> OfficePublicKey:
 
 
 def keys_command(*, key_file: Path, office_key_file: Path, kiosk_id: str, set_office: str | None,
-                 out: TextIO) -> int:
-    """``kiosk keys``: show (creating on first use) the kiosk key; ``set_office``: set the office's key."""
+                 out: TextIO, data_dir: Path | None = None) -> int:
+    """``kiosk keys``: show (creating on first use) the kiosk key; ``set_office``: set the office's key (which
+    replaces a key the office rotated to: the technician's word is the last)."""
     try:
         key = load_kiosk_key(key_file, create=True)
         if set_office is not None:
             write_office_key(office_key_file, parse_office_argument(set_office))
+            if data_dir is not None:
+                rotated_office_key_file(data_dir).unlink(missing_ok=True)
+        if data_dir is not None:
+            office_key_file = office_key_file_in_use(office_key_file, data_dir)
         office = read_office_key(office_key_file)
     except SyncKeyError as exc:
         out.write(f"kiosk keys: {exc}\n")

@@ -75,7 +75,19 @@ class FailsafeView:
     reason: str                      # short technical reason for the journal/staff; citizens see a fixed text
 
 
-View = IdleView | GreetingView | ConfirmView | ConsentView | IssuingView | DoneView | FailsafeView
+@dataclass(frozen=True)
+class PrivacyView:
+    """A consent receipt's code (or then a card) was shown: delete my data, or print what is kept."""
+    masked_name: str | None          # whose data, masked; None with a refused code or no name on record
+    identified: bool                 # a genuine code (or a card on record) named a citizen: the choices are on
+    answer: str | None               # None: choosing; "deleted" | "printed" | "refused" (kiosk.machine_events)
+    seconds_left: int
+    delete_button: str               # the consent button's label: the destructive choice is the "yes" button
+    print_button: str                # the first category button's label
+
+
+View = (IdleView | GreetingView | ConfirmView | ConsentView | IssuingView | DoneView | FailsafeView
+        | PrivacyView)
 
 
 @dataclass(frozen=True)

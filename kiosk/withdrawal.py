@@ -1,11 +1,11 @@
 """Withdrawal and access at the kiosk (issue 10, item 3), the service side: the consent receipt's code, checking
 it, printing what is kept, deleting.
 
-The consent receipt carries ``KIOSK-W1:<citizen id>:<secret>`` (to be printed as a QR code): the secret is 128
+The consent receipt carries ``KIOSK-W1:<citizen id>:<secret>`` (printed as a QR code and as text): the secret is 128
 random bits and the kiosk keeps only its SHA-256 in the citizen's record, so the data folder alone cannot make a
 valid code, and a code stops working once the citizen is deleted. Shown to the camera, the code proves the
-receipt is in hand; the screens that offer "delete my data" / "print what is kept" belong to the state machine
-(not built yet); they call :class:`Withdrawals`.
+receipt is in hand; the privacy screen that offers "delete my data" / "print what is kept" (``Phase.PRIVACY`` in
+``kiosk.states``) calls this through ``kiosk.services``.
 """
 from __future__ import annotations
 

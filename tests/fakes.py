@@ -49,6 +49,9 @@ class Services:
         self.cards = {}
         self.fail_issue = False
         self.fail_enrol = False
+        self.codes = {}          # payload -> CodeCheck that ``check_code`` answers
+        self.deleted = []
+        self.kept_printed = []
 
     def issue(self, visit):
         if self.fail_issue:
@@ -66,6 +69,15 @@ class Services:
 
     def read_card(self, text):
         return self.cards.get(text)
+
+    def check_code(self, text):
+        return self.codes.get(text)
+
+    def delete_citizen(self, citizen_id):
+        self.deleted.append(citizen_id)
+
+    def print_kept(self, citizen_id):
+        self.kept_printed.append(citizen_id)
 
     def take_print_answers(self):
         return {}

@@ -11,7 +11,7 @@ from kiosk import bundle as B
 from kiosk.store import Store
 from kiosk.sync import export
 from kiosk.syncinbox import StoreForgetter, import_inbox
-from kiosk.synckeys import SyncKeys, load_kiosk_key, read_office_key, write_office_key
+from kiosk.synckeys import SyncKeys, load_kiosk_key, office_key_file_in_use, read_office_key, write_office_key
 
 T0 = datetime(2026, 11, 27, 8, 0)
 CONSENT = "Tôi đồng ý cho lưu đặc trưng khuôn mặt (v1)"
@@ -61,7 +61,8 @@ class Kiosk:
         return self.keys_dir / "office-sync.pub"
 
     def keys(self) -> SyncKeys:
-        return SyncKeys(load_kiosk_key(self.key_file, create=True), read_office_key(self.office_file))
+        return SyncKeys(load_kiosk_key(self.key_file, create=True),
+                        read_office_key(office_key_file_in_use(self.office_file, self.data)))
 
     def store(self) -> Store:
         return Store.open(self.data, kiosk_id=self.kiosk_id, clock=lambda: T0)
@@ -109,11 +110,12 @@ def stick(tmp_path):
     return s
 
 
-def run_import(k: Kiosk, stick: Path):
-    """``kiosk import`` from ``stick`` into kiosk ``k``, its deletions through the store (the service stopped)."""
-    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0)
+def run_import(k: Kiosk, stick: Path, *, secret: bytes | None = None, wait: float = 0.3):
+    """``kiosk import`` from ``stick`` into kiosk ``k``: deletions through the store when nobody holds it, else
+    handed over to a running kiosk for at most ``wait`` seconds."""
+    forgetter = StoreForgetter(k.data, kiosk_id="k-01", day_start_hour=0, now=T0, secret=secret, wait=wait)
     try:
-        return import_inbox(stick, data_dir=k.data, kiosk_id="k-01", office_key_file=k.office_file,
+        return import_inbox(stick, data_dir=k.data, kiosk_id="k-01", office_key_file=office_key_file_in_use(k.office_file, k.data),
                             config_path=k.config, forgetter=forgetter)
     finally:
         forgetter.close()

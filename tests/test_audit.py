@@ -109,3 +109,33 @@ def test_an_older_unchained_log_is_accepted_and_the_chain_starts_after_it(tmp_pa
     log.close()
     check = verify(path)
     assert check.ok and check.entries == 3 and check.chained == 1
+
+
+def test_the_kiosk_checks_the_chain_after_ready_as_it_was_at_open(logged):
+    """check_archives=False (kiosk run): opening skips the chain; check_audit() finds a break made before the
+    open, and entries appended since (the open itself, a visit) are no part of what it checks."""
+    data, path = logged
+    lines = _lines(path)
+    path.write_bytes(b"".join(lines[:3] + lines[4:]))             # an entry removed before this start
+    store = Store.open(data, kiosk_id="k1", clock=lambda: T0 + timedelta(days=5), check_archives=False)
+    try:
+        assert not any("audit" in p for p in store.problems)      # not read yet
+        store.enrol(np.ones((1, 128), np.float32), now=T0 + timedelta(days=5), consent_text="yes")
+        found = store.check_audit()
+        assert len(found) == 1 and "removed" in found[0] and found[0] in store.problems
+    finally:
+        store.close()
+
+
+def test_a_check_of_the_log_as_it_was_ignores_what_was_appended_since(logged):
+    from kiosk.audit import state
+
+    data, path = logged
+    before = state(path)
+    with Store.open(data, kiosk_id="k1", clock=lambda: T0 + timedelta(days=6)) as store:
+        store.enrol(np.ones((1, 128), np.float32), now=T0 + timedelta(days=6), consent_text="yes")
+    with open(path, "ab") as f:
+        f.write(b"half a line, as a write in progress would leave")
+    assert not verify(path).ok                                    # the whole file, as it is now
+    check = verify(path, before)
+    assert check.ok and check.entries == len(path.read_bytes()[:before.size].splitlines())

@@ -20,6 +20,10 @@ def visit(i, citizen="c0ffee" * 5 + "ab"):
             "printed": True, "kiosk": "k-01"}
 
 
+CARD = {"citizen": "c0ffee" * 5 + "ab", "card": "ca7d" * 16, "created_at": CREATED, "last_seen": CREATED,
+        "fields": {"name": "Trần Thị Thử", "birth_date": "1990-04-30", "sex": "Nữ", "address": "Số 9 Ngõ Giả"}}
+
+
 @pytest.fixture
 def keys():
     kiosk = SigningKey.generate()
@@ -36,6 +40,7 @@ def make(keys, *, sequence=1, prev=None, parts=None, kiosk_id="k-01"):
         "tombstones": [{"citizen": "dead" * 8, "at": CREATED, "consent_id": "ee55ff66", "templates_deleted": 3}],
         "audit": [{"at": CREATED, "event": "open", "pid": 1}],
         "counters": [{"day": "2026-12-01", "category": "ho-tich", "visits": 5, "last": 5}],
+        "cards": [CARD, {"citizen": "dead" * 8, "card": "5eed" * 16, "deleted": True}],
     }
     return B.make_bundle(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=CREATED, parts=parts,
                          signing_key=kiosk, office=office.public(), extra={"inbox_sequence": 0})
@@ -49,9 +54,9 @@ def test_round_trip_gives_every_part_back(keys):
     assert b.header.sha256 == hashlib.sha256(data).hexdigest()
     assert [v["ticket"] for v in b.visits] == [f"HT-{i:03d}" for i in range(1, 6)]
     assert b.parts["consents"][0]["text"] == "Đồng ý lưu khuôn mặt"
-    assert b.parts["cards"] == []                      # named, empty until the card work lands
+    assert b.parts["cards"] == [CARD, {"citizen": "dead" * 8, "card": "5eed" * 16, "deleted": True}]
     assert b.manifest["counts"] == {"visits": 5, "consents": 1, "tombstones": 1, "audit": 1, "counters": 1,
-                                    "cards": 0}
+                                    "cards": 2}
     assert b.manifest["inbox_sequence"] == 0
     assert {p["name"] for p in b.manifest["parts"]} == set(B.PARTS)
 
@@ -60,6 +65,10 @@ def test_without_the_office_key_no_visit_name_or_citizen_is_in_the_bytes(keys):
     data = make(keys)
     secrets_ = [b"HT-001", b"ho-tich", b"c0ffee", b"dead" * 4, "Đồng ý".encode(), b"0000000000000001",
                 b"aa11bb22", b"2026-12-01T08:01", b"visits"]
+    # nor any card field, in its text or as UTF-16 (a card's name is Vietnamese), nor the card key
+    for value in [*CARD["fields"].values(), "Trần", "Thử", "1990", "30/04/1990", "ca7d" * 4, "5eed" * 4,
+                  "birth_date", "deleted"]:
+        secrets_ += [value.encode(), value.encode("utf-16-le")]
     for s in secrets_:
         assert s not in data, s
     # nor hidden in a compressed stream: no zlib stream decodes anywhere in the file

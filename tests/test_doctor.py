@@ -12,8 +12,8 @@ from kiosk.doctor import check_printer, check_store, report, run_checks
 from kiosk.store import Store
 
 
-NAMES = ["user", "display", "fonts", "data", "disk", "clock", "store", "secret", "faces", "camera", "printer",
-         "buttons", "devices", "usb", "privacy"]
+NAMES = ["user", "display", "fonts", "data", "office", "disk", "clock", "store", "secret", "faces", "camera",
+         "printer", "buttons", "devices", "usb", "privacy"]
 
 
 def test_simulation_passes_every_check(tmp_path, monkeypatch):

@@ -480,3 +480,21 @@ def test_the_mirrored_encoding_reads_a_crop_and_equals_the_whole_frame_mirrored(
         whole = (engine._encode(image, box)
                  + engine._encode(np.ascontiguousarray(image[:, ::-1]), (top, width - left, bottom, width - right))) / 2
         assert np.allclose(engine.encode(image, box), whole.astype(np.float32), atol=1e-6)
+
+
+def test_the_engine_gives_face_recognitions_own_boxes_landmarks_and_encodings(engine):
+    """The engine loads only the models it uses, straight from dlib; what it returns is face_recognition's."""
+    import face_recognition
+
+    people = sorted(p for p in (FACES / "dev").iterdir() if p.is_dir())[:12]
+    compared = 0
+    for person in people:
+        image = photo(f"dev/{person.name}/{sorted(f.name for f in person.iterdir() if f.suffix == '.jpg')[0]}")
+        boxes = face_recognition.face_locations(image, number_of_times_to_upsample=1, model="hog")
+        assert engine.detect(image, 1) == [tuple(int(v) for v in box) for box in boxes]
+        for box in boxes:
+            assert engine.landmarks(image, box) == face_recognition.face_landmarks(image, [box], model="small")[0]
+            theirs = face_recognition.face_encodings(image, [box], num_jitters=1, model="small")[0]
+            assert np.abs(engine._encode(image, box) - theirs).max() < 1e-6
+            compared += 1
+    assert compared >= 10

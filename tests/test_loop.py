@@ -343,7 +343,8 @@ def test_the_worker_wakes_the_loop_when_a_result_is_ready():
         worker.close()
 
 
-def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
+def test_qr_codes_are_read_on_the_worker_idle_too():
+    """Idle frames are decoded as well (at the idle rate): a consent receipt's code may come with no face."""
     from fakes import card
 
     calls = []
@@ -361,7 +362,8 @@ def test_cards_are_read_on_the_worker_only_while_somebody_is_at_the_kiosk():
     loop, worker, _ = _loop(recognizer, camera, clock, services=services, card_reader=reader)
     try:
         _run_for(loop, clock, 3.0)
-        assert calls == []                                 # nobody in view, idle: no decoding
+        assert calls and set(calls) == {"recognition"}     # nobody in view, idle: decoded, on the worker
+        assert loop.machine.view.card == "ok"              # a card alone: somebody is here (greeting)
         recognizer.observations = [Obs(track_id=1, settled=False)] * 3
         _run_for(loop, clock, 1.0)
         assert calls and set(calls) == {"recognition"}     # never on the loop thread

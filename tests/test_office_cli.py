@@ -8,6 +8,7 @@ import pytest
 
 from kiosk import bundle as B
 from kiosk.__main__ import main as kiosk_main
+from kiosk.config import load_config
 from kiosk.office.cli import run
 from kiosk.office.db import Database
 from kiosk.office.keys import PASSPHRASE_ENV, read_keys
@@ -87,7 +88,8 @@ def test_a_config_update_round_trips_through_kiosk_import(setup, tmp_path):
     code, out = office(*common, "sign-config", update, "--to", stick)
     assert code == 0, out
     assert kiosk_main(["import", "--config", str(k.config), "--from", str(stick)]) == 0
-    assert tomllib.loads(k.config.read_text(encoding="utf-8"))["kiosk"]["office"] == "UBND Phường Hai"
+    assert load_config(k.config).office == "UBND Phường Hai"       # layered from the kiosk's data folder
+    assert tomllib.loads(k.config.read_text(encoding="utf-8"))["kiosk"]["office"] != "UBND Phường Hai"
     bad = tmp_path / "bad.toml"
     bad.write_text("[kiosk\n", encoding="utf-8")
     code, out = office(*common, "sign-config", bad, "--to", stick)
@@ -119,3 +121,36 @@ def test_a_deletion_at_the_office_reaches_every_kiosk(setup, db_url):
     assert out.splitlines()[1].endswith("1/1")
     code, out = office(*common, "delete", "not-an-id", "--to", stick)
     assert code == 2 and "not a citizen id" in out
+
+
+def test_a_card_number_deleted_at_the_office_travels_as_its_card_key_only(setup, tmp_path):
+    """`kiosk-office delete 001203001234 --secret FILE`: the kiosks get the HMAC of the number, never the number."""
+    from kiosk.identity import CardBook
+
+    k, key, stick, common = setup
+    number = "001203001234"                                      # invented
+    secret_file = tmp_path / "office-secret"
+    secret_file.write_text("ab" * 32 + "\n")
+    [cid] = enrol(k)                                             # the kiosk's data folder exists with a citizen
+    book = CardBook.open(k.data, secret=("ab" * 32).encode())
+    card = book.key(number)
+    book._db.table("people").insert({"citizen": cid, "card": card, "fields": {"name": "Nguyễn Văn An"},
+                                     "created_at": "2026-11-30T09:00:00", "last_seen": "2026-11-30T09:00:00"})
+    book.close()
+    code, out = office(*common, "delete", number, "--to", stick)
+    assert code == 2 and "needs the office secret" in out
+    code, out = office(*common, "delete", number, "--secret", secret_file, "--to", stick)
+    assert code == 0, out
+    [inbox_file] = (stick / B.SYNC_DIR / B.INBOX_DIR).iterdir()
+    raw = inbox_file.read_bytes()
+    assert number.encode() not in raw and card.encode() in raw
+    with Store.open_readonly(k.data) as s:
+        assert s.citizen(cid) is not None
+    assert kiosk_main(["import", "--config", str(k.config), "--from", str(stick)]) == 0
+    book = CardBook.open(k.data, secret=None, readonly=True)
+    try:
+        assert book.record(cid) is None
+    finally:
+        book.close()
+    with Store.open_readonly(k.data) as s:
+        assert s.citizen(cid) is None                            # found by its card: face and record went too

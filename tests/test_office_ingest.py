@@ -45,9 +45,9 @@ def bundle_path(stick, k, seq):
 
 def test_schema_is_created_once_and_versioned(db_url):
     with Database.open(db_url) as db:
-        assert db.version() == SCHEMA_VERSION == 1
+        assert db.version() == SCHEMA_VERSION == 2
     with Database.open(db_url) as db:                  # opened again: migrated already, nothing to do
-        assert db.query("SELECT version FROM schema_version") == [(1,)]
+        assert db.query("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
         db.execute("INSERT INTO schema_version (version) VALUES (99)")
     with pytest.raises(DatabaseError, match="schema version 99 is newer than this tool"):
         Database.open(db_url)
@@ -290,3 +290,30 @@ def test_a_link_named_like_a_bundle_is_never_followed(db_url, k, stick, tmp_path
 def test_a_folder_without_kiosk_sync_is_not_a_stick(db_url, k, tmp_path):
     with pytest.raises(IngestError, match="not a kiosk stick"):
         run(db_url, k, tmp_path / "empty")
+
+
+def test_card_records_are_kept_one_per_citizen_the_latest_and_a_deleted_one_goes(db_url, k, stick):
+    """The cards part (kiosk/synccards.py): a citizen's record replaced by a newer one, removed when deleted."""
+    register(db_url, k)
+    a, b = "a" * 32, "b" * 32
+
+    def card(citizen, name, seen, **extra):
+        return {"citizen": citizen, "card": citizen[0] * 64, "fields": {"name": name}, "created_at": T0.isoformat(),
+                "last_seen": seen.isoformat(), **extra}
+
+    first = B.make_bundle(kiosk_id=k.kiosk_id, sequence=1, prev=None, created=T0.isoformat(),
+                          parts={"cards": [card(a, "Nguyễn Văn An", T0), card(b, "Trần Thị Bình", T0)]},
+                          signing_key=k.keys().kiosk, office=k.office.public())
+    B.write_bundle(bundle_path(stick, k, 1), first)
+    later = T0 + timedelta(days=1)
+    second = B.make_bundle(kiosk_id=k.kiosk_id, sequence=2, prev=B.sha256_hex(first), created=later.isoformat(),
+                           parts={"cards": [card(a, "Nguyễn Văn Anh", later),
+                                            {"citizen": b, "card": "b" * 64, "deleted": True}]},
+                           signing_key=k.keys().kiosk, office=k.office.public())
+    B.write_bundle(bundle_path(stick, k, 2), second)
+    result = run(db_url, k, stick)
+    assert not result.set_aside, result.set_aside
+    with Database.open(db_url) as db:
+        rows = db.query("SELECT citizen, card, last_seen, record FROM cards")
+    assert [(r[0], r[1], r[2]) for r in rows] == [(a, "a" * 64, later.isoformat())]
+    assert "Nguyễn Văn Anh" in rows[0][3] and "Nguyễn Văn An\"" not in rows[0][3]     # no older version kept

@@ -353,23 +353,24 @@ def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_at_its_next
     assert "already forgotten" in capsys.readouterr().err
 
 
-def test_an_office_deletion_imported_beside_the_running_kiosk_is_queued_for_it_card_record_included(tmp_path):
-    from kiosk.privacy import pending_forgets
-    from kiosk.syncinbox import StoreForgetter
+def test_an_office_deletion_beside_the_running_kiosk_is_handed_to_it_card_record_included(tmp_path):
+    from kiosk.syncdelete import DeletionRequest
+    from kiosk.syncinbox import ApplyError, StoreForgetter
 
     data = tmp_path / "data"
     ca, cb, a, b = _store_with_people(data, None)
     running = Store.open(data, kiosk_id="k1", clock=lambda: NOW)          # the kiosk holds the lock
     try:
-        forgetter = StoreForgetter(data, kiosk_id="k1", day_start_hour=0, now=NOW)
-        assert forgetter.forget(ca) is True and forgetter.forget("ab" * 16) is False
+        forgetter = StoreForgetter(data, kiosk_id="k1", day_start_hour=0, now=NOW, wait=0.1)
+        with pytest.raises(ApplyError, match="handed to the running kiosk"):   # it applies it when idle
+            forgetter.delete(DeletionRequest("office", 1, "0" * 64, (ca,), ()))
         forgetter.close()
-        assert pending_forgets(data) == [ca]
+        assert [p.name for p in (data / "sync" / "deletions").iterdir()] == ["00000001.json"]
     finally:
         running.close()
     forgetter = StoreForgetter(data, kiosk_id="k1", day_start_hour=0, now=NOW)   # from a shell, kiosk stopped
-    assert forgetter.forget(cb) is True
+    assert "2 citizen(s) forgotten" in forgetter.delete(DeletionRequest("office", 2, "1" * 64, (ca, cb), ()))
     forgetter.close()
-    assert CardBook.open(data, secret=None, readonly=True).record(ca) is not None   # queued one: still there
+    assert CardBook.open(data, secret=None, readonly=True).record(ca) is None      # the card record went too
     with Store.open(data, kiosk_id="k1", clock=lambda: NOW) as store:
-        assert store.citizen(cb) is None
+        assert store.citizen(ca) is None and store.citizen(cb) is None

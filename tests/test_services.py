@@ -26,7 +26,7 @@ class RecordingPrinter:
         self.fault = None if self.working else "no paper"
         return self.working
 
-    def print_slip(self, title, lines, name):
+    def print_slip(self, title, lines, name, qr=None):
         self.printed.append(("slip", name, lines[0]))
         return self.working
 

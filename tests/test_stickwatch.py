@@ -257,8 +257,9 @@ def test_progress_lines_and_exit_statuses():
     assert outcome("export", 2, ["kiosk export: /m/kiosk-sync: [Errno 30] Read-only file system"]) \
         == "/m/kiosk-sync: [Errno 30] Read-only file system"
     assert "exit status -15" in outcome("export", -15, [])
-    assert outcome("import", 0, ["applied:  a.signed: config /etc/kiosk/kiosk.toml updated; restart the kiosk"]) \
-        == "new config from the office: restart the kiosk"
+    assert outcome("import", 0, ["applied:  a.signed: office config written to /var/lib/kiosk/office-config.toml "
+                                 "(over /etc/kiosk/kiosk.toml; ...); the kiosk restarts with it when idle"]) \
+        == "new config from the office: the kiosk restarts with it when idle"
     assert "see the journal" in outcome("import", 1, ["REJECTED: x.signed: bad signature"])
 
 

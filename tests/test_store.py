@@ -563,7 +563,7 @@ def test_print_visits_json_and_text(tmp_path):
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert rows[1] == {"ticket": "DD-001", "category": "dat-dai", "time": "2026-11-27T09:30:00",
                        "citizen": "ab" * 16, "printed": True, "id": b.id, "kiosk": "k1", "number": 1,
-                       "service_day": "2026-11-27"}
+                       "service_day": "2026-11-27", "identified_by": None}
     out = io.StringIO()
     print_visits(tmp_path / "d", date(2026, 11, 27), False, out=out)
     assert "DD-001" in out.getvalue() and a.ticket not in out.getvalue()
@@ -588,3 +588,15 @@ def test_the_month_files_scan_can_wait_for_a_thread_after_start(tmp_path):
     s.close()
     _assert_nothing_deleted(month, junk)
     assert not month.exists() or not month.read_bytes().startswith(junk)
+
+
+def test_how_the_citizen_was_known_is_kept_with_the_visit_for_the_office(tmp_path):
+    """identified_by ("card" | "face") travels with the visit (and the export): the office counts it."""
+    path = tmp_path / "data"
+    with open_store(path) as s:
+        card = s.issue_ticket("ho-tich", "HT", citizen_id="c" * 32, now=T0, identified_by="card")
+        plain = s.issue_ticket("ho-tich", "HT", citizen_id=None, now=T0, identified_by="face")
+    assert card.identified_by == "card" and plain.identified_by is None     # no citizen, no "how"
+    with Store.open_readonly(path) as s:
+        by_id = {v.id: v.to_json() for v in s.visits()}
+    assert by_id[card.id]["identified_by"] == "card" and by_id[plain.id]["identified_by"] is None

@@ -15,7 +15,8 @@ from kiosk.__main__ import main
 from kiosk.config import ConfigError, load_config
 from kiosk.store import Store
 from kiosk.sync import SyncError, load_state, office_dir
-from kiosk.synckeys import SyncKeyError, keys_command, load_kiosk_key, read_office_key
+from kiosk.synckeys import (SyncKeyError, keys_command, load_kiosk_key, office_key_file_in_use, read_office_key,
+                           rotated_office_key_file, write_office_key)
 
 
 # -------------------------------------------------------------------------------------------------------- keys
@@ -192,32 +193,57 @@ name_en = "Certification"
 """
 
 
-def test_a_signed_config_update_is_merged_validated_and_kept_for_rollback(k, stick):
-    old = k.config.read_text()
-    Office(k).signed(stick, "00000001-config.signed", {"kind": "config", "sequence": 1, "toml": UPDATE})
+def test_a_signed_config_update_is_layered_validated_and_kept_for_rollback(k, stick):
+    old = k.config.read_bytes()
+    office = Office(k)
+    office.signed(stick, "00000001-config.signed", {"kind": "config", "sequence": 1, "toml": UPDATE})
     result = run_import(k, stick)
     assert result.applied and result.restart_needed and not result.rejected
+    assert k.config.read_bytes() == old                                # /etc/kiosk is never written
+    override = k.data / "office-config.toml"
     config = load_config(k.config)
     assert config.office == "UBND Phường Hai"
     assert [(c.key, c.pin) for c in config.categories] == [("dat-dai", 6), ("chung-thuc", 5)]
-    assert "# a test kiosk" in k.config.read_text()                  # comments kept
-    assert (k.config.parent / "kiosk.toml.previous").read_text() == old
-    again = run_import(k, stick)                                     # the same file left on the stick
-    assert again.already and not again.applied
+    assert load_config(k.config, office_override=False).office == "UBND Phường Một"
+    assert not (k.data / "office-config.toml.previous").exists()
+    first = override.read_bytes()
+    office.signed(stick, "00000002-config.signed", {"kind": "config", "sequence": 2,
+                                                    "toml": '[kiosk]\noffice = "UBND Phường Ba"\n'})
+    assert run_import(k, stick).applied
+    config = load_config(k.config)                                   # the categories of 1 stay
+    assert config.office == "UBND Phường Ba" and [c.key for c in config.categories] == ["dat-dai", "chung-thuc"]
+    assert (k.data / "office-config.toml.previous").read_bytes() == first       # rollback: copy it back
+    again = run_import(k, stick)                                     # the same files left on the stick
+    assert len(again.already) == 2 and not again.applied
 
 
 def test_config_updates_the_schema_refuses_change_nothing(k, stick):
-    old = k.config.read_bytes()
     office = Office(k)
     office.signed(stick, "1.signed", {"kind": "config", "sequence": 1, "toml": "[printer]\nconnection = 'usb'\n"})
     office.signed(stick, "2.signed", {"kind": "config", "sequence": 2,
                                       "toml": UPDATE.replace('prefix = "CT"', 'prefix = "DD"')})
     office.signed(stick, "3.signed", {"kind": "config", "sequence": 3, "toml": "[kiosk\n"})
+    office.signed(stick, "4.signed", {"kind": "config", "sequence": 4,
+                                      "toml": UPDATE.replace('prefix = "CT"', 'prefix = "CT"\npin = 27')})
     result = run_import(k, stick)
-    assert not result.applied and len(result.rejected) == 3
+    assert not result.applied and len(result.rejected) == 4
     text = "\n".join(result.rejected)
     assert "printer cannot be changed" in text and "'DD' is used twice" in text and "not valid TOML" in text
-    assert k.config.read_bytes() == old and not (k.config.parent / "kiosk.toml.previous").exists()
+    assert "pins belong to this kiosk" in text
+    assert not list(k.data.glob("office-config.toml*"))
+
+
+def test_an_unusable_office_override_is_ignored_and_said(k, caplog):
+    k.store().close()
+    (k.data / "office-config.toml").write_text("[printer]\nconnection = 'usb'\n")
+    assert load_config(k.config).office == "UBND Phường Một"
+    assert "office config override not used" in caplog.text and "printer cannot be changed" in caplog.text
+    (k.data / "office-config.toml").write_text('[[categories]]\nkey = "x"\nprefix = "X"\nname_vi = "X"\n'
+                                               'name_en = "X"\n[[categories]]\nkey = "y"\nprefix = "Y"\n'
+                                               'name_vi = "Y"\nname_en = "Y"\n[[categories]]\nkey = "z"\n'
+                                               'prefix = "Z"\nname_vi = "Z"\nname_en = "Z"\n')
+    config = load_config(k.config)        # simulate = true: a third category without a pin is allowed here
+    assert [(c.key, c.pin) for c in config.categories] == [("x", 5), ("y", 6), ("z", None)]
 
 
 def test_unsigned_badly_signed_foreign_and_replayed_files_change_nothing(k, stick):
@@ -251,7 +277,7 @@ def test_a_deletion_request_forgets_through_the_store(k, stick):
     k.issue(1, citizen=gone)
     Office(k).signed(stick, "1.signed", {"kind": "delete", "sequence": 1, "citizens": [gone, "ab" * 16]})
     result = run_import(k, stick)
-    assert "1 of 2 citizen(s) forgotten" in result.applied[0]
+    assert "1 citizen(s) forgotten here (2 id(s), 0 card(s) asked)" in result.applied[0]
     with Store.open_readonly(k.data) as s:
         assert s.citizen(gone) is None and s.citizen(keep) is not None
         assert [r["citizen"] for r in s.receipts()] == [gone]
@@ -259,17 +285,20 @@ def test_a_deletion_request_forgets_through_the_store(k, stick):
     assert "32-hex" in run_import(k, stick).rejected[0]
 
 
-def test_a_deletion_beside_the_running_kiosk_is_queued_for_it(k, stick):
-    from kiosk.privacy import pending_forgets
-
+def test_a_deletion_the_running_kiosk_does_not_take_in_time_waits_in_its_spool(k, stick):
     (cid,) = enrol(k)
     office = Office(k)
     office.signed(stick, "1.signed", {"kind": "delete", "sequence": 1, "citizens": [cid]})
     office.signed(stick, "2.signed", {"kind": "config", "sequence": 2, "toml": '[kiosk]\noffice = "Two"\n'})
-    with k.store():                                   # the kiosk holds the store: it deletes at its next ticket
-        result = run_import(k, stick)
-    assert len(result.applied) == 2 and pending_forgets(k.data) == [cid]
-    assert load_config(k.config).office == "Two"
+    with k.store():                                   # a kiosk that holds the store but is busy
+        result = run_import(k, stick, wait=0.1)
+    assert "handed to the running kiosk" in result.stopped and not result.applied
+    assert load_config(k.config).office == "UBND Phường Một"          # 2 did not jump ahead of 1
+    assert [p.name for p in (k.data / "sync" / "deletions").iterdir()] == ["00000001.json"]
+    result = run_import(k, stick)                     # the service stopped: the import applies both itself
+    assert len(result.applied) == 2 and load_config(k.config).office == "Two"
+    with Store.open_readonly(k.data) as s:
+        assert s.citizen(cid) is None
 
 
 def test_office_key_rotation_signed_by_the_old_key(k, stick):
@@ -286,11 +315,26 @@ def test_office_key_rotation_signed_by_the_old_key(k, stick):
                   key=stranger.sign)
     result = run_import(k, stick)
     assert len(result.applied) == 2 and "unknown key" in result.rejected[0]
-    assert read_office_key(k.office_file) == new.public() and load_config(k.config).office == "New"
+    assert load_config(k.config).office == "New"
+    # the new key goes to the data folder (the service may not write /etc/kiosk) and is the one used from now on
+    assert read_office_key(office_key_file_in_use(k.office_file, k.data)) == new.public()
+    assert read_office_key(k.office_file) == k.office.public()              # the configured file is left as it was
     assert not old_dir.exists() and load_state(k.data, new.public()).last_sequence == 1   # the chain goes on
     k.office = new
     k.issue(1, start=T0 + timedelta(minutes=5))
     assert k.export(stick).new_sequence == 2
+
+
+def test_a_technician_setting_the_office_key_replaces_a_rotated_one(k, tmp_path):
+    rotated = B.OfficeKeys.generate().public()
+    write_office_key(rotated_office_key_file(k.data), rotated)
+    assert read_office_key(office_key_file_in_use(k.office_file, k.data)) == rotated
+    chosen = B.OfficeKeys.generate().public()
+    out = io.StringIO()
+    assert keys_command(key_file=k.key_file, office_key_file=k.office_file, kiosk_id="k-01",
+                        set_office=chosen.to_text(), out=out, data_dir=k.data) == 0
+    assert read_office_key(office_key_file_in_use(k.office_file, k.data)) == chosen
+    assert chosen.fingerprint in out.getvalue() and not rotated_office_key_file(k.data).exists()
 
 
 def test_import_and_state_files_are_json(k, stick):

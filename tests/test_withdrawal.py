@@ -50,7 +50,7 @@ class SlipRecorder:
     def print_ticket(self, content):
         return True
 
-    def print_slip(self, title, lines, name):
+    def print_slip(self, title, lines, name, qr=None):
         self.slips.append(list(lines))
         return True
 
@@ -77,3 +77,57 @@ def test_the_consent_receipt_carries_the_code_and_the_store_only_its_hash(tmp_pa
         assert all(secret not in p.read_text(errors="replace") for p in (tmp_path / "data").rglob("*.jsonl"))
         services.issue(VisitRequest("ho-tich"))                      # the next visit carries no code
         assert len(printer.slips) == 1
+
+
+def test_the_consent_receipt_png_carries_the_code_as_a_qr_that_zxing_reads_back(tmp_path):
+    """The real rendering on the simulated printer: the code on paper is the one the kiosk accepts."""
+    import pytest
+    from hardware.printer import SimulatedPrinter
+    from PIL import Image
+
+    from kiosk.config import SIMULATION_CONFIG, load_config
+    from kiosk.paths import FONT_REGULAR
+    from kiosk.printing import PrintQueue, TicketPrinter
+    from kiosk.services import KioskServices
+    from kiosk.states import VisitRequest
+
+    zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp (requirements-dev.txt) decodes the QR code")
+    out = tmp_path / "out"
+    with Store.open(tmp_path / "data", kiosk_id="k1", clock=lambda: NOW) as store:
+        index = FaceIndex(*store.templates())
+        printer = TicketPrinter(SimulatedPrinter(out, width_dots=576), width_dots=576, font_path=FONT_REGULAR)
+        services = KioskServices(store=store, index=index, printer=PrintQueue(printer, inline=True), office="UBND",
+                                 kiosk_id="k1", categories=load_config(SIMULATION_CONFIG).categories,
+                                 wall=lambda: NOW)
+        face = np.random.default_rng(6).random((3, 128), dtype=np.float32)
+        citizen = services.issue(VisitRequest("ho-tich", encodings=face, consent=True)).citizen
+        [png] = out.glob(f"*consent-{citizen}*.png")
+        with Image.open(png) as image:
+            [code] = [r.text for r in zxingcpp.read_barcodes(image.convert("L"))]
+        assert services.check_code(code).citizen == citizen
+        assert services.check_code(code[:-2] + "xx").citizen is None          # a forged secret
+        assert services.check_code("https://pay.example/qr") is None          # not a code at all
+        services.print_kept(citizen)
+        services.delete_citizen(citizen)
+        assert citizen not in index and store.citizen(citizen) is None
+        assert services.check_code(code).citizen is None                       # used up with its citizen
+        names = sorted(p.name for p in out.glob("*.png"))
+        assert any(f"kept-{citizen}" in n for n in names) and any(f"deleted-{citizen}" in n for n in names)
+
+
+def test_a_code_the_store_cannot_check_is_refused_not_a_crash(tmp_path):
+    from kiosk.config import SIMULATION_CONFIG, load_config
+    from kiosk.printing import PrintQueue
+    from kiosk.services import KioskServices
+
+    class BrokenStore:
+        data_dir = None
+
+        def withdrawal_hash(self, citizen_id):
+            raise OSError("disk gone")
+
+    services = KioskServices(store=BrokenStore(), index=None, printer=PrintQueue(SlipRecorder(), inline=True),
+                             office="UBND", kiosk_id="k1", categories=load_config(SIMULATION_CONFIG).categories,
+                             wall=lambda: NOW)
+    assert services.check_code(payload("ab" * 16, "secret")).citizen is None
+    assert services.check_code("not a code") is None

@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--to", type=Path, required=True, help="the stick")
     c.add_argument("--kiosk", default="*", help="one kiosk id (default: every kiosk)")
     d = sub.add_parser("delete", help="forget citizens here and on every kiosk (signed, into the inbox)")
-    d.add_argument("citizens", nargs="+", metavar="CITIZEN_ID")
+    d.add_argument("citizens", nargs="+", metavar="CITIZEN_ID|CARD_NUMBER")
+    d.add_argument("--secret", type=Path, help="the office secret (needed for card numbers; only their keys go out)")
     d.add_argument("--to", type=Path, required=True, help="the stick")
     r = sub.add_parser("report", help="charts, CSV files and one HTML page")
     r.add_argument("--since", type=date.fromisoformat, help="first service day (YYYY-MM-DD)")
@@ -107,9 +108,19 @@ def _with_db(args: argparse.Namespace, db: Database, out: TextIO) -> int:
         path = sign_config(args.to, args.file, db=db, office=office, now=now, kiosk=args.kiosk)
         out.write(f"written {path}; the kiosks apply it at 'kiosk import' and use it from their next start\n")
         return 0
-    path, changed = request_deletion(args.to, args.citizens, db=db, office=office, now=now)
+    secret = _secret(args.secret) if args.secret is not None else None
+    path, changed = request_deletion(args.to, args.citizens, db=db, office=office, now=now, secret=secret)
     out.write(f"forgotten in the office database ({changed} row(s) changed); written {path} for every kiosk\n")
     return 0
+
+
+def _secret(path: Path) -> bytes:
+    from kiosk.identity import load_secret
+
+    secret, why = load_secret(path)
+    if secret is None:
+        raise OutboxError(f"office secret: {why}")
+    return secret
 
 
 def _ingest(args: argparse.Namespace, db: Database, office: OfficeKeys, out: TextIO) -> int:

@@ -106,6 +106,16 @@ MIGRATIONS: list[list[str]] = [
             sha256 TEXT NOT NULL,
             body TEXT NOT NULL)""",
     ],
+    [  # version 2: one card record per citizen, as the kiosks' cards part sends it (kiosk/synccards.py), kept
+       # current (a newer record replaces the older, a deleted one goes): never every version of a person's data
+        "DROP TABLE cards",
+        """CREATE TABLE cards (
+            citizen TEXT PRIMARY KEY,
+            card TEXT NOT NULL,
+            kiosk_id TEXT NOT NULL,
+            last_seen TEXT,
+            record TEXT NOT NULL)""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -16,8 +16,10 @@ from kiosk.bundle import INBOX_DIR, SYNC_DIR, BundleError, OfficeKeys, check_kio
 from kiosk.office.db import Database
 from kiosk.office.records import forget
 from kiosk.storage import StorageError, atomic_write
+from kiosk.syncdelete import card_key
 
 CITIZEN_ID = re.compile(r"[0-9a-f]{32}")
+CARD_NUMBER = re.compile(r"[0-9]{12}")
 
 
 class OutboxError(Exception):
@@ -62,15 +64,29 @@ def sign_config(stick: Path, config_file: Path, *, db: Database, office: OfficeK
     return _write(stick, db, office, {"kind": "config", "kiosk": _target(kiosk), "toml": text}, now=now)
 
 
-def request_deletion(stick: Path, citizens: list[str], *, db: Database, office: OfficeKeys, now: datetime
-                     ) -> tuple[Path, int]:
-    """Forget ``citizens`` in the office database now, and tell every kiosk to forget them too."""
-    bad = [c for c in citizens if not CITIZEN_ID.fullmatch(c)]
+def request_deletion(stick: Path, citizens: list[str], *, db: Database, office: OfficeKeys, now: datetime,
+                     secret: bytes | None = None) -> tuple[Path, int]:
+    """Forget ``citizens`` (32-hex citizen ids or 12-digit card numbers) in the office database now, and tell every
+    kiosk to forget them too. A card number needs ``secret``, the office secret the kiosks share: only its card
+    key (HMAC) goes on the stick, never the number."""
+    ids = [c for c in citizens if CITIZEN_ID.fullmatch(c)]
+    numbers = [c for c in citizens if CARD_NUMBER.fullmatch(c)]
+    bad = [c for c in citizens if c not in ids and c not in numbers]
     if bad or not citizens:
-        raise OutboxError(f"not a citizen id (32 hex digits): {bad[0] if bad else '(none given)'}")
-    path = _write(stick, db, office, {"kind": "delete", "kiosk": "*", "citizens": citizens}, now=now)
+        raise OutboxError(f"not a citizen id (32 hex digits) or a card number (12 digits): "
+                          f"{bad[0] if bad else '(none given)'}")
+    if numbers and secret is None:
+        raise OutboxError("a card number needs the office secret (--secret FILE: the office-secret file every "
+                          "kiosk of the office has)")
+    keys = [card_key(secret, n) for n in numbers] if secret is not None else []
+    ids += [str(row[0]) for key in keys for row in db.query("SELECT citizen FROM cards WHERE card = ?", (key,))]
+    ids = sorted(set(ids))
+    body: dict = {"kind": "delete", "kiosk": "*", "citizens": ids}
+    if keys:
+        body["card_keys"] = keys
+    path = _write(stick, db, office, body, now=now)
     with db.transaction():
-        changed = forget(db, citizens, at=now.isoformat(timespec="seconds"), source="office")
+        changed = forget(db, ids, at=now.isoformat(timespec="seconds"), source="office")
     return path, changed
 
 

@@ -28,7 +28,8 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                (kiosk, h.sequence, h.sha256, h.prev, h.created, ingested_at, size, len(bundle.visits)))
     changed = 0
     visits = bundle.visits
-    gone = _forgotten(db, {v["citizen"] for v in visits if v.get("citizen")})
+    gone = _forgotten(db, {v["citizen"] for v in visits if v.get("citizen")} |
+                      {str(c["citizen"]) for c in bundle.parts["cards"] if c.get("citizen")})
     for start in range(0, len(visits), BATCH):
         changed += db.upsert(
             "visits", VISIT_COLUMNS, ("kiosk_id", "visit_id"),
@@ -48,10 +49,7 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                    "CASE WHEN excluded.last > counters.last THEN excluded.last ELSE counters.last END",
                    ((kiosk, str(c["day"]), str(c["category"]), int(c["last"]))
                     for c in bundle.parts["counters"] if "category" in c))
-    db.executemany("INSERT INTO cards (kiosk_id, sha256, citizen, record) VALUES (?, ?, ?, ?) "
-                   "ON CONFLICT (kiosk_id, sha256) DO NOTHING",
-                   ((kiosk, sha256_hex(canonical_json(c)), c.get("citizen") if isinstance(c, dict) else None,
-                     canonical_json(c).decode()) for c in bundle.parts["cards"]))
+    _write_cards(db, kiosk, bundle.parts["cards"], gone)
     tombstones = bundle.parts["tombstones"]
     db.executemany("INSERT INTO tombstones (kiosk_id, citizen, at, consent_id, templates_deleted) "
                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, citizen) DO NOTHING",
@@ -63,6 +61,21 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                (h.sequence, h.sha256, h.created, ingested_at, int(bundle.manifest.get("inbox_sequence") or 0),
                 kiosk))
     return changed
+
+
+def _write_cards(db: Database, kiosk: str, records: list[dict], gone: set[str]) -> None:
+    """One row per citizen, the latest record (by ``last_seen``; a tie goes to the bundle read last); a record
+    marked ``deleted`` removes the row; a forgotten citizen's record is never stored again."""
+    for rec in records:
+        citizen = str(rec["citizen"])
+        if rec.get("deleted"):
+            db.execute("DELETE FROM cards WHERE citizen = ?", (citizen,))
+        elif citizen not in gone:
+            db.execute("INSERT INTO cards (citizen, card, kiosk_id, last_seen, record) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT (citizen) DO UPDATE SET card = excluded.card, kiosk_id = excluded.kiosk_id, "
+                       "last_seen = excluded.last_seen, record = excluded.record "
+                       "WHERE cards.last_seen IS NULL OR excluded.last_seen >= cards.last_seen",
+                       (citizen, str(rec["card"]), kiosk, rec.get("last_seen"), canonical_json(rec).decode()))
 
 
 def _forgotten(db: Database, citizens: set[str]) -> set[str]:

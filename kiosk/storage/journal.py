@@ -154,6 +154,11 @@ class JournalStorage(Storage):
         self._journal_bytes += len(line)
         self._scratch = None                 # tinydb's copy, if any, is stale now
         _apply(self._state, rec)
+        self._track_nested(rec)
+        self._maybe_compact()
+
+    def _track_nested(self, rec: dict) -> None:
+        """Keep the set of documents holding lists or dicts (the ones tinydb's copy must deep-copy) up to date."""
         for t, docs in rec.get("set", {}).items():
             nested = self._nested.get(t)
             if nested is not None:
@@ -162,7 +167,8 @@ class JournalStorage(Storage):
         for t, ids in rec.get("del", {}).items():
             if t in self._nested:
                 self._nested[t].difference_update(ids)
-        self._maybe_compact()
+        for t in rec.get("drop", ()):
+            self._nested.pop(t, None)
 
     # -- batches ---------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -231,16 +237,7 @@ class JournalStorage(Storage):
                 line = encode_record(rec)
                 self._out.append(line)
                 self._journal_bytes += len(line)
-                for t, docs in rec.get("set", {}).items():
-                    nested = self._nested.get(t)
-                    if nested is not None:
-                        for k, d in docs.items():
-                            (nested.add if _has_containers(d) else nested.discard)(k)
-                for t, ids in rec.get("del", {}).items():
-                    if t in self._nested:
-                        self._nested[t].difference_update(ids)
-                for t in rec.get("drop", ()):
-                    self._nested.pop(t, None)
+                self._track_nested(rec)
         except BaseException:
             self._scratch = None  # the copy holds changes that did not reach the disk
             raise
