@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
 import os
 import sys
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     visits = sub.add_parser("visits", help="list stored visits")
     visits.add_argument("--data", type=Path, help="data folder (default: from the config)")
     visits.add_argument("--config", type=Path, default=None)
-    visits.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
+    visits.add_argument("--since", type=_day, help="YYYY-MM-DD")
     visits.add_argument("--json", action="store_true", help="one JSON object a line")
 
     citizens = sub.add_parser("citizens", help="list citizens: id, masked name, card, face templates, visits")
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
 
     forget = sub.add_parser("forget", help="delete a citizen's face templates and record (stop the service first)")
-    forget.add_argument("citizen", help="the citizen id printed on the consent receipt")
+    forget.add_argument("citizen", help="the citizen id printed on the consent receipt (or its first 6+ digits)")
     forget.add_argument("--config", type=Path, default=None)
     forget.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
     forget.add_argument("--no-print", action="store_true", help="do not print the deletion receipt")
@@ -89,11 +90,47 @@ def main(argv: list[str] | None = None) -> int:
     # pygame and face_recognition_models import pkg_resources (pinned setuptools): noise for technicians.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     try:
-        return _dispatch(args)
+        status = _dispatch(args)
+        sys.stdout.flush()          # a closed pipe shows here, inside the handlers below, not at exit
+        return status
     except ConfigError as exc:
         print(f"kiosk: config error: {exc}", file=sys.stderr)
         # The service gets EX_CONFIG, which its unit does not restart: the file needs a person first.
         return EX_CONFIG if args.command == "run" else 2
+    except PermissionError as exc:
+        where = exc.filename or "a kiosk file"
+        print(f"kiosk {args.command}: {where}: permission denied; run it as the kiosk user: "
+              f"sudo -u kiosk kiosk {args.command} ...", file=sys.stderr)
+        return 4
+    except BrokenPipeError:
+        return _pipe_closed()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        return _pipe_closed()
+    except KeyboardInterrupt:          # Ctrl-C: the person knows, no traceback; the shell's code for SIGINT
+        return 130
+
+
+def _pipe_closed() -> int:
+    """The reader went away (`kiosk visits | head`): stop quietly, the shell's code for SIGPIPE.
+
+    stdout points at /dev/null from here so the interpreter's last flush does not fail again at exit.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):       # stdout replaced (tests) or already closed: nothing to redirect
+        pass
+    return 141
+
+
+def _day(text: str) -> date:
+    """A command-line date; the error says the form expected."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: expected YYYY-MM-DD, e.g. 2026-12-01") from None
 
 
 def _add_privacy_commands(sub: argparse._SubParsersAction) -> None:
@@ -232,8 +269,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-def _config(args: argparse.Namespace, default: Path = DEFAULT_CONFIG) -> Config:
-    """The config named by ``--config`` (else ``default``), with ``--data`` in place of its data folder."""
+def _config(args: argparse.Namespace, default: Path | None = None) -> Config:
+    """The config named by ``--config`` (else ``default``, else the installed one), with ``--data`` in place of
+    its data folder."""
+    default = default or DEFAULT_CONFIG
+    if args.config is None and default == DEFAULT_CONFIG and not DEFAULT_CONFIG.exists():
+        hint = ", or --simulate for the shipped simulation config" if hasattr(args, "simulate") else \
+            f" (the simulation's: --config {SIMULATION_CONFIG})"
+        raise ConfigError(f"{default}: config file not found (this is not an installed kiosk?): "
+                          f"point at a config with --config FILE{hint}")
     return load_config(args.config or default, data_dir=getattr(args, "data", None) or None)
 
 

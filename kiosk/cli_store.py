@@ -108,14 +108,16 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
     from kiosk.services import deletion_receipt_lines
 
     now = now or datetime.now()
-    try:
-        bytes.fromhex(citizen_id)
-        if len(citizen_id) != 32:
-            raise ValueError
-    except ValueError:
-        print(f"kiosk forget: {citizen_id!r} is not a citizen id (32 hex digits, as on the consent receipt)",
-              file=sys.stderr)
+    citizen_id = citizen_id.strip().lower()
+    if not (MIN_PREFIX <= len(citizen_id) <= 32 and all(c in "0123456789abcdef" for c in citizen_id)):
+        print(f"kiosk forget: {citizen_id!r} is not a citizen id (32 hex digits, as on the consent receipt, "
+              f"or its first {MIN_PREFIX} or more)", file=sys.stderr)
         return 1
+    if len(citizen_id) < 32:
+        found = _resolve_prefix(config.data_dir, citizen_id)
+        if found is None:
+            return 1
+        citizen_id = found
     try:
         key = load_key(KeySource(config.privacy.key_source, Path(config.privacy.key_file)), config.data_dir)
     except KeyUnavailable:
@@ -156,6 +158,34 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
                                   deletion_receipt_lines(citizen_id, now), f"deleted-{citizen_id}"):
             print("the receipt could not be printed; the deletion is done", file=sys.stderr)
     return 0
+
+
+MIN_PREFIX = 6     # hex digits of a citizen id that `kiosk forget` accepts in place of all 32
+
+
+def _resolve_prefix(data_dir: Path, prefix: str) -> str | None:
+    """The one citizen id (known, or already forgotten) that starts with ``prefix``; else None, said on stderr."""
+    try:
+        store = Store.open_readonly(data_dir)
+    except (StoreError, StorageError) as exc:
+        print(f"kiosk forget: {exc}", file=sys.stderr)
+        return None
+    book = CardBook.open(data_dir, secret=None, readonly=True)
+    try:
+        ids = ({c["citizen"] for c in store.consents()} | set(store.template_owners())
+               | {r.citizen_id for r in book.records()} | {r["citizen"] for r in store.receipts()})
+    finally:
+        book.close()
+        store.close()
+    matches = sorted(i for i in ids if i.startswith(prefix))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        print(f"kiosk forget: no citizen id starts with {prefix} in {data_dir}; nothing deleted", file=sys.stderr)
+    else:
+        print(f"kiosk forget: {prefix} is the start of {len(matches)} citizen ids: {', '.join(matches)}; "
+              f"give more digits; nothing deleted", file=sys.stderr)
+    return None
 
 
 def _queue_forget(config: Config, citizen_id: str, now: datetime) -> int:

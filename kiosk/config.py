@@ -5,6 +5,7 @@ without reading code. Unknown keys are errors too: a typo must not silently fall
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,49 @@ SIMULATION_CONFIG = PACKAGED_CONFIGS / "simulate.toml"
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message starts with the file and the key."""
+
+
+# Every number's meaningful range, checked after its type: (lowest, highest, lowest allowed itself). A value the
+# kiosk cannot mean (nan, a negative width, 2**63 frames) is an error naming the key, never a failsafe later.
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "kiosk.min_free_mb": (0, 1_000_000, True),
+    "buttons.bounce_time": (0, 2, True),
+    "camera.width": (16, 10_000, True),
+    "camera.height": (16, 10_000, True),
+    "camera.device": (0, 63, True),
+    "camera.idle_fps": (0, 120, False),
+    "camera.active_fps": (0, 120, False),
+    "printer.usb_vendor": (0, 0xFFFF, True),
+    "printer.usb_product": (0, 0xFFFF, True),
+    "printer.baudrate": (300, 4_000_000, True),
+    "printer.port": (1, 65_535, True),
+    "recognition.confirm_frames": (1, 30, True),
+    "recognition.enrol_frames": (1, 30, True),
+    "recognition.min_face_px": (1, 4096, True),
+    "recognition.min_sharpness": (0, 1_000_000, True),
+    "recognition.max_yaw_ratio": (0, 1, False),
+    "recognition.dominance": (1, 100, True),
+    "recognition.detect_width": (32, 4096, True),
+    "identity.max_templates": (1, 100, True),
+    "identity.min_age_for_face": (0, 120, True),
+    "screen.width": (160, 8192, True),
+    "screen.height": (120, 8192, True),
+    **{f"timing.{name}": (0, 3600, True) for name in
+       ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds")},
+    **{f"privacy.{name}": (1, 1200, True) for name in
+       ("templates_months", "card_months", "visit_link_months", "records_extra_months")},
+}
+MAX_TEXT = 1000          # characters in any string value (paths, names): more is a mistake, not a setting
+
+
+def _check_limit(key: str, value: Any) -> None:
+    """Raise ConfigError unless ``value`` is within LIMITS[key] (keys without a limit pass)."""
+    if key not in LIMITS or value is None:
+        return
+    low, high, low_ok = LIMITS[key]
+    if not (low <= value if low_ok else low < value) or value > high:
+        lowest = f"{low:g}" if low_ok else f"above {low:g}"
+        raise ConfigError(f"{key}: must be {lowest} to {high:g}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -190,14 +234,14 @@ def parse_config(raw: dict[str, Any]) -> Config:
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
-    if not kiosk_id.isascii() or not kiosk_id.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"kiosk.id: use letters, digits, '-' or '_' only, got {kiosk_id!r}")
+    if (not kiosk_id.isascii() or not kiosk_id.replace("-", "").replace("_", "").isalnum()
+            or len(kiosk_id) > 64):
+        raise ConfigError(f"kiosk.id: up to 64 letters, digits, '-' or '_', got {_short(kiosk_id)}")
     day_start = _int(kiosk, "kiosk.day_starts_at_hour", "day_starts_at_hour", default=0)
     if not 0 <= day_start <= 23:
         raise ConfigError(f"kiosk.day_starts_at_hour: must be an hour 0-23, got {day_start}")
     min_free_mb = _int(kiosk, "kiosk.min_free_mb", "min_free_mb", default=200)
-    if min_free_mb < 0:
-        raise ConfigError(f"kiosk.min_free_mb: must not be negative, got {min_free_mb}")
+    _check_limit("kiosk.min_free_mb", min_free_mb)
 
     categories = _categories(raw.get("categories"))
     buttons = _section(raw, "buttons", ButtonsConfig)
@@ -222,25 +266,16 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"screen.driver: an SDL video driver name such as kmsdrm, got {screen.driver!r}")
     if camera.kind == "files" and not camera.folder:
         raise ConfigError("camera.folder: a files camera needs a folder of images")
-    for name in ("idle_fps", "active_fps"):
-        if getattr(camera, name) <= 0:
-            raise ConfigError(f"camera.{name}: must be above 0")
     if not 0 < recognition.threshold < 1.5:
         raise ConfigError(f"recognition.threshold: must be between 0 and 1.5, got {recognition.threshold}")
-    if not 0 <= recognition.margin < recognition.threshold:
+    if not 0 <= recognition.margin < recognition.threshold:  # nan fails every comparison: refused
         raise ConfigError("recognition.margin: must be at least 0 and below the threshold")
-    for name in ("confirm_frames", "enrol_frames", "min_face_px", "detect_width"):
-        if getattr(recognition, name) < 1:
-            raise ConfigError(f"recognition.{name}: must be at least 1")
     if recognition.autolink_below is not None and not 0 < recognition.autolink_below <= recognition.threshold:
         raise ConfigError(f"recognition.autolink_below: must be above 0 and at most the threshold "
                           f"({recognition.threshold}), got {recognition.autolink_below}")
     if recognition.unsure_below is not None and not recognition.threshold <= recognition.unsure_below < 1.5:
         raise ConfigError(f"recognition.unsure_below: must be at least the threshold ({recognition.threshold}) "
                           f"and below 1.5, got {recognition.unsure_below}")
-    for name in ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds"):
-        if getattr(timing, name) < 0:
-            raise ConfigError(f"timing.{name}: must not be negative")
 
     pins = [(f"categories[{i}].pin", c.pin) for i, c in enumerate(categories)]
     pins.append(("buttons.consent_pin", buttons.consent_pin))
@@ -268,9 +303,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
                               f"(a copy of the data must not carry the keys)")
     if sync.hotplug not in ("udisks", "folder", "off"):
         raise ConfigError(f"sync.hotplug: expected \"udisks\", \"folder\" or \"off\", not {sync.hotplug!r}")
-    for name in ("templates_months", "card_months", "visit_link_months", "records_extra_months"):
-        if not 1 <= getattr(privacy, name) <= 1200:
-            raise ConfigError(f"privacy.{name}: must be 1-1200 months, got {getattr(privacy, name)}")
+    if sync.hotplug == "folder" and not sync.sticks_folder.strip():
+        raise ConfigError("sync.sticks_folder: a folder hotplug needs the folder its sticks appear in")
     if not privacy.key_file.strip():
         raise ConfigError("privacy.key_file: must not be empty")
     if Path(privacy.key_file).resolve().is_relative_to(data_dir.resolve()):
@@ -323,7 +357,7 @@ def _categories(raw: Any) -> tuple[Category, ...]:
         prefixes.add(prefix)
         pin = entry.get("pin")
         if pin is not None and (not isinstance(pin, int) or isinstance(pin, bool)):
-            raise ConfigError(f"{where}.pin: expected an integer GPIO pin, got {pin!r}")
+            raise ConfigError(f"{where}.pin: expected an integer GPIO pin, got {_short(pin)}")
         result.append(Category(
             key=key,
             prefix=prefix,
@@ -347,6 +381,7 @@ def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance], *, fl
         default = 0.0 if key in floats else fields[key].default
         expected = fields[key].type
         values[key] = _coerce(f"{name}.{key}", value, default, expected)
+        _check_limit(f"{name}.{key}", values[key])
     return cls(**values)
 
 
@@ -360,7 +395,7 @@ def _identity(raw: dict[str, Any]) -> IdentityConfig:
     section = _section({"identity": table}, "identity", IdentityConfig)
     if keep is not None:
         if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
-            raise ConfigError(f"identity.keep: expected a list of field names, got {keep!r}")
+            raise ConfigError(f"identity.keep: expected a list of field names, got {_short(keep)}")
         unknown = [k for k in keep if k not in CARD_FIELDS]
         if unknown:
             raise ConfigError(f"identity.keep: unknown field {unknown[0]!r} (known: {', '.join(CARD_FIELDS)})")
@@ -368,10 +403,6 @@ def _identity(raw: dict[str, Any]) -> IdentityConfig:
                                  section.min_age_for_face)
     if not section.secret_file.strip():
         raise ConfigError("identity.secret_file: expected a file path")
-    if section.max_templates < 1:
-        raise ConfigError(f"identity.max_templates: must be at least 1, got {section.max_templates}")
-    if not 0 <= section.min_age_for_face <= 120:
-        raise ConfigError(f"identity.min_age_for_face: must be 0-120, got {section.min_age_for_face}")
     return section
 
 
@@ -386,15 +417,22 @@ def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:
         return value
     if kind is int:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+            raise ConfigError(f"{key}: expected an integer, got {_short(value)}")
         return value
     if kind is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{key}: expected a number, got {_short(value)}")
+        try:
+            number = float(value)
+        except OverflowError:           # an integer of 400 digits
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}")
+        return number
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
+            raise ConfigError(f"{key}: expected a string, got {_short(value)}")
+        _check_text(key, value)
         return value
     raise ConfigError(f"{key}: unsupported value {value!r}")  # pragma: no cover - schema bug
 
@@ -424,8 +462,23 @@ def _str(table: dict[str, Any], key: str, name: str, *, required: bool = False, 
             raise ConfigError(f"{key}: missing")
         return default
     if not isinstance(value, str) or (required and not value.strip()):
-        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+        raise ConfigError(f"{key}: expected a non-empty string, got {_short(value)}")
+    _check_text(key, value)
     return value
+
+
+def _check_text(key: str, value: str) -> None:
+    """A string the kiosk can use as a path or print: no NUL or control characters, not absurdly long."""
+    if len(value) > MAX_TEXT:
+        raise ConfigError(f"{key}: at most {MAX_TEXT} characters, got {len(value)}")
+    if any(ord(c) < 32 for c in value):
+        raise ConfigError(f"{key}: control characters are not allowed, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to one readable line: the error names the key, not a 10,000-character value."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _int(table: dict[str, Any], key: str, name: str, *, default: int) -> int:

@@ -10,13 +10,20 @@ and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import logging
 import sys
+import warnings
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any, Iterable, Iterator
 
+from hardware.camera import CameraError
 from kiosk.app import build_kiosk
+from kiosk.storage import StorageError
+from kiosk.store import StoreError
 from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
 from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
@@ -25,20 +32,25 @@ from kiosk.states import CONSENT, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
 PRIVACY_CHOICES = ("delete", "print")
+MAX_PIXELS = 40_000_000    # an image bigger than this is refused from its header, before any decoding
+MAX_PATH = 1024            # characters of an image path in a script
+FIELDS = {"image", "category", "consent", "confirm", "privacy"}   # other branches add theirs here
 
 
 class ScriptError(ValueError):
     """A replay script that cannot run; the message names the line."""
 
 
-def read_script(path: Path, categories: Iterable[str]) -> list[dict]:
-    """Parse and check the whole script before anything runs."""
+class ReplayStopped(RuntimeError):
+    """Replay could not go on (a visit got no ticket, the disk is full); the message says which visit and why."""
+
+
+def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_PIXELS) -> list[dict]:
+    """Parse and check the whole script before anything runs: text, fields, paths, each image's header."""
     known = set(categories)
     visits = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot read: {exc}") from None
+    checked: dict[str, str] = {}      # an image shown in many visits is read once
+    lines = _script_lines(path)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -47,15 +59,18 @@ def read_script(path: Path, categories: Iterable[str]) -> list[dict]:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ScriptError(f"{where}: not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ScriptError(f"{where}: not a visit: JSON nested too deeply") from None
         if not isinstance(entry, dict):
             raise ScriptError(f"{where}: a visit must be a JSON object")
-        unknown = set(entry) - {"image", "category", "consent", "confirm", "privacy"}
+        unknown = set(entry) - FIELDS
         if unknown:
-            raise ScriptError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+            raise ScriptError(f"{where}: unknown field(s) {_short(', '.join(sorted(unknown)))}")
         privacy = _privacy_choice(entry, where)
         category = entry.get("category")
-        if category not in known and privacy is None:
-            raise ScriptError(f"{where}: unknown category {category!r} (known: {', '.join(sorted(known))})")
+        if privacy is None and (not isinstance(category, str) or category not in known):
+            raise ScriptError(f"{where}: unknown category {_short(repr(category))} "
+                              f"(known: {', '.join(sorted(known))})")
         image = entry.get("image")
         if image is not None:
             paths = [image] if isinstance(image, str) else image
@@ -63,10 +78,9 @@ def read_script(path: Path, categories: Iterable[str]) -> list[dict]:
                 raise ScriptError(f"{where}: image must be a path, a list of paths or null")
             resolved = []
             for one in paths:
-                image_path = (path.parent / one) if not Path(one).is_absolute() else Path(one)
-                if not image_path.is_file():
-                    raise ScriptError(f"{where}: image not found: {image_path}")
-                resolved.append(str(image_path))
+                if one not in checked:
+                    checked[one] = str(_check_image(where, path.parent, one, max_pixels))
+                resolved.append(checked[one])
             image = resolved[0] if isinstance(image, str) else resolved
         consent, confirm = entry.get("consent", False), entry.get("confirm", False)
         if not isinstance(consent, bool):
@@ -84,6 +98,78 @@ def _privacy_choice(entry: dict, where: str) -> str | None:
     if choice is not None and choice not in PRIVACY_CHOICES:
         raise ScriptError(f"{where}: privacy must be one of {', '.join(PRIVACY_CHOICES)}")
     return choice
+
+
+def _script_lines(path: Path) -> list[str]:
+    """The script's lines; anything but UTF-8 text (UTF-16, Latin-1, a binary file) is one clear error."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise ScriptError(f"{path}: not UTF-8 text (UTF-16 or binary?): save the script as UTF-8")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ScriptError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}): save the script as UTF-8") \
+            from None
+    return text.splitlines()
+
+
+def _check_image(where: str, folder: Path, name: str, max_pixels: int) -> Path:
+    """The image's path, once its header says it is an image no bigger than ``max_pixels`` (a bigger one is never
+    decoded) and it decodes whole."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not name or len(name) > MAX_PATH or "\x00" in name:
+        raise ScriptError(f"{where}: image path empty, with a NUL or longer than {MAX_PATH} characters")
+    image_path = Path(name) if Path(name).is_absolute() else folder / name
+    try:
+        if not image_path.is_file():
+            raise ScriptError(f"{where}: image not found: {_short(str(image_path))}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)    # refused below, never decoded
+            with Image.open(image_path) as image:      # reads the header only
+                width, height = image.size
+            if 0 < width * height <= max_pixels:        # small enough: decode it once, as the camera will
+                with Image.open(image_path) as image:
+                    image.verify()                      # chunk checksums where the format has them
+                with Image.open(image_path) as image, _truncated_refused():
+                    image.load()                        # a cut or damaged body fails here, not mid-replay
+    except ScriptError:
+        raise
+    except Image.DecompressionBombError:
+        raise ScriptError(f"{where}: image too large (over {max_pixels:,} pixels): {_short(str(image_path))}") \
+            from None
+    except UnidentifiedImageError:
+        raise ScriptError(f"{where}: not an image Pillow can read: {_short(str(image_path))}") from None
+    except Exception as exc:    # noqa: BLE001 - Pillow's plugins raise SyntaxError, struct.error, EOFError...
+        raise ScriptError(f"{where}: cannot read image {_short(str(image_path))}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
+    if width * height > max_pixels or width < 1 or height < 1:
+        raise ScriptError(f"{where}: image is {width}x{height} pixels, over the limit of {max_pixels:,}: "
+                          f"{_short(str(image_path))}")
+    return image_path
+
+
+@contextlib.contextmanager
+def _truncated_refused() -> Iterator[None]:
+    """Pillow's switch off for one decode: face_recognition turns on decoding cut images (grey below the cut)
+    for the whole process; a script's cut image is a mistake to name, not a picture to guess."""
+    from PIL import ImageFile
+
+    was = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = was
+
+
+def _short(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overrides: dict | None = None) -> Config:
@@ -104,15 +190,18 @@ def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overr
 
 
 def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
-               overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None) -> list[dict]:
-    """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit."""
+               overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None,
+               results: list[dict] | None = None) -> list[dict]:
+    """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit.
+
+    ``results``: the list the results go in as they come, so a caller still has them when a visit fails."""
     from hardware.camera import FileCamera
 
     config = replay_config(config_path, data_dir, out_dir, overrides)
     clock = FakeClock()
     camera = FileCamera([], loop=True)    # a shown still stays in view until the next visit
     kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
-    results = []
+    results = [] if results is None else results
     try:
         for visit in visits:
             result = _play_visit(kiosk, camera, clock, config, visit)
@@ -159,7 +248,8 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
             clock.advance(frame_period)
         said = loop.step()
     else:
-        raise RuntimeError(f"visit {visit} never reached a ticket (phase {loop.machine.phase})")
+        notice = getattr(loop.machine.view, "notice", None)
+        raise ReplayStopped(f"no ticket was issued ({notice or f'the kiosk stayed in {loop.machine.phase}'})")
     [outcome] = issued
     # The citizen walks away: nobody in view, the ticket screen times out, back to idle.
     camera.show(None)
@@ -196,6 +286,49 @@ def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | Non
     except ScriptError as exc:
         print(f"kiosk replay: {exc}", file=sys.stderr)
         return 2
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_replay(visits, data_dir=data_dir, out_dir=out_dir, config_path=config_path, out=sys.stdout)
+    results: list[dict] = []
+    errors = _LastError()
+    logging.getLogger("kiosk").addHandler(errors)   # the kiosk logs a failed ticket and goes on; replay stops
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run_replay(visits, data_dir=data_dir, out_dir=out_dir, config_path=config_path,
+                   out=sys.stdout, results=results)
+    except (ReplayStopped, StoreError, StorageError, CameraError, OSError) as exc:
+        why = _why(errors.last or exc, data_dir) if isinstance(exc, ReplayStopped) else _why(exc, data_dir)
+        print(f"kiosk replay: stopped at visit {len(results) + 1} of {len(visits)}: {why}", file=sys.stderr)
+        return 3
+    finally:
+        logging.getLogger("kiosk").removeHandler(errors)
     return 0
+
+
+class _LastError(logging.Handler):
+    """Keeps the last exception the kiosk logged, the reason a visit got no ticket."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: BaseException | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.last = record.exc_info[1]
+
+
+def _why(exc: BaseException, data_dir: Path) -> str:
+    """One line: the disk full said in plain words (what is stored stays as it was), else the error itself."""
+    from kiosk.disk import MB, free_bytes
+
+    try:
+        free = free_bytes(data_dir)[0]
+    except OSError:
+        free = None
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    full = any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain) or (free is not None and free < MB)
+    if full:
+        return (f"the disk holding {data_dir} is full ({(free or 0) // MB} MB free); the tickets stored so far "
+                f"are kept: free some space and replay the rest")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

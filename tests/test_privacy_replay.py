@@ -100,7 +100,7 @@ def test_a_privacy_line_needs_no_category_and_a_wrong_choice_is_named(tmp_path):
     from kiosk.replay import ScriptError, read_script
 
     receipt = tmp_path / "receipt.png"
-    receipt.write_bytes(b"looked at when played")
+    Image.new("RGB", (8, 8), "white").save(receipt)     # the script check decodes each image once
     script = tmp_path / "visits.jsonl"
     script.write_text('{"image": "receipt.png", "privacy": "print"}\n', encoding="utf-8")
     [visit] = read_script(script, ("ho-tich",))

@@ -8,6 +8,12 @@ from kiosk.replay import ScriptError, read_script
 CATEGORIES = ("ho-tich", "dat-dai")
 
 
+def _image(path, size=(8, 8)):
+    from PIL import Image
+
+    Image.new("RGB", size, "white").save(path)
+
+
 def _write(tmp_path, lines):
     script = tmp_path / "visits.jsonl"
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -16,7 +22,7 @@ def _write(tmp_path, lines):
 
 def test_relative_images_resolve_against_the_script_folder(tmp_path):
     (tmp_path / "faces").mkdir()
-    (tmp_path / "faces" / "a.jpg").write_bytes(b"not looked at yet")
+    _image(tmp_path / "faces" / "a.jpg")
     script = _write(tmp_path, [
         json.dumps({"image": "faces/a.jpg", "category": "ho-tich", "consent": True}),
         "",
@@ -42,7 +48,7 @@ def test_relative_images_resolve_against_the_script_folder(tmp_path):
 ])
 def test_bad_line_is_named(tmp_path, bad_line, message):
     (tmp_path / "faces").mkdir()
-    (tmp_path / "faces" / "a.jpg").write_bytes(b"only the second image is missing")
+    _image(tmp_path / "faces" / "a.jpg")         # only the second image is missing
     script = _write(tmp_path, ['{"image": null, "category": "ho-tich"}', bad_line])
     with pytest.raises(ScriptError) as err:
         read_script(script, CATEGORIES)
@@ -61,7 +67,7 @@ def test_cli_rejects_before_running(tmp_path, capsys):
 
 def test_a_visit_may_show_several_images_in_turn(tmp_path):
     for name in ("face.jpg", "card.png"):
-        (tmp_path / name).write_bytes(b"not looked at yet")
+        _image(tmp_path / name)
     script = _write(tmp_path, [json.dumps({"image": ["face.jpg", "card.png"], "category": "ho-tich",
                                            "confirm": True})])
     [visit] = read_script(script, CATEGORIES)
