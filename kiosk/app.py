@@ -108,6 +108,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
+    from kiosk.consent import consent_wording
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
     from kiosk.syncdelete import DeletionSpool
@@ -159,17 +160,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
     ident = config.identity
+    wording = consent_wording(config.office, p.templates_months, p.card_months)   # one text: screen, store, receipt
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
                              faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
-                             book=book, retention=retention,
+                             book=book, retention=retention, consent=wording,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
-                           autolink_below=rec.autolink_below)
+                           autolink_below=rec.autolink_below, consent=wording)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
