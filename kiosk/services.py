@@ -14,7 +14,6 @@ import numpy as np
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
-from kiosk.retention import Retention
 from kiosk.machine_events import CodeCheck
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.states import CardRead, Issued, Known, VisitRequest
@@ -34,8 +33,7 @@ class KioskServices:
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
-                 policy: CardPolicy = CardPolicy(), retention: Retention | None = None,
-                 consent: ConsentWording = SAMPLE) -> None:
+                 policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -48,7 +46,6 @@ class KioskServices:
         self._book = book if book is not None and book.enabled else None
         self._records = book                # deletions reach the card records even when cards are not read
         self._policy = policy
-        self._retention = retention       # purges once a day, after a ticket (never before one)
         self._consent = consent           # what the consent screen showed: stored with each enrolment, printed
         self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
 
@@ -81,10 +78,6 @@ class KioskServices:
                                f"consent-{citizen}", qr=code)
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
-        if self._retention is not None:
-            purged = self._retention.tick(now)
-            for gone in purged.citizens if purged is not None else ():
-                self._index.remove(gone)
         self.forget_requested()
         printed = self.take_print_answers().get(stored.id)   # (an inline print queue has answered already)
         return Issued(stored.ticket, stored.id, printed, citizen=citizen, enrolled=enrolled,
