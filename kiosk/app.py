@@ -109,6 +109,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.index import FaceIndex
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
+    from kiosk.consent import consent_wording
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
     from kiosk.syncdelete import DeletionSpool
@@ -128,11 +129,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     print_queue = PrintQueue(ticket_printer, inline=sync)
     book = open_card_book(config, faults, key)
     p = config.privacy
+    index = FaceIndex(*store.templates())
+    # The day's purge, in small steps between turns while nobody is at the kiosk (at start too): never a wait.
     retention = Retention(opened, book if key is not None else None,
                           RetentionPolicy(p.templates_months, p.card_months, p.visit_link_months,
-                                          p.records_extra_months))
-    retention.tick(clock.wall())            # at start, before the index is built: purged faces never load
-    index = FaceIndex(*store.templates())
+                                          p.records_extra_months), index=index, clock=clock, wall=clock.wall)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
     if use_gpio and not config.simulate:
@@ -160,22 +161,24 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
     ident = config.identity
+    wording = consent_wording(config.office, p.templates_months, p.card_months)   # one text: screen, store, receipt
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
                              faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
-                             book=book, retention=retention,
+                             book=book, consent=wording,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
-                           autolink_below=rec.autolink_below)
+                           autolink_below=rec.autolink_below, consent=wording)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
+    loop.add_chores(retention)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives)

@@ -31,7 +31,8 @@ log = logging.getLogger("kiosk.loop")
 
 
 class IdleChore(Protocol):
-    """Work the loop thread does when nobody is at the screen, when due (kiosk.syncdelete.DeletionSpool)."""
+    """Work the loop thread does when nobody is at the screen, when due (kiosk.syncdelete.DeletionSpool,
+    kiosk.retention.Retention): one short piece per call, since a citizen who walks up waits for it."""
 
     next_due: float
 
@@ -272,7 +273,8 @@ class EventLoop:
             due.append(ping)
         if self._disk is not None:
             due.append(self._disk.next_due)
-        due += [chore.next_due for chore in self.chores]
+        if self.machine.phase is Phase.IDLE:     # chores wait for the visit to end: no spinning on a due one
+            due += [chore.next_due for chore in self.chores]
         if stop_at is not None:
             due.append(stop_at)
         return max(0.0, min(due) - now)

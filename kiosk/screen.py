@@ -24,6 +24,7 @@ from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
 from kiosk import screen_cards, screen_privacy, screen_sync, screen_views  # noqa: E402
 from kiosk.tickets import mask_name  # noqa: E402
+from kiosk.consent import consent_wording  # noqa: E402
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
@@ -414,7 +415,7 @@ def sample_views() -> dict[str, View]:
                                           honorific="ông"),
         "greeting-ask-card": GreetingView(office, categories, ask_card=True),
         "confirm": ConfirmView(land, mask_name("Nguyễn Văn An"), "ông", seconds_left=9, consent_button="Y"),
-        "consent": ConsentView(land, seconds_left=12, consent_button="Y"),
+        "consent": ConsentView(land, seconds_left=12, consent_button="Y", wording=consent_wording(office)),
         "issuing": IssuingView(land),
         "done": DoneView("DD-023", land, printed=True),
         "done-enrolled": DoneView("DD-024", land, printed=True, enrolled=True),

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import pygame
 
 from kiosk import screen_cards
-from kiosk.consent import PROMISES, QUESTION
 from kiosk.screen_parts import GOLD, SECONDARY, _disc, _Line
 from kiosk.views import ConsentView, DoneView, FailsafeView, IdleView, IssuingView
 
@@ -33,20 +32,21 @@ def draw_consent(screen: Screen, view: ConsentView) -> None:
     top = screen._header(screen._category_title(view.category))
     key = view.consent_button
     left, width = 28, 556
-    y = screen._block([_Line(QUESTION[0], 30, True), _Line(QUESTION[1], 18, colour=SECONDARY)],
-                      top / screen._scale + 14, left=left, width=width)
-    # What is stored, in plain words: the promises that make the answer an informed one.
-    for vi, en in PROMISES:
-        y += screen._px(10)
-        _disc(screen._surface, GOLD, (screen._px(left + 6), y + screen._px(14)), screen._px(5))
-        y = screen._block([_Line(vi, 21), _Line(en, 16, colour=SECONDARY)], y / screen._scale,
+    wording = view.wording
+    y = screen._block([_Line(wording.question[0], 25, True), _Line(wording.question[1], 17, colour=SECONDARY)],
+                      top / screen._scale + 10, left=left, width=width)
+    # What is stored, by whom, why, how long, how to withdraw: the short form (the receipt has it in full).
+    for vi, en in wording.promises:
+        y += screen._px(7)
+        _disc(screen._surface, GOLD, (screen._px(left + 6), y + screen._px(12)), screen._px(5))
+        y = screen._block([_Line(vi, 18), _Line(en, 14, colour=SECONDARY)], y / screen._scale,
                           left=left + 22, width=width - 22)
     # The yes-button: badge + instruction, in a panel so it reads as the one action on offer.
     panel = screen_cards._yes_panel(screen, key, f"Nhấn nút {key} để ĐỒNG Ý", f"Press {key} to agree", y,
                                    left=left, width=width)
-    screen._block([_Line("Không nhấn nút nghĩa là KHÔNG đồng ý. Ông/Bà vẫn nhận số bình thường.", 18, True),
-                   _Line("No answer means no. You still get your ticket.", 16, colour=SECONDARY)],
-                  panel.bottom / screen._scale + 12, left=left, width=width)
+    screen._block([_Line("Không nhấn nút là KHÔNG đồng ý; Ông/Bà vẫn nhận số.", 17, True),
+                   _Line("No answer means no; you still get your ticket.", 14, colour=SECONDARY)],
+                  panel.bottom / screen._scale + 8, left=left, width=width)
     screen_cards._countdown(screen, view.seconds_left, top)
 
 

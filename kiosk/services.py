@@ -12,9 +12,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kiosk.cccd import InvalidCard, NotACard, parse_card
-from kiosk.consent import CONSENT_TEXT
+from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
-from kiosk.retention import Retention
 from kiosk.machine_events import CodeCheck
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.states import CardRead, Issued, Known, VisitRequest
@@ -34,7 +33,7 @@ class KioskServices:
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
-                 policy: CardPolicy = CardPolicy(), retention: Retention | None = None) -> None:
+                 policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -47,7 +46,7 @@ class KioskServices:
         self._book = book if book is not None and book.enabled else None
         self._records = book                # deletions reach the card records even when cards are not read
         self._policy = policy
-        self._retention = retention       # purges once a day, after a ticket (never before one)
+        self._consent = consent           # what the consent screen showed: stored with each enrolment, printed
         self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
 
     # -- the visit --------------------------------------------------------------------------------------
@@ -74,14 +73,11 @@ class KioskServices:
         self._printer.ticket(stored.id, content)
         if enrolled and citizen is not None:      # after the ticket: the citizen's number comes first
             code = self._withdrawal_codes.pop(citizen, None)
-            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, now, code),
+            self._printer.slip("Xác nhận đồng ý / Consent receipt", consent_receipt_lines(citizen, now, code,
+                                                                                           self._consent),
                                f"consent-{citizen}", qr=code)
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
-        if self._retention is not None:
-            purged = self._retention.tick(now)
-            for gone in purged.citizens if purged is not None else ():
-                self._index.remove(gone)
         self.forget_requested()
         printed = self.take_print_answers().get(stored.id)   # (an inline print queue has answered already)
         return Issued(stored.ticket, stored.id, printed, citizen=citizen, enrolled=enrolled,
@@ -90,7 +86,7 @@ class KioskServices:
     def _enrol(self, encodings: Any, now: datetime, citizen_id: str | None = None) -> str:
         encodings = encodings[-self._policy.max_templates:]
         secret, secret_hash = new_secret()    # the receipt carries the secret, the store only its hash
-        citizen = self._store.enrol(encodings, now=now, consent_text=CONSENT_TEXT, citizen_id=citizen_id,
+        citizen = self._store.enrol(encodings, now=now, consent_text=self._consent.text, citizen_id=citizen_id,
                                     withdrawal_hash=secret_hash)
         self._withdrawal_codes[citizen.id] = payload(citizen.id, secret)
         self._index.add(citizen.id, encodings)
@@ -249,14 +245,14 @@ def deletion_receipt_lines(citizen_id: str, when: datetime) -> list[str]:
     ]
 
 
-def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = None) -> list[str]:
-    """The consent receipt; ``code``: the withdrawal code (kiosk.withdrawal) the kiosk reads back to delete."""
+def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = None,
+                          wording: ConsentWording = SAMPLE) -> list[str]:
+    """The consent receipt: the wording in full (kiosk.consent) and its version, as stored with the consent;
+    ``code``: the withdrawal code (kiosk.withdrawal) the kiosk reads back to delete."""
     return [
         f"Mã công dân / Citizen id: {citizen_id}",
         f"Thời điểm / Time: {when:%d/%m/%Y %H:%M}",
-        "Kiosk lưu mẫu khuôn mặt (dãy số, không lưu ảnh) để nhận ra bạn lần sau.",
-        "The kiosk keeps a face template (numbers, not a photo) to recognise you next time.",
-        "Yêu cầu xoá hoặc xem dữ liệu: đưa mã QR dưới đây vào camera của kiosk, hoặc báo nhân viên mã trên.",
-        "To delete or see your data: show the QR code below to the kiosk's camera, or tell the staff this id.",
+        *wording.receipt,
+        f"Phiên bản nội dung / Wording version: {wording.version}",
         *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.machine_events import (CodeCheck, CodeJudged, FaceSettled, MachineEvent, Outcome, Phase,
                                   PrinterAnswered, PrivacyAnswer, PrivacyAnswered, PrivacyOffered, Question, QuestionAsked,
                                   TicketIssued, VisitEnded, VisitFailed)
@@ -19,7 +20,6 @@ from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, Fai
                          IdleView, IssuingView, PrivacyView, View)
 
 CONSENT = "consent"     # name of the consent button's event
-
 log = logging.getLogger("kiosk.states")
 
 
@@ -140,7 +140,7 @@ class KioskMachine:
 
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
                  clock: Callable[[], float], timing: Timing = Timing(), enrolment: bool = True,
-                 consent_button: str = "Y", autolink_below: float | None = None) -> None:
+                 consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE) -> None:
         self._office = office
         self._categories = tuple(categories)
         self._by_key = {c.key: c for c in self._categories}
@@ -150,6 +150,7 @@ class KioskMachine:
         self._enrolment = enrolment
         self._consent_button = consent_button
         self._autolink_below = autolink_below
+        self._consent = consent                # the consent screen's wording (the services store the same one)
         self.phase = Phase.IDLE
         self._deadline: float | None = None    # the current phase's timer
         self.visit = Visit()
@@ -185,7 +186,7 @@ class KioskMachine:
                                consent_button=self._consent_button)
         if self.phase == Phase.CONSENT:
             return ConsentView(self._chosen(), seconds_left=self._seconds_left(),
-                               consent_button=self._consent_button)
+                               consent_button=self._consent_button, wording=self._consent)
         if self.phase == Phase.ISSUING:
             return IssuingView(self._chosen())
         if self.phase == Phase.PRIVACY:

@@ -5,7 +5,9 @@ The state machine produces one of these; ``kiosk.screen`` turns it into pixels. 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kiosk.consent import SAMPLE, ConsentWording
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ConsentView:
     category: CategoryChoice         # the service already chosen
     seconds_left: int                # no answer when it reaches 0 means "no"
     consent_button: str              # label of the consent button / key, e.g. "Y"
+    wording: ConsentWording = field(default=SAMPLE)   # the office's wording (kiosk.consent): stored as shown
 
 
 @dataclass(frozen=True)

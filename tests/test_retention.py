@@ -65,3 +65,101 @@ def test_each_class_goes_when_its_time_is_up_and_the_visit_stays_anonymous(tmp_p
         store.close()
     with Store.open(data, kiosk_id="k1", clock=lambda: T0 + timedelta(days=800)) as again:  # month file checks out
         assert not again.problems and len(list(again.visits())) == 2
+
+
+def _expired_store(data: Path, count: int):
+    """A store with ``count`` citizens enrolled at T0 (so expired 13 months on) and one seen recently."""
+    store = Store.open(data, kiosk_id="k1", clock=lambda: T0 + timedelta(days=396))
+    rng = np.random.default_rng(7)
+    old = [store.enrol(rng.random((2, 128), dtype=np.float32), now=T0, consent_text="yes").id for _ in range(count)]
+    fresh = store.enrol(rng.random((2, 128), dtype=np.float32), now=T0, consent_text="yes").id
+    store.touch(fresh, T0 + timedelta(days=390))
+    return store, old, fresh
+
+
+def test_the_running_kiosk_purges_in_small_steps_each_one_journal_and_logs_the_totals_once(tmp_path, caplog):
+    from kiosk.index import FaceIndex
+    from fakes import Clock
+
+    clock = Clock(start=T0 + timedelta(days=396))
+    store, old, fresh = _expired_store(tmp_path / "data", 40)
+    index = FaceIndex(*store.templates())
+    retention = Retention(store, None, RetentionPolicy(), index=index, clock=clock, wall=clock.wall, batch=3)
+    try:
+        sizes, finished = [], None
+        caplog.set_level("INFO", logger="kiosk.privacy")
+        for _ in range(200):
+            before = {c for c in old + [fresh] if c in index}
+            finished = retention.poll()
+            gone = before - {c for c in old + [fresh] if c in index}
+            sizes.append(len(gone))
+            assert len({int(c[:2], 16) % 64 for c in gone}) <= 8   # one step: a few journals' citizens at most
+            if finished is not None:
+                break
+        assert finished is not None and set(finished.citizens) == set(old)
+        assert max(sizes) <= 3 and sum(1 for s in sizes if s) >= 14   # 40 citizens, 3 at a time
+        assert fresh in index and not any(c in index for c in old)
+        assert set(store.templates()[0]) == {fresh}
+        assert [r.message for r in caplog.records if "retention purge" in r.message] == \
+            ["retention purge: templates_citizens 40, card_records 0, visit_links 0, receipts 0"]
+        purges = [line for line in (tmp_path / "data" / "audit.jsonl").read_text().splitlines() if '"purge"' in line]
+        assert len(purges) == 1 and '"templates_citizens":40' in purges[0].replace(" ", "")
+        assert retention.poll() is None and retention.next_due > clock()   # done for today: not again until tomorrow
+    finally:
+        store.close()
+
+
+def test_a_purge_cut_short_by_a_crash_goes_on_at_the_next_start(tmp_path):
+    from fakes import Clock
+
+    clock = Clock(start=T0 + timedelta(days=396))
+    data = tmp_path / "data"
+    store, old, fresh = _expired_store(data, 20)
+    first = Retention(store, None, RetentionPolicy(), clock=clock, wall=clock.wall, batch=2)
+    for _ in range(4):                                   # the query, then a few batches ... then the power goes
+        first.poll()
+    store.close()
+    with Store.open(data, kiosk_id="k1", clock=lambda: T0 + timedelta(days=396)) as again:
+        assert not again.problems
+        left = [c for c in old if again.citizen(c) is not None]
+        assert 0 < len(left) < len(old)
+        second = Retention(again, None, RetentionPolicy(), clock=clock, wall=clock.wall, batch=2)
+        done = None
+        while done is None:
+            done = second.poll()
+        assert set(done.citizens) == set(left) and set(again.templates()[0]) == {fresh}
+
+
+def test_the_loop_runs_a_due_purge_only_while_nobody_is_at_the_kiosk_and_never_spins_on_it(tmp_path):
+    import queue
+
+    from fakes import Clock, Services
+    from kiosk.loop import EventLoop
+    from kiosk.machine_events import Phase
+    from kiosk.states import ButtonPressed, KioskMachine
+    from kiosk.views import CategoryChoice
+
+    clock = Clock(start=T0 + timedelta(days=396))
+    store, old, fresh = _expired_store(tmp_path / "data", 6)
+    retention = Retention(store, None, RetentionPolicy(), clock=clock, wall=clock.wall, batch=1)
+    machine = KioskMachine(office="UBND", categories=(CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),),
+                           services=Services(), clock=clock)
+    loop = EventLoop(machine=machine, events=queue.Queue(), clock=clock, chores=[retention])
+    try:
+        loop.step()                                      # idle: the query and then batches go on at once
+        assert loop.wait_time() == 0.0
+        machine.handle(ButtonPressed("ho-tich"))         # somebody took a ticket: the ticket screen is up
+        machine.tick()
+        assert machine.phase is not Phase.IDLE
+        left = len(store.stale_citizens(T0 + timedelta(days=1)))
+        for _ in range(5):
+            loop.step()
+        assert len(store.stale_citizens(T0 + timedelta(days=1))) == left   # nothing purged during the visit
+        assert loop.wait_time() > 0                      # and the loop does not spin on the due chore meanwhile
+        clock.t += 60
+        loop.step()                                      # the visit is over: the purge goes on and finishes
+        for _ in range(20):
+            loop.step()
+        assert machine.phase is Phase.IDLE and store.stale_citizens(T0 + timedelta(days=1)) == []
+    finally:
+        store.close()

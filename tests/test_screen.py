@@ -133,7 +133,7 @@ def test_categories_show_button_vietnamese_big_english_small(screen):
 def test_consent_says_what_is_stored_the_yes_button_and_the_countdown(screen):
     first = screen.draw(ConsentView(LAND, seconds_left=12, consent_button="Y")).copy()
     text = " ".join(screen.drawn_text)
-    for needle in ("không lưu ảnh", "never a photo", "Xoá", "Deleted whenever you ask", "Nhấn nút Y để ĐỒNG Ý",
+    for needle in ("không lưu ảnh", "never a photo", "nhạy cảm", "Rút lại", "Withdraw any time", "Nhấn nút Y để ĐỒNG Ý",
                    "Press Y to agree", "KHÔNG đồng ý", "No answer means no", "12"):
         assert needle in text, needle
     later = screen.draw(ConsentView(LAND, seconds_left=11, consent_button="Y"))

@@ -6,7 +6,7 @@ import numpy as np
 from kiosk.config import SIMULATION_CONFIG, load_config
 from kiosk.index import FaceIndex
 from kiosk.printing import PrintQueue
-from kiosk.consent import CONSENT_TEXT
+from kiosk.consent import SAMPLE
 from kiosk.identity import DISAGREEMENTS, IDENTITY_FILE, CardBook, CardPolicy, load_secret, make_secret
 from kiosk.services import KioskServices
 from kiosk.states import Known, VisitRequest
@@ -57,7 +57,7 @@ def test_enrol_then_issue_prints_the_ticket_before_the_consent_receipt(tmp_path)
         assert printer.printed[1] == ("slip", f"consent-{citizen}", f"Mã công dân / Citizen id: {citizen}")
         [visit] = store.visits()
         assert visit.ticket == issued.ticket == "HT-001" and visit.citizen_id == citizen and visit.printed
-        assert [c["text"] for c in store.consents()] == [CONSENT_TEXT]     # the words the citizen read
+        assert [c["text"] for c in store.consents()] == [SAMPLE.text]     # the words the citizen read
         services.issue(VisitRequest("ho-tich", citizen_id=citizen))   # the receipt went with its own visit only
         assert [p[0] for p in printer.printed] == ["ticket", "slip", "ticket"]
     finally:
