@@ -18,7 +18,7 @@ from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
-from kiosk.services import KioskServices
+from kiosk.services import KioskServices, QueuedForgets
 from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
 from kiosk.views import CategoryChoice
 
@@ -178,7 +178,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
-    loop.add_chores(retention)
+    loop.add_chores(retention, QueuedForgets(services, clock))
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives)

@@ -93,7 +93,11 @@ def clock_command(data_dir: Path, *, kiosk_id: str, day_start_hour: int, accept:
         store.close()
 
 
-def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: datetime | None = None) -> int:
+FORGET_WAIT = 30.0    # seconds `kiosk forget` waits for a running kiosk to do a queued deletion
+
+
+def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: datetime | None = None,
+           wait: float = FORGET_WAIT) -> int:
     """``kiosk forget``: delete a citizen so nothing of them stays in the data folder; keep and print a receipt.
 
     Exit status: 0 deleted, 1 unknown or already forgotten (said on stderr), 2 the store failed, 3 the running
@@ -125,7 +129,7 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
     try:
         store = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour, key=key)
     except StoreLocked:
-        return _queue_forget(config, citizen_id, now)
+        return _queue_forget(config, citizen_id, now, wait)
     except StoreError as exc:
         print(f"kiosk forget: {exc}", file=sys.stderr)
         return 3
@@ -188,8 +192,9 @@ def _resolve_prefix(data_dir: Path, prefix: str) -> str | None:
     return None
 
 
-def _queue_forget(config: Config, citizen_id: str, now: datetime) -> int:
-    """The running kiosk holds the store: check the id read-only, then leave the request for the kiosk."""
+def _queue_forget(config: Config, citizen_id: str, now: datetime, wait: float) -> int:
+    """The running kiosk holds the store: check the id read-only, leave the request for the kiosk, and wait up to
+    ``wait`` seconds for it to be done (the kiosk does it when nobody is at the screen)."""
     from kiosk.privacy import queue_forget
 
     try:
@@ -213,9 +218,27 @@ def _queue_forget(config: Config, citizen_id: str, now: datetime) -> int:
     except (StorageError, OSError) as exc:
         print(f"kiosk forget: the request could not be queued: {exc}", file=sys.stderr)
         return 2
-    print(f"citizen {citizen_id}: the kiosk is running; the deletion is queued and done by the kiosk at its next "
-          f"ticket or start, which prints the deletion receipt ('kiosk forget {citizen_id}' then says it is done)")
+    if _wait_until_done(config.data_dir, citizen_id, wait):
+        print(f"citizen {citizen_id}: deleted by the running kiosk, which printed the deletion receipt")
+        return 0
+    print(f"citizen {citizen_id}: the kiosk is running and busy; the deletion is queued and done by the kiosk as "
+          f"soon as nobody is at the screen (or at its next start), which prints the deletion receipt "
+          f"('kiosk forget {citizen_id}' then says it is done)")
     return 0
+
+
+def _wait_until_done(data_dir: Path, citizen_id: str, wait: float) -> bool:
+    """Whether the running kiosk took the queued request within ``wait`` seconds (it looks once a second)."""
+    import time
+
+    from kiosk.privacy import pending_forgets
+
+    deadline = time.monotonic() + wait
+    while citizen_id in pending_forgets(data_dir):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None, key_file: Path | None = None) -> int:

@@ -78,7 +78,6 @@ class KioskServices:
                                f"consent-{citizen}", qr=code)
         if citizen is not None:
             self._store.touch(citizen, stored.issued_at)
-        self.forget_requested()
         printed = self.take_print_answers().get(stored.id)   # (an inline print queue has answered already)
         return Issued(stored.ticket, stored.id, printed, citizen=citizen, enrolled=enrolled,
                       identified_by=identified_by)
@@ -138,7 +137,8 @@ class KioskServices:
 
     def forget_requested(self) -> list[str]:
         """Carry out the deletions `kiosk forget` queued while the kiosk runs (the loop thread owns the store);
-        each prints its deletion receipt. Checked at start and after each ticket; the ids done."""
+        each prints its deletion receipt. Done at start and by :class:`QueuedForgets` when nobody is at the
+        screen; the ids done."""
         from kiosk.privacy import forget_done, pending_forgets
         data_dir = getattr(self._store, "data_dir", None)
         if data_dir is None:
@@ -148,7 +148,7 @@ class KioskServices:
             try:
                 when = self._withdrawals().delete(citizen)
             except Exception:      # a deletion that fails stays queued and is retried; never costs a ticket
-                log.exception("queued deletion of citizen %s failed; retried after the next ticket", citizen)
+                log.exception("queued deletion of citizen %s failed; retried when the kiosk is idle again", citizen)
                 continue
             forget_done(data_dir, citizen)
             self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen, when),
@@ -256,3 +256,21 @@ def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = No
         f"Phiên bản nội dung / Wording version: {wording.version}",
         *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]
+
+
+class QueuedForgets:
+    """The loop's idle chore for `kiosk forget` beside the running kiosk: its queued requests are done within a
+    second of the screen being free, so the command can wait for them and say they are done."""
+
+    EVERY = 1.0           # seconds between looks at the (tiny) request folder
+
+    def __init__(self, services: KioskServices, clock: Callable[[], float]) -> None:
+        self._services, self._clock = services, clock
+        self.next_due = 0.0
+
+    def poll(self) -> list[str]:
+        now = self._clock()
+        if now < self.next_due:
+            return []
+        self.next_due = now + self.EVERY
+        return self._services.forget_requested()

@@ -322,7 +322,7 @@ def test_privacy_benchmark_runs_end_to_end_small(tmp_path):
     assert "retention purge of 200 citizens" in out and "5,400 left" in out
 
 
-def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_at_its_next_ticket(tmp_path, capsys):
+def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_when_the_screen_is_free(tmp_path, capsys):
     from kiosk.app import build_kiosk
     from kiosk.cli_store import forget
     from kiosk.loop import FakeClock
@@ -335,13 +335,17 @@ def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_at_its_next
         privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
     key = load_key(KeySource("file", Path(config.privacy.key_file), create=True), config.data_dir)
     ca, cb, a, b = _store_with_people(config.data_dir, key)
-    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
+    clock = FakeClock()
+    kiosk = build_kiosk(config, clock=clock, use_gpio=False, sync=True)
     try:
-        assert forget(config, ca, print_receipt=False, now=NOW) == 0          # the lock is held: queued
+        assert forget(config, ca, print_receipt=False, now=NOW, wait=0) == 0  # the lock is held: queued
         assert "queued" in capsys.readouterr().out
         assert forget(config, "ab" * 16, print_receipt=False, now=NOW) == 1   # unknown: said at once
-        kiosk.loop.events.put(ButtonPressed("ho-tich"))
-        for _ in range(5):
+        kiosk.loop.events.put(ButtonPressed("ho-tich"))                       # a citizen at the screen: not now
+        kiosk.loop.step()
+        assert kiosk.store.citizen(ca) is not None
+        for _ in range(10):                                                   # the ticket screen times out
+            clock.advance(config.timing.done_seconds)
             kiosk.loop.step()
         assert kiosk.store.citizen(ca) is None and kiosk.store.citizen(cb) is not None
         assert list((tmp_path / "out").glob(f"deleted-{ca}*.png"))              # the receipt, printed by the kiosk
@@ -374,3 +378,44 @@ def test_an_office_deletion_beside_the_running_kiosk_is_handed_to_it_card_record
     assert CardBook.open(data, secret=None, readonly=True).record(ca) is None      # the card record went too
     with Store.open(data, kiosk_id="k1", clock=lambda: NOW) as store:
         assert store.citizen(ca) is None and store.citizen(cb) is None
+
+
+def test_forget_beside_an_idle_kiosk_waits_and_says_the_deletion_is_done(tmp_path, capsys):
+    import threading
+    import time
+
+    from kiosk.app import build_kiosk
+    from kiosk.cli_store import forget
+    from kiosk.loop import FakeClock
+    from kiosk.privacy import pending_forgets
+
+    config = load_config(SIMULATION_CONFIG)
+    config = dataclasses.replace(
+        config, data_dir=tmp_path / "data", printer=dataclasses.replace(config.printer, out_dir=str(tmp_path / "out")),
+        identity=dataclasses.replace(config.identity, secret_file=str(tmp_path / "secret")),
+        privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
+    key = load_key(KeySource("file", Path(config.privacy.key_file), create=True), config.data_dir)
+    ca, cb, a, b = _store_with_people(config.data_dir, key)
+    clock = FakeClock()
+    kiosk = build_kiosk(config, clock=clock, use_gpio=False, sync=True)
+    stop = threading.Event()
+
+    def the_kiosk():                     # the service's loop thread, idle: it looks for requests once a second
+        while not stop.is_set():
+            clock.advance(0.5)
+            kiosk.loop.step()
+            time.sleep(0.02)
+
+    loop = threading.Thread(target=the_kiosk)
+    loop.start()
+    try:
+        assert forget(config, ca, print_receipt=False, now=NOW, wait=20) == 0
+    finally:
+        stop.set()
+        loop.join()
+    try:
+        assert "deleted by the running kiosk" in capsys.readouterr().out
+        assert pending_forgets(config.data_dir) == [] and kiosk.store.citizen(ca) is None
+        assert list((tmp_path / "out").glob(f"deleted-{ca}*.png"))
+    finally:
+        kiosk.close()
