@@ -322,19 +322,26 @@ def test_privacy_benchmark_runs_end_to_end_small(tmp_path):
     assert "retention purge of 200 citizens" in out and "5,400 left" in out
 
 
-def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_when_the_screen_is_free(tmp_path, capsys):
-    from kiosk.app import build_kiosk
-    from kiosk.cli_store import forget
-    from kiosk.loop import FakeClock
-    from kiosk.states import ButtonPressed
-
+def _kiosk_config_with_people(tmp_path: Path):
+    """The simulation's config in ``tmp_path`` (sealed data, key file, printer folder), two enrolled citizens and
+    the first one's face templates."""
     config = load_config(SIMULATION_CONFIG)
     config = dataclasses.replace(
         config, data_dir=tmp_path / "data", printer=dataclasses.replace(config.printer, out_dir=str(tmp_path / "out")),
         identity=dataclasses.replace(config.identity, secret_file=str(tmp_path / "secret")),
         privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
     key = load_key(KeySource("file", Path(config.privacy.key_file), create=True), config.data_dir)
-    ca, cb, a, b = _store_with_people(config.data_dir, key)
+    ca, cb, a, _ = _store_with_people(config.data_dir, key)
+    return config, ca, cb, a
+
+
+def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_when_the_screen_is_free(tmp_path, capsys):
+    from kiosk.app import build_kiosk
+    from kiosk.cli_store import forget
+    from kiosk.loop import FakeClock
+    from kiosk.states import ButtonPressed
+
+    config, ca, cb, a = _kiosk_config_with_people(tmp_path)
     clock = FakeClock()
     kiosk = build_kiosk(config, clock=clock, use_gpio=False, sync=True)
     try:
@@ -389,13 +396,7 @@ def test_forget_beside_an_idle_kiosk_waits_and_says_the_deletion_is_done(tmp_pat
     from kiosk.loop import FakeClock
     from kiosk.privacy import pending_forgets
 
-    config = load_config(SIMULATION_CONFIG)
-    config = dataclasses.replace(
-        config, data_dir=tmp_path / "data", printer=dataclasses.replace(config.printer, out_dir=str(tmp_path / "out")),
-        identity=dataclasses.replace(config.identity, secret_file=str(tmp_path / "secret")),
-        privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
-    key = load_key(KeySource("file", Path(config.privacy.key_file), create=True), config.data_dir)
-    ca, cb, a, b = _store_with_people(config.data_dir, key)
+    config, ca, cb, a = _kiosk_config_with_people(tmp_path)
     clock = FakeClock()
     kiosk = build_kiosk(config, clock=clock, use_gpio=False, sync=True)
     stop = threading.Event()
