@@ -81,7 +81,7 @@ class CitizenRecords(StoreBase):
             cdir.mkdir()
             fsync_dir(self.data_dir)
         for i in range(CITIZEN_SHARDS):
-            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly)
+            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly, guard=True)
             self._shards.append(shard)
             self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
             for n in shard.problems:
