@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from kiosk.config import Config
+from kiosk.faultwatch import FaultWatch
 from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
@@ -159,13 +160,16 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
                                 detect_width=rec.detect_width, unsure_below=rec.unsure_below)
         worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
+    camera_watch = FaultWatch("camera", "Camera lỗi", log=log, clock=clock)   # unreadable frames (kiosk.loop)
+    watches = [camera_watch] + ([worker.watch] if worker is not None else [])
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
     ident = config.identity
     wording = consent_wording(config.office, p.templates_months, p.card_months)   # one text: screen, store, receipt
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
+                             faults=faults, notices=[lambda: disk.notice, *(w.notice_text for w in watches)]
+                             + ([archives.notice] if archives else []),
                              book=book, consent=wording,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
@@ -176,7 +180,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                            autolink_below=rec.autolink_below, consent=wording)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, camera_watch=camera_watch)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
     loop.add_chores(retention, QueuedForgets(services, clock))

@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
+from kiosk.faultwatch import FaultWatch
 from kiosk.machine_events import MachineEvent, Phase, TicketIssued, VisitEnded, VisitFailed
 from kiosk.states import KioskMachine
 from kiosk.visit import ButtonPressed, FaceUpdate
@@ -88,8 +89,10 @@ class RecognitionWorker:
     """
 
     def __init__(self, recognizer: Any, card_reader: Callable[[Any], list[str]] | None = None, *,
-                 on_result: Callable[[], None] | None = None) -> None:
+                 on_result: Callable[[], None] | None = None, watch: FaultWatch | None = None) -> None:
         self._recognizer = recognizer
+        # A model failing on every frame: one journal line (with the traceback) when it starts, one when it ends.
+        self.watch = watch or FaultWatch("face recognition", "Nhận diện lỗi", log=log)
         self._card_reader = card_reader
         self.on_result = on_result       # called on the worker thread after each frame (the loop's wake-up)
         self._frames: queue.Queue = queue.Queue(maxsize=1)
@@ -147,8 +150,9 @@ class RecognitionWorker:
                 if self._card_reader is not None and (cards or observation.faces):
                     observation = replace(observation, cards=tuple(self._read_cards(frame)))
                 self._results.put(observation)
-            except Exception:  # a failing model must never cost a ticket: log, report nobody
-                log.exception("recognition failed on a frame")
+                self.watch.ok()
+            except Exception as exc:  # a failing model must never cost a ticket: say so once, report nobody
+                self.watch.failed(exc, trace=True)
             finally:
                 self._idle.set()
                 if self.on_result is not None:
@@ -171,8 +175,11 @@ class EventLoop:
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
-                 sticks: StickWatch | None = None, chores: Sequence[IdleChore] = ()) -> None:
+                 sticks: StickWatch | None = None, chores: Sequence[IdleChore] = (),
+                 camera_watch: FaultWatch | None = None) -> None:
         self.machine = machine
+        # Unreadable frames: one journal line when they start, one when they stop, a staff notice meanwhile.
+        self.camera_watch = camera_watch or FaultWatch("camera", "Camera lỗi", log=log, clock=clock)
         self.events = events
         self._clock = clock
         self._screen = screen
@@ -305,8 +312,10 @@ class EventLoop:
         try:
             frame, small_grey = self._read_camera()
         except Exception as exc:  # camera trouble costs the face, never the ticket
-            log.error("camera: %s", exc)
+            self.camera_watch.failed(exc)
             frame = small_grey = None
+        else:
+            self.camera_watch.ok()
         present = self.machine.phase is not Phase.IDLE     # somebody in view, or a visit under way
         period = self._active_period if present else self._idle_period
         on_time = now - self._next_frame < period          # keep the rate steady, never catch up in bursts
