@@ -220,6 +220,11 @@ class EventLoop:
         if self._disk is not None:
             # A failed ticket (a full disk?) looks at the free space at once, so the notice says why.
             self._disk.poll(force=any(isinstance(event, VisitFailed) for event in said))
+            for event in said:
+                if isinstance(event, VisitFailed) and event.disk_full:
+                    self._disk.write_failed(event.reason)
+                elif isinstance(event, TicketIssued):
+                    self._disk.write_ok()
         if self.chores and self.machine.phase is Phase.IDLE:
             for chore in self.chores:       # this thread owns the store, the card records and the index
                 chore.poll()
