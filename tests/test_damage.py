@@ -44,6 +44,7 @@ def test_an_emptied_templates_file_is_reported_with_the_templates_lost_and_kept(
     path.write_bytes(b"")
     with open_store(folder) as s:
         assert any("templates.bin: 21 template record(s) lost" in p and "set aside" in p for p in s.problems)
+        assert "templates.bin: 7 citizen(s) left without a face template by the loss" in s.problems
         assert s.templates()[0] == []
     assert kept(path) and kept(folder / "templates.sum")[0].read_bytes()  # the proof: the sidecar as it was
     assert f'"size":{size}' in kept(folder / "templates.sum")[0].read_text()
