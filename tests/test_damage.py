@@ -162,3 +162,35 @@ def test_a_template_rewrite_writes_its_sum_first(folder, monkeypatch):
         monkeypatch.setattr(records, "atomic_write", real)
     with open_store(folder) as s:
         assert not [p for p in s.problems if "templates" in p] and len(s.templates()[0]) == 21
+
+
+@pytest.mark.parametrize("crash_at", ["before the rename", "after the rename"])
+def test_sealing_a_clear_templates_file_grows_it_and_a_crash_claims_no_loss(tmp_path, monkeypatch, crash_at):
+    """Sealed records are longer than clear ones: the .sum follows the rename, so a kill on either side of it
+    leaves a file at least as long as its .sum says."""
+    import kiosk.storage.records as records
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(1)
+    with Store.open(data, kiosk_id="k-01", clock=lambda: T0) as s:      # an older kiosk: no key, clear templates
+        for _ in range(3):
+            s.enrol(rng.random((2, 128), dtype=np.float32), now=T0, consent_text="Đồng ý")
+    real_write, real_sum = records.atomic_write, records.write_checksum
+
+    def crash_write(path, data):
+        if path.name == "templates.bin" and crash_at == "before the rename":
+            raise SystemExit("power cut")
+        real_write(path, data)
+
+    def crash_sum(path, *args):
+        if path.name == "templates.bin" and args and crash_at == "after the rename":
+            raise SystemExit("power cut")
+        real_sum(path, *args)
+
+    monkeypatch.setattr(records, "atomic_write", crash_write)
+    monkeypatch.setattr(records, "write_checksum", crash_sum)
+    with pytest.raises(SystemExit):
+        open_store(data)
+    monkeypatch.undo()
+    with open_store(data) as s:
+        assert not [p for p in s.problems if "lost" in p] and len(s.templates()[0]) == 6

@@ -119,10 +119,18 @@ def write_checksum(path: Path, size: int | None = None, crc: int | None = None, 
 
 
 def replace_with_checksum(path: Path, data: bytes) -> None:
-    """Replace a whole file that has a ``.sum``: the sidecar first, so a crash in between leaves a file longer
-    than its sidecar (checked record by record, nothing reported lost), never a shorter one (a false loss)."""
-    write_checksum(path, len(data), zlib.crc32(data), data.count(b"\n"))
+    """Replace a whole file that has a ``.sum``, the sidecar on the safe side of the rename: first when the file
+    gets shorter, after when it grows. A crash in between then leaves a file at least as long as its sidecar
+    says (checked record by record, nothing reported lost), never a shorter one (a false loss)."""
+    try:
+        shrinks = len(data) < Path(path).stat().st_size
+    except FileNotFoundError:
+        shrinks = False
+    if shrinks:
+        write_checksum(path, len(data), zlib.crc32(data), data.count(b"\n"))
     atomic_write(path, data)
+    if not shrinks:
+        write_checksum(path, len(data), zlib.crc32(data), data.count(b"\n"))
 
 
 def _append_checksum(path: Path, known: dict | None, appended: bytes) -> None:
