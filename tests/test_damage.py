@@ -194,3 +194,27 @@ def test_sealing_a_clear_templates_file_grows_it_and_a_crash_claims_no_loss(tmp_
     monkeypatch.undo()
     with open_store(data) as s:
         assert not [p for p in s.problems if "lost" in p] and len(s.templates()[0]) == 6
+
+
+def test_a_loss_found_by_the_running_kiosk_is_a_staff_notice(tmp_path):
+    """The kiosk checks the month files on a thread after READY; what it proves lost reaches the screen."""
+    from kiosk.app import build_kiosk
+    from kiosk.loop import FakeClock
+    from test_kiosk import sim_config
+
+    config = sim_config(tmp_path)
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
+    for day in (1, 2):
+        kiosk.store.issue_ticket("ho-tich", "HT", citizen_id=None, now=datetime(2026, 10, day, 9))
+    kiosk.store.issue_ticket("ho-tich", "HT", citizen_id=None, now=datetime(2026, 11, 2, 9))
+    kiosk.close()
+    (config.data_dir / "visits" / "2026-10.jsonl").write_bytes(b"")
+    kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True, defer_archive_check=True)
+    try:
+        assert "2026-10.jsonl" not in (kiosk.loop.machine.view.notice or "")     # not checked before READY
+        kiosk.archives.start()
+        kiosk.archives.close()                                                  # (joins the check's thread)
+        kiosk.loop.step()
+        assert "2026-10.jsonl: 2 of 2 record(s) lost" in (kiosk.loop.machine.view.notice or "")
+    finally:
+        kiosk.close()

@@ -6,6 +6,7 @@ import queue
 from types import SimpleNamespace
 
 from fakes import Clock, Services
+from test_kiosk import sim_config
 from kiosk.disk import MB, DiskWatch, free_bytes
 from kiosk.loop import EventLoop
 from kiosk.states import KioskMachine
@@ -115,15 +116,11 @@ def test_a_full_disk_at_the_kiosk_is_said_to_citizens_and_staff_and_damages_noth
 
     import kiosk.storage.files as files
     from kiosk.app import build_kiosk
-    from kiosk.config import SIMULATION_CONFIG, load_config
     from kiosk.loop import FakeClock
     from kiosk.store import Store
     from kiosk.views import DoneView
 
-    config = load_config(SIMULATION_CONFIG)
-    config = dataclasses.replace(config, data_dir=tmp_path / "data", printer=dataclasses.replace(
-        config.printer, out_dir=str(tmp_path / "printed")), privacy=dataclasses.replace(
-        config.privacy, key_file=str(tmp_path / "data.key")))
+    config = sim_config(tmp_path)
     clock = FakeClock()
     kiosk = build_kiosk(config, clock=clock, sync=True, use_gpio=False)
     loop, real_write = kiosk.loop, files._write_all
