@@ -161,7 +161,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                 detect_width=rec.detect_width, unsure_below=rec.unsure_below)
         worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
     camera_watch = FaultWatch("camera", "Camera lỗi", log=log, clock=clock)   # unreadable frames (kiosk.loop)
-    watches = [camera_watch] + ([worker.watch] if worker is not None else [])
+    watches = [camera_watch] + ([worker.watch, worker.card_watch] if worker is not None else [])
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
     ident = config.identity

@@ -93,6 +93,7 @@ class RecognitionWorker:
         self._recognizer = recognizer
         # A model failing on every frame: one journal line (with the traceback) when it starts, one when it ends.
         self.watch = watch or FaultWatch("face recognition", "Nhận diện lỗi", log=log)
+        self.card_watch = FaultWatch("card reading", "Đọc thẻ lỗi", log=log)     # the same, for the QR decoder
         self._card_reader = card_reader
         self.on_result = on_result       # called on the worker thread after each frame (the loop's wake-up)
         self._frames: queue.Queue = queue.Queue(maxsize=1)
@@ -162,10 +163,12 @@ class RecognitionWorker:
         if self._card_reader is None:
             return []
         try:
-            return self._card_reader(frame)
-        except Exception:  # a failing decoder costs the card, never the face or the ticket
-            log.exception("card reading failed on a frame")
+            texts = self._card_reader(frame)
+        except Exception as exc:  # a failing decoder costs the card, never the face or the ticket
+            self.card_watch.failed(exc, trace=True)
             return []
+        self.card_watch.ok()
+        return texts
 
 
 class EventLoop:

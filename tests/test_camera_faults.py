@@ -102,3 +102,25 @@ def test_a_model_failing_on_every_frame_is_logged_once_with_its_traceback(caplog
     lines = [r for r in caplog.records if r.name == "kiosk.loop"]
     assert [r.levelname for r in lines] == ["ERROR", "INFO"] and lines[0].exc_info is not None
     assert isinstance(worker, RecognitionWorker) and worker.watch.notice is None
+
+
+def test_a_card_decoder_failing_on_every_frame_is_logged_once(caplog):
+    caplog.set_level(logging.INFO, "kiosk.loop")
+    calls = []
+
+    def reader(frame):
+        calls.append(1)
+        if len(calls) < 30:
+            raise ValueError("zxing: bad image")
+        return []
+
+    clock = Clock()
+    loop, worker, _ = _loop(ScriptedRecognizer(), object.__new__(type("Cam", (), {"read": lambda self: FRAME})),
+                            clock, card_reader=reader)
+    try:
+        _run_for(loop, clock, 20.0, step=0.05)
+    finally:
+        worker.close()
+    assert len(calls) >= 30 and worker.card_watch.notice is None
+    lines = [r for r in caplog.records if r.name == "kiosk.loop"]
+    assert [r.levelname for r in lines] == ["ERROR", "INFO"] and "card reading: zxing: bad image" in lines[0].getMessage()
