@@ -52,11 +52,13 @@ def _open(folder: Path, now: datetime) -> tuple[Store, CardBook]:
 
 
 def build(root: Path) -> tuple[Path, Path, Truth, list[str]]:
-    """A data folder with 7 citizens (21 templates), 4 card records, visits on six days over two months; a copy
-    of it as it was after the fourth day (the "older copy"); what was acknowledged; the files to damage."""
+    """A data folder with 6 citizens (18 templates), 5 card records, visits on six days over two months; a copy
+    of it as it was after the fourth day (the "older copy": every file changed or appeared since); what was
+    acknowledged; the files to damage."""
     full, old = root / "full", root / "old"
     rng = np.random.default_rng(15)
     citizens: list[str] = []
+    october: list[str] = []
     for d, day in enumerate(DAYS):
         store, book = _open(full, day)
         try:
@@ -67,11 +69,15 @@ def build(root: Path) -> tuple[Path, Path, Truth, list[str]]:
                         c = store.enrol(rng.random((3, 128), dtype=np.float32), now=day, consent_text="Đồng ý")
                         citizens.append(c.id)
                     cid = citizens[m % len(citizens)] if citizens else None
-                if m == 1 and d < 4:
+                if m == 1 and d != 3:
                     book.link(book.key(f"0010{d:08d}"), {"name": "Nguyễn Văn A"}, now=day)
                 visit = store.issue_ticket("ho-tich" if m % 2 else "dat-dai", "HT" if m % 2 else "DD",
                                            citizen_id=cid, now=day + timedelta(minutes=m))
                 store.mark_printed(visit.id, True)
+                if day.month == 10:
+                    october.append(visit.id)
+            if d == 4:                # a printer answer for an archived visit: the month file grows after the copy
+                store.mark_printed(october[0], False)
             if d == 3:
                 shutil.copytree(full, old)
         finally:
@@ -83,7 +89,7 @@ def build(root: Path) -> tuple[Path, Path, Truth, list[str]]:
     finally:
         book.close()
         store.close()
-    shard = f"citizens/{int(citizens[0][:2], 16) % 64:02x}"
+    shard = f"citizens/{int(citizens[-1][:2], 16) % 64:02x}"     # enrolled after the older copy was taken
     files = ["templates.bin", "templates.sum", f"{shard}.jsonl", f"{shard}.count", "visits/2026-10.jsonl",
              "visits/2026-10.sum", "visits/2026-11.jsonl", "visits/2026-11.sum", "hot.jsonl", "numbers.bin",
              "identity.jsonl", "identity.count", "audit.jsonl", "audit.head"]
