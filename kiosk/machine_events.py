@@ -112,7 +112,7 @@ class VisitFailed:
 @dataclass(frozen=True)
 class Rated:
     """A satisfaction rating pressed and stored: linked to the citizen's visit of the day, or anonymous."""
-    rating: str                        # "good" | "ok" | "bad"
+    rating: str                        # "good" | "ok" | "bad": the button pressed
     linked: bool                       # linked to a visit of the same service day
     new: bool = True                   # False: that visit was rated before, nothing changed (one per visit)
 

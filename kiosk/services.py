@@ -224,7 +224,7 @@ class KioskServices:
         """Store a satisfaction rating, linked to the citizen's visit of the day when there is one (kiosk.store_ratings)."""
         stored = self._store.rate(rating, citizen_id=citizen_id, now=self._wall())
         log.info("rating %s%s", rating, f" for visit {stored.visit}" if stored.visit else " (anonymous)")
-        return Rated(stored.rating, stored.visit is not None, stored.new)
+        return Rated(rating, stored.visit is not None, stored.new)    # the press; stored.rating is what stands
 
     def take_print_answers(self) -> dict[str, bool]:
         """The printer's answers since the last call, by visit id, recorded in the store first (a command, not a query:
