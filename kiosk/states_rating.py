@@ -75,6 +75,7 @@ class RatingSteps:
         self._enter(Phase.RATED, THANKS_SECONDS)
 
     def _call_staff(self) -> None:
+        log.info("a citizen called staff (phase %s)", self.phase)   # the journal says when, for the desk
         self._outbox.append(StaffCalled())
         if self.phase in _BUSY:
             return                      # the visit's question or ticket goes on; the light is on already
