@@ -9,7 +9,10 @@ the reset.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
+
+log = logging.getLogger("hardware.staffcall")
 
 
 class StaffCallError(Exception):
@@ -64,3 +67,23 @@ class StaffCall:
             self._button.close()
             self._button = None
         self._output.close()
+
+
+class LoggedStaffCall:
+    """The simulation's desk: no pin, the call and the reset are log lines (``kiosk run --simulate``: H, then R)."""
+
+    def __init__(self) -> None:
+        self.is_on = False
+
+    def call(self) -> None:
+        if not self.is_on:
+            log.warning("simulated desk: the call-staff light is ON (R resets it)")
+        self.is_on = True
+
+    def reset(self) -> None:
+        if self.is_on:
+            log.info("simulated desk: the call-staff light is off")
+        self.is_on = False
+
+    def close(self) -> None:
+        self.is_on = False

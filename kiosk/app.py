@@ -153,7 +153,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                           p.records_extra_months), index=index, clock=clock, wall=clock.wall)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
-    staff = None
+    staff: StaffDesk | None = None
     if use_gpio and not config.simulate:
         try:
             buttons = make_buttons(config, events)
@@ -161,6 +161,10 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             log.error("buttons: %s", exc)
             faults.append(f"Nút bấm lỗi / buttons: {exc}")
         staff = make_staff(config, faults)
+    elif config.staff.enabled and config.simulate:
+        from hardware.staffcall import LoggedStaffCall
+
+        staff = LoggedStaffCall()          # H calls, R resets: the journal shows the desk light
     worker = None
     # The face models load after the index is built, once the store's copy of the templates is gone: loading them
     # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.

@@ -58,6 +58,8 @@ class RatingSteps:
             self._call_staff()
         elif name == STAFF_RESET:
             self._outbox.append(StaffReset())
+            if self.phase == Phase.HELP:
+                self._enter(Phase.IDLE, None)     # staff are here: the help screen has done its job
         else:
             if self.phase in (Phase.RATED, Phase.HELP) and name in self._by_key:
                 self._enter(Phase.IDLE, None)

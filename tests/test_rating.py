@@ -232,3 +232,26 @@ def test_the_loop_turns_the_desk_light_on_and_the_staff_key_turns_it_off(pins):
     loop.step()
     assert not pins.pin(12).state
     desk.close()
+
+
+def test_the_simulation_keys_rate_and_call_staff_on_the_logged_desk(tmp_path):
+    from kiosk.app import build_kiosk
+    from kiosk.loop import FakeClock
+    from kiosk.replay import replay_config
+
+    config = replay_config(None, tmp_path / "data", tmp_path / "out")
+    kiosk = build_kiosk(config, clock=FakeClock(), sync=True, use_gpio=False)
+    try:
+        keymap = kiosk.loop._keymap
+        assert {keymap[k] for k in "gnbhr"} == {"rate-good", "rate-ok", "rate-bad", "call-staff", "staff-reset"}
+        kiosk.loop.events.put(ButtonPressed(keymap["h"]))
+        kiosk.loop.step()
+        assert kiosk.staff is not None and kiosk.staff.is_on
+        kiosk.loop.events.put(ButtonPressed(keymap["r"]))
+        kiosk.loop.step()
+        assert not kiosk.staff.is_on
+        kiosk.loop.events.put(ButtonPressed(keymap["g"]))
+        assert any(isinstance(e, Rated) for e in kiosk.loop.step())
+        assert [r.rating for r in kiosk.store.ratings()] == ["good"]
+    finally:
+        kiosk.close()
