@@ -20,6 +20,7 @@ from tinydb.table import Document
 
 from tinydb import TinyDB
 
+from kiosk.outbox import drop_from_outbox
 from kiosk.storage import JournalStorage, StorageError, TemplateFile, fsync_dir, hex_ids, scrub_copies, seal_copies
 from kiosk.store_base import (
     CITIZEN_SHARDS,
@@ -345,6 +346,7 @@ class CitizenRecords(StoreBase):
                          "reason": reason})
         if copies:
             self._audit({"at": at, "event": "scrub", "set_aside_records": copies})
+        drop_from_outbox(self.data_dir, ids, self.key)
         return len(ids)
 
     def _scrub_copies(self, citizen_ids: list[str], *journals: Path) -> int:
