@@ -121,3 +121,47 @@ def _append_checksum(path: Path, known: dict | None, appended: bytes) -> None:
         write_checksum(path, size, zlib.crc32(appended, known["crc"]))
     else:
         write_checksum(path)
+
+
+# ------------------------------------------------------------------- a whole-file crc32 after bytes overwritten
+# zlib's crc32_combine (multmodp / x2nmodp, zlib 1.2.12), which Python's zlib does not expose: the crc32 of a
+# file after some bytes were overwritten in place follows from the old crc32 and the changed bytes alone, so a
+# deletion costs what it changes, not a read of the whole file. CRC-32 is affine: for equal lengths
+# crc(a ^ b ^ c) = crc(a) ^ crc(b) ^ crc(c), and zeros in front of a change do not move the zero-init register.
+_POLY = 0xEDB88320
+
+
+def _multmodp(a: int, b: int) -> int:
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if (a & (m - 1)) == 0:
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+
+
+_X2N = [1 << 30]
+for _ in range(31):
+    _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
+
+
+def _shift(crc: int, zero_bytes: int) -> int:
+    """The zero-init register ``crc`` after ``zero_bytes`` more zero bytes (x^(8n) mod P)."""
+    p, k, n = 1 << 31, 3, zero_bytes
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc)
+
+
+def crc32_overwritten(crc: int, size: int, changes: list[tuple[int, bytes, bytes]]) -> int:
+    """The crc32 of a ``size``-byte file whose crc32 was ``crc``, after each (offset, old bytes, new bytes)."""
+    for offset, old, new in changes:
+        delta = (int.from_bytes(old, "big") ^ int.from_bytes(new, "big")).to_bytes(len(old), "big")
+        raw = zlib.crc32(delta) ^ zlib.crc32(bytes(len(delta)))    # the zero-init crc of the change alone
+        crc ^= _shift(raw, size - offset - len(delta))
+    return crc
