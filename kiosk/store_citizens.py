@@ -73,6 +73,7 @@ class CitizenRecords(StoreBase):
         """Open the citizens' shards and the templates (checked, repaired, sealed); nothing without a key."""
         self._shards, self._cit_dbs, self._citizen_docs = [], [], {}
         self._tpl_matrix = None  # loaded at start, handed over by the first templates()
+        self._tpl_whole = False  # every record of the file is a known live row or wiped (see _check_templates)
         if not self.personal:
             self._templates = None  # type: ignore[assignment]
             self._tpl_rows, self._tpl_ids = np.zeros(0, np.int64), np.zeros(0, "S16")
@@ -169,6 +170,9 @@ class CitizenRecords(StoreBase):
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
             rows = self._templates.compact(rows)
         self._tpl_rows, self._tpl_ids, self._tpl_matrix = rows, ids, matrix
+        # Repaired, orphans wiped, every sealed record opened: the rows known in memory are all the file holds
+        # about anyone, so a deletion finds its rows without reading the file (kept true by enrol and forget).
+        self._tpl_whole = check.bad == 0 and not templates.unopened
 
     # ----------------------------------------------------------------------------------------------- citizens
     def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
@@ -318,7 +322,7 @@ class CitizenRecords(StoreBase):
         for c in ids:
             by_shard.setdefault(_shard_index(c), []).append(c)
         try:
-            self._templates.wipe(self._templates.rows_of(raws))  # first the faces, then the records
+            self._templates.wipe(rows[mine] if self._tpl_whole else self._templates.rows_of(raws))  # faces first
             self._tpl_matrix = None
             for k, members in by_shard.items():
                 shard, db = self._shards[k], self._cit_dbs[k]
