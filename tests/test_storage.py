@@ -399,3 +399,14 @@ def test_apply_appends_one_record_of_the_change_readable_like_a_tinydb_write(tmp
     storage = JournalStorage(path)
     with pytest.raises(RuntimeError, match="batch"), storage.batch():
         storage.apply({"visits": {"1": {}}})
+
+
+def test_owners_found_by_binary_search_are_those_isin_finds():
+    from kiosk.store_citizens import owned_by
+    rng = random.Random(3)
+    owners = np.array([rng.randbytes(16) for _ in range(2000)] + [b"\x01" * 8 + bytes(8), b""], "S16")
+    for i in range(40):
+        ids = set(rng.sample(owners.tolist(), 30)) | {rng.randbytes(16)} | ({b""} if i % 2 else set())
+        if i % 5 == 0:
+            ids.add(b"\x01" * 8 + b"\x02" * 8)      # alike in the first 8 bytes: the plain way
+        assert (owned_by(owners, ids) == np.isin(owners, np.array(sorted(ids), "S16"))).all()
