@@ -19,7 +19,8 @@ from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
 from kiosk.services import KioskServices
-from kiosk.states import CONSENT, ButtonPressed, KioskMachine, Timing
+from kiosk.states import KioskMachine
+from kiosk.visit import CONSENT, ButtonPressed, Timing
 from kiosk.views import CategoryChoice
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from kiosk.machine_events import MachineEvent, Phase, TicketIssued, VisitEnded, VisitFailed
-from kiosk.states import ButtonPressed, FaceUpdate, KioskMachine
+from kiosk.states import KioskMachine
+from kiosk.visit import ButtonPressed, FaceUpdate
 
 if TYPE_CHECKING:
     from kiosk.disk import DiskWatch

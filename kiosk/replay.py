@@ -28,7 +28,7 @@ from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
 from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
                                   TicketIssued, VisitEnded)
-from kiosk.states import CONSENT, ButtonPressed
+from kiosk.visit import CONSENT, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
 PRIVACY_CHOICES = ("delete", "print")

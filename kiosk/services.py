@@ -1,6 +1,6 @@
 """What the state machine may do to the world: read a card, store and print a ticket, keep a consenting face.
 
-The machine only sees the small ``Services`` protocol of ``kiosk.states``; this is the real one,
+The machine only sees the small ``Services`` protocol of ``kiosk.visit``; this is the real one,
 over the store, the face index and the ticket printer.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
 from kiosk.machine_events import CodeCheck
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
-from kiosk.states import CardRead, Issued, Known, VisitRequest
+from kiosk.visit import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
 log = logging.getLogger("kiosk.services")
@@ -25,7 +25,7 @@ log = logging.getLogger("kiosk.services")
 class KioskServices:
     """What the state machine may do to the world: store a visit (card record, face templates, ticket), print it.
 
-    Everything of one visit arrives in one :class:`~kiosk.states.VisitRequest` and is finished in one
+    Everything of one visit arrives in one :class:`~kiosk.visit.VisitRequest` and is finished in one
     :meth:`issue`: nothing waits here for the next visit (a consent receipt can never go out with somebody
     else's ticket).
     """

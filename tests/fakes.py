@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from kiosk.loop import FakeClock
-from kiosk.states import CardRead, Issued, Known
+from kiosk.visit import CardRead, Issued, Known
 
 
 @dataclass(frozen=True)

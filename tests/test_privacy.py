@@ -178,7 +178,7 @@ def test_a_changed_sealed_record_is_rejected_and_reported_not_a_crash(tmp_path):
 def test_a_kiosk_without_its_key_issues_tickets_says_so_and_touches_no_personal_file(tmp_path):
     from kiosk.app import build_kiosk
     from kiosk.loop import FakeClock
-    from kiosk.states import ButtonPressed
+    from kiosk.visit import ButtonPressed
 
     config = load_config(SIMULATION_CONFIG)
     config = dataclasses.replace(
@@ -339,7 +339,7 @@ def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_when_the_sc
     from kiosk.app import build_kiosk
     from kiosk.cli_store import forget
     from kiosk.loop import FakeClock
-    from kiosk.states import ButtonPressed
+    from kiosk.visit import ButtonPressed
 
     config, ca, cb, a = _kiosk_config_with_people(tmp_path)
     clock = FakeClock()
