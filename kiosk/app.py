@@ -18,7 +18,7 @@ from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
-from kiosk.services import KioskServices, QueuedForgets
+from kiosk.services import KioskServices
 from kiosk.states import KioskMachine
 from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, ButtonPressed, Timing
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
     from kiosk.store import Store
-    from kiosk.syncdelete import DeletionSpool
+    from kiosk.deletions import DeletionQueue
 
 log = logging.getLogger("kiosk.app")
 
@@ -129,7 +129,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.consent import consent_wording
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
-    from kiosk.syncdelete import DeletionSpool
+    from kiosk.deletions import DeletionQueue
 
     rec = config.recognition
     faults = list(faults)
@@ -191,7 +191,6 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              book=book, consent=wording,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
-    services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
@@ -199,9 +198,11 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=staff)
-    loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
-                                            clock=clock), clock, sticks)
-    loop.add_chores(retention, QueuedForgets(services, clock))
+    # `kiosk forget` beside the kiosk and the office's deletions: one queue, applied when nobody is at the screen
+    # (a request left while the kiosk was stopped: at the first idle turn)
+    loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                            clock=clock, receipt=services.deletion_receipt), clock, sticks)
+    loop.add_chores(retention)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives, staff=staff)
@@ -258,7 +259,7 @@ def _load_engine() -> Engine:
     return FaceRecognitionEngine()
 
 
-def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionQueue, clock: Clock,
                 sticks: StickWatch | None) -> None:
     """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk once the
     stick that brought it is done with."""
