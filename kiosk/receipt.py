@@ -29,7 +29,8 @@ _QR_MIN_MODULE = 4      # dots per QR module: 0.5 mm at 203 dpi, what phone and 
 
 
 def render_ticket(content: TicketContent, *, width_dots: int, font_path: Path) -> Image.Image:
-    """Draw a queue ticket: office, the number very large, category (vi + en), date/time, kiosk, guidance, QR.
+    """Draw a queue ticket: office, the number very large, category (vi + en), date/time, kiosk, guidance, QR
+    (the sealed ticket code when there is one, else the visit id).
 
     Returns a mode "1" image ``width_dots`` wide (black = a printed dot). ``font_path`` is the regular face;
     the bold face is its ``-Bold`` sibling when present (DejaVuSans.ttf -> DejaVuSans-Bold.ttf).
@@ -55,7 +56,7 @@ def render_ticket(content: TicketContent, *, width_dots: int, font_path: Path) -
         layout.space(10 * s)
         layout.text(content.guidance, size=17 * s)
     layout.space(12 * s)
-    layout.qr(content.visit_id)
+    layout.qr(content.code or content.visit_id)
     layout.space(4 * s)
     layout.text(content.visit_id, size=12 * s)
     layout.space(10 * s)
