@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from kiosk.office.db import Database
+from kiosk.office.waits import ServiceTimes, service_times
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ReportData:
     printer: list[tuple[str, int, int, int]]       # day, tickets, printer failed, printer answer unknown
     delays: list[ExportDelay]
     notes: list[str] = field(default_factory=list)
+    times: list[ServiceTimes] = field(default_factory=list)   # waiting and service times (the counter page)
 
     @property
     def categories(self) -> list[str]:
@@ -97,6 +99,10 @@ def collect(db: Database, *, since: date | None = None, until: date | None = Non
         data.notes.append("identified by card or face: the kiosks' visits carry no 'identified_by' field yet, "
                           "so this report cannot tell card from face; it shows only the share of visits linked "
                           "to a citizen (by either)")
+    data.times = service_times(db, since=since, until=until)
+    if total and not data.times:
+        data.notes.append("waiting and service times: no ticket of this period was scanned at a counter page "
+                          "(kiosk-office counter)")
     if not total:
         data.notes.append("no visit in this period")
     return data
