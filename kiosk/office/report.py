@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from kiosk.office.db import Database
-from kiosk.office.waits import ServiceTimes, service_times
+from kiosk.office.waits import ServiceTimes, day_range, service_times
 
 
 @dataclass
@@ -57,21 +57,9 @@ class ReportData:
         return sum(f for _, _, f, _ in self.printer)
 
 
-def _range(since: date | None, until: date | None) -> tuple[str, list[object]]:
-    where: list[str] = []
-    params: list[object] = []
-    if since:
-        where.append("service_day >= ?")
-        params.append(since.isoformat())
-    if until:
-        where.append("service_day <= ?")
-        params.append(until.isoformat())
-    return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
 def collect(db: Database, *, since: date | None = None, until: date | None = None) -> ReportData:
     """Read every figure of the report for service days ``since``..``until`` (both included)."""
-    where, p = _range(since, until)
+    where, p = day_range(since, until, "service_day")
     and_ = " AND " if where else " WHERE "
     per_day = [(str(d), str(c), int(n)) for d, c, n in db.query(
         f"SELECT service_day, category, COUNT(*) FROM visits{where} GROUP BY service_day, category "

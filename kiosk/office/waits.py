@@ -48,16 +48,22 @@ def median_p90(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.median(values), statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
-def service_times(db: Database, *, since: date | None = None, until: date | None = None) -> list[ServiceTimes]:
-    """The rows of the report's table, by service then hour (the "all hours" row first)."""
-    where, params = [], []
+def day_range(since: date | None, until: date | None, day: str) -> tuple[str, list[object]]:
+    """`` WHERE <day> >= ? AND <day> <= ?`` (either side left out when not given) and its parameters."""
+    where: list[str] = []
+    params: list[object] = []
     if since:
-        where.append("substr(issued_at, 1, 10) >= ?")
+        where.append(f"{day} >= ?")
         params.append(since.isoformat())
     if until:
-        where.append("substr(issued_at, 1, 10) <= ?")
+        where.append(f"{day} <= ?")
         params.append(until.isoformat())
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def service_times(db: Database, *, since: date | None = None, until: date | None = None) -> list[ServiceTimes]:
+    """The rows of the report's table, by service then hour (the "all hours" row first)."""
+    clause, params = day_range(since, until, "substr(issued_at, 1, 10)")
     groups: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
     names: dict[str, str] = {}
     for category, name, issued, called, served in db.query(
