@@ -129,3 +129,16 @@ def test_the_printed_ticket_qr_reads_back_as_the_sealed_code(tmp_path):
 def test_without_the_office_key_the_ticket_keeps_its_plain_visit_id_qr(tmp_path):
     (linked, png), _ = print_tickets(tmp_path, office=None)
     assert decode_qr(np.asarray(Image.open(png).convert("L"))) == [linked.visit_id]
+
+
+def test_the_ticket_benchmark_reads_every_code_back_from_paper():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ticket.py"
+    out = subprocess.run([sys.executable, str(script), "--runs", "1"], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    lines = [line for line in out.splitlines() if line.startswith(("plain visit id", "sealed, "))]
+    assert len(lines) == 3 and not any("NOT READ BACK" in line for line in lines)
+    assert all("58mm: " in line and "80mm: " in line and "QR version" in line for line in lines)
