@@ -142,3 +142,18 @@ def test_the_ticket_benchmark_reads_every_code_back_from_paper():
     lines = [line for line in out.splitlines() if line.startswith(("plain visit id", "sealed, "))]
     assert len(lines) == 3 and not any("NOT READ BACK" in line for line in lines)
     assert all("58mm: " in line and "80mm: " in line and "QR version" in line for line in lines)
+
+
+def test_the_kiosk_seals_to_the_office_key_it_has_now(tmp_path):
+    from kiosk.synckeys import load_kiosk_key, rotated_office_key_file, ticket_sealer, write_office_key
+
+    key_file, office_file, data = tmp_path / "kiosk.key", tmp_path / "office.pub", tmp_path / "data"
+    assert ticket_sealer(key_file, office_file, data, ("name",)) is None          # no kiosk key yet: plain QR
+    key = load_kiosk_key(key_file, create=True)
+    sealer = ticket_sealer(key_file, office_file, data, ("name",))
+    assert sealer is not None and sealer.code(LINKED) is None                     # no office key yet: plain QR
+    write_office_key(office_file, OFFICE.public())
+    keys = {"kiosk-01": key.verify_key}
+    assert dict(open_code(sealer.code(LINKED), office=OFFICE, kiosk_keys=keys).fields) == {"name": "Nguyễn Văn An"}
+    write_office_key(rotated_office_key_file(data), OTHER_OFFICE.public())      # the office rotated its key
+    assert open_code(sealer.code(UNLINKED), office=OTHER_OFFICE, kiosk_keys=keys) == UNLINKED
