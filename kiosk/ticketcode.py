@@ -61,7 +61,8 @@ class TicketCodeError(Exception):
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
-        self.reason = reason     # not-a-code | input-method | other-office | damaged | unknown-kiosk | signature
+        self.reason = reason     # not-a-code | plain | input-method | other-office | damaged | unknown-kiosk |
+        #                          signature | served (the counter's)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def wire_bytes(text: str) -> bytes:
     if not text.isascii():
         raise TicketCodeError("input-method", "the code holds non-ASCII letters: a Vietnamese input method "
                                               "(Unikey, Telex, VNI) changed what the scanner typed; turn it off")
+    if _HEX.fullmatch(text) and len(text) in (16, 32):
+        raise TicketCodeError("plain", f"a plain visit id ({text}): this ticket was printed while its kiosk had "
+                                       f"no office key, so it carries no sealed code")
     text = text.upper()
     if not text.startswith(PREFIX) or len(text) > MAX_CODE_CHARS or not _BASE32.fullmatch(text[len(PREFIX):]):
         raise TicketCodeError("not-a-code", "not a sealed ticket code")

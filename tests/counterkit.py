@@ -43,11 +43,12 @@ def served(url, *, now=lambda: NOW):
         page.server_close()
 
 
-def post(base, path, **form):
+def post(base, path, headers=None, **form):
     """POST a form; (status, body text)."""
     data = urllib.parse.urlencode({"token": TOKEN, **form}).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(base + path, data=data), timeout=30) as answer:
+        with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=headers or {}),
+                                    timeout=30) as answer:
             return answer.status, answer.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")

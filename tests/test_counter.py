@@ -84,6 +84,8 @@ def test_the_page_over_http_answers_refuses_and_checks_its_token(tmp_path):
         assert "Unikey" in body
         status, _ = post(base, "/mark", code=_code(), action="served", token="forged")
         assert status == 403
+        status, _ = post(base, "/scan", code=_code(), headers={"Host": "attacker.example:8780"})
+        assert status == 403                                  # a rebound name: nothing answered
 
 
 def test_the_counter_side_pulls_no_device_library():

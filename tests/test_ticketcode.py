@@ -68,6 +68,7 @@ def test_another_office_key_an_unknown_kiosk_and_a_forged_signature_are_refused(
     forged = _code(key=SigningKey(bytes(32)))              # sealed to this office by somebody else's key
     assert _reason(forged) == "signature"
     assert _reason("HT-001") == "not-a-code" and _reason("KT1ABC") == "not-a-code"
+    assert _reason(UNLINKED.visit_id) == "plain"                       # a ticket printed without the office key
     assert _reason(_code().replace("A", "Â", 1)) == "input-method"     # Telex typed over the scanner
 
 

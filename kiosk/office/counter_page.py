@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import secrets
+import urllib.parse
 from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from socketserver import ThreadingMixIn
@@ -30,6 +31,7 @@ log = logging.getLogger("kiosk.office.counter")
 #: What the officer reads when a code is refused (the English line is the error's own message).
 REFUSALS = {
     "not-a-code": "Không phải mã vé của kiosk.",
+    "plain": "Vé in khi kiosk chưa có khoá của văn phòng: vé chỉ có mã lượt, không có thông tin niêm phong.",
     "input-method": "Bộ gõ tiếng Việt (Unikey, Telex, VNI) đã làm sai mã: hãy tắt bộ gõ rồi quét lại.",
     "other-office": "Vé này được niêm phong cho văn phòng khác: văn phòng này không đọc được.",
     "damaged": "Mã vé đã bị sửa hoặc bị hỏng: không mở được.",
@@ -152,14 +154,25 @@ def _history(rows: list[Earlier]) -> str:
             f'</th><th>Kiosk</th><th>Phục vụ <span class="en">/ served</span></th></tr>{body}</table>')
 
 
-def make_app(counter: Counter, *, token: str | None = None, now: Callable[[], datetime] = datetime.now
-             ) -> bottle.Bottle:
-    """The WSGI application over one :class:`Counter` (its database connection used by one thread only)."""
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def make_app(counter: Counter, *, token: str | None = None, now: Callable[[], datetime] = datetime.now,
+             hosts: frozenset[str] | None = LOOPBACK) -> bottle.Bottle:
+    """The WSGI application over one :class:`Counter` (its database connection used by one thread only).
+    ``hosts``: the names the browser may have used (a page served on loopback answers no other name, so a web
+    site that rebinds its own name to 127.0.0.1 gets nothing); None: any."""
     token = token or secrets.token_urlsafe(16)
     app = bottle.Bottle()
 
     def form(name: str) -> str:
         return str(bottle.request.forms.getunicode(name, default="") or "")
+
+    @app.hook("before_request")
+    def local_only() -> None:
+        name = urllib.parse.urlsplit("//" + (bottle.request.get_header("Host") or "")).hostname
+        if hosts is not None and name not in hosts:
+            raise bottle.HTTPError(403, "this page answers on this computer only (127.0.0.1)")
 
     def checked() -> None:
         if not secrets.compare_digest(form("token"), token):
@@ -217,7 +230,8 @@ class CounterServer(ThreadingMixIn, WSGIServer):
         except BaseException:
             self.server_close()
             raise
-        app = make_app(Counter(self.db, office, now=now), token=token, now=now)
+        app = make_app(Counter(self.db, office, now=now), token=token, now=now,
+                       hosts=LOOPBACK if address[0] in LOOPBACK else None)
         self.set_app(lambda environ, start: self.worker.submit(lambda: list(app(environ, start))).result())
 
     def server_close(self) -> None:
