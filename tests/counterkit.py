@@ -49,6 +49,7 @@ def post(base, path, headers=None, **form):
     try:
         with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=headers or {}),
                                     timeout=30) as answer:
+            assert answer.headers["Cache-Control"] == "no-store"
             return answer.status, answer.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")

@@ -173,6 +173,7 @@ def make_app(counter: Counter, *, token: str | None = None, now: Callable[[], da
         name = urllib.parse.urlsplit("//" + (bottle.request.get_header("Host") or "")).hostname
         if hosts is not None and name not in hosts:
             raise bottle.HTTPError(403, "this page answers on this computer only (127.0.0.1)")
+        bottle.response.set_header("Cache-Control", "no-store")    # a citizen's page never stays in a cache
 
     def checked() -> None:
         if not secrets.compare_digest(form("token"), token):
