@@ -28,12 +28,13 @@ setup(
         "zxing-cpp>=2.2",
         "qrcode>=7.4",
         "PyNaCl>=1.5,<2",
+        "cbor2>=5.4,<7",
         "tomlkit>=0.12,<1",
         "pyudev>=0.24,<1",
         "dbus-fast>=2.0",
     ],
     extras_require={"test": ["pytest>=8"],
                     # kiosk-office (kiosk/office/): PostgreSQL and the report's charts; not needed on a kiosk
-                    "office": ["psycopg[binary]>=3.1,<4", "matplotlib>=3.8,<4"]},
+                    "office": ["psycopg[binary]>=3.1,<4", "matplotlib>=3.8,<4", "bottle>=0.13,<0.14"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main", "kiosk-office = kiosk.office.cli:main"]},
 )

@@ -20,6 +20,7 @@ from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
 from kiosk.services import KioskServices
 from kiosk.states import KioskMachine
+from kiosk.synckeys import ticket_sealer
 from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, ButtonPressed, Timing
 from kiosk.views import CategoryChoice, RatingChoice
@@ -190,7 +191,10 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
                              book=book, consent=wording,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
-                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
+                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold,
+                                               ticket=ident.ticket_fields),
+                             sealer=ticket_sealer(Path(config.sync.key_file), Path(config.sync.office_key_file),
+                                                  config.data_dir, ident.ticket_fields))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),

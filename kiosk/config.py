@@ -135,6 +135,7 @@ class IdentityConfig:
     keep: tuple[str, ...] = ("name", "birth_date", "sex")   # card fields kept in the record ("address" too if needed)
     max_templates: int = 5             # face templates kept per card holder; the oldest go first
     min_age_for_face: int = 18         # younger card holders never get face templates
+    ticket_fields: tuple[str, ...] = ("name", "card_number", "birth_date")   # in the ticket's sealed QR code
 
 
 @dataclass(frozen=True)
@@ -396,16 +397,17 @@ CARD_FIELDS = ("name", "birth_date", "sex", "address")
 def _identity(raw: dict[str, Any]) -> IdentityConfig:
     """The [identity] section: ``keep`` is a list of card fields, the rest plain values."""
     table = dict(_table(raw, "identity", required=False))
-    keep = table.pop("keep", None)
+    lists = {name: table.pop(name, None) for name in ("keep", "ticket_fields")}
     section = _section({"identity": table}, "identity", IdentityConfig)
-    if keep is not None:
-        if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
-            raise ConfigError(f"identity.keep: expected a list of field names, got {_short(keep)}")
-        unknown = [k for k in keep if k not in CARD_FIELDS]
-        if unknown:
-            raise ConfigError(f"identity.keep: unknown field {unknown[0]!r} (known: {', '.join(CARD_FIELDS)})")
-        section = IdentityConfig(section.secret_file, tuple(dict.fromkeys(keep)), section.max_templates,
-                                 section.min_age_for_face)
+    for name, value in lists.items():
+        known = CARD_FIELDS if name == "keep" else ("card_number", *CARD_FIELDS)    # kiosk/ticketcode.py's
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"identity.{name}: expected a list of field names, got {_short(value)}")
+        if unknown := [k for k in value if k not in known]:
+            raise ConfigError(f"identity.{name}: unknown field {unknown[0]!r} (known: {', '.join(known)})")
+        section = replace(section, **{name: tuple(dict.fromkeys(value))})
     if not section.secret_file.strip():
         raise ConfigError("identity.secret_file: expected a file path")
     return section

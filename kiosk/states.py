@@ -60,7 +60,6 @@ class KioskMachine(PrivacySteps, RatingSteps):
         self._ratings = tuple(ratings)         # the rating buttons (kiosk.states_rating); none: ratings off
         self._thanks_linked = False            # the thank-you screen's wording
 
-    # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
         """Take one event; an unexpected error shows the failsafe screen instead of stopping."""
         self._guarded(self._handle, event)

@@ -42,6 +42,7 @@ class TicketContent:
     kiosk_id: str
     visit_id: str        # the visit's identifier, encoded in the QR code for the counter's scanner
     guidance: str = DEFAULT_GUIDANCE
+    code: str | None = None   # the sealed ticket code (kiosk/ticketcode.py) for the QR; None: the visit id alone
 
     def __post_init__(self) -> None:
         if not self.ticket:
