@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Sequence
 from kiosk.config import Config
 from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
+from kiosk.notices import data_notice, join, staff
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
 from kiosk.services import KioskServices, QueuedForgets
 from kiosk.states import KioskMachine
 from kiosk.visit import CONSENT, ButtonPressed, Timing
 from kiosk.views import CategoryChoice
+from kiosk.voice import Voice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +55,7 @@ def keymap(config: Config) -> dict[str, str]:
 def machine_timing(config: Config) -> Timing:
     t = config.timing
     return Timing(greeting=t.greeting_seconds, settle=t.settle_seconds, consent=t.consent_seconds,
-                  done=t.done_seconds, failsafe=t.failsafe_seconds)
+                  done=t.done_seconds, failsafe=t.failsafe_seconds, unprinted=t.unprinted_seconds)
 
 
 @dataclass
@@ -73,13 +75,15 @@ class Kiosk:
     stick_source: StickSource | None = None  # udev (or the simulation's folder) -> sticks
     sticks: StickWatch | None = None
     archives: ArchiveCheck | None = None
+    voice: Voice | None = None
 
     def close(self) -> None:
         if self.archives is not None:
             self.archives.close()       # before the store: the scan holds the store's month files
         # The print queue first: tickets already stored get their paper before the printer closes.
         parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.worker, self.camera,
-                                              self.print_queue, self.printer, self.screen, self.book, self.store)
+                                              self.print_queue, self.printer, self.screen, self.voice, self.book,
+                                              self.store)
         for part in parts:
             if part is None:
                 continue
@@ -92,7 +96,7 @@ class Kiosk:
 def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, printer: Printer | None = None,
                 screen: Display | None = None, engine: Engine | None = None, sync: bool = False,
                 use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = (),
-                sticks: StickWatch | None = None, defer_archive_check: bool = False) -> Kiosk:
+                sticks: StickWatch | None = None, defer_archive_check: bool = False, voice: Voice | None = None) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
     ``defer_archive_check`` (``kiosk run``): the full scan of the month files is not done while opening the
@@ -124,7 +128,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     store: TicketStore = opened
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
-        faults.append(f"Dữ liệu / data: {problem}")
+        faults.append(data_notice(problem))
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
@@ -142,7 +146,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             buttons = make_buttons(config, events)
         except ButtonError as exc:
             log.error("buttons: %s", exc)
-            faults.append(f"Nút bấm lỗi / buttons: {exc}")
+            faults.append(staff("Nút bấm lỗi; vui lòng báo kỹ thuật viên", f"Buttons: {exc}"))
     worker = None
     # The face models load after the index is built, once the store's copy of the templates is gone: loading them
     # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.
@@ -151,7 +155,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             engine = _load_engine()
         except Exception as exc:  # missing or broken model files: tickets without faces
             log.error("face models: %s; tickets without face recognition", exc)
-            faults.append(f"Nhận diện lỗi / face models: {exc}")
+            faults.append(staff("Không nhận diện khuôn mặt được; kiosk vẫn cấp số", f"Face models: {exc}"))
     if rec.enabled and camera is not None and engine is not None:
         recognizer = Recognizer(engine, index, threshold=rec.threshold, margin=rec.margin,
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
@@ -172,17 +176,17 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
-                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
+                           enrolment=rec.enabled and rec.enrolment, consent_button=config.buttons.consent_label,
                            autolink_below=rec.autolink_below, consent=wording)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, voice=voice)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
     loop.add_chores(retention, QueuedForgets(services, clock))
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
-                 archives=archives)
+                 archives=archives, voice=voice)
 
 
 class ArchiveCheck:
@@ -209,7 +213,7 @@ class ArchiveCheck:
             log.exception("checking the month files")
 
     def notice(self) -> str | None:
-        return " · ".join(f"Dữ liệu / data: {problem}" for problem in self._found) or None
+        return join(data_notice(problem) for problem in self._found)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -265,7 +269,7 @@ def open_data_key(config: Config, faults: list[str]) -> DataKey | None:
         return load_key(source, config.data_dir)
     except KeyUnavailable as exc:
         log.error("privacy: no data key: %s; face and card data are not used, tickets go on", exc)
-        faults.append(f"Không dùng khuôn mặt, thẻ / face and card data off: {exc}")
+        faults.append(staff("Không dùng khuôn mặt và thẻ: thiếu khoá dữ liệu", f"Face and card data off: {exc}"))
         return None
 
 
@@ -281,11 +285,11 @@ def open_card_book(config: Config, faults: list[str], key: DataKey | None = None
     secret, why = load_secret(path)
     if secret is None:
         log.error("identity: office secret: %s; CCCD cards are not used", why)
-        faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
+        faults.append(staff("Không dùng thẻ CCCD", f"Cards not used: {why}"))
     book = CardBook.open(config.data_dir, secret=secret, key=key)
     for problem in book.problems:
         log.warning("identity: %s", problem)
-        faults.append(f"Dữ liệu / data: {problem}")
+        faults.append(data_notice(problem))
     return book
 
 
@@ -376,8 +380,15 @@ def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, fault
     except StickError as exc:
         watch.close()
         log.error("usb: %s; sticks are used only from a shell (kiosk export / import)", exc)
-        faults.append(f"USB: {exc}")
+        faults.append(staff("Lỗi USB", f"USB: {exc}"))
         return None, None
+
+
+def make_voice(config: Config) -> Voice | None:
+    """The loudspeaker (pygame's mixer) when ``[voice] enabled``; a kiosk without sound runs silent."""
+    from hardware.speaker import MixerSpeaker
+
+    return Voice(MixerSpeaker(config.voice.volume)) if config.voice.enabled else None
 
 
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None,
@@ -395,19 +406,20 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     clock = Clock()
     faults = []
     apply_driver(config.screen.driver, simulate=config.simulate)
-    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
+    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen,
+                    min_text_px=config.screen.min_text_px)
     screen.open()
     try:
         camera = make_camera(config, camera_folder)
     except CameraError as exc:
         log.error("camera: %s; tickets without face recognition", exc)
         camera = None
-        faults.append(f"Camera lỗi / camera: {exc}")
+        faults.append(staff("Camera lỗi; kiosk vẫn cấp số", f"Camera: {exc}"))
     notifier = SystemdNotifier(clock)
     use_escpos_cache()
     sticks, stick_source = make_sticks(config, config_path, clock=clock, faults=faults)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults,
-                        sticks=sticks, defer_archive_check=True)
+                        sticks=sticks, defer_archive_check=True, voice=make_voice(config))
     kiosk.stick_source = stick_source
     if stick_source is not None:
         stick_source.start()     # after the loop exists: a stick already plugged in wakes it

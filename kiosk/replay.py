@@ -248,7 +248,7 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
             clock.advance(frame_period)
         said = loop.step()
     else:
-        notice = getattr(loop.machine.view, "notice", None)
+        notice = (getattr(loop.machine.view, "notice", None) or "").replace("\n", " / ")
         raise ReplayStopped(f"no ticket was issued ({notice or f'the kiosk stayed in {loop.machine.phase}'})")
     [outcome] = issued
     # The citizen walks away: nobody in view, the ticket screen times out, back to idle.

@@ -139,9 +139,8 @@ def _yes_panel(screen: Screen, key: str, vi: str, en: str, y: int, *, left: int,
     """The Yes button as a panel (badge + instruction): the one action on offer; returns the panel."""
     panel = pygame.Rect(screen._px(left - 8), y + screen._px(16), screen._px(width + 8), screen._px(76))
     pygame.draw.rect(screen._surface, PANEL, panel, border_radius=screen._px(12))
-    radius = screen._px(28)
-    screen._badge(key, (panel.left + screen._px(14) + radius, panel.centery), radius)
-    text_left = panel.left + screen._px(30) + 2 * radius
+    badge = screen._badge(key, panel.left + screen._px(14), panel.centery, screen._px(28))
+    text_left = badge.right + screen._px(16)
     text_w = panel.right - text_left - screen._px(10)
     screen._text(vi, 28, (text_left, panel.centery + screen._px(4)), bold=True, anchor="bottomleft",
                max_width_px=text_w)
