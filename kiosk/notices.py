@@ -25,7 +25,8 @@ def join(texts: Iterable[str | None]) -> str | None:
     parts = [split(text) for text in texts if text]
     if not parts:
         return None
-    return staff(" · ".join(vi for vi, _ in parts), " · ".join(en for _, en in parts if en))
+    vi, en = " · ".join(vi for vi, _ in parts), " · ".join(en for _, en in parts if en)
+    return staff(vi, en) if en else vi
 
 
 def data_notice(problem: str) -> str:

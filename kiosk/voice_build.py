@@ -41,7 +41,7 @@ def build(out: Path = CLIPS, only: Sequence[str] = ()) -> list[Path]:
             wav = Path(tmp) / f"{name}.wav"
             target = out / f"{name}{EXTENSION}"
             _run(["espeak-ng", "-v", VOICE, "-s", str(SPEED), "-w", str(wav), text])
-            _run(["sox", str(wav), "-r", "16000", "-c", "1", "-C", "2", str(target), "norm", "-1", *TRIM])
+            _run(["sox", "-R", str(wav), "-r", "16000", "-c", "1", "-C", "2", str(target), "norm", "-1", *TRIM])
             written.append(target)
     manifest_path = out / MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}

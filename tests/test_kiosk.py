@@ -258,7 +258,8 @@ def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
     kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
     try:
         kiosk.loop.step()
-        assert kiosk.loop.machine.view.notice.startswith("Dữ liệu / data: ")
+        notice = kiosk.loop.machine.view.notice
+        assert notice.startswith("Có tệp dữ liệu bị hỏng") and "\nData: hot.jsonl" in notice   # Vietnamese first
         kiosk.loop.events.put(ButtonPressed("ho-tich"))
         kiosk.loop.step()
         kiosk.loop.step()

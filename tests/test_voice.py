@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"      # CI has no sound card: SDL's dummy driver plays into nothing
@@ -17,7 +18,7 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 from hardware.speaker import MixerSpeaker  # noqa: E402
-from kiosk import voice  # noqa: E402
+from kiosk import voice, voice_build  # noqa: E402
 from kiosk.app import build_kiosk, make_voice  # noqa: E402
 from kiosk.config import SIMULATION_CONFIG, load_config  # noqa: E402
 from kiosk.loop import FakeClock  # noqa: E402
@@ -154,3 +155,26 @@ def test_voice_off_in_the_config_means_no_voice(tmp_path):
     config = load_config(SIMULATION_CONFIG)
     assert config.voice.enabled and 0 <= config.voice.volume <= 1
     assert make_voice(replace(config, voice=replace(config.voice, enabled=False))) is None
+
+
+needs_tools = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                                 reason="make voice needs espeak-ng and sox (apt-get install espeak-ng sox)")
+
+
+@needs_tools
+def test_make_voice_records_clips_that_decode_and_say_the_same_as_the_committed_ones(tmp_path, mixer):
+    written = voice_build.build(tmp_path, ["your-number", "digit-7"])
+    assert [p.name for p in written] == ["your-number.ogg", "digit-7.ogg"]
+    assert json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8")) == {
+        "your-number": "Số thứ tự của Ông Bà là", "digit-7": "bảy"}
+    for path in written:
+        fresh = pygame.mixer.Sound(str(path)).get_length()
+        committed = pygame.mixer.Sound(str(voice.CLIPS / path.name)).get_length()
+        assert fresh == pytest.approx(committed, abs=0.3), path.name     # same words, same length
+
+
+def test_make_voice_without_its_tools_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(voice_build.shutil, "which", lambda tool: None)
+    with pytest.raises(voice_build.VoiceBuildError, match=r"espeak-ng \(apt-get install espeak-ng\), sox"):
+        voice_build.build(tmp_path)
+    assert voice_build.main(["--out", str(tmp_path)]) == 1
