@@ -100,7 +100,8 @@ class Screen:
         self._scale = min(self.size[0] / BASE_SIZE[0], self.size[1] / BASE_SIZE[1])
         self._texts, self._placed = [], []
         surface.fill(BACKGROUND)
-        band = screen_sync.band_height(self) if overlay is not None else 0
+        self._surface = surface
+        band = screen_sync.band_height(self, overlay) if overlay is not None else 0
         self._surface = surface.subsurface((0, 0, self.size[0], self.size[1] - band)) if band else surface
         if isinstance(view, IdleView):
             screen_views.draw_idle(self, view)

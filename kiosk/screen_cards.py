@@ -58,7 +58,8 @@ def _draw_greeting(screen: Screen, view: GreetingView) -> None:
     banner: tuple[tuple[str, str], tuple[int, int, int] | None] | None = None
     if view.proposal:
         key = view.consent_button
-        banner = (f"Nhấn nút {key} (Đồng ý) nếu đúng", f"Press {key} (Yes) if this is you"), GOLD
+        said = "" if key.casefold() in ("đồng ý", "yes") else " (Đồng ý)"    # the button's own word says it
+        banner = (f"Nhấn nút {key}{said} nếu đúng", f"Press {key}{said and ' (Yes)'} if this is you"), GOLD
     elif view.card == "ok":
         banner = ("Đã đọc thẻ", "Card read"), CARD_READ
     elif view.card == "invalid":

@@ -8,6 +8,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import typing  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
@@ -16,9 +17,11 @@ import pytest  # noqa: E402
 from kiosk import notices, screen_sync  # noqa: E402
 from kiosk.config import ScreenConfig  # noqa: E402
 from kiosk.screen import MIN_TEXT_PX, Placed, Screen, sample_views  # noqa: E402
-from kiosk.views import ConfirmView, GreetingView, IdleView, View  # noqa: E402
+from kiosk.views import ConfirmView, GreetingView, IdleView, SyncBanner, View  # noqa: E402
 
 AAA = 7.0
+LONG_USB_ERROR = ("/media/kiosk/KIOSK-STICK-0042/kiosk-sync/kiosk-quan-ba-dinh-01/00000007.tmp: [Errno 5] "
+                  "Input/output error while writing bundle 7 of 9 (the stick may be worn out; try another one)")
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -57,6 +60,8 @@ def every_state() -> dict[str, tuple[View, object]]:
     assert isinstance(greeting, GreetingView)
     states["greeting-notices"] = (GreetingView(greeting.office, greeting.categories, notice=long_notice), None)
     states["confirm-word-label"] = (ConfirmView(greeting.categories[1], "N****n V*n A*", "ông", 8, "Đồng ý"), None)
+    states["greeting-proposal-word-label"] = (replace(views["greeting-proposal"], consent_button="Đồng ý"), None)
+    states["usb-error-long"] = (views["idle"], SyncBanner("error", detail=LONG_USB_ERROR))
     return states
 
 
@@ -135,6 +140,20 @@ def test_a_word_on_the_consent_button_is_drawn_whole_on_its_badge():
         screen.draw(view)
         assert "Đồng ý" in screen.drawn_text
         assert "Nhấn nút Đồng ý nếu ĐÚNG" in screen.drawn_text
+        view, _ = every_state()["greeting-proposal-word-label"]
+        screen.draw(view)
+        assert "Nhấn nút Đồng ý nếu đúng" in screen.drawn_text     # not "Nhấn nút Đồng ý (Đồng ý)"
+
+
+def test_a_long_usb_error_is_wrapped_whole_in_a_taller_band():
+    view, banner = every_state()["usb-error-long"]
+    with Screen((800, 480)) as screen:
+        screen.draw(view, banner)   # type: ignore[arg-type]
+        texts = screen.drawn_text
+        assert not any("…" in text for text in texts)
+        assert " ".join(texts).replace("  ", " ").find("try another one)") > 0
+        detail = [p for p in screen.placed if p.text.startswith("/media/kiosk")]
+        assert detail and all(p.box.bottom <= 480 for p in screen.placed)
 
 
 def test_an_old_style_notice_still_shows():
