@@ -269,7 +269,7 @@ def open_data_key(config: Config, faults: list[str]) -> DataKey | None:
         return load_key(source, config.data_dir)
     except KeyUnavailable as exc:
         log.error("privacy: no data key: %s; face and card data are not used, tickets go on", exc)
-        faults.append(staff("Không dùng khuôn mặt và thẻ: thiếu khoá dữ liệu", f"Face and card data off: {exc}"))
+        faults.append(staff("Không dùng khuôn mặt và thẻ: khoá dữ liệu không dùng được", f"Face and card data off: {exc}"))
         return None
 
 
