@@ -53,6 +53,12 @@ class MixerSpeaker:
             self._warn(f"speaker: cannot play ({exc}); silent", str(exc))
             return False
 
+    def preload(self, clips: Sequence[Path]) -> None:
+        """Decode ``clips`` now (at start), so the first citizen's sentence does not wait for Ogg decoding."""
+        if self.available:
+            for clip in clips:
+                self._samples(Path(clip))
+
     @property
     def busy(self) -> bool:
         """Whether something is being played now."""

@@ -424,6 +424,8 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     if stick_source is not None:
         stick_source.start()     # after the loop exists: a stick already plugged in wakes it
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
+    if kiosk.voice is not None:
+        kiosk.voice.warm_up()          # and decode the voice's clips
     release_freed_memory()
     summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")

@@ -103,6 +103,7 @@ class Speaker(Protocol):
     """Plays clip files in order without blocking (``hardware.speaker.MixerSpeaker``)."""
 
     def play(self, clips: Sequence[Path]) -> bool: ...
+    def preload(self, clips: Sequence[Path]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -121,6 +122,10 @@ class Voice:
         self._said = words
         if words:
             self.speaker.play([self._folder / f"{word}{EXTENSION}" for word in words])
+
+    def warm_up(self) -> None:
+        """Decode every clip at start (``kiosk run``): tens of ms on a Pi that no citizen should wait for."""
+        self.speaker.preload([self._folder / f"{name}{EXTENSION}" for name in texts()])
 
     def close(self) -> None:
         self.speaker.close()

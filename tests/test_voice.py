@@ -37,6 +37,9 @@ class RecordingSpeaker:
         self.played.append([Path(c).stem for c in clips])
         return True
 
+    def preload(self, clips):
+        self.preloaded = [Path(c).stem for c in clips]
+
     def close(self) -> None:
         pass
 
@@ -178,3 +181,24 @@ def test_make_voice_without_its_tools_says_what_to_install(monkeypatch, tmp_path
     with pytest.raises(voice_build.VoiceBuildError, match=r"espeak-ng \(apt-get install espeak-ng\), sox"):
         voice_build.build(tmp_path)
     assert voice_build.main(["--out", str(tmp_path)]) == 1
+
+
+def test_warm_up_decodes_every_clip_before_the_first_citizen(mixer):
+    recorder = RecordingSpeaker()
+    voice.Voice(recorder).warm_up()
+    assert recorder.preloaded == list(voice.texts())
+    fresh = MixerSpeaker()
+    voice.Voice(fresh).warm_up()
+    assert len(fresh._raw) == len(voice.texts()) and all(fresh._raw.values())
+
+
+def test_the_voice_benchmark_runs_short():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "voice.py"), "--repeat", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "baseline: drawing the ticket screen" in done.stdout
+    assert f"decoding all {len(voice.texts())} clips at start" in done.stdout and "x a draw" in done.stdout
