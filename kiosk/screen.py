@@ -1,10 +1,10 @@
 """The kiosk's screen: view models (``kiosk.views``) -> pygame pixels, and keys pressed -> names.
 
 The views carry data; this module owns the wording (Vietnamese first, English second and smaller) and the
-layout. Everything is sized for a citizen standing about a metre from a 7" 800x480 panel and scales with the
-real panel size. :meth:`Screen.draw` renders off-screen and works with no display at all; the display is
-opened on the first :meth:`Screen.show` (KMS/DRM fullscreen on the Pi, a window on a laptop, or
-``SDL_VIDEODRIVER=dummy`` headless).
+layout. Everything is sized for a citizen about 60 cm from a 7" 800x480 panel, no text under ``min_text_px``,
+every text 7:1 against its ground (tests/test_readable.py), and scales with the real panel size.
+:meth:`Screen.draw` renders off-screen and works with no display at all; the display is opened on the first
+:meth:`Screen.show` (KMS/DRM fullscreen on the Pi, a window on a laptop, or ``SDL_VIDEODRIVER=dummy`` headless).
 
 ``python -m kiosk.screen --screenshots docs/images`` renders every kind of view to PNG files.
 """
