@@ -140,3 +140,12 @@ def test_the_running_kiosk_shows_the_configured_label(tmp_path):
         assert isinstance(view, GreetingView) and view.consent_button == "OK"
     finally:
         kiosk.close()
+
+
+def test_replay_goes_on_after_unprinted_tickets(tmp_path):
+    from kiosk.replay import run_replay
+
+    (tmp_path / "out").write_text("a file where the printed tickets should go: every print fails")
+    results = run_replay([{"image": None, "category": "ho-tich"}, {"image": None, "category": "dat-dai"}],
+                         data_dir=tmp_path / "data", out_dir=tmp_path / "out")
+    assert [(r["ticket"], r["printed"]) for r in results] == [("HT-001", False), ("DD-001", False)]
