@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,17 @@ import pygame  # noqa: E402
 log = logging.getLogger("hardware.speaker")
 
 RATE = 16_000        # the clips' own rate (assets/voice): mono 16-bit, nothing to resample
+SND_DIR = Path("/dev/snd")           # ALSA's device nodes: none on a machine without a sound card
+SOUND_SERVERS = ("pulse/native", "pipewire-0")     # a desktop's sound server, under $XDG_RUNTIME_DIR
+
+
+def no_sound_device() -> bool:
+    """Linux with no ALSA device and no sound server: opening the mixer would only fill the journal with
+    libasound's errors. ``SDL_AUDIODRIVER`` set (dummy in tests) always tries."""
+    if os.environ.get("SDL_AUDIODRIVER") or not sys.platform.startswith("linux") or SND_DIR.exists():
+        return False
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return not (runtime and any((Path(runtime) / server).exists() for server in SOUND_SERVERS))
 
 
 class MixerSpeaker:
@@ -29,6 +41,8 @@ class MixerSpeaker:
         self._playing: pygame.mixer.Sound | None = None    # kept alive while the mixer plays it
         self._warned: set[str] = set()
         try:
+            if no_sound_device():
+                raise RuntimeError(f"no sound card ({SND_DIR} absent) and no sound server")
             pygame.mixer.init(frequency=RATE, size=-16, channels=1)
             self.available = pygame.mixer.get_init() is not None
         except Exception as exc:  # pygame.error (no device, no driver) or anything SDL raises: silence

@@ -202,3 +202,26 @@ def test_the_voice_benchmark_runs_short():
     assert done.returncode == 0, done.stderr
     assert "baseline: drawing the ticket screen" in done.stdout
     assert f"decoding all {len(voice.texts())} clips at start" in done.stdout and "x a draw" in done.stdout
+
+
+def test_a_machine_without_any_sound_device_is_silent_without_asking_alsa(monkeypatch, tmp_path, caplog):
+    """No /dev/snd and no sound server: the mixer is not even opened (libasound would print errors)."""
+    import hardware.speaker as speaker_module
+
+    monkeypatch.delenv("SDL_AUDIODRIVER")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(speaker_module, "SND_DIR", tmp_path / "snd")
+
+    def must_not_open(*args, **kwargs):
+        raise AssertionError("the mixer was opened")
+
+    monkeypatch.setattr(pygame.mixer, "init", must_not_open)
+    with caplog.at_level(logging.WARNING, "hardware.speaker"):
+        assert not MixerSpeaker().available
+    assert "no sound card" in caplog.text
+    (tmp_path / "pulse").mkdir()
+    (tmp_path / "pulse" / "native").touch()             # a desktop's sound server: SDL may use it
+    assert not speaker_module.no_sound_device()
+    (tmp_path / "snd").mkdir()
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert not speaker_module.no_sound_device()
