@@ -70,10 +70,11 @@ def test_the_sample_views_cover_every_kind_of_view():
     assert {type(view) for view in sample_views().values()} == set(typing.get_args(View))
 
 
+@pytest.mark.parametrize("size", [(800, 480), (1024, 600)], ids=lambda size: "x".join(map(str, size)))
 @pytest.mark.parametrize("kind", sorted(every_state()))
-def test_every_text_has_a_contrast_of_7_to_1_measured_from_the_pixels(kind):
+def test_every_text_has_a_contrast_of_7_to_1_measured_from_the_pixels(kind, size):
     view, banner = every_state()[kind]
-    with Screen((800, 480)) as screen:
+    with Screen(size) as screen:
         frame = screen.draw(view, banner)   # type: ignore[arg-type]
         assert screen.placed, f"{kind}: no text drawn"
         poor = []
