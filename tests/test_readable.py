@@ -164,3 +164,11 @@ def test_an_old_style_notice_still_shows():
         assert isinstance(idle, IdleView)
         screen.draw(IdleView(idle.office, idle.categories, notice="Camera lỗi / camera: unplugged"))
         assert "Camera lỗi / camera: unplugged" in screen.drawn_text
+
+
+def test_every_text_drawn_is_one_whose_contrast_is_measured():
+    """A text rendered but blitted past ``Screen._place`` would escape the contrast check."""
+    with Screen((800, 480)) as screen:
+        for kind, (view, banner) in every_state().items():
+            screen.draw(view, banner)   # type: ignore[arg-type]
+            assert [text for text, _ in screen.drawn] == [p.text for p in screen.placed], kind
