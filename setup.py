@@ -4,6 +4,8 @@ dlib is not listed here on purpose: it comes from the prebuilt ``dlib-bin`` whee
 face_recognition is installed with ``--no-deps`` (see the Makefile), so installing the
 kiosk never starts a 20-minute dlib compile.
 """
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
@@ -17,7 +19,9 @@ setup(
     packages=find_packages(include=["kiosk", "kiosk.*", "hardware", "hardware.*"]),
     package_data={"kiosk": ["configs/*.toml"]},
     data_files=[("share/queue-kiosk/assets", ["assets/DejaVuSans.ttf", "assets/DejaVuSans-Bold.ttf",
-                                               "assets/LICENSE-DejaVu.txt"])],
+                                               "assets/LICENSE-DejaVu.txt"]),
+                # the voice clips (`make voice` records them; kiosk/voice.py)
+                ("share/queue-kiosk/assets/voice", sorted(str(p) for p in Path("assets/voice").iterdir()))],
     install_requires=[
         "numpy>=1.24,<3",
         "Pillow>=9.4",

@@ -15,6 +15,7 @@ from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields, ticket_fields
 from kiosk.machine_events import CodeCheck, Rated
+from kiosk.notices import join, staff
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.ticketcode import TicketFacts, TicketSealer
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
@@ -244,9 +245,8 @@ class KioskServices:
     def notice(self) -> str | None:
         faults = list(self._faults)
         if self._printer.fault:
-            faults.insert(0, f"Máy in lỗi / printer fault: {self._printer.fault}")
-        faults += [text for notice in self._notices if (text := notice())]
-        return " · ".join(faults) or None
+            faults.insert(0, staff("Máy in lỗi; vui lòng kiểm tra máy in", f"Printer fault: {self._printer.fault}"))
+        return join(faults + [notice() for notice in self._notices])
 
 
 def deletion_receipt_lines(citizen_id: str, when: datetime) -> list[str]:

@@ -89,6 +89,7 @@ class Timing:
     consent: float = 10.0
     done: float = 6.0
     failsafe: float = 4.0
+    unprinted: float = 60.0     # a ticket that did not print stays on screen (its number is the citizen's proof)
 
 
 PRINT_WAIT = 30.0   # seconds the ticket screen may outstay its time while the printer has not answered
