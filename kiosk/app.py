@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from kiosk.config import Config
-from kiosk.faultwatch import FaultWatch
 from kiosk.identity import CardPolicy
-from kiosk.loop import Clock, EventLoop, RecognitionWorker
+from kiosk.loop import Clock, EventLoop, RecognitionWorker, camera_fault_watch
+from kiosk.notices import data_notice, join, staff
 from kiosk.notify import SystemdNotifier
-from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
-from kiosk.services import KioskServices, QueuedForgets
+from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
+from kiosk.services import KioskServices
 from kiosk.states import KioskMachine
+from kiosk.synckeys import ticket_sealer
+from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, ButtonPressed, Timing
-from kiosk.views import CategoryChoice
+from kiosk.views import CategoryChoice, RatingChoice
+from kiosk.voice import Voice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,11 +37,13 @@ if TYPE_CHECKING:
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
     from kiosk.store import Store
-    from kiosk.syncdelete import DeletionSpool
+    from kiosk.deletions import DeletionQueue
 
 log = logging.getLogger("kiosk.app")
 
 CONSENT_KEY = "y"             # the consent button's key in simulation
+RATING_KEYS = {"rate-good": "g", "rate-ok": "n", "rate-bad": "b"}   # simulation keys, also the on-screen labels
+STAFF_KEYS = {CALL_STAFF: "h", STAFF_RESET: "r"}                     # h: help; r: staff's reset (simulation)
 
 
 def category_choices(config: Config) -> tuple[CategoryChoice, ...]:
@@ -48,13 +53,24 @@ def category_choices(config: Config) -> tuple[CategoryChoice, ...]:
 def keymap(config: Config) -> dict[str, str]:
     keys = {str(i + 1): c.key for i, c in enumerate(config.categories)}
     keys[CONSENT_KEY] = CONSENT
+    if config.rating.enabled:
+        keys.update({key: name for name, key in RATING_KEYS.items()})
+    if config.staff.enabled:
+        keys.update({key: name for name, key in STAFF_KEYS.items()})
     return keys
+
+
+def rating_choices(config: Config) -> tuple[RatingChoice, ...]:
+    """The rating buttons drawn on the idle and greeting screens; none when ratings are off."""
+    if not config.rating.enabled:
+        return ()
+    return tuple(RatingChoice(RATING_BUTTONS[name], key.upper()) for name, key in RATING_KEYS.items())
 
 
 def machine_timing(config: Config) -> Timing:
     t = config.timing
     return Timing(greeting=t.greeting_seconds, settle=t.settle_seconds, consent=t.consent_seconds,
-                  done=t.done_seconds, failsafe=t.failsafe_seconds)
+                  done=t.done_seconds, failsafe=t.failsafe_seconds, unprinted=t.unprinted_seconds)
 
 
 @dataclass
@@ -74,13 +90,16 @@ class Kiosk:
     stick_source: StickSource | None = None  # udev (or the simulation's folder) -> sticks
     sticks: StickWatch | None = None
     archives: ArchiveCheck | None = None
+    staff: StaffDesk | None = None   # the desk's call-staff light or buzzer
+    voice: Voice | None = None
 
     def close(self) -> None:
         if self.archives is not None:
             self.archives.close()       # before the store: the scan holds the store's month files
         # The print queue first: tickets already stored get their paper before the printer closes.
-        parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.worker, self.camera,
-                                              self.print_queue, self.printer, self.screen, self.book, self.store)
+        parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.staff, self.worker,
+                                              self.camera, self.print_queue, self.printer, self.screen, self.voice,
+                                              self.book, self.store)
         for part in parts:
             if part is None:
                 continue
@@ -93,7 +112,7 @@ class Kiosk:
 def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, printer: Printer | None = None,
                 screen: Display | None = None, engine: Engine | None = None, sync: bool = False,
                 use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = (),
-                sticks: StickWatch | None = None, defer_archive_check: bool = False) -> Kiosk:
+                sticks: StickWatch | None = None, defer_archive_check: bool = False, voice: Voice | None = None) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
     ``defer_archive_check`` (``kiosk run``): the full scan of the month files is not done while opening the
@@ -114,7 +133,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.consent import consent_wording
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
-    from kiosk.syncdelete import DeletionSpool
+    from kiosk.deletions import DeletionQueue
 
     rec = config.recognition
     faults = list(faults)
@@ -125,7 +144,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     store: TicketStore = opened
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
-        faults.append(f"Dữ liệu / data: {problem}")
+        faults.append(data_notice(problem))
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
@@ -138,12 +157,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                           p.records_extra_months), index=index, clock=clock, wall=clock.wall)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
+    desk: StaffDesk | None = None
     if use_gpio and not config.simulate:
         try:
             buttons = make_buttons(config, events)
         except ButtonError as exc:
             log.error("buttons: %s", exc)
-            faults.append(f"Nút bấm lỗi / buttons: {exc}")
+            faults.append(staff("Nút bấm lỗi; vui lòng báo kỹ thuật viên", f"Buttons: {exc}"))
+        desk = make_staff(config, faults)
+    elif config.staff.enabled and config.simulate:
+        from hardware.staffcall import LoggedStaffCall
+
+        desk = LoggedStaffCall()          # H calls, R resets: the journal shows the desk light
     worker = None
     # The face models load after the index is built, once the store's copy of the templates is gone: loading them
     # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.
@@ -152,7 +177,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             engine = _load_engine()
         except Exception as exc:  # missing or broken model files: tickets without faces
             log.error("face models: %s; tickets without face recognition", exc)
-            faults.append(f"Nhận diện lỗi / face models: {exc}")
+            faults.append(staff("Không nhận diện khuôn mặt được; kiosk vẫn cấp số", f"Face models: {exc}"))
     if rec.enabled and camera is not None and engine is not None:
         recognizer = Recognizer(engine, index, threshold=rec.threshold, margin=rec.margin,
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
@@ -160,7 +185,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
                                 detect_width=rec.detect_width, unsure_below=rec.unsure_below)
         worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
-    camera_watch = FaultWatch("camera", "Camera lỗi", log=log, clock=clock)   # unreadable frames (kiosk.loop)
+    camera_watch = camera_fault_watch(clock)        # unreadable frames: the loop's, the notice the services'
     watches = [camera_watch] + ([worker.watch, worker.card_watch] if worker is not None else [])
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
@@ -172,21 +197,26 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              + ([archives.notice] if archives else []),
                              book=book, consent=wording,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
-                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
-    services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
+                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold,
+                                               ticket=ident.ticket_fields),
+                             sealer=ticket_sealer(Path(config.sync.key_file), Path(config.sync.office_key_file),
+                                                  config.data_dir, ident.ticket_fields))
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
-                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
-                           autolink_below=rec.autolink_below, consent=wording)
+                           enrolment=rec.enabled and rec.enrolment, consent_button=config.buttons.consent_label,
+                           autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config))
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, camera_watch=camera_watch)
-    loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
-                                            clock=clock), clock, sticks)
-    loop.add_chores(retention, QueuedForgets(services, clock))
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=desk, voice=voice,
+                     camera_watch=camera_watch)
+    # `kiosk forget` beside the kiosk and the office's deletions: one queue, applied when nobody is at the screen
+    # (a request left while the kiosk was stopped: at the first idle turn)
+    loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                            clock=clock, receipt=services.deletion_receipt), clock, sticks)
+    loop.add_chores(retention)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
-                 archives=archives)
+                 archives=archives, staff=desk, voice=voice)
 
 
 class ArchiveCheck:
@@ -213,7 +243,7 @@ class ArchiveCheck:
             log.exception("checking the month files")
 
     def notice(self) -> str | None:
-        return " · ".join(f"Dữ liệu / data: {problem}" for problem in self._found) or None
+        return join(data_notice(problem) for problem in self._found)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -240,7 +270,7 @@ def _load_engine() -> Engine:
     return FaceRecognitionEngine()
 
 
-def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionQueue, clock: Clock,
                 sticks: StickWatch | None) -> None:
     """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk once the
     stick that brought it is done with."""
@@ -269,7 +299,7 @@ def open_data_key(config: Config, faults: list[str]) -> DataKey | None:
         return load_key(source, config.data_dir)
     except KeyUnavailable as exc:
         log.error("privacy: no data key: %s; face and card data are not used, tickets go on", exc)
-        faults.append(f"Không dùng khuôn mặt, thẻ / face and card data off: {exc}")
+        faults.append(staff("Không dùng khuôn mặt và thẻ: khoá dữ liệu không dùng được", f"Face and card data off: {exc}"))
         return None
 
 
@@ -285,11 +315,11 @@ def open_card_book(config: Config, faults: list[str], key: DataKey | None = None
     secret, why = load_secret(path)
     if secret is None:
         log.error("identity: office secret: %s; CCCD cards are not used", why)
-        faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
+        faults.append(staff("Không dùng thẻ CCCD", f"Cards not used: {why}"))
     book = CardBook.open(config.data_dir, secret=secret, key=key)
     for problem in book.problems:
         log.warning("identity: %s", problem)
-        faults.append(f"Dữ liệu / data: {problem}")
+        faults.append(data_notice(problem))
     return book
 
 
@@ -352,8 +382,30 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
     pins = {c.key: c.pin for c in config.categories if c.pin is not None}   # all set: kiosk.config checks
     if config.buttons.consent_pin is not None:
         pins[CONSENT] = config.buttons.consent_pin
+    r, s = config.rating, config.staff
+    if r.enabled:
+        rated = {"rate-good": r.good_pin, "rate-ok": r.ok_pin, "rate-bad": r.bad_pin}
+        pins.update({name: pin for name, pin in rated.items() if pin is not None})
+    if s.enabled and s.call_pin is not None:
+        pins[CALL_STAFF] = s.call_pin       # the reset button is the desk output's own (make_staff)
     return GpioButtons(pins, lambda name: events.put(ButtonPressed(name)),
                        bounce_time=config.buttons.bounce_time, pull_up=config.buttons.pull_up)
+
+
+def make_staff(config: Config, faults: list[str]) -> StaffDesk | None:
+    """The call-staff light or buzzer and the staff's reset button; a pin that fails is a fault for staff."""
+    from hardware.staffcall import StaffCall, StaffCallError
+
+    s = config.staff
+    if not s.enabled or s.output_pin is None:
+        return None
+    try:
+        return StaffCall(s.output_pin, reset_pin=s.reset_pin, kind=s.output, pull_up=config.buttons.pull_up,
+                         on_reset=lambda: log.info("staff call reset at the desk"))
+    except StaffCallError as exc:
+        log.error("staff call: %s", exc)
+        faults.append(staff("Gọi nhân viên lỗi; vui lòng báo kỹ thuật viên", f"Staff call: {exc}"))
+        return None
 
 
 def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, faults: list[str]
@@ -380,8 +432,15 @@ def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, fault
     except StickError as exc:
         watch.close()
         log.error("usb: %s; sticks are used only from a shell (kiosk export / import)", exc)
-        faults.append(f"USB: {exc}")
+        faults.append(staff("Lỗi USB", f"USB: {exc}"))
         return None, None
+
+
+def make_voice(config: Config) -> Voice | None:
+    """The loudspeaker (pygame's mixer) when ``[voice] enabled``; a kiosk without sound runs silent."""
+    from hardware.speaker import MixerSpeaker
+
+    return Voice(MixerSpeaker(config.voice.volume)) if config.voice.enabled else None
 
 
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None,
@@ -399,23 +458,26 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     clock = Clock()
     faults = []
     apply_driver(config.screen.driver, simulate=config.simulate)
-    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
+    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen,
+                    min_text_px=config.screen.min_text_px)
     screen.open()
     try:
         camera = make_camera(config, camera_folder)
     except CameraError as exc:
         log.error("camera: %s; tickets without face recognition", exc)
         camera = None
-        faults.append(f"Camera lỗi / camera: {exc}")
+        faults.append(staff("Camera lỗi; kiosk vẫn cấp số", f"Camera: {exc}"))
     notifier = SystemdNotifier(clock)
     use_escpos_cache()
     sticks, stick_source = make_sticks(config, config_path, clock=clock, faults=faults)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults,
-                        sticks=sticks, defer_archive_check=True)
+                        sticks=sticks, defer_archive_check=True, voice=make_voice(config))
     kiosk.stick_source = stick_source
     if stick_source is not None:
         stick_source.start()     # after the loop exists: a stick already plugged in wakes it
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
+    if kiosk.voice is not None:
+        kiosk.voice.warm_up()          # and decode the voice's clips
     release_freed_memory()
     summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")

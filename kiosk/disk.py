@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from kiosk.notices import join, staff
+
 log = logging.getLogger("kiosk.disk")
 
 MB = 1024 * 1024
@@ -29,8 +31,9 @@ def free_bytes(path: Path, statvfs: Callable[[Any], Any] = os.statvfs) -> tuple[
 
 
 def low_space_notice(free: int, minimum_mb: int, path: Path) -> str:
-    return (f"Sắp hết bộ nhớ / disk almost full: {free // MB} MB free in {path} (warning below {minimum_mb} MB); "
-            f"free some space before tickets stop")
+    return staff(f"Sắp hết bộ nhớ: còn {free // MB} MB; vui lòng báo kỹ thuật viên",
+                 f"Disk almost full: {free // MB} MB free in {path} (warning below {minimum_mb} MB); "
+                 f"free some space before tickets stop")
 
 
 class DiskWatch:
@@ -58,9 +61,9 @@ class DiskWatch:
         """The staff notice while space is low or since a ticket could not be saved on a full disk, else None."""
         if self._full is None:
             return self._notice
-        full = (f"Bộ nhớ đầy: kiosk không lưu được số, đang thử lại với người tiếp theo / disk full: a ticket "
-                f"could not be saved ({self._full}); the kiosk keeps trying: free some space")
-        return f"{full} · {self._notice}" if self._notice else full
+        full = staff("Bộ nhớ đầy: kiosk không lưu được số, đang thử lại; vui lòng báo kỹ thuật viên",
+                     f"Disk full: a ticket could not be saved ({self._full}); the kiosk keeps trying: free some space")
+        return join([full, self._notice])
 
     def write_failed(self, reason: str) -> None:
         """A ticket was not saved because the disk is full: staff are told until a ticket is saved again."""

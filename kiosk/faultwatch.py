@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Callable
 
+from kiosk.notices import staff
+
 
 class FaultWatch:
     """Counts failures of one part; the first of a run is logged (``error``), the recovery once (``info``).
@@ -31,7 +33,7 @@ class FaultWatch:
     @property
     def notice(self) -> str | None:
         message = self._message
-        return None if message is None else f"{self.vietnamese} / {self.part}: {message}"
+        return None if message is None else staff(self.vietnamese, f"{self.part.capitalize()}: {message}")
 
     def notice_text(self) -> str | None:
         """:attr:`notice` as a callable (the services' list of notices that come and go)."""

@@ -31,6 +31,7 @@ from tinydb.table import Document
 
 from kiosk.cccd import Card
 from kiosk.datakey import DataKey, SealError, open_json, seal_json
+from kiosk.outbox import drop_from_outbox
 from kiosk.storage import JournalStorage, StorageError
 
 log = logging.getLogger("kiosk.identity")
@@ -82,6 +83,7 @@ class CardPolicy:
     max_templates: int = 5
     min_age_for_face: int = 18
     threshold: float = 0.54           # the one-to-one check of a card holder's face uses the same threshold
+    ticket: tuple[str, ...] = ("name", "card_number", "birth_date")   # sealed in the ticket's code (ticketcode.py)
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ class CardBook:
         for c, card in zip(found, cards):
             del self._by_citizen[c]
             self._by_card.pop(card, None)
+        drop_from_outbox(self.path.parent, list(found), self._data_key)
         return len(found)
 
     def stale(self, before: datetime) -> list[str]:
@@ -285,3 +288,10 @@ def kept_fields(card: Card, keep: tuple[str, ...]) -> dict[str, str]:
     values = {"name": card.name, "birth_date": card.birth_date.isoformat(), "sex": card.sex,
               "address": card.address}
     return {k: values[k] for k in keep if k in values}
+
+
+def ticket_fields(card: Card, wanted: tuple[str, ...]) -> dict[str, str]:
+    """The card fields sealed in this visit's ticket code: the number too when the office asks (it exists only
+    while the visit lasts: the records keep its keyed hash)."""
+    return {"card_number": card.number, **kept_fields(card, wanted)} if "card_number" in wanted \
+        else kept_fields(card, wanted)

@@ -21,19 +21,21 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from kiosk.faultwatch import FaultWatch
-from kiosk.machine_events import MachineEvent, Phase, TicketIssued, VisitEnded, VisitFailed
+from kiosk.machine_events import MachineEvent, Phase, StaffCalled, StaffReset, TicketIssued, VisitEnded, VisitFailed
 from kiosk.states import KioskMachine
 from kiosk.visit import ButtonPressed, FaceUpdate
 
 if TYPE_CHECKING:
+    from kiosk.seams import StaffDesk
     from kiosk.disk import DiskWatch
     from kiosk.stickwatch import StickWatch
+    from kiosk.voice import Voice
 
 log = logging.getLogger("kiosk.loop")
 
 
 class IdleChore(Protocol):
-    """Work the loop thread does when nobody is at the screen, when due (kiosk.syncdelete.DeletionSpool,
+    """Work the loop thread does when nobody is at the screen, when due (kiosk.deletions.DeletionQueue,
     kiosk.retention.Retention): one short piece per call, since a citizen who walks up waits for it."""
 
     next_due: float
@@ -79,6 +81,11 @@ class FakeClock(Clock):
         self._t += seconds
 
 
+def camera_fault_watch(clock: Callable[[], float]) -> FaultWatch:
+    """The loop's watch over unreadable frames (made by the app first when its notice must be known earlier)."""
+    return FaultWatch("camera", "Camera lỗi; kiosk vẫn cấp số", log=log, clock=clock)
+
+
 class RecognitionWorker:
     """One thread that runs the recognizer; the loop hands it the newest frame and polls for results.
 
@@ -92,8 +99,8 @@ class RecognitionWorker:
                  on_result: Callable[[], None] | None = None, watch: FaultWatch | None = None) -> None:
         self._recognizer = recognizer
         # A model failing on every frame: one journal line (with the traceback) when it starts, one when it ends.
-        self.watch = watch or FaultWatch("face recognition", "Nhận diện lỗi", log=log)
-        self.card_watch = FaultWatch("card reading", "Đọc thẻ lỗi", log=log)     # the same, for the QR decoder
+        self.watch = watch or FaultWatch("face recognition", "Nhận diện khuôn mặt lỗi; kiosk vẫn cấp số", log=log)
+        self.card_watch = FaultWatch("card reading", "Đọc thẻ lỗi; kiosk vẫn cấp số", log=log)   # the QR decoder
         self._card_reader = card_reader
         self.on_result = on_result       # called on the worker thread after each frame (the loop's wake-up)
         self._frames: queue.Queue = queue.Queue(maxsize=1)
@@ -179,10 +186,11 @@ class EventLoop:
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
                  sticks: StickWatch | None = None, chores: Sequence[IdleChore] = (),
+                 staff: StaffDesk | None = None, voice: Voice | None = None,
                  camera_watch: FaultWatch | None = None) -> None:
         self.machine = machine
         # Unreadable frames: one journal line when they start, one when they stop, a staff notice meanwhile.
-        self.camera_watch = camera_watch or FaultWatch("camera", "Camera lỗi", log=log, clock=clock)
+        self.camera_watch = camera_watch or camera_fault_watch(clock)
         self.events = events
         self._clock = clock
         self._screen = screen
@@ -200,7 +208,9 @@ class EventLoop:
         self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
         if sticks is not None and sticks.on_change is None:
             sticks.on_change = lambda: events.put(WAKE)
-        self.chores = tuple(chores)         # the office's deletions and config (kiosk/syncdelete, officeconfig)
+        self._staff = staff                  # the desk's call-staff light or buzzer (hardware.staffcall)
+        self._voice = voice                  # says each screen's sentence when it changes (kiosk.voice)
+        self.chores = tuple(chores)         # the office's deletions and config (kiosk/deletions, officeconfig)
         self.exit_status = 0                 # what `kiosk run` exits with (a chore may ask for a restart)
         self.tickets = 0                     # issued since start, and the last one: for the status line
         self.last_ticket: str | None = None
@@ -244,12 +254,18 @@ class EventLoop:
         for event in said:
             if isinstance(event, VisitEnded) and self._worker is not None:
                 self._worker.reset()         # the next person is somebody new: do not carry the track over
+            elif isinstance(event, StaffCalled) and self._staff is not None:
+                self._staff.call()           # on until staff reset it (their button, or StaffReset)
+            elif isinstance(event, StaffReset) and self._staff is not None:
+                self._staff.reset()
             elif isinstance(event, TicketIssued):
                 self.tickets += 1
                 self.last_ticket = event.outcome.ticket
         return said
 
     def _show(self, view: Any) -> None:
+        if self._voice is not None:
+            self._voice.say(view)
         if self._screen is None:
             return
         if self._sticks is None:
@@ -260,7 +276,7 @@ class EventLoop:
     def _status_line(self, view: Any) -> str:
         last = f"last ticket {self.last_ticket}" if self.last_ticket else "no ticket yet"
         notice = getattr(view, "notice", None)
-        line = f"{self.tickets} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        line = f"{self.tickets} tickets since start, {last}" + (f"; {notice}".replace("\n", " / ") if notice else "")
         banner = self._sticks.poll() if self._sticks is not None else None
         if banner is not None:      # `systemctl status kiosk` tells what became of the stick
             line += f"; USB stick: {banner.step or banner.stage}" + (f" ({banner.detail})" if banner.detail else "")

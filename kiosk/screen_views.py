@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from kiosk import screen_cards
+from kiosk import notices, screen_cards
 from kiosk.screen_parts import GOLD, SECONDARY, _disc, _Line
 from kiosk.views import ConsentView, DoneView, FailsafeView, IdleView, IssuingView
 
@@ -86,8 +86,9 @@ def draw_done(screen: Screen, view: DoneView) -> None:
         if ink.height <= slot.height or size <= 24:
             break
         size -= 4
-    screen._texts.append((view.ticket, screen._px(size)))
-    screen._surface.blit(number, (slot.centerx - ink.centerx, slot.centery - ink.centery))
+    screen._texts.append((view.ticket, screen._text_px(size)))
+    screen._place(number, number.get_rect(topleft=(slot.centerx - ink.centerx, slot.centery - ink.centery)),
+                  view.ticket, screen._text_px(size))
 
 
 _STILL_VALID = [_Line("Số thứ tự đã cấp vẫn giữ nguyên hiệu lực.", 22, gap=22),
@@ -101,7 +102,8 @@ DISK_FULL_LINES = [_Line("Xin lỗi! Bộ nhớ của kiosk đã đầy.", 40, T
 
 def draw_failsafe(screen: Screen, view: FailsafeView) -> None:
     h = screen._surface.get_height()
-    footer = screen._footer(view.reason)   # for staff, small: citizens read the fixed text above
+    vi = "Bộ nhớ đầy; vui lòng báo kỹ thuật viên" if view.disk_full else "Lỗi kỹ thuật, kiosk tự phục hồi"
+    footer = screen._footer(notices.staff(vi, view.reason))   # for staff: the reason
     lines = DISK_FULL_LINES if view.disk_full else [
         _Line("Xin lỗi!", 46, True), _Line("Sorry!", 22, colour=SECONDARY),
         _Line("Kiosk sẽ hoạt động lại sau vài giây.", 28, True, gap=22),

@@ -1,4 +1,4 @@
-"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy.
+"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy, Rated, Help.
 
 Pure logic: no pygame, gpiozero, picamera2, escpos, tinydb or face_recognition here. The loop in
 ``kiosk.loop`` feeds it events, calls :meth:`KioskMachine.tick` and drains what it says
@@ -17,15 +17,16 @@ from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome
                                   PrivacyAnswer, Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed,
                                   disk_full)
 from kiosk.states_privacy import PrivacySteps
+from kiosk.states_rating import RatingSteps
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
-                         IdleView, IssuingView, PrivacyView, View)
+                         IdleView, IssuingView, PrivacyView, RatingChoice, View)
 from kiosk.visit import (CONSENT, PRINT_WAIT, ButtonPressed, CardRead, FaceUpdate, Known, Services, Timing, Visit,
                          VisitRequest)
 
 log = logging.getLogger("kiosk.states")
 
 
-class KioskMachine(PrivacySteps):
+class KioskMachine(PrivacySteps, RatingSteps):
     """One citizen at a time, from greeting to ticket.
 
     A face only proposes a citizen ("is this you?"; the consent button confirms); a card read by the camera
@@ -40,7 +41,8 @@ class KioskMachine(PrivacySteps):
 
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
                  clock: Callable[[], float], timing: Timing = Timing(), enrolment: bool = True,
-                 consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE) -> None:
+                 consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE,
+                 ratings: Sequence[RatingChoice] = ()) -> None:
         self._office = office
         self._categories = tuple(categories)
         self._by_key = {c.key: c for c in self._categories}
@@ -57,8 +59,9 @@ class KioskMachine(PrivacySteps):
         self._failure = ""                     # the failsafe screen's reason
         self._disk_full = False                # ... and whether it was a full disk (said to citizens too)
         self._outbox: list[MachineEvent] = []
+        self._ratings = tuple(ratings)         # the rating buttons (kiosk.states_rating); none: ratings off
+        self._thanks_linked = False            # the thank-you screen's wording
 
-    # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
         """Take one event; an unexpected error shows the failsafe screen instead of stopping."""
         self._guarded(self._handle, event)
@@ -77,7 +80,7 @@ class KioskMachine(PrivacySteps):
         notice = self._safe_notice()
         visit = self.visit
         if self.phase == Phase.IDLE:
-            return IdleView(self._office, self._categories, notice=notice)
+            return IdleView(self._office, self._categories, notice=notice, ratings=self._ratings)
         if self.phase == Phase.GREETING:
             return self._greeting(notice)
         if self.phase == Phase.CONFIRM:
@@ -98,7 +101,7 @@ class KioskMachine(PrivacySteps):
         if self.phase == Phase.DONE and (outcome := visit.outcome) is not None:
             return DoneView(outcome.ticket, self._chosen(), printed=outcome.printed, enrolled=outcome.enrolled,
                             returning=outcome.identified_by is not None, card=outcome.card)
-        return FailsafeView(self._failure, self._disk_full)
+        return self._rating_view() or FailsafeView(self._failure, self._disk_full)
 
     # -- the machine ------------------------------------------------------------------------------
     def _handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -115,6 +118,10 @@ class KioskMachine(PrivacySteps):
         if self.phase in (Phase.IDLE, Phase.GREETING, Phase.CONFIRM, Phase.CONSENT, Phase.ISSUING, Phase.PRIVACY):
             self._read_cards(getattr(obs, "cards", ()))
         same = visit.person is not None and obs.track_id == visit.person.track_id
+        if self._unprinted() and visit.person is not None and obs.track_id is not None and not same:
+            self._finish_visit()            # the next citizen came: the unprinted number has been seen long enough
+            self._see(obs)
+            return
         if self.phase in (Phase.IDLE, Phase.GREETING):
             if obs.track_id is None or not same:
                 # whoever was recognised has gone: the next face starts afresh (a card stays with the visit)
@@ -175,7 +182,7 @@ class KioskMachine(PrivacySteps):
             visit.proposed = visit.offered = obs.citizen_id
 
     def _press(self, name: str) -> None:
-        if self.phase == Phase.PRIVACY and self._privacy_press(name):
+        if self.phase == Phase.PRIVACY and self._privacy_press(name) or self._special_press(name):
             return
         visit = self.visit
         if name == CONSENT:
@@ -231,6 +238,8 @@ class KioskMachine(PrivacySteps):
                 self._finish_visit()        # (the citizen sees whether their paper came out)
         elif self.phase == Phase.PRIVACY and expired:
             self._finish_visit()            # no choice: nothing happens
+        elif self._rating_tick(expired):
+            pass
         elif self.phase == Phase.FAILSAFE and expired:
             self._enter(Phase.IDLE, None)
 
@@ -260,7 +269,7 @@ class KioskMachine(PrivacySteps):
                                 issued.enrolled, issued.printed, identified_by=issued.identified_by,
                                 proposed=visit.offered, card=visit.card_state(), visit_id=issued.visit_id)
         self._outbox.append(TicketIssued(visit.outcome))
-        self._enter(Phase.DONE, self._timing.done)
+        self._enter(Phase.DONE, self._timing.unprinted if issued.printed is False else self._timing.done)
 
     def _collect_prints(self) -> None:
         """Show the printer's answer on the ticket screen once the printer thread has it."""
@@ -269,6 +278,8 @@ class KioskMachine(PrivacySteps):
         if outcome is not None and outcome.printed is None and outcome.visit_id in answers:
             self.visit.outcome = replace(outcome, printed=answers[outcome.visit_id])
             self._outbox.append(PrinterAnswered(self.visit.outcome))
+            if self._unprinted():
+                self._enter(Phase.DONE, self._timing.unprinted)     # the number stays: it is all they have
 
     def _should_ask_consent(self, person: Any) -> bool:
         """May the kiosk ask to keep this face? Once per visit, a settled usable face, enrolment on, and:
@@ -296,7 +307,8 @@ class KioskMachine(PrivacySteps):
     def _greeting(self, notice: str | None) -> GreetingView:
         visit = self.visit
         card, person = visit.card, visit.person
-        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button)
+        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button,
+                                    ratings=self._ratings)
         if card is not None:
             return GreetingView(self._office, self._categories, masked_name=card.masked_name,
                                 honorific=card.honorific, returning=card.citizen_id is not None, **base)
@@ -310,6 +322,11 @@ class KioskMachine(PrivacySteps):
                                 honorific=known.honorific if known else None, proposal=True, **base)
         unsure = person is not None and person.settled and getattr(person, "unsure", False)
         return GreetingView(self._office, self._categories, hint=visit.hint, ask_card=unsure, **base)
+
+    def _unprinted(self) -> bool:
+        """On the ticket screen of a ticket the printer failed: it stays until the next citizen or ``unprinted``."""
+        outcome = self.visit.outcome
+        return self.phase == Phase.DONE and outcome is not None and outcome.printed is False
 
     def _chosen(self) -> CategoryChoice:
         """The service chosen in this visit (every phase after a button press has one)."""

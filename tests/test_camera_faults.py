@@ -74,7 +74,8 @@ def test_unreadable_frames_are_one_line_when_they_start_one_when_they_stop_and_a
         _run_for(loop, clock, 60.0, step=0.05)                     # 120 unreadable frames at 2 a second
         assert loop.camera_watch.failures >= 100
         notice = loop.machine.view.notice
-        assert notice.startswith("Camera lỗi / camera: Pi camera 0 (picamera2): the camera returned no frame")
+        assert notice.startswith("Camera lỗi; kiosk vẫn cấp số\nCamera: Pi camera 0 (picamera2): the camera returned "
+                                 "no frame")
         loop.events.put(ButtonPressed("ho-tich"))                  # tickets go on
         loop.step()
         assert services.issued == [("ho-tich", None)]
@@ -94,7 +95,7 @@ def test_a_model_failing_on_every_frame_is_logged_once_with_its_traceback(caplog
     loop, worker, _ = _loop(recognizer, object.__new__(type("Cam", (), {"read": lambda self: FRAME})), clock)
     try:
         _run_for(loop, clock, 20.0, step=0.05)
-        assert worker.watch.failures >= 30 and worker.watch.notice.startswith("Nhận diện lỗi / face recognition:")
+        assert worker.watch.failures >= 30 and worker.watch.notice.startswith("Nhận diện khuôn mặt lỗi; kiosk vẫn cấp số\nFace recognition:")
         recognizer.fail = False
         _run_for(loop, clock, 2.0, step=0.05)
     finally:
