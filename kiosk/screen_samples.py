@@ -1,5 +1,6 @@
-"""One view of each kind with realistic Vietnamese data: the screenshots (``python -m kiosk.screen``) and the
-screen's tests draw these."""
+"""One view of each kind, with realistic Vietnamese data: the screenshots in docs/images and the tests that
+draw, measure (contrast, text size) and voice every screen. A new kind of view needs a sample here.
+"""
 from __future__ import annotations
 
 from kiosk import notices

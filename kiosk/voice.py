@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kiosk.paths import ASSETS
-from kiosk.views import (ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView, IssuingView,
-                         PrivacyView, View)
+from kiosk.views import (ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, HelpView, IdleView,
+                         IssuingView, PrivacyView, ThanksView, View)
 
 log = logging.getLogger("kiosk.voice")
 
@@ -39,11 +39,14 @@ PROMPTS: dict[str, str] = {
     "done-not-printed": "Không in được phiếu. Vui lòng báo nhân viên và ghi nhớ số này.",
     "your-number": "Số thứ tự của Ông Bà là",
     "failsafe": "Xin lỗi. Kiosk sẽ hoạt động lại sau vài giây.",
+    "failsafe-disk-full": "Xin lỗi. Bộ nhớ của kiosk đã đầy, chưa cấp được số. Vui lòng báo nhân viên.",
     "privacy": "Ông Bà muốn làm gì với dữ liệu của mình? Nhấn nút đồng ý để xoá dữ liệu, "
                "hoặc nút lĩnh vực thứ nhất để in những gì kiosk lưu.",
     "privacy-deleted": "Đã xoá dữ liệu của Ông Bà. Mời nhận biên nhận xoá.",
     "privacy-printed": "Mời nhận phiếu in những gì kiosk lưu về Ông Bà.",
     "privacy-refused": "Mã này không hợp lệ hoặc đã dùng. Không có gì thay đổi.",
+    "rating-thanks": "Cảm ơn Ông Bà đã đánh giá.",
+    "call-staff": "Nhân viên sẽ đến hỗ trợ Ông Bà ngay. Vui lòng chờ trong giây lát.",
 }
 # How the letters and digits of a ticket number are said (the Vietnamese names of the letters).
 DIGITS = dict(zip("0123456789", ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")))
@@ -85,8 +88,10 @@ SPEECH: dict[type, Callable[[Any], tuple[str, ...]]] = {
     ConsentView: lambda view: ("consent",),
     IssuingView: lambda view: ("issuing",),
     DoneView: _done,
-    FailsafeView: lambda view: ("failsafe",),
+    FailsafeView: lambda view: ("failsafe-disk-full" if view.disk_full else "failsafe",),
     PrivacyView: lambda view: (f"privacy-{view.answer}",) if view.answer else ("privacy",),
+    ThanksView: lambda view: ("rating-thanks",),
+    HelpView: lambda view: ("call-staff",),
 }
 
 
