@@ -254,8 +254,8 @@ class Store(Numbering, CitizenRecords):
             obj = getattr(self, name, None)
             if obj is not None:
                 obj.close()
-        for shard in getattr(self, "_shards", None) or ():
-            shard.close()
+        if getattr(self, "_parsed", None):
+            self._close_shards()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)

@@ -1,0 +1,50 @@
+"""The store keeps citizens' records in their shards and only a compact roster in memory (issue 16, memory)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from kiosk.datakey import key_from_file, make_key_file
+from kiosk.roster import Roster
+from kiosk.store import Store
+
+NOW = datetime(2026, 3, 2, 9, 0)
+CONSENT = "Tôi đồng ý (v1)"
+
+
+def test_roster_answers_like_the_records_it_replaces():
+    roster = Roster()
+    roster.extend(["0a" * 16, "ff" * 16], [3, 9], ["2026-01-01T08:00:00", "2026-02-01T08:00:00.500000"])
+    roster.add("10" * 16, 4, "2025-12-31T23:59:59")
+    assert "0a" * 16 in roster and "0b" * 16 not in roster and "not hex" not in roster and 5 not in roster
+    assert [roster.doc_id(c) for c in ("0a" * 16, "10" * 16, "ff" * 16, "0b" * 16)] == [3, 4, 9, None]
+    assert sorted(roster.stale(datetime(2026, 1, 1, 8, 0))) == ["10" * 16]          # the edge itself is not stale
+    assert sorted(roster.stale(datetime(2026, 2, 1, 8, 0, 0, 500001))) == sorted(["0a" * 16, "10" * 16, "ff" * 16])
+    roster.touch("10" * 16, "2026-03-01T00:00:00")
+    assert roster.stale(datetime(2026, 1, 2)) == ["0a" * 16]
+    roster.remove(["0a" * 16, "0b" * 16])
+    assert sorted(roster) == ["10" * 16, "ff" * 16] and len(roster) == 2 and roster.doc_id("10" * 16) == 4
+
+
+def test_a_running_store_parses_two_shards_at_most_and_reads_every_record_on_demand(tmp_path):
+    make_key_file(tmp_path / "data.key")
+    key = key_from_file(tmp_path / "data.key")
+    rng = np.random.default_rng(3)
+    data = tmp_path / "data"
+    with Store.open(data, kiosk_id="k1", day_start_hour=6, clock=lambda: NOW, key=key) as store:
+        people = [store.enrol(rng.normal(size=(2, 128)), now=NOW - timedelta(days=400 - i), consent_text=CONSENT,
+                              display_name=f"Nguyễn Văn {i}").id for i in range(40)]
+    with Store.open(data, kiosk_id="k1", day_start_hour=6, clock=lambda: NOW, key=key) as store:
+        assert len(store._parsed) <= 2                # the records are not all held after start-up
+        for i, cid in enumerate(people):
+            assert store.citizen(cid).display_name == f"Nguyễn Văn {i}"
+            assert len(store._parsed) <= 2
+        store.touch(people[0], NOW)
+        stale = store.stale_citizens(NOW - timedelta(days=365))
+        assert people[0] not in stale and set(stale) == set(people[1:35])
+        store.forget(people[1], now=NOW)
+        assert store.citizen(people[1]) is None and len(store.consents()) == 39
+    with Store.open_readonly(data, key=key) as store:     # a tool beside the kiosk: one view of every shard
+        assert store.citizen(people[0]).last_seen == NOW and store.citizen(people[1]) is None
+        assert len(store.receipts()) == 1
