@@ -74,7 +74,7 @@ class StoreBase:
     _shard_damaged: list[bool]                           # which shards needed more than a torn tail cut at start
     _roster: Roster                                      # every citizen: record id, last active (compact)
     _templates: TemplateFile
-    _tpl_matrix: np.ndarray | None
+    _tpl_parts: list[np.ndarray] | None      # the start-up check's templates until the index takes them
     _tpl_rows: np.ndarray | None
     _tpl_ids: np.ndarray | None
     _sealed_now: bool           # this start sealed a clear templates file (kiosk.store_citizens)

@@ -82,7 +82,7 @@ class CitizenRecords(StoreBase):
         self._parsed = {}
         self._shard_damaged = [False] * CITIZEN_SHARDS
         self._roster = Roster()
-        self._tpl_matrix = None  # loaded at start, handed over by the first templates()
+        self._tpl_parts = None  # loaded at start, handed over by the first template_parts()
         if not self.personal:
             self._templates = None  # type: ignore[assignment]
             self._tpl_rows, self._tpl_ids = np.zeros(0, np.int64), np.zeros(0, "S16")
@@ -188,7 +188,7 @@ class CitizenRecords(StoreBase):
             check.rows = templates.migrate(check.rows)
             self._note(f"{TEMPLATES_FILE}: {len(check.rows)} clear face template(s) sealed with the data key",
                        level=logging.INFO)
-        rows, ids, matrix = check.rows, check.ids, check.matrix
+        rows, ids, parts = check.rows, check.ids, check.parts
         orphan = ~np.isin(ids, self._roster.raw_ids())
         if orphan.any():
             # np "S16" drops trailing zero bytes (an all-zero id reads as b"")
@@ -205,12 +205,14 @@ class CitizenRecords(StoreBase):
                 self._note(f"{TEMPLATES_FILE}: {int((~damaged).sum())} template(s) without a citizen record "
                            f"wiped", level=logging.INFO)
             rows, ids = rows[~orphan], ids[~orphan]
-            matrix = matrix[~orphan] if matrix is not None else None   # collected whenever the file exists
+            if parts is not None:                                    # collected whenever the file exists
+                edges = np.cumsum([len(part) for part in parts])[:-1]
+                parts = [part[keep] for part, keep in zip(parts, np.split(~orphan, edges))]
         size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
         total = self._templates._records_in(size)
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
             rows = self._templates.compact(rows)
-        self._tpl_rows, self._tpl_ids, self._tpl_matrix = rows, ids, matrix
+        self._tpl_rows, self._tpl_ids, self._tpl_parts = rows, ids, parts
 
     # ----------------------------------------------------------------------------------------------- citizens
     def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
@@ -253,7 +255,7 @@ class CitizenRecords(StoreBase):
         except StorageError as exc:
             raise StoreError(f"enrolment not saved: {exc}") from exc
         self._roster.add(cid, doc_id, now.isoformat())
-        self._tpl_matrix = None  # templates() reads the file again
+        self._tpl_parts = None  # templates() reads the file again
         self._tpl_rows = np.concatenate([self._tpl_rows, rows])
         self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
@@ -274,7 +276,7 @@ class CitizenRecords(StoreBase):
             mine = np.sort(self._tpl_rows[self._tpl_ids == raw])     # file order: oldest first
             old = mine[:-keep]
             self._templates.wipe(old)
-        self._tpl_matrix = None
+        self._tpl_parts = None
         gone = np.isin(self._tpl_rows, old)
         self._tpl_rows, self._tpl_ids = self._tpl_rows[~gone], self._tpl_ids[~gone]
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "templates", "citizen": citizen_id,
@@ -296,13 +298,25 @@ class CitizenRecords(StoreBase):
                 db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
             self._roster.touch(citizen_id, now.isoformat())
 
+    def template_parts(self) -> tuple[list[str], list[np.ndarray]]:
+        """Citizen ids (one per row) and the templates in pieces (k x 128 float32 each, in row order) for
+        :meth:`kiosk.index.FaceIndex.from_parts`, which frees each piece once copied: the start-up check's are
+        handed over (the store keeps none), so the index is built without a second full matrix in memory."""
+        self._open_check()
+        if self.personal and self._tpl_parts is not None:
+            parts, self._tpl_parts = self._tpl_parts, None
+            return hex_ids(self._live_templates()[1]), parts
+        ids, matrix = self.templates()
+        return ids, [matrix]
+
     def templates(self) -> tuple[list[str], np.ndarray]:
         """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
         self._open_check()
         if not self.personal:
             return [], np.zeros((0, 128), np.float32)
-        if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
-            matrix, self._tpl_matrix = self._tpl_matrix, None
+        if self._tpl_parts is not None:  # loaded by the start-up check
+            parts, self._tpl_parts = self._tpl_parts, None
+            matrix = np.concatenate(parts) if parts else np.zeros((0, 128), np.float32)
             return hex_ids(self._live_templates()[1]), matrix
         if self._tpl_rows is None:  # read-only: check without repairing
             check = self._templates.check(repair=False)
@@ -358,7 +372,7 @@ class CitizenRecords(StoreBase):
             by_shard.setdefault(_shard_index(c), []).append(c)
         try:
             self._templates.wipe(self._templates.rows_of(raws))  # first the faces, then the records
-            self._tpl_matrix = None
+            self._tpl_parts = None
             for k, members in by_shard.items():
                 shard, db = self._shard(k)
                 docs = shard.peek()["citizens"]

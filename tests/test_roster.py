@@ -48,3 +48,20 @@ def test_a_running_store_parses_two_shards_at_most_and_reads_every_record_on_dem
     with Store.open_readonly(data, key=key) as store:     # a tool beside the kiosk: one view of every shard
         assert store.citizen(people[0]).last_seen == NOW and store.citizen(people[1]) is None
         assert len(store.receipts()) == 1
+
+
+def test_start_up_templates_are_handed_over_in_pieces_once(tmp_path):
+    make_key_file(tmp_path / "data.key")
+    key = key_from_file(tmp_path / "data.key")
+    rng = np.random.default_rng(4)
+    data = tmp_path / "data"
+    faces = rng.normal(size=(5, 3, 128)).astype(np.float32)
+    with Store.open(data, kiosk_id="k1", day_start_hour=6, clock=lambda: NOW, key=key) as store:
+        people = [store.enrol(f, now=NOW, consent_text=CONSENT).id for f in faces]
+    with Store.open(data, kiosk_id="k1", day_start_hour=6, clock=lambda: NOW, key=key) as store:
+        ids, parts = store.template_parts()            # the start-up check's own pieces: the store keeps none
+        assert store._tpl_parts is None and all(p.dtype == np.float32 for p in parts)
+        assert ids == [c for c in people for _ in range(3)]
+        np.testing.assert_array_equal(np.concatenate(parts), faces.reshape(-1, 128))
+        again, more = store.template_parts()           # later: read from the file again, the same templates
+        assert again == ids and np.array_equal(np.concatenate(more), np.concatenate(parts))
