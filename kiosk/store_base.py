@@ -72,6 +72,7 @@ class StoreBase:
     # citizens and templates (kiosk.store_citizens)
     _parsed: dict[int, tuple[JournalStorage, TinyDB]]   # the citizens shards parsed now, most recent last
     _shard_damaged: list[bool]                           # which shards needed more than a torn tail cut at start
+    _oldest_receipt: list[str | None]                    # per shard: its oldest deletion receipt (ISO)
     _roster: Roster                                      # every citizen: record id, last active (compact)
     _templates: TemplateFile
     _tpl_parts: list[np.ndarray] | None      # the start-up check's templates until the index takes them

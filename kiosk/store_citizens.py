@@ -61,6 +61,18 @@ def _citizen_from_doc(doc: dict, key: Any = None) -> Citizen:
                    display_name=name, consent_id=doc["consent_id"])
 
 
+def _consent(doc: dict, state: dict) -> dict[str, Any]:
+    """A citizen's consent record for the export: who, when, which text (the text from its shard)."""
+    text = next((t["text"] for t in state.get("consent_texts", {}).values() if t["sha"] == doc["consent_text"]), None)
+    return {"citizen": doc["id"], "consent_id": doc["consent_id"], "at": doc["consent_at"],
+            "text_version": doc["consent_text"], "text": text}
+
+
+def _oldest(shard: JournalStorage) -> str | None:
+    """When the oldest deletion receipt of a shard was written (ISO), None when it holds none."""
+    return min((r["at"] for r in shard.peek().get("receipts", {}).values()), default=None)
+
+
 def _shard_index(citizen_id: str) -> int:
     """Which citizens/ file holds a citizen: its first id byte, modulo the number of shards."""
     return int(citizen_id[:2], 16) % CITIZEN_SHARDS
@@ -81,6 +93,7 @@ class CitizenRecords(StoreBase):
         repaired, sealed); nothing without a key."""
         self._parsed = {}
         self._shard_damaged = [False] * CITIZEN_SHARDS
+        self._oldest_receipt = [None] * CITIZEN_SHARDS   # the receipt purge opens no other shard
         self._roster = Roster()
         self._tpl_parts = None  # loaded at start, handed over by the first template_parts()
         if not self.personal:
@@ -97,6 +110,7 @@ class CitizenRecords(StoreBase):
             self._shard_damaged[k] = shard.damaged
             if repair and self.key is not None:
                 sealed += self._seal_names(shard, db)
+            self._oldest_receipt[k] = _oldest(shard)
             docs = shard.peek().get("citizens", {})
             self._roster.extend((d["id"] for d in docs.values()), map(int, docs),
                                 (d.get("last_seen") or d["created_at"] for d in docs.values()))
@@ -384,6 +398,7 @@ class CitizenRecords(StoreBase):
                 with shard.batch():      # one tinydb call each: a call per document would copy the table each time
                     db.table("citizens").remove(doc_ids=doc_ids)
                     db.table("receipts").insert_multiple(receipts)
+                self._oldest_receipt[k] = _oldest(shard)
                 shard.compact()           # no older journal line keeps their record
         except StorageError as exc:
             raise StoreError(f"forget not completed: {exc}") from exc
@@ -423,6 +438,9 @@ class CitizenRecords(StoreBase):
         self._personal_data()
         edge, dropped = before.isoformat(), 0
         for k in range(CITIZEN_SHARDS):
+            oldest = self._oldest_receipt[k]
+            if oldest is None or oldest >= edge:
+                continue
             shard, db = self._shard(k)
             old = [int(k) for k, r in shard.peek().get("receipts", {}).items() if r["at"] < edge]
             if old:
@@ -430,6 +448,7 @@ class CitizenRecords(StoreBase):
                     db.table("receipts").remove(doc_ids=old)
                     shard.compact()
                 dropped += len(old)
+            self._oldest_receipt[k] = _oldest(shard)
         return dropped
 
     def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -445,11 +464,14 @@ class CitizenRecords(StoreBase):
         out = []
         for k in range(CITIZEN_SHARDS):
             state = self._shard(k)[0].peek()
-            texts = {d["sha"]: d["text"] for d in state.get("consent_texts", {}).values()}
-            out += [{"citizen": d["id"], "consent_id": d["consent_id"], "at": d["consent_at"],
-                     "text_version": d["consent_text"], "text": texts.get(d["consent_text"])}
-                    for d in state.get("citizens", {}).values()]
+            out += [_consent(d, state) for d in state.get("citizens", {}).values()]
         return sorted(out, key=lambda r: r["at"])
+
+    def consent(self, citizen_id: str) -> dict[str, Any] | None:
+        """One current citizen's consent record (as in :meth:`consents`), reading only its shard."""
+        self._open_check()
+        doc = self._record(citizen_id) if self.personal else None
+        return None if doc is None else _consent(doc, self._shard(_shard_index(citizen_id))[0].peek())
 
     def receipts(self) -> list[dict[str, Any]]:
         """Deletion receipts written by :meth:`forget`."""

@@ -45,6 +45,8 @@ def test_a_running_store_parses_two_shards_at_most_and_reads_every_record_on_dem
         assert people[0] not in stale and set(stale) == set(people[1:35])
         store.forget(people[1], now=NOW)
         assert store.citizen(people[1]) is None and len(store.consents()) == 39
+        assert store.consent(people[2])["text"] == CONSENT and store.consent(people[1]) is None
+        assert store.drop_receipts(NOW) == 0 and store.drop_receipts(NOW + timedelta(seconds=1)) == 1
     with Store.open_readonly(data, key=key) as store:     # a tool beside the kiosk: one view of every shard
         assert store.citizen(people[0]).last_seen == NOW and store.citizen(people[1]) is None
         assert len(store.receipts()) == 1
