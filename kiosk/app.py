@@ -216,16 +216,17 @@ class ArchiveCheck:
             self._thread.join(timeout=30)
 
 
-_M_MMAP_THRESHOLD = -3           # glibc's mallopt parameter (malloc.h)
-BIG_BLOCK = 4 * 1024 * 1024      # above the per-match arrays (1.2 MB at 300,000 templates), below the start-up pieces
+_M_MMAP_THRESHOLD = -3             # glibc's mallopt parameter (malloc.h)
+BIG_BLOCK = 16 * 1024 * 1024       # above a camera frame (9 MB at 2304x1296), below start-up's template pieces
 
 
 def big_blocks_go_back_at_once() -> None:
-    """Blocks of 4 MB and more are given back to the system as soon as they are freed (glibc: mmap'd).
+    """Blocks of 16 MB and more are given back to the system as soon as they are freed (glibc: mmap'd).
 
     glibc would otherwise raise that limit to the largest block freed so far, so that start-up's pieces of the
-    templates (8 MB each, freed one by one while the face index takes them) stay in the heap: the peak would be
-    the index and every piece together (420 MB instead of 260 at 100,000 citizens, measured in-process).
+    templates (17 MB each, kiosk.storage.TemplateFile.CHUNK, freed one by one while the face index takes them)
+    stayed in the heap: the peak was the index and every piece together (420 MB instead of 260 at 100,000
+    citizens, in-process). Frames and per-match arrays stay below it, in the heap, as glibc would keep them.
     """
     import ctypes
 

@@ -1,4 +1,5 @@
-"""The store keeps citizens' records in their shards and only a compact roster in memory (issue 16, memory)."""
+"""Memory at district scale (issue 16): the store keeps citizens' records in their shards and only a compact roster
+in memory; start-up hands the templates to the index in pieces big enough to go back to the system once freed."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -67,3 +68,12 @@ def test_start_up_templates_are_handed_over_in_pieces_once(tmp_path):
         np.testing.assert_array_equal(np.concatenate(parts), faces.reshape(-1, 128))
         again, more = store.template_parts()           # later: read from the file again, the same templates
         assert again == ids and np.array_equal(np.concatenate(more), np.concatenate(parts))
+
+
+def test_start_up_pieces_are_blocks_the_system_gets_back_and_frames_are_not():
+    from kiosk.app import BIG_BLOCK
+    from kiosk.storage import TemplateFile
+
+    piece = TemplateFile.CHUNK * 128 * 4                  # float32 templates of one chunk read
+    frame = 2304 * 1296 * 3                               # the Pi camera's main stream, RGB888
+    assert frame < BIG_BLOCK <= piece
