@@ -10,6 +10,7 @@ import sys
 import warnings
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Before numpy loads: one OpenBLAS thread. Its extra threads spin on the other core, which the loop and the screen
 # need, and cost more CPU than they save on the kiosk's small products (the face index's build: 0.4 CPU-s with
@@ -18,6 +19,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from kiosk.config import SIMULATION_CONFIG, Config, ConfigError, load_config
 from kiosk.display import EX_CONFIG
+
+if TYPE_CHECKING:
+    from kiosk.datakey import DataKey
 
 DEFAULT_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
+    from kiosk.cli_ratings import add_command as ratings_command
+    ratings_command(sub, _day)
     _add_sync_commands(sub)
     _add_privacy_commands(sub)
 
@@ -169,6 +175,18 @@ def _add_sync_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
 
 
+def _data_key_if_any(config: Config) -> DataKey | None:
+    """The data key for a command that can do without it (``kiosk export`` keeps its bundles' plaintext with
+    it, so that a deletion reaches them); never writes a check file."""
+    from kiosk.datakey import KeySource, KeyUnavailable, load_key
+
+    try:
+        return load_key(KeySource(config.privacy.key_source, Path(config.privacy.key_file)), config.data_dir,
+                        write_check=False)
+    except KeyUnavailable:
+        return None
+
+
 def _sync_dispatch(args: argparse.Namespace) -> int:
     config_path = args.config or DEFAULT_CONFIG
     config = _config(args)
@@ -184,7 +202,8 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
         from kiosk.sync import export_command
 
         return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
-                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep)
+                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep,
+                              data_key=_data_key_if_any(config))
     from kiosk.syncinbox import import_command
 
     return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,
@@ -224,6 +243,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         data = args.data or _config(args).data_dir   # with --data no config file is needed
         return print_visits(data, args.since, args.json)
+    if args.command == "ratings":
+        from kiosk.cli_ratings import print_ratings
+
+        return print_ratings(args.data or _config(args).data_dir, args.since, args.json)
     if args.command == "citizens":
         from kiosk.cli_store import print_citizens
 

@@ -32,10 +32,13 @@ Bundle (all integers big-endian)::
     part = zlib-compressed JSON Lines (UTF-8), one record a line; sha256 is of the compressed bytes
 
 Parts: ``visits`` (Visit.to_json, with ``identified_by`` "card" | "face" | null), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
-(kiosk/sync.py) and ``cards`` (kiosk/synccards.py), whose records are either
+(kiosk/sync.py), ``cards`` (kiosk/synccards.py), whose records are either
 ``{citizen, card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card``
 is the HMAC-SHA256 of the card number with the office secret, hex: never the number) or
-``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk).
+``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk), and ``ratings``
+(kiosk/syncratings.py): satisfaction ratings ``{id, rating ("good" | "ok" | "bad"), at, service_day, visit,
+category, kiosk}``, ``visit`` and ``category`` null for an anonymous rating; never a citizen. ``ratings`` is
+optional when reading (bundles of kiosks made before it hold none): a missing one is empty.
 
 The bundle's identity is the sha256 of the whole file; ``prev`` is that of the kiosk's previous bundle (a chain:
 the office sees a gap or a fork). The header holds nothing about a citizen: visits, names and card fields exist
@@ -93,7 +96,8 @@ INBOX_SUFFIX = ".signed"
 
 # The parts a bundle may hold, in this order. Face templates are not among them and never will be: the writer
 # and the reader refuse any other name.
-PARTS = ("visits", "consents", "tombstones", "audit", "counters", "cards")
+PARTS = ("visits", "consents", "tombstones", "audit", "counters", "cards", "ratings")
+OPTIONAL_PARTS = ("ratings",)      # added later: a bundle from an older kiosk lacks it (read as empty)
 
 MAX_HEADER_BYTES = 4096
 MAX_BUNDLE_BYTES = 512 << 20       # a kiosk's first export of ~1M visits is about 40 MB; FAT's limit is 4 GiB
@@ -236,6 +240,16 @@ def make_bundle(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
                 parts: Mapping[str, Iterable[Any]], signing_key: SigningKey, office: OfficePublicKey,
                 extra: Mapping[str, Any] | None = None) -> bytes:
     """The bytes of one bundle. ``parts`` maps names of :data:`PARTS` to records (missing parts are empty)."""
+    payload = make_payload(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created, parts=parts,
+                           extra=extra)
+    return seal_payload(payload, kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created,
+                        signing_key=signing_key, office=office)
+
+
+def make_payload(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
+                 parts: Mapping[str, Iterable[Any]], extra: Mapping[str, Any] | None = None) -> bytes:
+    """The plaintext a bundle seals (manifest and parts); the kiosk keeps it, under its data key, until the
+    office acknowledges the bundle (kiosk/outbox.py), so that a deletion can remake the bundle without it."""
     check_kiosk_id(kiosk_id)
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -253,10 +267,13 @@ def make_bundle(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
                 "created": created, "counts": {e["name"]: e["records"] for e in entries}, "parts": entries,
                 **dict(extra or {})}
     mbytes = canonical_json(manifest)
-    payload = b"".join([struct.pack(">I", len(mbytes)), mbytes, *blobs])
-    del blobs
+    return b"".join([struct.pack(">I", len(mbytes)), mbytes, *blobs])
+
+
+def seal_payload(payload: bytes, *, kiosk_id: str, sequence: int, prev: str | None, created: str,
+                 signing_key: SigningKey, office: OfficePublicKey) -> bytes:
+    """Encrypt a payload to the office and sign the result (the chain position must repeat the manifest's)."""
     ciphertext = SealedBox(office.box).encrypt(payload)
-    del payload
     header = canonical_json({"kiosk": kiosk_id, "sequence": sequence, "prev": prev, "created": created,
                              "signer": key_hex(signing_key.verify_key), "recipient": key_hex(office.box),
                              "payload_bytes": len(ciphertext)})
@@ -323,22 +340,33 @@ def open_bundle(data: bytes, *, office_key: OfficeKeys, kiosk_verify_keys: Mappi
         payload = SealedBox(office_key.box).decrypt(bytes(memoryview(data)[start:-64]))
     except CryptoError:
         raise BundleError(f"{where}: cannot be decrypted with this office key") from None
+    manifest, parts = open_payload(payload, where, (header.kiosk, header.sequence, header.prev),
+                                   max_part_bytes=max_part_bytes)
+    return Bundle(header=header, manifest=manifest, parts=parts)
+
+
+def open_payload(payload: bytes, where: str, expect: tuple[str, int, str | None] | None = None, *,
+                 max_part_bytes: int = MAX_PART_BYTES) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The manifest and the parts' records of a bundle's plaintext; BundleError (one line) if malformed or,
+    given ``expect`` (the signed header's kiosk, sequence, prev), if the manifest does not repeat them."""
     try:
         (mlen,) = struct.unpack(">I", payload[:4])
         manifest = json.loads(payload[4:4 + mlen])
         same = (manifest["format"], manifest["kiosk"], manifest["sequence"], manifest["prev"])
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise BundleError(f"{where}: manifest unreadable: {exc}") from None
-    if same != (FORMAT_VERSION, header.kiosk, header.sequence, header.prev):
+    if expect is not None and same != (FORMAT_VERSION, *expect):
         raise BundleError(f"{where}: the signed header and the encrypted manifest disagree: refused")
     body = memoryview(payload)[4 + mlen:]
     parts: dict[str, list[Any]] = {}
     for entry in manifest.get("parts", []):
         parts[_part_name(entry, where)] = _decode_part(body, entry, where, max_part_bytes)
+    for name in OPTIONAL_PARTS:
+        parts.setdefault(name, [])
     missing = set(PARTS) - set(parts)
     if missing:
         raise BundleError(f"{where}: parts missing: {', '.join(sorted(missing))}")
-    return Bundle(header=header, manifest=manifest, parts=parts)
+    return manifest, parts
 
 
 def _part_name(entry: Any, where: str) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiosk.config_desk import RatingConfig, StaffConfig, desk_pins, desk_sections
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -190,6 +192,8 @@ class Config:
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
     sync: SyncConfig = field(default_factory=SyncConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    rating: RatingConfig = field(default_factory=RatingConfig)     # kiosk.config_desk
+    staff: StaffConfig = field(default_factory=StaffConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -230,7 +234,7 @@ def load_config(path: Path | str, *, data_dir: Path | None = None, office_overri
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync", "privacy"})
+                    "timing", "sync", "privacy", "rating", "staff"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -253,6 +257,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     timing = _section(raw, "timing", TimingConfig)
     sync = _section(raw, "sync", SyncConfig)
     privacy = _section(raw, "privacy", PrivacyConfig)
+    rating, staff = desk_sections(raw, _section)
     _check_choice("privacy.key_source", privacy.key_source, ("file", "board"))
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
@@ -278,7 +283,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
                           f"and below 1.5, got {recognition.unsure_below}")
 
     pins = [(f"categories[{i}].pin", c.pin) for i, c in enumerate(categories)]
-    pins.append(("buttons.consent_pin", buttons.consent_pin))
+    pins += [("buttons.consent_pin", buttons.consent_pin)] + desk_pins(rating, staff)
     seen: dict[int, str] = {}
     for key, pin in pins:
         if pin is None:
@@ -326,7 +331,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         timing=timing,
         min_free_mb=min_free_mb,
         sync=sync,
-        privacy=privacy,
+        privacy=privacy, rating=rating, staff=staff,
     )
 
 

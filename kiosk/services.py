@@ -1,6 +1,6 @@
 """What the state machine may do to the world: read a card, store and print a ticket, keep a consenting face.
 
-The machine only sees the small ``Services`` protocol of ``kiosk.states``; this is the real one,
+The machine only sees the small ``Services`` protocol of ``kiosk.visit``; this is the real one,
 over the store, the face index and the ticket printer.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
-from kiosk.machine_events import CodeCheck
+from kiosk.machine_events import CodeCheck, Rated
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
-from kiosk.states import CardRead, Issued, Known, VisitRequest
+from kiosk.visit import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
 log = logging.getLogger("kiosk.services")
@@ -25,7 +25,7 @@ log = logging.getLogger("kiosk.services")
 class KioskServices:
     """What the state machine may do to the world: store a visit (card record, face templates, ticket), print it.
 
-    Everything of one visit arrives in one :class:`~kiosk.states.VisitRequest` and is finished in one
+    Everything of one visit arrives in one :class:`~kiosk.visit.VisitRequest` and is finished in one
     :meth:`issue`: nothing waits here for the next visit (a consent receipt can never go out with somebody
     else's ticket).
     """
@@ -135,27 +135,10 @@ class KioskServices:
         distances = np.linalg.norm(enc[:, None, :] - templates[None, :, :], axis=2).min(axis=1)
         return bool((distances < self._policy.threshold).all())
 
-    def forget_requested(self) -> list[str]:
-        """Carry out the deletions `kiosk forget` queued while the kiosk runs (the loop thread owns the store);
-        each prints its deletion receipt. Done at start and by :class:`QueuedForgets` when nobody is at the
-        screen; the ids done."""
-        from kiosk.privacy import forget_done, pending_forgets
-        data_dir = getattr(self._store, "data_dir", None)
-        if data_dir is None:
-            return []
-        done = []
-        for citizen in pending_forgets(data_dir):
-            try:
-                when = self._withdrawals().delete(citizen)
-            except Exception:      # a deletion that fails stays queued and is retried; never costs a ticket
-                log.exception("queued deletion of citizen %s failed; retried when the kiosk is idle again", citizen)
-                continue
-            forget_done(data_dir, citizen)
-            self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen, when),
-                               f"deleted-{citizen}")
-            log.info("citizen %s deleted (request queued by kiosk forget)", citizen)
-            done.append(citizen)
-        return done
+    def deletion_receipt(self, citizen_id: str, when: datetime) -> None:
+        """Print the receipt of a deletion (asked at the kiosk, or queued by `kiosk forget`: kiosk/deletions.py)."""
+        self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen_id, when),
+                           f"deleted-{citizen_id}")
 
     # -- withdrawal and access at the kiosk (the privacy screen) ---------------------------------------
     def _withdrawals(self) -> Withdrawals:
@@ -176,9 +159,7 @@ class KioskServices:
     def delete_citizen(self, citizen_id: str) -> None:
         """The citizen asked at the kiosk: delete now, the same way as `kiosk forget` (the index first), and print
         the deletion receipt."""
-        when = self._withdrawals().delete(citizen_id)
-        self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen_id, when),
-                           f"deleted-{citizen_id}")
+        self.deletion_receipt(citizen_id, self._withdrawals().delete(citizen_id))
         log.info("citizen %s deleted (asked at the kiosk)", citizen_id)
 
     def print_kept(self, citizen_id: str) -> None:
@@ -220,6 +201,12 @@ class KioskServices:
             return None
         return Known(mask_name(citizen.display_name) if citizen.display_name else None, None)
 
+    def rate(self, rating: str, citizen_id: str | None) -> Rated:
+        """Store a satisfaction rating, linked to the citizen's visit of the day when there is one (kiosk.store_ratings)."""
+        stored = self._store.rate(rating, citizen_id=citizen_id, now=self._wall())
+        log.info("rating %s%s", rating, f" for visit {stored.visit}" if stored.visit else " (anonymous)")
+        return Rated(rating, stored.visit is not None, stored.new)    # the press; stored.rating is what stands
+
     def take_print_answers(self) -> dict[str, bool]:
         """The printer's answers since the last call, by visit id, recorded in the store first (a command, not a query:
         each answer is handed out once)."""
@@ -256,21 +243,3 @@ def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = No
         f"Phiên bản nội dung / Wording version: {wording.version}",
         *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]
-
-
-class QueuedForgets:
-    """The loop's idle chore for `kiosk forget` beside the running kiosk: its queued requests are done within a
-    second of the screen being free, so the command can wait for them and say they are done."""
-
-    EVERY = 1.0           # seconds between looks at the (tiny) request folder
-
-    def __init__(self, services: KioskServices, clock: Callable[[], float]) -> None:
-        self._services, self._clock = services, clock
-        self.next_due = 0.0
-
-    def poll(self) -> list[str]:
-        now = self._clock()
-        if now < self.next_due:
-            return []
-        self.next_due = now + self.EVERY
-        return self._services.forget_requested()

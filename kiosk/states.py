@@ -1,4 +1,4 @@
-"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy.
+"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy, Rated, Help.
 
 Pure logic: no pygame, gpiozero, picamera2, escpos, tinydb or face_recognition here. The loop in
 ``kiosk.loop`` feeds it events, calls :meth:`KioskMachine.tick` and drains what it says
@@ -9,123 +9,23 @@ who pressed a category button gets a ticket: a face only ever adds a link to the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Sequence
 
 from kiosk.consent import SAMPLE, ConsentWording
-from kiosk.machine_events import (CodeCheck, CodeJudged, FaceSettled, MachineEvent, Outcome, Phase,
-                                  PrinterAnswered, PrivacyAnswer, PrivacyAnswered, PrivacyOffered, Question, QuestionAsked,
-                                  TicketIssued, VisitEnded, VisitFailed)
+from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome, Phase, PrinterAnswered,
+                                  PrivacyAnswer, Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed)
+from kiosk.states_privacy import PrivacySteps
+from kiosk.states_rating import RatingSteps
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
-                         IdleView, IssuingView, PrivacyView, View)
+                         IdleView, IssuingView, PrivacyView, RatingChoice, View)
+from kiosk.visit import (CONSENT, PRINT_WAIT, ButtonPressed, CardRead, FaceUpdate, Known, Services, Timing, Visit,
+                         VisitRequest)
 
-CONSENT = "consent"     # name of the consent button's event
 log = logging.getLogger("kiosk.states")
 
 
-@dataclass(frozen=True)
-class ButtonPressed:
-    """A category button (its key) or the consent button (``CONSENT``) was pressed."""
-    name: str
-
-
-@dataclass(frozen=True)
-class FaceUpdate:
-    """The recognizer's verdict on one processed frame (a ``kiosk.faces.Observation``)."""
-    observation: Any
-
-
-@dataclass(frozen=True)
-class CardRead:
-    """A CCCD card read during a visit, as the services judged it (the number itself is not in here)."""
-    ok: bool                           # False: a card-shaped QR that broke a rule (plain ticket, nothing stored)
-    key: str | None = None             # the card's lookup key (keyed hash of the number)
-    citizen_id: str | None = None      # the record this card already has, None if new
-    masked_name: str | None = None
-    honorific: str | None = None       # "ông" | "bà", from the card's sex
-    minor: bool = False                # under the age for face templates
-    has_templates: bool = False        # the card's record already has face templates
-    fields: Mapping[str, str] = field(default_factory=dict)   # what the office keeps of the card
-
-
-@dataclass(frozen=True)
-class Known:
-    """How the screen may greet a known citizen: never the full name."""
-    masked_name: str | None
-    honorific: str | None              # "ông" | "bà" when the record has the card's sex
-
-
-@dataclass(frozen=True)
-class VisitRequest:
-    """Everything of one visit that the services need to store it; built at the ticket, dropped with the visit."""
-    category: str
-    citizen_id: str | None = None      # linked by the face: confirmed by the citizen, or auto-linked
-    card: CardRead | None = None       # a valid card read in this visit: it decides who the citizen is
-    face_match: str | None = None      # whom the face matched one-to-many (a card naming another: no templates)
-    encodings: Any = None              # k x 128 of this visit's face (good frames), or None
-    consent: bool = False              # the citizen pressed the consent button when asked
-
-
-@dataclass(frozen=True)
-class Issued:
-    """What the services report back once a ticket is stored; printing goes on in the background."""
-    ticket: str
-    visit_id: str
-    printed: bool | None     # None: still printing (the answer comes from ``Services.take_print_answers``)
-    citizen: str | None = None         # the record the visit is linked to
-    enrolled: bool = False             # face templates were kept for the first time in this visit
-    identified_by: str | None = None   # "card" | "face" | None
-
-
-class Services(Protocol):
-    """What the state machine needs from the rest of the kiosk (implemented in ``kiosk.services``)."""
-
-    def issue(self, visit: VisitRequest) -> Issued: ...
-    def take_print_answers(self) -> dict[str, bool]: ...   # since the last call; stored
-    def read_card(self, text: str) -> CardRead | None: ...     # None: not a card, or cards not in use
-    def who(self, citizen_id: str) -> Known | None: ...
-    def notice(self) -> str | None: ...
-    def check_code(self, text: str) -> CodeCheck | None: ...    # None: not a consent receipt's code
-    def delete_citizen(self, citizen_id: str) -> None: ...     # now, and print the deletion receipt
-    def print_kept(self, citizen_id: str) -> None: ...         # print what is kept about them
-
-
-@dataclass(frozen=True)
-class Timing:
-    greeting: float = 20.0
-    settle: float = 2.0
-    consent: float = 10.0
-    done: float = 6.0
-    failsafe: float = 4.0
-
-
-PRINT_WAIT = 30.0   # seconds the ticket screen may outstay its time while the printer has not answered
-
-
-@dataclass
-class Visit:
-    """What belongs to one citizen's visit; a new one starts with every visit, and nothing outlives it."""
-    category: CategoryChoice | None = None
-    person: Any = None            # latest observation of a usable face, or None
-    hint: str | None = None
-    citizen: str | None = None    # linked by the face (confirmed by the citizen or auto-linked)
-    proposed: str | None = None   # matched by the face, waiting for "is this you?"
-    offered: str | None = None    # the last citizen whose masked name was offered in this visit
-    declined: bool = False        # the citizen did not confirm the proposal
-    card: CardRead | None = None  # a valid card read in this visit
-    card_invalid: bool = False    # a card-shaped QR that could not be used
-    texts: set[str] = field(default_factory=set)   # QR texts already judged in this visit
-    asked: bool = False           # the consent question was put
-    consented: bool = False
-    outcome: Outcome | None = None  # its ticket, once issued (the ticket screen shows it)
-    privacy: str | None = None    # on the privacy screen: the citizen a genuine code (or a card) named
-    answer: PrivacyAnswer | None = None   # what the privacy screen did
-
-    def card_state(self) -> str | None:
-        return "ok" if self.card is not None else "invalid" if self.card_invalid else None
-
-
-class KioskMachine:
+class KioskMachine(PrivacySteps, RatingSteps):
     """One citizen at a time, from greeting to ticket.
 
     A face only proposes a citizen ("is this you?"; the consent button confirms); a card read by the camera
@@ -140,7 +40,8 @@ class KioskMachine:
 
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
                  clock: Callable[[], float], timing: Timing = Timing(), enrolment: bool = True,
-                 consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE) -> None:
+                 consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE,
+                 ratings: Sequence[RatingChoice] = ()) -> None:
         self._office = office
         self._categories = tuple(categories)
         self._by_key = {c.key: c for c in self._categories}
@@ -156,6 +57,8 @@ class KioskMachine:
         self.visit = Visit()
         self._failure = ""                     # the failsafe screen's reason
         self._outbox: list[MachineEvent] = []
+        self._ratings = tuple(ratings)         # the rating buttons (kiosk.states_rating); none: ratings off
+        self._thanks_linked = False            # the thank-you screen's wording
 
     # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -176,7 +79,7 @@ class KioskMachine:
         notice = self._safe_notice()
         visit = self.visit
         if self.phase == Phase.IDLE:
-            return IdleView(self._office, self._categories, notice=notice)
+            return IdleView(self._office, self._categories, notice=notice, ratings=self._ratings)
         if self.phase == Phase.GREETING:
             return self._greeting(notice)
         if self.phase == Phase.CONFIRM:
@@ -197,7 +100,7 @@ class KioskMachine:
         if self.phase == Phase.DONE and (outcome := visit.outcome) is not None:
             return DoneView(outcome.ticket, self._chosen(), printed=outcome.printed, enrolled=outcome.enrolled,
                             returning=outcome.identified_by is not None, card=outcome.card)
-        return FailsafeView(self._failure)
+        return self._rating_view() or FailsafeView(self._failure)
 
     # -- the machine ------------------------------------------------------------------------------
     def _handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -262,51 +165,6 @@ class KioskMachine:
                 log.info("a card could not be used: plain ticket")
             self._outbox.append(CodeJudged(None if card is None else "ok" if card.ok else "invalid"))
 
-    def _open_privacy(self, code: CodeCheck) -> None:
-        """A receipt's code opens the privacy screen when nobody is mid-visit; a forged or used one changes nothing."""
-        if self.phase not in (Phase.IDLE, Phase.GREETING, Phase.PRIVACY) or self.visit.answer not in (
-                None, PrivacyAnswer.REFUSED):
-            log.info("a withdrawal code shown during phase %s: ignored", self.phase)
-            return
-        texts, self.visit = self.visit.texts, Visit()   # the privacy screen is a visit of its own
-        self.visit.texts, self.visit.privacy = texts, code.citizen
-        if code.citizen is None:
-            self.visit.answer = PrivacyAnswer.REFUSED
-            self._outbox.append(PrivacyAnswered(PrivacyAnswer.REFUSED))
-        else:
-            self._outbox.append(PrivacyOffered())
-        self._enter(Phase.PRIVACY, self._timing.greeting)
-
-    def _privacy_card(self, card: CardRead | None) -> None:
-        """On the privacy screen a valid card on record names its citizen, like a genuine code."""
-        visit = self.visit
-        if card is not None and card.ok and card.citizen_id is not None and visit.answer in (
-                None, PrivacyAnswer.REFUSED):
-            visit.privacy, visit.answer = card.citizen_id, None
-            self._outbox.append(PrivacyOffered())
-            self._enter(Phase.PRIVACY, self._timing.greeting)
-
-    def _privacy_press(self, name: str) -> bool:
-        """The consent button deletes, the first service button prints what is kept; True if the press is used."""
-        visit = self.visit
-        if visit.privacy is not None and visit.answer is None:
-            if name == CONSENT:
-                self._services.delete_citizen(visit.privacy)
-                visit.answer = PrivacyAnswer.DELETED
-            elif self._categories and name == self._categories[0].key:
-                self._services.print_kept(visit.privacy)
-                visit.answer = PrivacyAnswer.PRINTED
-            else:
-                self._finish_visit()        # another service: they came for a ticket after all
-                return False
-            self._outbox.append(PrivacyAnswered(visit.answer))
-            self._enter(Phase.PRIVACY, self._timing.done)
-            return True
-        if name == CONSENT:
-            return True
-        self._finish_visit()                # a service button: a ticket, as from the idle screen
-        return False
-
     def _consider_face(self, obs: Any) -> None:
         """A face match proposes its citizen; only a very close one (``autolink_below``) links by itself."""
         visit = self.visit
@@ -319,7 +177,7 @@ class KioskMachine:
             visit.proposed = visit.offered = obs.citizen_id
 
     def _press(self, name: str) -> None:
-        if self.phase == Phase.PRIVACY and self._privacy_press(name):
+        if self.phase == Phase.PRIVACY and self._privacy_press(name) or self._special_press(name):
             return
         visit = self.visit
         if name == CONSENT:
@@ -375,6 +233,8 @@ class KioskMachine:
                 self._finish_visit()        # (the citizen sees whether their paper came out)
         elif self.phase == Phase.PRIVACY and expired:
             self._finish_visit()            # no choice: nothing happens
+        elif self._rating_tick(expired):
+            pass
         elif self.phase == Phase.FAILSAFE and expired:
             self._enter(Phase.IDLE, None)
 
@@ -440,7 +300,8 @@ class KioskMachine:
     def _greeting(self, notice: str | None) -> GreetingView:
         visit = self.visit
         card, person = visit.card, visit.person
-        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button)
+        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button,
+                                    ratings=self._ratings)
         if card is not None:
             return GreetingView(self._office, self._categories, masked_name=card.masked_name,
                                 honorific=card.honorific, returning=card.citizen_id is not None, **base)

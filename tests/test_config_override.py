@@ -10,7 +10,7 @@ from kiosk.config import load_config
 from kiosk.doctor import check_office_config
 from kiosk.loop import FakeClock
 from kiosk.officeconfig import CHECK_SECONDS, EX_RESTART
-from kiosk.states import ButtonPressed
+from kiosk.visit import ButtonPressed
 from kiosk.stickwatch import ChildCommand, StickWatch
 
 

@@ -16,7 +16,7 @@ from kiosk.index import FaceIndex
 from kiosk.printing import PrintQueue
 from kiosk.screen import Screen
 from kiosk.services import KioskServices, consent_receipt_lines
-from kiosk.states import VisitRequest
+from kiosk.visit import VisitRequest
 from kiosk.store import Store
 from kiosk.views import CategoryChoice, ConsentView
 

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 from fakes import Clock, Services
 from kiosk.disk import MB, DiskWatch, free_bytes
 from kiosk.loop import EventLoop
-from kiosk.states import ButtonPressed, KioskMachine
+from kiosk.states import KioskMachine
+from kiosk.visit import ButtonPressed
 from kiosk.views import CategoryChoice, FailsafeView, IdleView
 
 

@@ -10,7 +10,7 @@ import pytest
 from kiosk.app import build_kiosk
 from kiosk.loop import FakeClock
 from kiosk.config import SIMULATION_CONFIG, load_config
-from kiosk.states import ButtonPressed
+from kiosk.visit import ButtonPressed
 from kiosk.store import Store
 from kiosk.views import DoneView, IdleView
 

@@ -7,7 +7,8 @@ import numpy as np
 from fakes import Clock, Obs, Services
 from kiosk.loop import EventLoop, RecognitionWorker
 from kiosk.machine_events import VisitEnded
-from kiosk.states import CONSENT, ButtonPressed, KioskMachine
+from kiosk.states import KioskMachine
+from kiosk.visit import CONSENT, ButtonPressed
 from kiosk.views import CategoryChoice, DoneView, GreetingView
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),)
@@ -172,7 +173,7 @@ def test_camera_error_is_logged_and_the_loop_goes_on(caplog):
 
 
 def test_keys_of_the_simulation_window_press_the_buttons():
-    from kiosk.states import CONSENT
+    from kiosk.visit import CONSENT
 
     class KeyScreen:
         def __init__(self, keys):

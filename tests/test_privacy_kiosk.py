@@ -2,7 +2,8 @@
 the consent button deletes, the first service button prints what is kept, silence changes nothing."""
 from fakes import Clock, Obs, Services, card
 from kiosk.machine_events import CodeCheck, Phase, PrivacyAnswer, PrivacyAnswered, VisitEnded
-from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, KioskMachine, Timing
+from kiosk.states import KioskMachine
+from kiosk.visit import CONSENT, ButtonPressed, FaceUpdate, Timing
 from kiosk.views import CategoryChoice, IdleView, PrivacyView
 
 CATEGORIES = (CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),

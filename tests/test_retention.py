@@ -136,7 +136,8 @@ def test_the_loop_runs_a_due_purge_only_while_nobody_is_at_the_kiosk_and_never_s
     from fakes import Clock, Services
     from kiosk.loop import EventLoop
     from kiosk.machine_events import Phase
-    from kiosk.states import ButtonPressed, KioskMachine
+    from kiosk.states import KioskMachine
+    from kiosk.visit import ButtonPressed
     from kiosk.views import CategoryChoice
 
     clock = Clock(start=T0 + timedelta(days=396))

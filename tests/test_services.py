@@ -9,7 +9,7 @@ from kiosk.printing import PrintQueue
 from kiosk.consent import SAMPLE
 from kiosk.identity import DISAGREEMENTS, IDENTITY_FILE, CardBook, CardPolicy, load_secret, make_secret
 from kiosk.services import KioskServices
-from kiosk.states import Known, VisitRequest
+from kiosk.visit import Known, VisitRequest
 from kiosk.store import Store
 
 

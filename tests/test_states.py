@@ -4,7 +4,8 @@ import pytest
 
 from fakes import Clock, Obs, Services
 from kiosk.machine_events import PrinterAnswered, TicketIssued, VisitEnded
-from kiosk.states import CONSENT, ButtonPressed, FaceUpdate, KioskMachine, Timing
+from kiosk.states import KioskMachine
+from kiosk.visit import CONSENT, ButtonPressed, FaceUpdate, Timing
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,
                          IssuingView)
 
@@ -263,7 +264,7 @@ def test_a_failed_enrolment_still_gives_the_ticket(kiosk):
 from fakes import card  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
-from kiosk.states import CardRead, VisitRequest  # noqa: E402
+from kiosk.visit import CardRead, VisitRequest  # noqa: E402
 
 ENC = np.ones((3, 128), np.float32)
 

@@ -15,7 +15,8 @@ from synckit import Office, make_kiosk
 
 from hardware.usb import FolderSticks, Stick, StickEvent, UDisks2
 from kiosk.loop import EventLoop
-from kiosk.states import ButtonPressed, KioskMachine
+from kiosk.states import KioskMachine
+from kiosk.visit import ButtonPressed
 from kiosk.stickwatch import ChildCommand, StickWatch, follow, outcome
 from kiosk.views import CategoryChoice, DoneView, IdleView, SyncBanner
 

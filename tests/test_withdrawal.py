@@ -59,7 +59,7 @@ def test_the_consent_receipt_carries_the_code_and_the_store_only_its_hash(tmp_pa
     from kiosk.config import SIMULATION_CONFIG, load_config
     from kiosk.printing import PrintQueue
     from kiosk.services import KioskServices
-    from kiosk.states import VisitRequest
+    from kiosk.visit import VisitRequest
 
     with Store.open(tmp_path / "data", kiosk_id="k1", clock=lambda: NOW) as store:
         index = FaceIndex(*store.templates())
@@ -89,7 +89,7 @@ def test_the_consent_receipt_png_carries_the_code_as_a_qr_that_zxing_reads_back(
     from kiosk.paths import FONT_REGULAR
     from kiosk.printing import PrintQueue, TicketPrinter
     from kiosk.services import KioskServices
-    from kiosk.states import VisitRequest
+    from kiosk.visit import VisitRequest
 
     zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp (requirements-dev.txt) decodes the QR code")
     out = tmp_path / "out"
