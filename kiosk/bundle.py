@@ -31,13 +31,14 @@ Bundle (all integers big-endian)::
                 parts [{name, offset, bytes, raw_bytes, records, sha256}], inbox_sequence}
     part = zlib-compressed JSON Lines (UTF-8), one record a line; sha256 is of the compressed bytes
 
-Parts: ``visits`` (Visit.to_json, with ``identified_by`` "card" | "face" | null), ``consents``, ``tombstones`` (deletion
-receipts), ``audit``, ``counters`` (kiosk/sync.py), ``cards`` (kiosk/synccards.py), whose records are either ``{citizen,
-card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card`` is the HMAC-SHA256
-of the card number with the office secret, hex: never the number) or ``{citizen, card, deleted: true}`` (the card record
-was deleted on the kiosk), and ``ratings`` (kiosk/syncratings.py): satisfaction ratings ``{id, rating ("good" | "ok" |
-"bad"), at, service_day, visit, category, kiosk}``, ``visit`` and ``category`` null for an anonymous rating; never a
-citizen. ``ratings`` is optional when reading (bundles of kiosks made before it hold none): a missing one is empty.
+Parts: ``visits`` (Visit.to_json, with ``identified_by`` "card" | "face" | null), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
+(kiosk/sync.py), ``cards`` (kiosk/synccards.py), whose records are either
+``{citizen, card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card``
+is the HMAC-SHA256 of the card number with the office secret, hex: never the number) or
+``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk), and ``ratings``
+(kiosk/syncratings.py): satisfaction ratings ``{id, rating ("good" | "ok" | "bad"), at, service_day, visit,
+category, kiosk}``, ``visit`` and ``category`` null for an anonymous rating; never a citizen. ``ratings`` is
+optional when reading (bundles of kiosks made before it hold none): a missing one is empty.
 
 The bundle's identity is the sha256 of the whole file; ``prev`` is that of the kiosk's previous bundle (a chain:
 the office sees a gap or a fork). The header holds nothing about a citizen: visits, names and card fields exist
@@ -225,7 +226,8 @@ def make_bundle(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
                 parts: Mapping[str, Iterable[Any]], signing_key: SigningKey, office: OfficePublicKey,
                 extra: Mapping[str, Any] | None = None) -> bytes:
     """The bytes of one bundle. ``parts`` maps names of :data:`PARTS` to records (missing parts are empty)."""
-    payload = make_payload(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created, parts=parts, extra=extra)
+    payload = make_payload(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created, parts=parts,
+                           extra=extra)
     return seal_payload(payload, kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created,
                         signing_key=signing_key, office=office)
 

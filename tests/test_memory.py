@@ -71,7 +71,7 @@ def test_start_up_templates_are_handed_over_in_pieces_once(tmp_path):
 
 
 def test_start_up_pieces_are_blocks_the_system_gets_back_and_frames_are_not():
-    from kiosk.app import BIG_BLOCK
+    from kiosk.memory import BIG_BLOCK
     from kiosk.storage import TemplateFile
 
     piece = TemplateFile.CHUNK * 128 * 4                  # float32 templates of one chunk read

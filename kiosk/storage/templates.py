@@ -121,7 +121,7 @@ class TemplateFile:
     ``templates.sum`` holds the crc32 of the whole file: when it matches, start-up skips the per-record check.
     """
 
-    CHUNK = 32768  # records per read while checking (about 19 MB; its templates 17 MB: kiosk.app.BIG_BLOCK)
+    CHUNK = 32768  # records per read while checking (about 19 MB; its templates 17 MB: kiosk.memory.BIG_BLOCK)
 
     def __init__(self, path: Path, key: Sealer | None = None):
         self.path = Path(path)
