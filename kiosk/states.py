@@ -19,7 +19,7 @@ from kiosk.states_privacy import PrivacySteps
 from kiosk.states_rating import RatingSteps
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
                          IdleView, IssuingView, PrivacyView, RatingChoice, View)
-from kiosk.visit import (CONSENT, PRINT_WAIT, ButtonPressed, CardRead, FaceUpdate, Known, Services, Timing, Visit,
+from kiosk.visit import (CONSENT, PRINT_WAIT, ButtonPressed, FaceUpdate, Known, Services, Timing, Visit,
                          VisitRequest)
 
 log = logging.getLogger("kiosk.states")

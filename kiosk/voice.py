@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kiosk.paths import ASSETS
-from kiosk.views import (ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView, IssuingView,
-                         PrivacyView, View)
+from kiosk.views import (ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, HelpView, IdleView,
+                         IssuingView, PrivacyView, ThanksView, View)
 
 log = logging.getLogger("kiosk.voice")
 
@@ -44,6 +44,8 @@ PROMPTS: dict[str, str] = {
     "privacy-deleted": "Đã xoá dữ liệu của Ông Bà. Mời nhận biên nhận xoá.",
     "privacy-printed": "Mời nhận phiếu in những gì kiosk lưu về Ông Bà.",
     "privacy-refused": "Mã này không hợp lệ hoặc đã dùng. Không có gì thay đổi.",
+    "rating-thanks": "Cảm ơn Ông Bà đã đánh giá.",
+    "call-staff": "Nhân viên sẽ đến hỗ trợ Ông Bà ngay. Vui lòng chờ trong giây lát.",
 }
 # How the letters and digits of a ticket number are said (the Vietnamese names of the letters).
 DIGITS = dict(zip("0123456789", ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")))
@@ -87,6 +89,8 @@ SPEECH: dict[type, Callable[[Any], tuple[str, ...]]] = {
     DoneView: _done,
     FailsafeView: lambda view: ("failsafe",),
     PrivacyView: lambda view: (f"privacy-{view.answer}",) if view.answer else ("privacy",),
+    ThanksView: lambda view: ("rating-thanks",),
+    HelpView: lambda view: ("call-staff",),
 }
 
 
