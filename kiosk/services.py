@@ -197,20 +197,24 @@ class KioskServices:
 
     # -- what the screen may know --------------------------------------------------------------------
     def read_card(self, text: str) -> CardRead | None:
-        """Judge one QR text: None if it is no card (or cards are off); never stores anything."""
+        """Judge one QR text: None if it is no card (or cards are off). A card is audited (valid or not, card
+        record new or known: never its number or name); nothing else is stored."""
         if self._book is None:
             return None
-        today = self._wall().date()
+        now = self._wall()
         try:
-            card = parse_card(text, today=today)
+            card = parse_card(text, today=now.date())
         except NotACard:
             return None
         except InvalidCard as exc:
             log.info("card rejected: %s", exc)
+            self._store.record_event("card_read", now=now, valid=False)
             return CardRead(ok=False)
+        today = now.date()
         key = self._book.key(card.number)
         record = self._book.find(key)
         citizen = record.citizen_id if record is not None else None
+        self._store.record_event("card_read", now=now, valid=True, record="known" if record else "new")
         return CardRead(ok=True, key=key, citizen_id=citizen, masked_name=mask_name(card.name),
                         honorific=card.honorific, minor=card.age_on(today) < self._policy.min_age_for_face,
                         has_templates=citizen is not None and citizen in self._index,
