@@ -177,3 +177,20 @@ def test_consent_records_outlive_the_templates_by_the_configured_period_then_go(
         assert kept_consents(store) == []
     raw = b"".join(p.read_bytes() for p in (data / "citizens").rglob("*") if p.is_file())
     assert live["consent_id"].encode() not in raw
+
+
+def test_the_forget_command_is_audited_as_the_technicians_before_the_deletion_it_makes(tmp_path, capsys):
+    from kiosk.cli_store import forget
+
+    config = load_config(SIMULATION_CONFIG)
+    config = dataclasses.replace(config, data_dir=tmp_path / "data", privacy=dataclasses.replace(
+        config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
+    with Store.open(config.data_dir, kiosk_id="k1", clock=lambda: NOW) as store:
+        cid = store.enrol(np.ones((1, 128), np.float32), now=NOW, consent_text="yes").id
+    assert forget(config, cid, print_receipt=False, now=NOW) == 0
+    tail = [{k: e.get(k) for k in ("event", "command", "citizen", "reason")} for e in _entries(config.data_dir)][-3:]
+    assert tail == [{"event": "command", "command": "forget", "citizen": cid, "reason": None},
+                    {"event": "open", "command": None, "citizen": None, "reason": None},     # the command's store
+                    {"event": "forget", "command": None, "citizen": cid, "reason": "request"}]
+    assert verify(config.data_dir / "audit.jsonl").ok
+    capsys.readouterr()
