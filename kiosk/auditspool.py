@@ -75,10 +75,14 @@ def record(data_dir: Path, event: str, *, now: datetime, **fields: Any) -> str:
 
 def _spool(data_dir: Path, rec: dict[str, Any]) -> str:
     folder = data_dir / SPOOL_DIR
+    path = folder / f"{datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}-{os.urandom(4).hex()}.json"
     try:
         folder.mkdir(exist_ok=True)
-        atomic_write(folder / f"{datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}-{os.urandom(4).hex()}.json",
-                     json.dumps(rec, sort_keys=True).encode("ascii"))
+        atomic_write(path, json.dumps(rec, sort_keys=True).encode("ascii"))
+        owner = data_dir.stat()
+        if os.geteuid() == 0 and owner.st_uid != 0:     # sudo: the kiosk's user must be able to remove it
+            for p in (folder, path):
+                os.chown(p, owner.st_uid, owner.st_gid)
     except (OSError, StorageError) as exc:
         log.warning("audit: %s not recorded: %s", rec["event"], exc)
         return "skipped"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -91,8 +92,14 @@ def test_a_command_logs_at_once_when_the_folder_is_free_and_spools_while_the_kio
     assert record(tmp_path / "nowhere", "export", now=NOW) == "skipped"
     ticks = [0.0]
     with Store.open(data, kiosk_id="k1", clock=lambda: NOW) as store:
+        root = os.geteuid() == 0
+        if root:
+            os.chown(data, 4321, 4321)             # the kiosk user's folder, a technician's sudo beside it
         assert record(data, "export", now=NOW, bundle=3, counts={"visits": 2}) == "spooled"
-        assert len(list((data / SPOOL_DIR).iterdir())) == 1 and _events(data, "export") == []
+        [spooled] = (data / SPOOL_DIR).iterdir()
+        assert _events(data, "export") == []
+        if root:                                   # left to the kiosk user, who must remove it once chained
+            assert spooled.stat().st_uid == (data / SPOOL_DIR).stat().st_uid == 4321
         chore = SpoolChore(store.drain_audit_spool, clock=lambda: ticks[0])
         assert chore.poll() == 1 and chore.next_due == 5.0            # the running kiosk's idle look
         assert list((data / SPOOL_DIR).iterdir()) == [] and chore.poll() == 0
