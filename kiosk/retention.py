@@ -81,9 +81,9 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=28)
 
 
-# Citizens forgotten per idle turn at most, from at most JOURNALS_PER_STEP citizens journals (one compaction each,
-# ~8 ms at 100,000 citizens). Most of a step is fixed: each forget reads the whole templates file twice (its owners
-# and its checksum, ~0.18 s at 100,000 citizens), so a step takes several journals rather than one.
+# Citizens forgotten per idle turn at most, from at most JOURNALS_PER_STEP citizens journals (one compaction each).
+# A step costs ~0.2 s at 100,000 citizens (benchmarks/privacy.py): mostly fsyncs (each journal compacted with its
+# .count sidecar, the wiped template records) and the journals' reading and rewriting; no read of the templates file.
 PURGE_BATCH = 500
 JOURNALS_PER_STEP = 8
 CHECK_SECONDS = 60.0     # how often the idle kiosk looks whether a new day has come
