@@ -211,6 +211,8 @@ def test_a_kiosk_without_its_key_issues_tickets_says_so_and_touches_no_personal_
         assert set(after) <= set(before) | ticket_files                     # no file of data made
         assert {k: v for k, v in after.items() if k not in ticket_files} == \
             {k: v for k, v in before.items() if k not in ticket_files}
+    audit = (config.data_dir / "audit.jsonl").read_text()
+    assert audit.count('"event":"config"') == 1          # the config was audited at the first start, not again
 
 
 # ------------------------------------------------------------------------------------------ deletion, for real
