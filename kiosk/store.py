@@ -48,6 +48,7 @@ from kiosk.audit import AuditLog
 from kiosk.audit import AuditState
 from kiosk.audit import state as audit_state
 from kiosk.audit import verify as verify_audit
+from kiosk.auditspool import SPOOL_DIR
 from kiosk.storage import JournalStorage, RecordLog, SlotFile, fsync_dir, remove_stale_temps, set_aside
 from kiosk.store_base import (
     ARCHIVE_DIR,
@@ -170,7 +171,8 @@ class Store(Numbering, CitizenRecords, RatingRecords):
     def _load(self) -> None:
         repair = not self.readonly
         if repair:
-            for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR):
+            for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR,
+                           self.data_dir / SPOOL_DIR):
                 remove_stale_temps(folder)
             _, notes = RecordLog.load(self.data_dir / AUDIT_FILE, repair=True, decode=False)
             for n in notes:

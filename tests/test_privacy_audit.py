@@ -104,8 +104,11 @@ def test_a_command_logs_at_once_when_the_folder_is_free_and_spools_while_the_kio
         assert chore.poll() == 1 and chore.next_due == 5.0            # the running kiosk's idle look
         assert list((data / SPOOL_DIR).iterdir()) == [] and chore.poll() == 0
         record(data, "import", now=NOW, applied={"delete": 1}, rejected=0, stopped=False)
+    torn = data / SPOOL_DIR / ".x.json.tmp-1-ab"                     # a command killed mid-write
+    torn.write_text("{")
     with Store.open(data, kiosk_id="k1", clock=lambda: NOW):
         pass                                                         # left while it ran: taken at the next start
+    assert list((data / SPOOL_DIR).iterdir()) == [] and "spool_unreadable" not in (data / "audit.jsonl").read_text()
     assert _events(data, "office_key_set") == [{"event": "office_key_set", "fingerprint": "ab12"}]
     assert _events(data, "export") == [{"event": "export", "bundle": 3, "counts": {"visits": 2}}]
     assert _events(data, "import") == [{"event": "import", "applied": {"delete": 1}, "rejected": 0,
