@@ -20,7 +20,7 @@ from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
 from kiosk.services import KioskServices, QueuedForgets
 from kiosk.states import KioskMachine
-from kiosk.visit import CONSENT, ButtonPressed, Timing
+from kiosk.visit import CONSENT, PRIORITY, ButtonPressed, Timing
 from kiosk.views import CategoryChoice
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kiosk.app")
 
 CONSENT_KEY = "y"             # the consent button's key in simulation
+PRIORITY_KEY = "u"            # the priority ("Ưu tiên") button's key in simulation
 
 
 def category_choices(config: Config) -> tuple[CategoryChoice, ...]:
@@ -47,6 +48,7 @@ def category_choices(config: Config) -> tuple[CategoryChoice, ...]:
 def keymap(config: Config) -> dict[str, str]:
     keys = {str(i + 1): c.key for i, c in enumerate(config.categories)}
     keys[CONSENT_KEY] = CONSENT
+    keys[PRIORITY_KEY] = PRIORITY
     return keys
 
 
@@ -114,6 +116,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
     from kiosk.syncdelete import DeletionSpool
+    from kiosk.closures import office_rules
 
     rec = config.recognition
     faults = list(faults)
@@ -166,20 +169,25 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
                              faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
-                             book=book, consent=wording,
+                             book=book, consent=wording, rules=config.rules,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
     services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
+    gate, service_requests = office_rules(config, opened, clock)   # hours, caps, closures (kiosk/closures.py)
+    service_requests.apply_all()            # `kiosk service close|open` queued while the kiosk was stopping
+    priority = config.rules.priority
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
-                           autolink_below=rec.autolink_below, consent=wording)
+                           autolink_below=rec.autolink_below, consent=wording, gate=gate,
+                           priority_age=priority.age, priority_wait=priority.wait_seconds,
+                           priority_button=PRIORITY_KEY.upper() if config.simulate or priority.pin is not None else None)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
-    loop.add_chores(retention, QueuedForgets(services, clock))
+    loop.add_chores(retention, QueuedForgets(services, clock), service_requests)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives)
@@ -348,6 +356,8 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
     pins = {c.key: c.pin for c in config.categories if c.pin is not None}   # all set: kiosk.config checks
     if config.buttons.consent_pin is not None:
         pins[CONSENT] = config.buttons.consent_pin
+    if config.rules.priority.pin is not None:
+        pins[PRIORITY] = config.rules.priority.pin
     return GpioButtons(pins, lambda name: events.put(ButtonPressed(name)),
                        bounce_time=config.buttons.bounce_time, pull_up=config.buttons.pull_up)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiosk.rules import Rules, RulesError, parse_rules
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -190,6 +192,7 @@ class Config:
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
     sync: SyncConfig = field(default_factory=SyncConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    rules: Rules = field(default_factory=Rules)   # [hours] [caps] [priority] [numbers]: kiosk/rules.py
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -230,7 +233,7 @@ def load_config(path: Path | str, *, data_dir: Path | None = None, office_overri
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync", "privacy"})
+                    "timing", "sync", "privacy", "hours", "caps", "priority", "numbers"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -277,8 +280,12 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"recognition.unsure_below: must be at least the threshold ({recognition.threshold}) "
                           f"and below 1.5, got {recognition.unsure_below}")
 
+    try:
+        rules = parse_rules(raw, [c.key for c in categories], kiosk_id)
+    except RulesError as exc:
+        raise ConfigError(str(exc)) from None
     pins = [(f"categories[{i}].pin", c.pin) for i, c in enumerate(categories)]
-    pins.append(("buttons.consent_pin", buttons.consent_pin))
+    pins += [("buttons.consent_pin", buttons.consent_pin), ("priority.pin", rules.priority.pin)]
     seen: dict[int, str] = {}
     for key, pin in pins:
         if pin is None:
@@ -290,7 +297,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         seen[pin] = key
     simulate = _bool(kiosk, "kiosk.simulate", "simulate", default=False)
     if not simulate:
-        missing = [key for key, pin in pins if pin is None]
+        missing = [key for key, pin in pins if pin is None and key != "priority.pin"]
         if missing:
             raise ConfigError(f"{missing[0]}: a real kiosk needs a GPIO pin here")
 
@@ -311,6 +318,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"privacy.key_file: must be outside the data folder {data_dir} "
                           f"(a copy of the data must not carry the key that opens it)")
     return Config(
+        rules=rules,
         kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
         data_dir=data_dir,
@@ -369,8 +377,7 @@ def _categories(raw: Any) -> tuple[Category, ...]:
 
 
 def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance], *, floats: tuple[str, ...] = ()) -> Any:
-    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults.
-
+    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults;
     ``floats``: optional keys (default None) that take a number.
     """
     table = _table(raw, name, required=False)
@@ -399,8 +406,7 @@ def _identity(raw: dict[str, Any]) -> IdentityConfig:
         unknown = [k for k in keep if k not in CARD_FIELDS]
         if unknown:
             raise ConfigError(f"identity.keep: unknown field {unknown[0]!r} (known: {', '.join(CARD_FIELDS)})")
-        section = IdentityConfig(section.secret_file, tuple(dict.fromkeys(keep)), section.max_templates,
-                                 section.min_age_for_face)
+        section = replace(section, keep=tuple(dict.fromkeys(keep)))
     if not section.secret_file.strip():
         raise ConfigError("identity.secret_file: expected a file path")
     return section

@@ -22,6 +22,7 @@ class Outcome:
     proposed: str | None = None        # the citizen whose masked name was offered ("is this you?")
     card: str | None = None            # "ok" | "invalid" | None
     visit_id: str = ""                 # the stored visit, to match the printer's answer
+    priority: bool = False             # a priority ticket (HT-U01)
 
 
 class Phase(StrEnum):
@@ -34,6 +35,7 @@ class Phase(StrEnum):
     DONE = "done"                      # the ticket screen
     FAILSAFE = "failsafe"
     PRIVACY = "privacy"                # a consent receipt's code was shown: delete my data / print what is kept
+    REFUSED = "refused"                # the service pressed is closed or full: the screen says why, no ticket
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,14 @@ class TicketIssued:
 
 
 @dataclass(frozen=True)
+class TicketRefused:
+    """A service button gave no ticket: ``reason`` "closed" | "full" (kiosk/rules.py); the screen says why."""
+    category: str
+    reason: str
+    priority: bool = False
+
+
+@dataclass(frozen=True)
 class PrinterAnswered:
     """The printer's answer for the ticket on screen came back: ``outcome.printed`` is set."""
     outcome: Outcome
@@ -108,4 +118,4 @@ class VisitFailed:
 
 
 MachineEvent = (FaceSettled | CodeJudged | QuestionAsked | TicketIssued | PrinterAnswered | PrivacyOffered
-                | PrivacyAnswered | VisitEnded | VisitFailed)
+                | PrivacyAnswered | VisitEnded | VisitFailed | TicketRefused)

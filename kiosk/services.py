@@ -15,6 +15,7 @@ from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
 from kiosk.machine_events import CodeCheck
+from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
@@ -33,7 +34,7 @@ class KioskServices:
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
-                 policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE) -> None:
+                 policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE, rules: Rules = Rules()) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -48,6 +49,7 @@ class KioskServices:
         self._policy = policy
         self._consent = consent           # what the consent screen showed: stored with each enrolment, printed
         self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
+        self._rules = rules               # priority series and this kiosk's range of numbers (kiosk/rules.py)
 
     # -- the visit --------------------------------------------------------------------------------------
     def issue(self, visit: VisitRequest) -> Issued:
@@ -66,7 +68,9 @@ class KioskServices:
                 log.exception("enrolment failed; issuing the ticket without a citizen")
         spec = self._categories[visit.category]
         stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
-                                          identified_by=identified_by)
+                                          identified_by=identified_by,
+                                          mark=self._rules.priority.mark if visit.priority else "",
+                                          numbers=self._rules.numbers(self._kiosk_id, visit.category))
         content = TicketContent(office=self._office, ticket=stored.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=stored.issued_at, kiosk_id=self._kiosk_id,
                                 visit_id=stored.id)
@@ -207,7 +211,7 @@ class KioskServices:
         return CardRead(ok=True, key=key, citizen_id=citizen, masked_name=mask_name(card.name),
                         honorific=card.honorific, minor=card.age_on(today) < self._policy.min_age_for_face,
                         has_templates=citizen is not None and citizen in self._index,
-                        fields=kept_fields(card, self._policy.keep))
+                        fields=kept_fields(card, self._policy.keep), age=card.age_on(today))
 
     def who(self, citizen_id: str) -> Known | None:
         """The masked name and honorific of a known citizen (from the card record, else the store)."""
