@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from kiosk.config import Category, Config
+from kiosk.loop import RequestFolderChore
 from kiosk.rules import Refusal, Rules, full_refusal
 from kiosk.storage import StorageError, atomic_write
 from kiosk.store_numbers import service_day_of
@@ -76,22 +77,16 @@ def queue_request(data_dir: Path, action: str, service: str, at: str, by: str = 
     return path
 
 
-class ServiceRequests:
+class ServiceRequests(RequestFolderChore):
     """Applies the queued requests (an idle chore of the loop, and what the command runs when no kiosk does)."""
-
-    EVERY = 1.0           # seconds between looks at the (tiny) request folder
 
     def __init__(self, data_dir: Path, closures: Closures, services: Mapping[str, Any], day_of: Callable[[], date],
                  clock: Callable[[], float] = lambda: 0.0) -> None:
+        super().__init__(clock)
         self._folder = Path(data_dir) / REQUESTS_DIR
-        self._closures, self._services, self._day_of, self._clock = closures, services, day_of, clock
-        self.next_due = 0.0
+        self._closures, self._services, self._day_of = closures, services, day_of
 
-    def poll(self) -> list[str]:
-        now = self._clock()
-        if now < self.next_due:
-            return []
-        self.next_due = now + self.EVERY
+    def work(self) -> list[str]:
         return self.apply_all()
 
     def apply_all(self) -> list[str]:

@@ -15,6 +15,7 @@ from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
 from kiosk.machine_events import CodeCheck
+from kiosk.loop import RequestFolderChore
 from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
@@ -262,19 +263,13 @@ def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = No
     ]
 
 
-class QueuedForgets:
+class QueuedForgets(RequestFolderChore):
     """The loop's idle chore for `kiosk forget` beside the running kiosk: its queued requests are done within a
     second of the screen being free, so the command can wait for them and say they are done."""
 
-    EVERY = 1.0           # seconds between looks at the (tiny) request folder
-
     def __init__(self, services: KioskServices, clock: Callable[[], float]) -> None:
-        self._services, self._clock = services, clock
-        self.next_due = 0.0
+        super().__init__(clock)
+        self._services = services
 
-    def poll(self) -> list[str]:
-        now = self._clock()
-        if now < self.next_due:
-            return []
-        self.next_due = now + self.EVERY
+    def work(self) -> list[str]:
         return self._services.forget_requested()
