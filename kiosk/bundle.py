@@ -408,7 +408,7 @@ def write_bundle(path: Path | str, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------------------ signed documents
-KINDS = ("ack", "config", "delete", "office-key")
+KINDS = ("ack", "config", "delete", "office-key", "service")
 
 
 def sign_document(body: Mapping[str, Any], key: SigningKey) -> bytes:

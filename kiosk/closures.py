@@ -103,7 +103,10 @@ class ServiceRequests(RequestFolderChore):
                 action, service, at, by = (str(doc[k]) for k in ("action", "service", "at", "by"))
                 if action not in ACTIONS or service not in self._services:
                     raise ValueError(f"unknown action or service: {action} {service}")
-                self._closures.apply(action, service, self._day_of(), at=at, by=by)
+                today = self._day_of()
+                if datetime.fromisoformat(at).date() < today:
+                    raise ValueError(f"made on {at[:10]}, a past day: closures are for the day they are made")
+                self._closures.apply(action, service, today, at=at, by=by)
             except (OSError, ValueError, KeyError, TypeError, StorageError) as exc:
                 log.warning("%s: request not applied: %s", path, exc)
             else:

@@ -195,3 +195,35 @@ def test_kiosk_service_close_and_open_without_and_beside_a_running_kiosk(tmp_pat
     events = [(e.get("event"), e.get("service"), e.get("by")) for e in audit if "service" in e]
     assert events == [("service_close", "dat-dai", "cli"), ("service_open", "dat-dai", "cli")]
     assert verify(config.data_dir / "audit.jsonl").ok
+
+
+def test_a_signed_usb_file_from_the_office_closes_a_service_for_its_day(tmp_path):
+    from kiosk.app import build_kiosk
+    from kiosk.loop import FakeClock
+    from kiosk.office.outbox import service_closure
+    from kiosk.replay import replay_config
+    from synckit import T0, make_kiosk, run_import
+
+    k = make_kiosk(tmp_path / "kiosk")
+    k.issue(1)                                      # a kiosk that has run: its data folder exists
+    stick = tmp_path / "stick"
+    (stick / B.SYNC_DIR).mkdir(parents=True)
+    with Database.open(str(tmp_path / "office.db")) as db:
+        service_closure(stick, "close", "dat-dai", db=db, office=k.office, now=T0)
+    result = run_import(k, stick)
+    assert [line.split(": ", 1)[1] for line in result.applied] == [
+        "service dat-dai: close (for 2026-11-27, applied by the kiosk when idle)"]
+    kiosk = build_kiosk(replay_config(k.config, k.data, tmp_path / "out"), clock=FakeClock(T0), sync=True,
+                        use_gpio=False)     # the kiosk starts: it applies the queued closure
+    try:
+        assert [c.status_vi for c in kiosk.loop.machine.view.categories] == [None, "Tạm ngừng hôm nay"]
+    finally:
+        kiosk.close()
+    kiosk = build_kiosk(replay_config(k.config, k.data, tmp_path / "out"), clock=FakeClock(T0.replace(day=28)),
+                        sync=True, use_gpio=False)     # the next day: open again
+    try:
+        assert [c.status_vi for c in kiosk.loop.machine.view.categories] == [None, None]
+    finally:
+        kiosk.close()
+    audit = (k.data / "audit.jsonl").read_text(encoding="utf-8")
+    assert '"event":"service_close"' in audit and '"by":"usb"' in audit
