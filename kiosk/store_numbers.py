@@ -32,6 +32,12 @@ class ClockRepair:
     future_visits: int              # visits stored with a service day after today: their dates are wrong
 
 
+def _mark_of(ticket: str) -> str:
+    """The series mark of a printed ticket: "U" in HT-U01, "" in HT-001."""
+    number = ticket.rpartition("-")[2]
+    return number[:len(number) - len(number.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))]
+
+
 def service_day_of(now: datetime, day_start_hour: int) -> date:
     """The day a ticket issued at ``now`` belongs to, when counters reset at ``day_start_hour`` local time."""
     return (now - timedelta(hours=day_start_hour)).date()
@@ -114,7 +120,7 @@ class Numbering(VisitArchive):
         day = service_day_of(now, self.day_start_hour)
         iso = day.isoformat()
         visits = list(self.visits(since=day))
-        taken = [(v.category, v.number) for v in visits if v.service_day == day]
+        taken = [(series_key(v.category, _mark_of(v.ticket)), v.number) for v in visits if v.service_day == day]
         taken += [(category, last) for (d, category), (_, last) in self._counters.items() if d == iso]
         taken += [(category, number) for (d, category), number in self._floors.items() if d == iso]
         if self._marks["day"] == iso:
