@@ -227,3 +227,16 @@ def test_a_signed_usb_file_from_the_office_closes_a_service_for_its_day(tmp_path
         kiosk.close()
     audit = (k.data / "audit.jsonl").read_text(encoding="utf-8")
     assert '"event":"service_close"' in audit and '"by":"usb"' in audit
+
+
+def test_a_card_aged_75_or_more_gets_a_priority_ticket_by_itself(tmp_path):
+    from test_identity_replay import AN, DrawnEngine, _picture
+
+    elder = "001045001234||Phạm Văn Lão|01021945|Nam|Hà Nội|15062021"     # invented: born 1945
+    old_enough = "001051004321||Đỗ Văn Tư|01011951|Nam|Hà Nội|15062021"    # invented: born 1951, 75 in 2026
+    visits = [{"image": _picture(tmp_path, name, card=payload), "category": "ho-tich", "consent": False,
+               "confirm": False, "priority": False, "at": datetime(2026, 12, 1, 9, 0) if name == "a" else None}
+              for name, payload in (("a", elder), ("b", AN), ("c", old_enough))]
+    out = run_replay(visits, data_dir=tmp_path / "data", out_dir=tmp_path / "out", engine=DrawnEngine())
+    assert [(r["ticket"], r["priority"], r["card"]) for r in out] == [("HT-U01", True, "ok"), ("HT-001", False, "ok"),
+                                                                      ("HT-U02", True, "ok")]
