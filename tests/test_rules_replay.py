@@ -240,3 +240,24 @@ def test_a_card_aged_75_or_more_gets_a_priority_ticket_by_itself(tmp_path):
     out = run_replay(visits, data_dir=tmp_path / "data", out_dir=tmp_path / "out", engine=DrawnEngine())
     assert [(r["ticket"], r["priority"], r["card"]) for r in out] == [("HT-U01", True, "ok"), ("HT-001", False, "ok"),
                                                                       ("HT-U02", True, "ok")]
+
+
+def test_the_office_sets_hours_caps_and_ranges_by_a_signed_config_but_never_the_priority_pin(tmp_path):
+    from synckit import Office, make_kiosk, run_import
+
+    k = make_kiosk(tmp_path / "kiosk")
+    k.issue(1)
+    stick = tmp_path / "stick"
+    (stick / B.SYNC_DIR).mkdir(parents=True)
+    rules = ('[hours]\nsat = ["07:30-11:30"]\n[caps]\nho-tich = 40\n[numbers]\nk-01 = [1, 499]\nk-02 = [500, 999]\n'
+             '[priority]\nage = 70\n')
+    office = Office(k)
+    office.signed(stick, "1.signed", {"kind": "config", "sequence": 1, "toml": rules})
+    office.signed(stick, "2.signed", {"kind": "config", "sequence": 2, "toml": "[priority]\npin = 16\n"})
+    result = run_import(k, stick)
+    assert len(result.applied) == 1 and "in [priority] only age, mark, wait_seconds may change" in result.rejected[0]
+    config = load_config(k.config)
+    assert config.rules.caps == {"ho-tich": 40} and config.rules.priority.age == 70
+    assert config.rules.numbers("k-01", "dat-dai") == (1, 499)
+    assert config.rules.hours is not None and config.rules.hours.is_open(datetime(2026, 12, 5, 8, 0))
+    assert not config.rules.hours.is_open(datetime(2026, 12, 7, 8, 0))       # a Monday: only Saturday is set
