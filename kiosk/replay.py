@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import itertools
 import json
 import logging
 import sys
@@ -98,7 +99,7 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
         at = _at(entry.get("at"), where, clock)
         clock = at or clock
         visits.append({"image": image, "category": category, "consent": consent, "confirm": confirm,
-                       "priority": entry.get("priority", False), "at": at,
+                       **({"priority": True} if entry.get("priority") else {}), **({"at": at} if at else {}),
                        **({"privacy": privacy} if privacy else {})})
     return visits
 
@@ -217,7 +218,7 @@ def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overr
                                                             secret_file=str(Path(data_dir) / "office-secret")))
 
 
-def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
+def run_replay(visits: Iterable[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
                overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None,
                results: list[dict] | None = None) -> list[dict]:
     """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit.
@@ -226,7 +227,12 @@ def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path
     from hardware.camera import FileCamera
 
     config = replay_config(config_path, data_dir, out_dir, overrides)
-    first_at = next((visit["at"] for visit in visits if visit.get("at") is not None), None)
+    if not isinstance(visits, list):      # (a lazy script: its first visit alone says when it starts)
+        first = next(iter(visits), None)
+        visits = itertools.chain([first] if first is not None else [], visits)
+        first_at = first.get("at") if first is not None else None
+    else:
+        first_at = next((visit["at"] for visit in visits if visit.get("at") is not None), None)
     clock = FakeClock(first_at)           # the script's first "at", else now
     camera = FileCamera([], loop=True)    # a shown still stays in view until the next visit
     kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
