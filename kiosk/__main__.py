@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     print_test = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     print_test.add_argument("--config", type=Path, default=None)
 
+    from kiosk.cli_ratings import add_command as ratings_command
+    ratings_command(sub, _day)
     _add_sync_commands(sub)
     _add_privacy_commands(sub)
 
@@ -231,6 +233,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         data = args.data or _config(args).data_dir   # with --data no config file is needed
         return print_visits(data, args.since, args.json)
+    if args.command == "ratings":
+        from kiosk.cli_ratings import print_ratings
+
+        return print_ratings(args.data or _config(args).data_dir, args.since, args.json)
     if args.command == "citizens":
         from kiosk.cli_store import print_citizens
 

@@ -17,11 +17,12 @@ from kiosk.config import Config
 from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
-from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StickSource, TicketStore
+from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
 from kiosk.services import KioskServices, QueuedForgets
 from kiosk.states import KioskMachine
+from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, PRIORITY, ButtonPressed, Timing
-from kiosk.views import CategoryChoice
+from kiosk.views import CategoryChoice, RatingChoice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +40,8 @@ log = logging.getLogger("kiosk.app")
 
 CONSENT_KEY = "y"             # the consent button's key in simulation
 PRIORITY_KEY = "u"            # the priority ("Ưu tiên") button's key in simulation
+RATING_KEYS = {"rate-good": "g", "rate-ok": "n", "rate-bad": "b"}   # simulation keys, also the on-screen labels
+STAFF_KEYS = {CALL_STAFF: "h", STAFF_RESET: "r"}                     # h: help; r: staff's reset (simulation)
 
 
 def category_choices(config: Config) -> tuple[CategoryChoice, ...]:
@@ -49,7 +52,18 @@ def keymap(config: Config) -> dict[str, str]:
     keys = {str(i + 1): c.key for i, c in enumerate(config.categories)}
     keys[CONSENT_KEY] = CONSENT
     keys[PRIORITY_KEY] = PRIORITY
+    if config.rating.enabled:
+        keys.update({key: name for name, key in RATING_KEYS.items()})
+    if config.staff.enabled:
+        keys.update({key: name for name, key in STAFF_KEYS.items()})
     return keys
+
+
+def rating_choices(config: Config) -> tuple[RatingChoice, ...]:
+    """The rating buttons drawn on the idle and greeting screens; none when ratings are off."""
+    if not config.rating.enabled:
+        return ()
+    return tuple(RatingChoice(RATING_BUTTONS[name], key.upper()) for name, key in RATING_KEYS.items())
 
 
 def machine_timing(config: Config) -> Timing:
@@ -75,12 +89,14 @@ class Kiosk:
     stick_source: StickSource | None = None  # udev (or the simulation's folder) -> sticks
     sticks: StickWatch | None = None
     archives: ArchiveCheck | None = None
+    staff: StaffDesk | None = None   # the desk's call-staff light or buzzer
 
     def close(self) -> None:
         if self.archives is not None:
             self.archives.close()       # before the store: the scan holds the store's month files
         # The print queue first: tickets already stored get their paper before the printer closes.
-        parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.worker, self.camera,
+        parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.staff, self.worker,
+                                              self.camera,
                                               self.print_queue, self.printer, self.screen, self.book, self.store)
         for part in parts:
             if part is None:
@@ -140,12 +156,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                           p.records_extra_months), index=index, clock=clock, wall=clock.wall)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
+    staff: StaffDesk | None = None
     if use_gpio and not config.simulate:
         try:
             buttons = make_buttons(config, events)
         except ButtonError as exc:
             log.error("buttons: %s", exc)
             faults.append(f"Nút bấm lỗi / buttons: {exc}")
+        staff = make_staff(config, faults)
+    elif config.staff.enabled and config.simulate:
+        from hardware.staffcall import LoggedStaffCall
+
+        staff = LoggedStaffCall()          # H calls, R resets: the journal shows the desk light
     worker = None
     # The face models load after the index is built, once the store's copy of the templates is gone: loading them
     # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.
@@ -179,18 +201,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
-                           autolink_below=rec.autolink_below, consent=wording, gate=gate,
-                           priority_age=priority.age, priority_wait=priority.wait_seconds,
+                           autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config),
+                           gate=gate, priority_age=priority.age, priority_wait=priority.wait_seconds,
                            priority_button=PRIORITY_KEY.upper() if config.simulate or priority.pin is not None else None)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=staff)
     loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock), clock, sticks)
     loop.add_chores(retention, QueuedForgets(services, clock), service_requests)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
-                 archives=archives)
+                 archives=archives, staff=staff)
 
 
 class ArchiveCheck:
@@ -358,8 +380,30 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
         pins[CONSENT] = config.buttons.consent_pin
     if config.rules.priority.pin is not None:
         pins[PRIORITY] = config.rules.priority.pin
+    r, s = config.rating, config.staff
+    if r.enabled:
+        rated = {"rate-good": r.good_pin, "rate-ok": r.ok_pin, "rate-bad": r.bad_pin}
+        pins.update({name: pin for name, pin in rated.items() if pin is not None})
+    if s.enabled and s.call_pin is not None:
+        pins[CALL_STAFF] = s.call_pin       # the reset button is the desk output's own (make_staff)
     return GpioButtons(pins, lambda name: events.put(ButtonPressed(name)),
                        bounce_time=config.buttons.bounce_time, pull_up=config.buttons.pull_up)
+
+
+def make_staff(config: Config, faults: list[str]) -> StaffDesk | None:
+    """The call-staff light or buzzer and the staff's reset button; a pin that fails is a fault for staff."""
+    from hardware.staffcall import StaffCall, StaffCallError
+
+    s = config.staff
+    if not s.enabled or s.output_pin is None:
+        return None
+    try:
+        return StaffCall(s.output_pin, reset_pin=s.reset_pin, kind=s.output, pull_up=config.buttons.pull_up,
+                         on_reset=lambda: log.info("staff call reset at the desk"))
+    except StaffCallError as exc:
+        log.error("staff call: %s", exc)
+        faults.append(f"Gọi nhân viên lỗi / staff call: {exc}")
+        return None
 
 
 def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, faults: list[str]

@@ -32,10 +32,13 @@ Bundle (all integers big-endian)::
     part = zlib-compressed JSON Lines (UTF-8), one record a line; sha256 is of the compressed bytes
 
 Parts: ``visits`` (Visit.to_json, with ``identified_by`` "card" | "face" | null), ``consents``, ``tombstones`` (deletion receipts), ``audit``, ``counters``
-(kiosk/sync.py) and ``cards`` (kiosk/synccards.py), whose records are either
+(kiosk/sync.py), ``cards`` (kiosk/synccards.py), whose records are either
 ``{citizen, card, fields {name, birth_date, sex[, address]}, created_at, last_seen}`` (new or changed; ``card``
 is the HMAC-SHA256 of the card number with the office secret, hex: never the number) or
-``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk).
+``{citizen, card, deleted: true}`` (the card record was deleted on the kiosk), and ``ratings``
+(kiosk/syncratings.py): satisfaction ratings ``{id, rating ("good" | "ok" | "bad"), at, service_day, visit,
+category, kiosk}``, ``visit`` and ``category`` null for an anonymous rating; never a citizen. ``ratings`` is
+optional when reading (bundles of kiosks made before it hold none): a missing one is empty.
 
 The bundle's identity is the sha256 of the whole file; ``prev`` is that of the kiosk's previous bundle (a chain:
 the office sees a gap or a fork). The header holds nothing about a citizen: visits, names and card fields exist
@@ -93,7 +96,8 @@ INBOX_SUFFIX = ".signed"
 
 # The parts a bundle may hold, in this order. Face templates are not among them and never will be: the writer
 # and the reader refuse any other name.
-PARTS = ("visits", "consents", "tombstones", "audit", "counters", "cards")
+PARTS = ("visits", "consents", "tombstones", "audit", "counters", "cards", "ratings")
+OPTIONAL_PARTS = ("ratings",)      # added later: a bundle from an older kiosk lacks it (read as empty)
 
 MAX_HEADER_BYTES = 4096
 MAX_BUNDLE_BYTES = 512 << 20       # a kiosk's first export of ~1M visits is about 40 MB; FAT's limit is 4 GiB
@@ -335,6 +339,8 @@ def open_bundle(data: bytes, *, office_key: OfficeKeys, kiosk_verify_keys: Mappi
     parts: dict[str, list[Any]] = {}
     for entry in manifest.get("parts", []):
         parts[_part_name(entry, where)] = _decode_part(body, entry, where, max_part_bytes)
+    for name in OPTIONAL_PARTS:
+        parts.setdefault(name, [])
     missing = set(PARTS) - set(parts)
     if missing:
         raise BundleError(f"{where}: parts missing: {', '.join(sorted(missing))}")

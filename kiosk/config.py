@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiosk.rules import Rules, RulesError, parse_rules
+from kiosk.config_desk import RatingConfig, StaffConfig, desk_pins, desk_sections
+from kiosk.rules import Rules, config_rules
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -193,6 +194,8 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     rules: Rules = field(default_factory=Rules)   # [hours] [caps] [priority] [numbers]: kiosk/rules.py
+    rating: RatingConfig = field(default_factory=RatingConfig)     # kiosk.config_desk
+    staff: StaffConfig = field(default_factory=StaffConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -233,7 +236,7 @@ def load_config(path: Path | str, *, data_dir: Path | None = None, office_overri
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync", "privacy", "hours", "caps", "priority", "numbers"})
+                    "timing", "sync", "privacy", "rating", "staff", "hours", "caps", "priority", "numbers"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -256,6 +259,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
     timing = _section(raw, "timing", TimingConfig)
     sync = _section(raw, "sync", SyncConfig)
     privacy = _section(raw, "privacy", PrivacyConfig)
+    rating, staff = desk_sections(raw, _section)
     _check_choice("privacy.key_source", privacy.key_source, ("file", "board"))
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
@@ -280,12 +284,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"recognition.unsure_below: must be at least the threshold ({recognition.threshold}) "
                           f"and below 1.5, got {recognition.unsure_below}")
 
-    try:
-        rules = parse_rules(raw, [c.key for c in categories], kiosk_id)
-    except RulesError as exc:
-        raise ConfigError(str(exc)) from None
+    rules = config_rules(raw, [c.key for c in categories], kiosk_id)      # kiosk/rules.py
     pins = [(f"categories[{i}].pin", c.pin) for i, c in enumerate(categories)]
-    pins += [("buttons.consent_pin", buttons.consent_pin), ("priority.pin", rules.priority.pin)]
+    pins += [("buttons.consent_pin", buttons.consent_pin)] + desk_pins(rating, staff) + rules.pins()
     seen: dict[int, str] = {}
     for key, pin in pins:
         if pin is None:
@@ -297,7 +298,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         seen[pin] = key
     simulate = _bool(kiosk, "kiosk.simulate", "simulate", default=False)
     if not simulate:
-        missing = [key for key, pin in pins if pin is None and key != "priority.pin"]
+        missing = [key for key, pin in pins if pin is None]
         if missing:
             raise ConfigError(f"{missing[0]}: a real kiosk needs a GPIO pin here")
 
@@ -318,8 +319,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"privacy.key_file: must be outside the data folder {data_dir} "
                           f"(a copy of the data must not carry the key that opens it)")
     return Config(
-        rules=rules,
-        kiosk_id=kiosk_id,
+        rules=rules, kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
         data_dir=data_dir,
         day_start_hour=day_start,
@@ -334,7 +334,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         timing=timing,
         min_free_mb=min_free_mb,
         sync=sync,
-        privacy=privacy,
+        privacy=privacy, rating=rating, staff=staff,
     )
 
 

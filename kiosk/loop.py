@@ -20,11 +20,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from kiosk.machine_events import MachineEvent, Phase, TicketIssued, VisitEnded, VisitFailed
+from kiosk.machine_events import MachineEvent, Phase, StaffCalled, StaffReset, TicketIssued, VisitEnded, VisitFailed
 from kiosk.states import KioskMachine
 from kiosk.visit import ButtonPressed, FaceUpdate
 
 if TYPE_CHECKING:
+    from kiosk.seams import StaffDesk
     from kiosk.disk import DiskWatch
     from kiosk.stickwatch import StickWatch
 
@@ -198,7 +199,8 @@ class EventLoop:
                  screen: Any = None, camera: Any = None, worker: RecognitionWorker | None = None,
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
-                 sticks: StickWatch | None = None, chores: Sequence[IdleChore] = ()) -> None:
+                 sticks: StickWatch | None = None, chores: Sequence[IdleChore] = (),
+                 staff: StaffDesk | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -217,6 +219,7 @@ class EventLoop:
         self._sticks = sticks                # USB sync: its banner is drawn over the view, never a phase
         if sticks is not None and sticks.on_change is None:
             sticks.on_change = lambda: events.put(WAKE)
+        self._staff = staff                  # the desk's call-staff light or buzzer (hardware.staffcall)
         self.chores = tuple(chores)         # the office's deletions and config (kiosk/syncdelete, officeconfig)
         self.exit_status = 0                 # what `kiosk run` exits with (a chore may ask for a restart)
         self.tickets = 0                     # issued since start, and the last one: for the status line
@@ -256,6 +259,10 @@ class EventLoop:
         for event in said:
             if isinstance(event, VisitEnded) and self._worker is not None:
                 self._worker.reset()         # the next person is somebody new: do not carry the track over
+            elif isinstance(event, StaffCalled) and self._staff is not None:
+                self._staff.call()           # on until staff reset it (their button, or StaffReset)
+            elif isinstance(event, StaffReset) and self._staff is not None:
+                self._staff.reset()
             elif isinstance(event, TicketIssued):
                 self.tickets += 1
                 self.last_ticket = event.outcome.ticket

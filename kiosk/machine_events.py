@@ -36,6 +36,8 @@ class Phase(StrEnum):
     FAILSAFE = "failsafe"
     PRIVACY = "privacy"                # a consent receipt's code was shown: delete my data / print what is kept
     REFUSED = "refused"                # the service pressed is closed or full: the screen says why, no ticket
+    RATED = "rated"                    # a satisfaction rating was pressed: "thank you" (kiosk.states_rating)
+    HELP = "help"                      # the call-staff button was pressed: "someone is coming"
 
 
 @dataclass(frozen=True)
@@ -117,5 +119,23 @@ class VisitFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class Rated:
+    """A satisfaction rating pressed and stored: linked to the citizen's visit of the day, or anonymous."""
+    rating: str                        # "good" | "ok" | "bad": the button pressed
+    linked: bool                       # linked to a visit of the same service day
+    new: bool = True                   # False: that visit was rated before, nothing changed (one per visit)
+
+
+@dataclass(frozen=True)
+class StaffCalled:
+    """The call-staff button was pressed: the desk's light or buzzer goes on until staff reset it."""
+
+
+@dataclass(frozen=True)
+class StaffReset:
+    """Staff reset the call (the simulation's key; on a Pi the reset button acts on the output directly)."""
+
+
 MachineEvent = (FaceSettled | CodeJudged | QuestionAsked | TicketIssued | PrinterAnswered | PrivacyOffered
-                | PrivacyAnswered | VisitEnded | VisitFailed | TicketRefused)
+                | PrivacyAnswered | VisitEnded | VisitFailed | Rated | StaffCalled | StaffReset | TicketRefused)

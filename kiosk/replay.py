@@ -4,9 +4,10 @@ A script is JSON Lines, one visit a line: ``{"image": "faces/a/1.jpg", "category
 "consent": true}``; ``image`` may be a list shown one after another (a face, then a card), and
 ``"confirm": true`` presses the consent button when the kiosk asks "is this you?"; ``"privacy": "delete"`` (or
 ``"print"``) with a consent receipt's PNG as the image answers the privacy screen instead of taking a ticket
-(its line says ``"privacy": "deleted" | "printed" | "refused"``). ``"priority": true`` presses the priority
-button with the service; ``"at": "2026-12-01T09:30"`` sets the kiosk's clock for that visit (never back), so
-opening hours and caps are scriptable: a refused press says ``"ticket": null, "refused": "closed" | "full"``.
+(its line says ``"privacy": "deleted" | "printed" | "refused"``); ``"rating": "good" | "ok" | "bad"`` presses
+that rating button instead (kiosk.replay_rating: ``"linked"``, ``"counted"``). ``"priority": true`` presses the
+priority button with the service; ``"at": "2026-12-01T09:30"`` sets the kiosk's clock for that visit (never back),
+so opening hours and caps are scriptable: a refused press says ``"ticket": null, "refused": "closed" | "full"``.
 The file camera
 shows the images, scripted button presses stand in for the citizen, and a fake clock makes every timeout pass instantly. One JSON line per visit comes out,
 and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.png) in ``out_dir``.
@@ -33,13 +34,14 @@ from kiosk.loop import FakeClock
 from kiosk.config import Config, SIMULATION_CONFIG, load_config
 from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
                                   TicketIssued, TicketRefused, VisitEnded)
+from kiosk.replay_rating import rating_choice, rating_visit
 from kiosk.visit import CONSENT, PRIORITY, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
 PRIVACY_CHOICES = ("delete", "print")
 MAX_PIXELS = 40_000_000    # an image bigger than this is refused from its header, before any decoding
 MAX_PATH = 1024            # characters of an image path in a script
-FIELDS = {"image", "category", "consent", "confirm", "privacy", "priority", "at"}   # other branches add theirs here
+FIELDS = {"image", "category", "consent", "confirm", "privacy", "rating", "priority", "at"}   # other branches add theirs here
 AT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
@@ -74,8 +76,12 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
         if unknown:
             raise ScriptError(f"{where}: unknown field(s) {_short(', '.join(sorted(unknown)))}")
         privacy = _privacy_choice(entry, where)
+        try:
+            rating = rating_choice(entry, where)
+        except ValueError as exc:
+            raise ScriptError(str(exc)) from None
         category = entry.get("category")
-        if privacy is None and (not isinstance(category, str) or category not in known):
+        if privacy is None and rating is None and (not isinstance(category, str) or category not in known):
             raise ScriptError(f"{where}: unknown category {_short(repr(category))} "
                               f"(known: {', '.join(sorted(known))})")
         image = entry.get("image")
@@ -100,7 +106,7 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
         clock = at or clock
         visits.append({"image": image, "category": category, "consent": consent, "confirm": confirm,
                        **({"priority": True} if entry.get("priority") else {}), **({"at": at} if at else {}),
-                       **({"privacy": privacy} if privacy else {})})
+                       **({"privacy": privacy} if privacy else {}), **({"rating": rating} if rating else {})})
     return visits
 
 
@@ -270,6 +276,11 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
                     break
     if visit.get("privacy"):
         return _privacy_visit(kiosk, camera, clock, config, visit["privacy"], seen)
+    if visit.get("rating"):
+        try:
+            return rating_visit(loop, camera, clock, visit["rating"])
+        except RuntimeError as exc:
+            raise ReplayStopped(str(exc)) from None
     if visit.get("priority"):
         loop.events.put(ButtonPressed(PRIORITY))
     loop.events.put(ButtonPressed(visit["category"]))

@@ -71,6 +71,10 @@ class Rules:
     priority: PriorityRules = PriorityRules()
     ranges: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)  # kiosk -> service -> range
 
+    def pins(self) -> list[tuple[str, int | None]]:
+        """(config key, pin) of the priority button when there is one, for the config's one-use-a-pin check."""
+        return [] if self.priority.pin is None else [("priority.pin", self.priority.pin)]
+
     def numbers(self, kiosk_id: str, service: str) -> tuple[int, int]:
         """The first and last number this kiosk may hand out in ``service`` (both series)."""
         return self.ranges.get(kiosk_id, {}).get(service, (1, MAX_NUMBER))
@@ -122,6 +126,16 @@ def full_refusal(name_vi: str, name_en: str) -> Refusal:
 
 
 # -------------------------------------------------------------------------------------------------- parsing
+def config_rules(raw: Mapping[str, Any], services: Sequence[str], kiosk_id: str) -> Rules:
+    """:func:`parse_rules` for :func:`kiosk.config.parse_config`: its errors as the config's ``ConfigError``."""
+    from kiosk.config import ConfigError
+
+    try:
+        return parse_rules(raw, services, kiosk_id)
+    except RulesError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def parse_rules(raw: Mapping[str, Any], services: Sequence[str], kiosk_id: str) -> Rules:
     """The rules tables of a config document; RulesError names the key. ``services``: the category keys."""
     hours_table = _table(raw, "hours")

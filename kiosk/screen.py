@@ -22,13 +22,14 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import screen_cards, screen_privacy, screen_rules, screen_sync, screen_views  # noqa: E402
+from kiosk import screen_cards, screen_privacy, screen_rating, screen_rules, screen_sync, screen_views  # noqa: E402
 from kiosk.tickets import mask_name  # noqa: E402
 from kiosk.consent import consent_wording  # noqa: E402
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
-                         IdleView, IssuingView, PrivacyView, RefusedView, SyncBanner, View)
+                         HelpView, IdleView, IssuingView, PrivacyView, RatingChoice, RefusedView, SyncBanner, ThanksView,
+                         View)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,9 @@ class Screen:
         self._texts = []
         surface.fill(BACKGROUND)
         band = screen_sync.band_height(self) if overlay is not None else 0
-        self._surface = surface.subsurface((0, 0, self.size[0], self.size[1] - band)) if band else surface
+        strip = screen_rating.strip_height(self, view)      # the rating buttons' labels, above the banner
+        self._surface = surface.subsurface((0, 0, self.size[0], self.size[1] - band - strip)) if band or strip \
+            else surface
         if isinstance(view, IdleView):
             screen_views.draw_idle(self, view)
         elif isinstance(view, GreetingView):
@@ -105,9 +108,15 @@ class Screen:
             screen_privacy.draw_privacy(self, view)
         elif isinstance(view, RefusedView):
             screen_rules.draw_refused(self, view)
+        elif isinstance(view, ThanksView):
+            screen_rating.draw_thanks(self, view)
+        elif isinstance(view, HelpView):
+            screen_rating.draw_help(self, view)
         else:
             raise TypeError(f"the screen cannot draw {type(view).__name__}")
         self._surface = surface
+        if strip and isinstance(view, (IdleView, GreetingView)):
+            screen_rating.draw_strip(self, view.ratings, self.size[1] - band)
         if overlay is not None:
             screen_sync.draw_banner(self, overlay, band)
         self.drawn = tuple(self._texts)
@@ -430,8 +439,17 @@ def sample_views() -> dict[str, View]:
         "privacy-deleted": PrivacyView(None, True, "deleted", 6, "Y", "1"),
         "privacy-printed": PrivacyView(None, True, "printed", 6, "Y", "1"),
         "privacy-refused": PrivacyView(None, False, "refused", 17, "Y", "1"),
+        "idle-rating": IdleView(office, categories, ratings=RATINGS),
+        "greeting-rating": GreetingView(office, categories, masked_name=mask_name("Nguyễn Văn An"), returning=True,
+                                        honorific="ông", ratings=RATINGS),
+        "rating-thanks": ThanksView(linked=True),
+        "rating-thanks-anonymous": ThanksView(linked=False),
+        "call-staff": HelpView(),
         **screen_rules.sample_views(office, categories),
     }
+
+
+RATINGS = (RatingChoice("good", "G"), RatingChoice("ok", "N"), RatingChoice("bad", "B"))   # as the simulation
 
 
 def save_screenshots(out_dir: Path | str, size: tuple[int, int] = BASE_SIZE) -> list[Path]:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from hardware.printer import PrinterStatus
     from kiosk.store_citizens import Citizen
+    from kiosk.store_ratings import Rating
     from kiosk.store_visits import Visit
     from kiosk.tickets import TicketContent
     from kiosk.views import SyncBanner, View
@@ -94,6 +95,8 @@ class TicketStore(Protocol):
 
     def visits(self, since: date | None = None) -> Iterator[Visit]: ...
 
+    def rate(self, rating: str, *, citizen_id: str | None, now: datetime) -> Rating: ...
+
     def close(self) -> None: ...
 
 
@@ -111,6 +114,17 @@ class Display(Protocol):
 @runtime_checkable
 class Closable(Protocol):
     """A part the kiosk closes on the way out (buttons, the recognition worker)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class StaffDesk(Protocol):
+    """``hardware.staffcall.StaffCall``: the desk's light or buzzer, on from a call until staff reset it."""
+
+    def call(self) -> None: ...
+
+    def reset(self) -> None: ...
 
     def close(self) -> None: ...
 

@@ -14,7 +14,7 @@ import numpy as np
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
-from kiosk.machine_events import CodeCheck
+from kiosk.machine_events import CodeCheck, Rated
 from kiosk.loop import RequestFolderChore
 from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
@@ -224,6 +224,12 @@ class KioskServices:
         if citizen is None:
             return None
         return Known(mask_name(citizen.display_name) if citizen.display_name else None, None)
+
+    def rate(self, rating: str, citizen_id: str | None) -> Rated:
+        """Store a satisfaction rating, linked to the citizen's visit of the day when there is one (kiosk.store_ratings)."""
+        stored = self._store.rate(rating, citizen_id=citizen_id, now=self._wall())
+        log.info("rating %s%s", rating, f" for visit {stored.visit}" if stored.visit else " (anonymous)")
+        return Rated(rating, stored.visit is not None, stored.new)    # the press; stored.rating is what stands
 
     def take_print_answers(self) -> dict[str, bool]:
         """The printer's answers since the last call, by visit id, recorded in the store first (a command, not a query:

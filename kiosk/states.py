@@ -1,4 +1,4 @@
-"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy.
+"""The kiosk's state machine: Idle, Greeting, Confirm, Consent, Issuing, Done, Failsafe, Privacy, Rated, Help.
 
 Pure logic: no pygame, gpiozero, picamera2, escpos, tinydb or face_recognition here. The loop in
 ``kiosk.loop`` feeds it events, calls :meth:`KioskMachine.tick` and drains what it says
@@ -16,16 +16,17 @@ from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome, Phase, PrinterAnswered,
                                   PrivacyAnswer, Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed)
 from kiosk.states_privacy import PrivacySteps
+from kiosk.states_rating import RatingSteps
 from kiosk.states_rules import RuleSteps
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
-                         IdleView, PrivacyView, View)
+                         IdleView, PrivacyView, RatingChoice, View)
 from kiosk.visit import (CONSENT, PRINT_WAIT, PRIORITY, ButtonPressed, CardRead, FaceUpdate, Gate, Known, Services,
                          Timing, Visit, VisitRequest)
 
 log = logging.getLogger("kiosk.states")
 
 
-class KioskMachine(PrivacySteps, RuleSteps):
+class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
     """One citizen at a time, from greeting to ticket.
 
     A face only proposes a citizen ("is this you?"; the consent button confirms); a card read by the camera
@@ -41,8 +42,8 @@ class KioskMachine(PrivacySteps, RuleSteps):
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
                  clock: Callable[[], float], timing: Timing = Timing(), enrolment: bool = True,
                  consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE,
-                 gate: Gate | None = None, priority_age: int | None = None, priority_wait: float = 0.0,
-                 priority_button: str | None = None) -> None:
+                 ratings: Sequence[RatingChoice] = (), gate: Gate | None = None, priority_age: int | None = None,
+                 priority_wait: float = 0.0, priority_button: str | None = None) -> None:
         self._office = office
         self._categories = tuple(categories)
         self._by_key = {c.key: c for c in self._categories}
@@ -60,6 +61,8 @@ class KioskMachine(PrivacySteps, RuleSteps):
         self.visit = Visit()
         self._failure = ""                     # the failsafe screen's reason
         self._outbox: list[MachineEvent] = []
+        self._ratings = tuple(ratings)         # the rating buttons (kiosk.states_rating); none: ratings off
+        self._thanks_linked = False            # the thank-you screen's wording
 
     # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -83,7 +86,7 @@ class KioskMachine(PrivacySteps, RuleSteps):
         notice = self._safe_notice()
         visit = self.visit
         if self.phase == Phase.IDLE:
-            return IdleView(self._office, self._categories, notice=notice)
+            return IdleView(self._office, self._categories, notice=notice, ratings=self._ratings)
         if self.phase == Phase.GREETING:
             return self._greeting(notice)
         if self.phase == Phase.CONFIRM:
@@ -104,7 +107,7 @@ class KioskMachine(PrivacySteps, RuleSteps):
         if self.phase == Phase.DONE and (outcome := visit.outcome) is not None:
             return DoneView(outcome.ticket, self._chosen(), printed=outcome.printed, enrolled=outcome.enrolled,
                             returning=outcome.identified_by is not None, card=outcome.card)
-        return FailsafeView(self._failure)
+        return self._rating_view() or FailsafeView(self._failure)
 
     # -- the machine ------------------------------------------------------------------------------
     def _handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -181,7 +184,7 @@ class KioskMachine(PrivacySteps, RuleSteps):
             visit.proposed = visit.offered = obs.citizen_id
 
     def _press(self, name: str) -> None:
-        if self.phase == Phase.PRIVACY and self._privacy_press(name):
+        if self.phase == Phase.PRIVACY and self._privacy_press(name) or self._special_press(name):
             return
         visit = self.visit
         if name == CONSENT:
@@ -246,6 +249,8 @@ class KioskMachine(PrivacySteps, RuleSteps):
                 self._finish_visit()        # (the citizen sees whether their paper came out)
         elif self.phase == Phase.PRIVACY and expired:
             self._finish_visit()            # no choice: nothing happens
+        elif self._rating_tick(expired):
+            pass
         elif self.phase == Phase.FAILSAFE and expired:
             self._enter(Phase.IDLE, None)
 
@@ -314,7 +319,8 @@ class KioskMachine(PrivacySteps, RuleSteps):
     def _greeting(self, notice: str | None) -> GreetingView:
         visit = self.visit
         card, person = visit.card, visit.person
-        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button)
+        base: dict[str, Any] = dict(notice=notice, card=visit.card_state(), consent_button=self._consent_button,
+                                    ratings=self._ratings)
         if card is not None:
             return GreetingView(self._office, self._categories, masked_name=card.masked_name,
                                 honorific=card.honorific, returning=card.citizen_id is not None, **base)

@@ -28,6 +28,7 @@ Layout of the data folder::
     templates.bin      face templates, binary records (see TemplateFile)
     visits/2026-11.jsonl  older visits, append-only (+ 2026-11.sum: size and crc32 of the whole file)
     audit.jsonl        append-only audit log (enrol, forget, repairs, clock jumps)
+    ratings/2026-11.jsonl  satisfaction ratings, append-only (kiosk.store_ratings)
 """
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ from kiosk.store_base import (
 )
 from kiosk.store_citizens import Citizen, CitizenRecords
 from kiosk.store_numbers import ClockRepair, Numbering, service_day_of
+from kiosk.store_ratings import Rating, RatingRecords
 from kiosk.store_visits import Visit
 from kiosk.tickets import format_ticket
 
@@ -72,11 +74,11 @@ if TYPE_CHECKING:
 __all__ = [  # the store's names, importable from kiosk.store as before the split
     "ARCHIVE_DIR", "AUDIT_FILE", "CITIZEN_SHARDS", "CITIZENS_DIR", "CLOCK_TOLERANCE", "COMPACT_WIPED_FRACTION",
     "HOT_FILE", "LOCK_FILE", "NUMBERS_FILE", "TEMPLATES_FILE", "Citizen", "ClockRepair", "Store", "StoreError",
-    "StoreLocked", "Visit", "format_ticket", "service_day_of",
+    "StoreLocked", "Visit", "format_ticket", "service_day_of", "Rating",
 ]
 
 
-class Store(Numbering, CitizenRecords):
+class Store(Numbering, CitizenRecords, RatingRecords):
     """Citizens, templates, visits and counters in one data folder; one writer process at a time.
 
     Open with :meth:`open` (the kiosk: lock + integrity check + repairs) or :meth:`open_readonly` (tools that
@@ -207,6 +209,7 @@ class Store(Numbering, CitizenRecords):
 
         # Citizens and templates (none at all without the data key: kiosk.store_citizens).
         self._open_citizens(repair)
+        self._open_ratings(repair)
 
         if repair and self._archives_at_open:
             self.check_archives()

@@ -17,7 +17,8 @@ What the kiosk keeps, in ``<data>/sync/`` (never on the stick):
 A new bundle holds what is new since the previous bundle: visits not sent yet or whose printer answer changed
 (visits of service days before ``visits_from`` were all sent in their final state; the days from there on are
 remembered visit by visit), consents and deletion receipts not sent yet, audit records after the last sent,
-card records new or changed since they were sent and card records deleted since (kiosk/synccards.py).
+card records new or changed since they were sent and card records deleted since (kiosk/synccards.py), ratings
+not sent yet (kiosk/syncratings.py).
 """
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ class OfficeState:
     audit_count: int = 0                          # audit records sent
     audit_last: str | None = None                 # sha256 of the last one sent (the log was not replaced)
     cards: dict[str, list[str]] = field(default_factory=dict)     # citizen -> [card key, digest] as sent
+    ratings_from: str | None = None               # every rating of a month before this was sent (kiosk.syncratings)
+    ratings_sent: list[str] = field(default_factory=list)         # rating ids sent of the months from there
 
 
 def office_dir(data_dir: Path, office: OfficePublicKey) -> Path:
@@ -224,6 +227,7 @@ def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys:
     from kiosk.identity import IdentityError
     from kiosk.store import Store, StoreError
     from kiosk.synccards import CardSnapshot
+    from kiosk.syncratings import RatingSnapshot
 
     assert keys.office is not None
     try:
@@ -231,12 +235,14 @@ def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys:
     except (StoreError, StorageError) as exc:
         raise SyncError(f"cannot read the kiosk's data: {exc}") from None
     try:
-        snap = _Snapshot(store, state, CardSnapshot(data_dir, state.cards, card_fields))
+        snap = _Snapshot(store, state, CardSnapshot(data_dir, state.cards, card_fields),
+                         RatingSnapshot(store, state.ratings_from, state.ratings_sent))
         sequence = state.last_sequence + 1
         data = make_bundle(kiosk_id=kiosk_id, sequence=sequence, prev=state.last_hash,
                            created=now.isoformat(timespec="seconds"), signing_key=keys.kiosk, office=keys.office,
                            parts={"visits": snap.visits(), "consents": snap.consents, "tombstones": snap.tombstones,
-                                  "audit": snap.audit, "counters": snap.counters(), "cards": snap.cards.part},
+                                  "audit": snap.audit, "counters": snap.counters(), "cards": snap.cards.part,
+                                  "ratings": snap.ratings.part},
                            extra={"inbox_sequence": inbox_sequence(data_dir)})
     except (StoreError, IdentityError) as exc:
         raise SyncError(f"cannot read the kiosk's data: {exc}") from None
@@ -308,8 +314,8 @@ def _same_on_stick(folder: StickDir, name: str, data: bytes) -> bool:
 class _Snapshot:
     """What is new in the store since the last bundle, computed as the bundle is encoded (visits stream)."""
 
-    def __init__(self, store: Any, state: OfficeState, cards: Any):
-        self.store, self.state, self.cards = store, state, cards
+    def __init__(self, store: Any, state: OfficeState, cards: Any, ratings: Any):
+        self.store, self.state, self.cards, self.ratings = store, state, cards, ratings
         self.numbering_day: date | None = store.numbering_day
         self.from_day = date.fromisoformat(state.visits_from) if state.visits_from else None
         if self.from_day and self.numbering_day and self.numbering_day - timedelta(days=RECENT_DAYS) < self.from_day:
@@ -369,12 +375,13 @@ class _Snapshot:
 
     @property
     def anything_new(self) -> bool:
-        return bool(self.new_visits or self.consents or self.tombstones or self.audit or len(self.cards))
+        return bool(self.new_visits or self.consents or self.tombstones or self.audit or len(self.cards)
+                    or len(self.ratings))
 
     @property
     def counts(self) -> dict[str, int]:
         return {"visits": self.new_visits, "consents": len(self.consents), "tombstones": len(self.tombstones),
-                "audit": len(self.audit), "cards": len(self.cards)}
+                "audit": len(self.audit), "cards": len(self.cards), "ratings": len(self.ratings)}
 
     def advance(self, state: OfficeState) -> None:
         """Move the watermarks past what this bundle holds."""
@@ -387,6 +394,7 @@ class _Snapshot:
         state.tombstones = state.tombstones + [r["citizen"] for r in self.tombstones]
         state.audit_count, state.audit_last = self.audit_total, self.audit_last
         state.cards = self.cards.current
+        state.ratings_from, state.ratings_sent = self.ratings.watermark()
 
 
 def yield_to_the_kiosk() -> None:

@@ -21,10 +21,18 @@ class CategoryChoice:
 
 
 @dataclass(frozen=True)
+class RatingChoice:
+    """A satisfaction rating button (kiosk.states_rating): its rating and the label of the physical button / key."""
+    rating: str       # "good" | "ok" | "bad"
+    button: str       # e.g. "G"
+
+
+@dataclass(frozen=True)
 class IdleView:
     office: str
     categories: tuple[CategoryChoice, ...]
     notice: str | None = None        # for staff, e.g. "printer offline"; None when all is well
+    ratings: tuple[RatingChoice, ...] = ()   # the rating buttons' strip at the bottom (none: ratings off)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class GreetingView:
     card: str | None = None          # "ok": card read; "invalid": a card that could not be read
     ask_card: bool = False           # the face is near somebody but not sure: show the card (outline)
     consent_button: str = "Y"        # label of the consent ("Đồng ý") button, for "is this you?"
+    ratings: tuple[RatingChoice, ...] = ()   # as on the idle screen: a citizen on the way out is seen first
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,19 @@ class PrivacyView:
     print_button: str                # the first category button's label
 
 
+@dataclass(frozen=True)
+class ThanksView:
+    """A rating was pressed: a short thank-you (``linked``: it counts for the visit of the day)."""
+    linked: bool
+
+
+@dataclass(frozen=True)
+class HelpView:
+    """The call-staff button was pressed: someone is coming."""
+
+
 View = (IdleView | GreetingView | ConfirmView | ConsentView | IssuingView | DoneView | FailsafeView
-        | PrivacyView | RefusedView)
+        | PrivacyView | ThanksView | HelpView | RefusedView)
 
 
 @dataclass(frozen=True)

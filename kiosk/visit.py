@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-from kiosk.machine_events import CodeCheck, Outcome, PrivacyAnswer
+from kiosk.machine_events import CodeCheck, Outcome, PrivacyAnswer, Rated
 from kiosk.rules import Refusal
 from kiosk.views import CategoryChoice
 
@@ -82,6 +82,7 @@ class Services(Protocol):
     def check_code(self, text: str) -> CodeCheck | None: ...    # None: not a consent receipt's code
     def delete_citizen(self, citizen_id: str) -> None: ...     # now, and print the deletion receipt
     def print_kept(self, citizen_id: str) -> None: ...         # print what is kept about them
+    def rate(self, rating: str, citizen_id: str | None) -> Rated: ...   # stored; linked to their visit of the day
 
 
 class Gate(Protocol):

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from kiosk.loop import FakeClock
+from kiosk.machine_events import Rated
 from kiosk.visit import CardRead, Issued, Known
 
 
@@ -52,6 +53,8 @@ class Services:
         self.codes = {}          # payload -> CodeCheck that ``check_code`` answers
         self.deleted = []
         self.kept_printed = []
+        self.ratings = []        # (rating, citizen) per rating press; a citizen in ``visited`` links (once)
+        self.visited = set()
 
     def issue(self, visit):
         if self.fail_issue:
@@ -81,6 +84,12 @@ class Services:
 
     def take_print_answers(self):
         return {}
+
+    def rate(self, rating, citizen_id):
+        linked = citizen_id in self.visited
+        new = not (linked and any(c == citizen_id for _, c in self.ratings))
+        self.ratings.append((rating, citizen_id))
+        return Rated(rating, linked, new)
 
     def who(self, citizen_id):
         name = self.names.get(citizen_id)

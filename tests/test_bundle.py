@@ -56,7 +56,7 @@ def test_round_trip_gives_every_part_back(keys):
     assert b.parts["consents"][0]["text"] == "Đồng ý lưu khuôn mặt"
     assert b.parts["cards"] == [CARD, {"citizen": "dead" * 8, "card": "5eed" * 16, "deleted": True}]
     assert b.manifest["counts"] == {"visits": 5, "consents": 1, "tombstones": 1, "audit": 1, "counters": 1,
-                                    "cards": 2}
+                                    "cards": 2, "ratings": 0}
     assert b.manifest["inbox_sequence"] == 0
     assert {p["name"] for p in b.manifest["parts"]} == set(B.PARTS)
 

@@ -116,6 +116,19 @@ MIGRATIONS: list[list[str]] = [
             last_seen TEXT,
             record TEXT NOT NULL)""",
     ],
+    [  # version 3: satisfaction ratings (issue 13; kiosk/syncratings.py), one row per rating a kiosk made;
+       # visit_id and category are NULL for an anonymous rating. Never a citizen: the visit row has the link.
+        """CREATE TABLE ratings (
+            kiosk_id TEXT NOT NULL,
+            rating_id TEXT NOT NULL,
+            rating TEXT NOT NULL,
+            at TEXT NOT NULL,
+            service_day TEXT NOT NULL,
+            visit_id TEXT,
+            category TEXT,
+            UNIQUE (kiosk_id, rating_id))""",
+        "CREATE INDEX ratings_day ON ratings (service_day)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -50,6 +50,10 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                    ((kiosk, str(c["day"]), str(c["category"]), int(c["last"]))
                     for c in bundle.parts["counters"] if "category" in c))
     _write_cards(db, kiosk, bundle.parts["cards"], gone)
+    db.executemany("INSERT INTO ratings (kiosk_id, rating_id, rating, at, service_day, visit_id, category) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, rating_id) DO NOTHING",
+                   ((kiosk, str(r["id"]), _rating(r["rating"]), str(r["at"]), str(r["service_day"]), r.get("visit"),
+                     r.get("category")) for r in bundle.parts.get("ratings", ())))
     tombstones = bundle.parts["tombstones"]
     db.executemany("INSERT INTO tombstones (kiosk_id, citizen, at, consent_id, templates_deleted) "
                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, citizen) DO NOTHING",
@@ -61,6 +65,13 @@ def write_bundle(db: Database, bundle: Bundle, *, ingested_at: str, size: int) -
                (h.sequence, h.sha256, h.created, ingested_at, int(bundle.manifest.get("inbox_sequence") or 0),
                 kiosk))
     return changed
+
+
+def _rating(value: object) -> str:
+    """A rating as the kiosks send it; anything else makes the bundle malformed (nothing of it stored)."""
+    if value not in ("good", "ok", "bad"):
+        raise ValueError(f"rating {str(value)[:20]!r} is not good, ok or bad")
+    return str(value)
 
 
 def _write_cards(db: Database, kiosk: str, records: list[dict], gone: set[str]) -> None:

@@ -37,6 +37,7 @@ class ReportData:
     printer: list[tuple[str, int, int, int]]       # day, tickets, printer failed, printer answer unknown
     delays: list[ExportDelay]
     notes: list[str] = field(default_factory=list)
+    ratings: list[tuple[str | None, str, int]] = field(default_factory=list)   # service (None: anonymous), rating, n
 
     @property
     def categories(self) -> list[str]:
@@ -49,6 +50,16 @@ class ReportData:
     @property
     def linked_share(self) -> float | None:
         return self.linked / self.total if self.total else None
+
+    @property
+    def ratings_by_service(self) -> list[tuple[str, int, int, int, int]]:
+        """(service, good, ok, bad, total) per service, anonymous ratings last as "(anonymous)"."""
+        per: dict[str | None, dict[str, int]] = {}
+        for service, rating, n in self.ratings:
+            per.setdefault(service, {"good": 0, "ok": 0, "bad": 0})[rating] = n
+        order = sorted(per, key=lambda c: (c is None, c or ""))
+        return [(c or "(anonymous)", per[c]["good"], per[c]["ok"], per[c]["bad"], sum(per[c].values()))
+                for c in order]
 
     @property
     def printer_failed(self) -> int:
@@ -93,6 +104,8 @@ def collect(db: Database, *, since: date | None = None, until: date | None = Non
         f"ORDER BY service_day", p)]
     data = ReportData(since, until, per_day, per_hour, per_kiosk, total, linked, int(citizens or 0),
                       int(returning or 0), ident, printer, _delays(db, since, until))
+    data.ratings = [(None if c is None else str(c), str(r), int(n)) for c, r, n in db.query(
+        f"SELECT category, rating, COUNT(*) FROM ratings{where} GROUP BY category, rating ORDER BY 1, 2", p)]
     if total and not ident:
         data.notes.append("identified by card or face: the kiosks' visits carry no 'identified_by' field yet, "
                           "so this report cannot tell card from face; it shows only the share of visits linked "

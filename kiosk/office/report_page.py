@@ -46,6 +46,7 @@ def _csvs(d: ReportData, out: Path) -> None:
                d.printer)
     _write_csv(out / "export_delay.csv", ["kiosk", "bundles", "mean_hours", "max_hours", "last_bundle_made"],
                [(e.kiosk, e.bundles, f"{e.mean_hours:.2f}", f"{e.max_hours:.2f}", e.last_bundle) for e in d.delays])
+    _write_csv(out / "ratings_per_service.csv", ["service", "good", "ok", "bad", "total"], d.ratings_by_service)
     ident = "; ".join(f"{k}={v}" for k, v in sorted(d.identified_by.items())) or "not exported by the kiosks"
     _write_csv(out / "summary.csv", ["figure", "value"], [
         ("tickets", d.total), ("visits linked to a citizen", d.linked), ("citizens", d.citizens),
@@ -147,6 +148,8 @@ def _html(d: ReportData, charts: dict[str, str]) -> str:
     kiosks = "".join(f"<tr><td>{e(k)}</td><td>{n:,}</td></tr>" for k, n in d.per_kiosk)
     delays = "".join(f"<tr><td>{e(x.kiosk)}</td><td>{x.bundles}</td><td>{x.mean_hours / 24:.1f}</td>"
                      f"<td>{x.max_hours / 24:.1f}</td><td>{e(x.last_bundle or '')}</td></tr>" for x in d.delays)
+    ratings = "".join(f"<tr><td>{e(c)}</td>" + "".join(f"<td>{n:,}</td>" for n in counts) + "</tr>"
+                      for c, *counts in d.ratings_by_service) or '<tr><td colspan="5">no rating</td></tr>'
     notes = "".join(f"<li>{e(n)}</li>" for n in d.notes)
     titles = {"per_day": "Tickets per day", "per_hour": "Tickets per hour of the day",
               "printer": "Printer faults", "delay": "Export delay per kiosk"}
@@ -154,7 +157,7 @@ def _html(d: ReportData, charts: dict[str, str]) -> str:
                    f"</figure>" for k, f in charts.items())
     csvs = ", ".join(f'<a href="{n}">{n}</a>' for n in (
         "summary.csv", "tickets_per_day.csv", "tickets_per_hour.csv", "tickets_per_kiosk.csv",
-        "printer_per_day.csv", "export_delay.csv"))
+        "printer_per_day.csv", "export_delay.csv", "ratings_per_service.csv"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Office report {e(period)}</title>
 <style>
@@ -169,6 +172,8 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
 {f'<div class="notes"><strong>Notes</strong><ul>{notes}</ul></div>' if notes else ''}
 <h2>Summary</h2><table>{summary}</table>
 <h2>Tickets per kiosk</h2><table><tr><th>kiosk</th><th>tickets</th></tr>{kiosks}</table>
+<h2>Satisfaction by service</h2>
+<table><tr><th>service</th><th>satisfied</th><th>neutral</th><th>not satisfied</th><th>total</th></tr>{ratings}</table>
 {imgs}
 <h2>Export delay</h2>
 <table><tr><th>kiosk</th><th>bundles</th><th>mean (days)</th><th>longest (days)</th><th>last bundle made</th></tr>
