@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from kiosk.identity import CardBook  # noqa: E402
 from kiosk.sync import export  # noqa: E402
-from kiosk.syncdelete import card_key  # noqa: E402
+from kiosk.deletions import card_key  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("export_bench", ROOT / "benchmarks" / "export.py")
 assert _spec is not None and _spec.loader is not None

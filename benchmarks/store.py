@@ -317,6 +317,22 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:9.2f} ms"
 
 
+def measure_purge(folder: Path, work: Path) -> dict[str, tuple[float, float, int]]:
+    """One ticket's time during a retention purge (issue 10), as the running kiosk purges: a step per idle turn,
+    a ticket asked for during a step waits for it. The way before (each step read the templates file twice) on
+    a copy of the same store, in the same run. Per way: (longest wait for a ticket, longest step, steps)."""
+    from benchmarks.privacy import stepped_purge
+
+    out = {}
+    for name, old_way in (("before", True), ("now", False)):
+        copy = work / f"purge-{name}"
+        shutil.copytree(folder, copy)
+        steps, tickets, _ = stepped_purge(copy, None, the_old_way=old_way)
+        out[name] = (max(steps) + statistics.median(tickets or [0.0]), max(steps), len(steps))
+        shutil.rmtree(copy, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--citizens", type=int, default=100_000)
@@ -329,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="visits already in the hot file for the scaling part")
     parser.add_argument("--hot-tickets", type=int, default=300, help="tickets issued at each hot-file size")
     parser.add_argument("--hot-only", action="store_true", help="only the hot-file scaling part")
+    parser.add_argument("--purge", type=int, default=10_000, help="citizens whose retention has run out")
     args = parser.parse_args(argv)
     work = args.dir or Path(tempfile.mkdtemp(prefix="kiosk-store-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -340,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(1)
         t = time.perf_counter()
         citizens = make_citizens(args.citizens, rng)
+        for i, c in enumerate(citizens):      # the last --purge not seen for 13 months: the purge takes them
+            c["last_seen"] = (TODAY - timedelta(days=400 if i >= len(citizens) - args.purge else 7)).isoformat()
         visits = make_visits(args.visits, citizens)
         build_store(work / "store", citizens, visits, args.templates_per_citizen, rng)
         print(f"built store: {args.citizens:,} citizens ({args.citizens * args.templates_per_citizen:,} templates),"
@@ -353,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 
         day = measure_day(work / "store", args.tickets, citizen_ids)
         start = measure_start(work / "store")
+        purging = measure_purge(work / "store", work) if args.purge else {}
         base = measure_baseline(work / "baseline.json", args.baseline_inserts)
 
         med, p99 = statistics.median(day["issue"]), percentile(day["issue"], 99)
@@ -385,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  store ready in {ready:.2f} s (+ import {start['import']:.2f} s)"
               f"\n  memory with the templates loaded: RSS {start['rss_mb']:.0f} MB (peak {start['peak_mb']:.0f} MB)"
               f"   problems at start: {start['problems'] or 'none'}")
+        if purging:
+            (wait, step, n), (old_wait, old_step, _) = purging["now"], purging["before"]
+            print()
+            print(f"a ticket during a retention purge of {args.purge:,} citizens (in {n} steps between turns)")
+            print(f"  now:    waits at most {ms(wait)} (longest step {ms(step)})")
+            print(f"  before: waits at most {ms(old_wait)} (longest step {ms(old_step)}; each step read the "
+                  f"templates file twice) -> {old_wait / wait:.1f}x")
         print()
         print("other operations at this size (median of 5)")
         for name, value in day["extra"].items():

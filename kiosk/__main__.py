@@ -10,6 +10,7 @@ import sys
 import warnings
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Before numpy loads: one OpenBLAS thread. Its extra threads spin on the other core, which the loop and the screen
 # need, and cost more CPU than they save on the kiosk's small products (the face index's build: 0.4 CPU-s with
@@ -18,6 +19,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from kiosk.config import SIMULATION_CONFIG, Config, ConfigError, load_config
 from kiosk.display import EX_CONFIG
+
+if TYPE_CHECKING:
+    from kiosk.datakey import DataKey
 
 DEFAULT_CONFIG = Path("/etc/kiosk/kiosk.toml")
 
@@ -178,6 +182,18 @@ def _add_sync_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
 
 
+def _data_key_if_any(config: Config) -> DataKey | None:
+    """The data key for a command that can do without it (``kiosk export`` keeps its bundles' plaintext with
+    it, so that a deletion reaches them); never writes a check file."""
+    from kiosk.datakey import KeySource, KeyUnavailable, load_key
+
+    try:
+        return load_key(KeySource(config.privacy.key_source, Path(config.privacy.key_file)), config.data_dir,
+                        write_check=False)
+    except KeyUnavailable:
+        return None
+
+
 def _sync_dispatch(args: argparse.Namespace) -> int:
     config_path = args.config or DEFAULT_CONFIG
     config = _config(args)
@@ -193,7 +209,8 @@ def _sync_dispatch(args: argparse.Namespace) -> int:
         from kiosk.sync import export_command
 
         return export_command(args.to, data_dir=data, kiosk_id=config.kiosk_id, key_file=key_file,
-                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep)
+                              office_key_file=office_file, out=sys.stdout, card_fields=config.identity.keep,
+                              data_key=_data_key_if_any(config))
     from kiosk.syncinbox import import_command
 
     return import_command(args.source, data_dir=data, kiosk_id=config.kiosk_id,

@@ -18,7 +18,7 @@ from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
-from kiosk.services import KioskServices, QueuedForgets
+from kiosk.services import KioskServices
 from kiosk.states import KioskMachine
 from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, PRIORITY, ButtonPressed, Timing
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kiosk.printing import TicketPrinter
     from kiosk.stickwatch import StickWatch
     from kiosk.store import Store
-    from kiosk.syncdelete import DeletionSpool
+    from kiosk.deletions import DeletionQueue
 
 log = logging.getLogger("kiosk.app")
 
@@ -131,7 +131,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.consent import consent_wording
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
-    from kiosk.syncdelete import DeletionSpool
+    from kiosk.deletions import DeletionQueue
     from kiosk.closures import office_rules
 
     rec = config.recognition
@@ -194,7 +194,6 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              book=book, consent=wording, rules=config.rules,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
-    services.forget_requested()             # deletions `kiosk forget` queued while the kiosk was stopping
     gate, service_requests = office_rules(config, opened, clock)   # hours, caps, closures (kiosk/closures.py)
     service_requests.apply_all()            # `kiosk service close|open` queued while the kiosk was stopping
     priority = config.rules.priority
@@ -203,13 +202,15 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                            enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
                            autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config),
                            gate=gate, priority_age=priority.age, priority_wait=priority.wait_seconds,
-                           priority_button=PRIORITY_KEY.upper() if config.simulate or priority.pin is not None else None)
+                           priority_button=None if priority.pin is None and not config.simulate else PRIORITY_KEY.upper())
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=staff)
-    loop_chores(loop, config, DeletionSpool(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
-                                            clock=clock), clock, sticks)
-    loop.add_chores(retention, QueuedForgets(services, clock), service_requests)
+    # `kiosk forget` beside the kiosk and the office's deletions: one queue, applied when nobody is at the screen
+    # (a request left while the kiosk was stopped: at the first idle turn)
+    loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
+                                            clock=clock, receipt=services.deletion_receipt), clock, sticks)
+    loop.add_chores(retention, service_requests)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives, staff=staff)
@@ -266,7 +267,7 @@ def _load_engine() -> Engine:
     return FaceRecognitionEngine()
 
 
-def loop_chores(loop: EventLoop, config: Config, deletions: DeletionSpool, clock: Clock,
+def loop_chores(loop: EventLoop, config: Config, deletions: DeletionQueue, clock: Clock,
                 sticks: StickWatch | None) -> None:
     """The office's deletions, applied by the loop thread, and its config: a new one restarts the kiosk once the
     stick that brought it is done with."""

@@ -1,12 +1,11 @@
-"""The USB sync file formats, shared by the kiosk (``kiosk export/import``) and the office tool (issue 12).
-
-Everything here is pure bytes-in/bytes-out plus PyNaCl (libsodium); no home-made cryptography.
+"""The USB sync file formats, shared by the kiosk (``kiosk export/import``) and the office tool (issue 12):
+pure bytes-in/bytes-out plus PyNaCl (libsodium); no home-made cryptography.
 
 On the stick::
 
     kiosk-sync/<kiosk id>/00000007.bundle   one export of a kiosk (sequence 7), see "Bundle" below
     kiosk-sync/<kiosk id>/ack              signed by the office: bundles up to N were ingested
-    kiosk-sync/inbox/*.signed               signed by the office: config updates, deletion requests, key rotation
+    kiosk-sync/inbox/*.signed               signed by the office: config updates, deletions, key rotation, closures
 
 Sticks are FAT: names are case-insensitive there (two kiosk ids differing only in case would share a folder:
 give kiosks lower-case ids), a file is at most 4 GiB, and the 8.3 aliases FAT adds are never used.
@@ -240,6 +239,15 @@ def make_bundle(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
                 parts: Mapping[str, Iterable[Any]], signing_key: SigningKey, office: OfficePublicKey,
                 extra: Mapping[str, Any] | None = None) -> bytes:
     """The bytes of one bundle. ``parts`` maps names of :data:`PARTS` to records (missing parts are empty)."""
+    payload = make_payload(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created, parts=parts, extra=extra)
+    return seal_payload(payload, kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created,
+                        signing_key=signing_key, office=office)
+
+
+def make_payload(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
+                 parts: Mapping[str, Iterable[Any]], extra: Mapping[str, Any] | None = None) -> bytes:
+    """The plaintext a bundle seals (manifest and parts); the kiosk keeps it, under its data key, until the
+    office acknowledges the bundle (kiosk/outbox.py), so that a deletion can remake the bundle without it."""
     check_kiosk_id(kiosk_id)
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -257,10 +265,13 @@ def make_bundle(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
                 "created": created, "counts": {e["name"]: e["records"] for e in entries}, "parts": entries,
                 **dict(extra or {})}
     mbytes = canonical_json(manifest)
-    payload = b"".join([struct.pack(">I", len(mbytes)), mbytes, *blobs])
-    del blobs
+    return b"".join([struct.pack(">I", len(mbytes)), mbytes, *blobs])
+
+
+def seal_payload(payload: bytes, *, kiosk_id: str, sequence: int, prev: str | None, created: str,
+                 signing_key: SigningKey, office: OfficePublicKey) -> bytes:
+    """Encrypt a payload to the office and sign the result (the chain position must repeat the manifest's)."""
     ciphertext = SealedBox(office.box).encrypt(payload)
-    del payload
     header = canonical_json({"kiosk": kiosk_id, "sequence": sequence, "prev": prev, "created": created,
                              "signer": key_hex(signing_key.verify_key), "recipient": key_hex(office.box),
                              "payload_bytes": len(ciphertext)})
@@ -327,13 +338,22 @@ def open_bundle(data: bytes, *, office_key: OfficeKeys, kiosk_verify_keys: Mappi
         payload = SealedBox(office_key.box).decrypt(bytes(memoryview(data)[start:-64]))
     except CryptoError:
         raise BundleError(f"{where}: cannot be decrypted with this office key") from None
+    manifest, parts = open_payload(payload, where, (header.kiosk, header.sequence, header.prev),
+                                   max_part_bytes=max_part_bytes)
+    return Bundle(header=header, manifest=manifest, parts=parts)
+
+
+def open_payload(payload: bytes, where: str, expect: tuple[str, int, str | None] | None = None, *,
+                 max_part_bytes: int = MAX_PART_BYTES) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The manifest and the parts' records of a bundle's plaintext; BundleError (one line) if malformed or,
+    given ``expect`` (the signed header's kiosk, sequence, prev), if the manifest does not repeat them."""
     try:
         (mlen,) = struct.unpack(">I", payload[:4])
         manifest = json.loads(payload[4:4 + mlen])
         same = (manifest["format"], manifest["kiosk"], manifest["sequence"], manifest["prev"])
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise BundleError(f"{where}: manifest unreadable: {exc}") from None
-    if same != (FORMAT_VERSION, header.kiosk, header.sequence, header.prev):
+    if expect is not None and same != (FORMAT_VERSION, *expect):
         raise BundleError(f"{where}: the signed header and the encrypted manifest disagree: refused")
     body = memoryview(payload)[4 + mlen:]
     parts: dict[str, list[Any]] = {}
@@ -344,7 +364,7 @@ def open_bundle(data: bytes, *, office_key: OfficeKeys, kiosk_verify_keys: Mappi
     missing = set(PARTS) - set(parts)
     if missing:
         raise BundleError(f"{where}: parts missing: {', '.join(sorted(missing))}")
-    return Bundle(header=header, manifest=manifest, parts=parts)
+    return manifest, parts
 
 
 def _part_name(entry: Any, where: str) -> str:

@@ -195,7 +195,7 @@ def _resolve_prefix(data_dir: Path, prefix: str) -> str | None:
 def _queue_forget(config: Config, citizen_id: str, now: datetime, wait: float) -> int:
     """The running kiosk holds the store: check the id read-only, leave the request for the kiosk, and wait up to
     ``wait`` seconds for it to be done (the kiosk does it when nobody is at the screen)."""
-    from kiosk.privacy import queue_forget
+    from kiosk.deletions import forget_request, wait_taken, write_request
 
     try:
         store = Store.open_readonly(config.data_dir)
@@ -214,11 +214,11 @@ def _queue_forget(config: Config, citizen_id: str, now: datetime, wait: float) -
         print(f"kiosk forget: citizen {citizen_id} {said}; nothing deleted", file=sys.stderr)
         return 1
     try:
-        queue_forget(config.data_dir, citizen_id, now.isoformat(timespec="seconds"))
+        path = write_request(config.data_dir, forget_request(citizen_id, now.isoformat(timespec="seconds")))
     except (StorageError, OSError) as exc:
         print(f"kiosk forget: the request could not be queued: {exc}", file=sys.stderr)
         return 2
-    if _wait_until_done(config.data_dir, citizen_id, wait):
+    if wait_taken(path, wait, sleep=_sleep):
         print(f"citizen {citizen_id}: deleted by the running kiosk, which printed the deletion receipt")
         return 0
     print(f"citizen {citizen_id}: the kiosk is running and busy; the deletion is queued and done by the kiosk as "
@@ -227,18 +227,11 @@ def _queue_forget(config: Config, citizen_id: str, now: datetime, wait: float) -
     return 0
 
 
-def _wait_until_done(data_dir: Path, citizen_id: str, wait: float) -> bool:
-    """Whether the running kiosk took the queued request within ``wait`` seconds (it looks once a second)."""
+def _sleep(seconds: float) -> None:
+    """The running kiosk looks once a second: no need to ask the disk more often than five times a second."""
     import time
 
-    from kiosk.privacy import pending_forgets
-
-    deadline = time.monotonic() + wait
-    while citizen_id in pending_forgets(data_dir):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
-    return True
+    time.sleep(max(seconds, 0.2))
 
 
 def print_citizens(data_dir: Path, as_json: bool, out: TextIO | None = None, key_file: Path | None = None) -> int:

@@ -31,6 +31,7 @@ from tinydb.table import Document
 
 from kiosk.cccd import Card
 from kiosk.datakey import DataKey, SealError, open_json, seal_json
+from kiosk.outbox import drop_from_outbox
 from kiosk.storage import JournalStorage, StorageError
 
 log = logging.getLogger("kiosk.identity")
@@ -228,6 +229,7 @@ class CardBook:
         for c, card in zip(found, cards):
             del self._by_citizen[c]
             self._by_card.pop(card, None)
+        drop_from_outbox(self.path.parent, list(found), self._data_key)
         return len(found)
 
     def stale(self, before: datetime) -> list[str]:

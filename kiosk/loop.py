@@ -33,7 +33,7 @@ log = logging.getLogger("kiosk.loop")
 
 
 class IdleChore(Protocol):
-    """Work the loop thread does when nobody is at the screen, when due (kiosk.syncdelete.DeletionSpool,
+    """Work the loop thread does when nobody is at the screen, when due (kiosk.deletions.DeletionQueue,
     kiosk.retention.Retention): one short piece per call, since a citizen who walks up waits for it."""
 
     next_due: float
@@ -220,7 +220,7 @@ class EventLoop:
         if sticks is not None and sticks.on_change is None:
             sticks.on_change = lambda: events.put(WAKE)
         self._staff = staff                  # the desk's call-staff light or buzzer (hardware.staffcall)
-        self.chores = tuple(chores)         # the office's deletions and config (kiosk/syncdelete, officeconfig)
+        self.chores = tuple(chores)         # the office's deletions and config (kiosk/deletions, officeconfig)
         self.exit_status = 0                 # what `kiosk run` exits with (a chore may ask for a restart)
         self.tickets = 0                     # issued since start, and the last one: for the status line
         self.last_ticket: str | None = None

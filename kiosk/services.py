@@ -15,7 +15,6 @@ from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
 from kiosk.machine_events import CodeCheck, Rated
-from kiosk.loop import RequestFolderChore
 from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
@@ -140,27 +139,10 @@ class KioskServices:
         distances = np.linalg.norm(enc[:, None, :] - templates[None, :, :], axis=2).min(axis=1)
         return bool((distances < self._policy.threshold).all())
 
-    def forget_requested(self) -> list[str]:
-        """Carry out the deletions `kiosk forget` queued while the kiosk runs (the loop thread owns the store);
-        each prints its deletion receipt. Done at start and by :class:`QueuedForgets` when nobody is at the
-        screen; the ids done."""
-        from kiosk.privacy import forget_done, pending_forgets
-        data_dir = getattr(self._store, "data_dir", None)
-        if data_dir is None:
-            return []
-        done = []
-        for citizen in pending_forgets(data_dir):
-            try:
-                when = self._withdrawals().delete(citizen)
-            except Exception:      # a deletion that fails stays queued and is retried; never costs a ticket
-                log.exception("queued deletion of citizen %s failed; retried when the kiosk is idle again", citizen)
-                continue
-            forget_done(data_dir, citizen)
-            self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen, when),
-                               f"deleted-{citizen}")
-            log.info("citizen %s deleted (request queued by kiosk forget)", citizen)
-            done.append(citizen)
-        return done
+    def deletion_receipt(self, citizen_id: str, when: datetime) -> None:
+        """Print the receipt of a deletion (asked at the kiosk, or queued by `kiosk forget`: kiosk/deletions.py)."""
+        self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen_id, when),
+                           f"deleted-{citizen_id}")
 
     # -- withdrawal and access at the kiosk (the privacy screen) ---------------------------------------
     def _withdrawals(self) -> Withdrawals:
@@ -181,9 +163,7 @@ class KioskServices:
     def delete_citizen(self, citizen_id: str) -> None:
         """The citizen asked at the kiosk: delete now, the same way as `kiosk forget` (the index first), and print
         the deletion receipt."""
-        when = self._withdrawals().delete(citizen_id)
-        self._printer.slip("Biên nhận xoá dữ liệu / Deletion receipt", deletion_receipt_lines(citizen_id, when),
-                           f"deleted-{citizen_id}")
+        self.deletion_receipt(citizen_id, self._withdrawals().delete(citizen_id))
         log.info("citizen %s deleted (asked at the kiosk)", citizen_id)
 
     def print_kept(self, citizen_id: str) -> None:
@@ -267,15 +247,3 @@ def consent_receipt_lines(citizen_id: str, when: datetime, code: str | None = No
         f"Phiên bản nội dung / Wording version: {wording.version}",
         *([f"Mã rút lại đồng ý / Withdrawal code: {code}"] if code else []),
     ]
-
-
-class QueuedForgets(RequestFolderChore):
-    """The loop's idle chore for `kiosk forget` beside the running kiosk: its queued requests are done within a
-    second of the screen being free, so the command can wait for them and say they are done."""
-
-    def __init__(self, services: KioskServices, clock: Callable[[], float]) -> None:
-        super().__init__(clock)
-        self._services = services
-
-    def work(self) -> list[str]:
-        return self._services.forget_requested()

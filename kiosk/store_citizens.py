@@ -20,6 +20,7 @@ from tinydb.table import Document
 
 from tinydb import TinyDB
 
+from kiosk.outbox import drop_from_outbox
 from kiosk.storage import JournalStorage, StorageError, TemplateFile, fsync_dir, hex_ids, scrub_copies, seal_copies
 from kiosk.store_base import (
     CITIZEN_SHARDS,
@@ -56,6 +57,20 @@ def _citizen_from_doc(doc: dict, key: Any = None) -> Citizen:
                    display_name=name, consent_id=doc["consent_id"])
 
 
+def owned_by(owners: np.ndarray, ids: set[bytes]) -> np.ndarray:
+    """Which of ``owners`` (16-byte ids, "S16") are among ``ids``: as ``np.isin`` but a binary search of the
+    few wanted ids' first 8 bytes, not a sort of every owner (a purge step over 300,000 templates: 1 ms, not 80)."""
+    wanted = np.array(sorted(ids), "S16")
+    w = np.ascontiguousarray(wanted).view("<u8").reshape(-1, 2)
+    if not len(w) or len(np.unique(w[:, 0])) != len(w):
+        return np.isin(owners, wanted)          # none, or two ids alike in their first 8 bytes: the plain way
+    o = np.ascontiguousarray(owners, "S16").view("<u8").reshape(-1, 2)
+    order = np.argsort(w[:, 0])
+    first, second = w[order, 0], w[order, 1]
+    at = np.minimum(np.searchsorted(first, o[:, 0]), len(first) - 1)
+    return (first[at] == o[:, 0]) & (second[at] == o[:, 1])
+
+
 def _shard_index(citizen_id: str) -> int:
     """Which citizens/ file holds a citizen: its first id byte, modulo the number of shards."""
     return int(citizen_id[:2], 16) % CITIZEN_SHARDS
@@ -72,6 +87,7 @@ class CitizenRecords(StoreBase):
         """Open the citizens' shards and the templates (checked, repaired, sealed); nothing without a key."""
         self._shards, self._cit_dbs, self._citizen_docs = [], [], {}
         self._tpl_matrix = None  # loaded at start, handed over by the first templates()
+        self._tpl_whole = False  # every record of the file is a known live row or wiped (see _check_templates)
         if not self.personal:
             self._templates = None  # type: ignore[assignment]
             self._tpl_rows, self._tpl_ids = np.zeros(0, np.int64), np.zeros(0, "S16")
@@ -168,6 +184,9 @@ class CitizenRecords(StoreBase):
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
             rows = self._templates.compact(rows)
         self._tpl_rows, self._tpl_ids, self._tpl_matrix = rows, ids, matrix
+        # Repaired, orphans wiped, every sealed record opened: the rows known in memory are all the file holds
+        # about anyone, so a deletion finds its rows without reading the file (kept true by enrol and forget).
+        self._tpl_whole = check.bad == 0 and not templates.unopened
 
     # ----------------------------------------------------------------------------------------------- citizens
     def enrol(self, encodings: np.ndarray, *, now: datetime, consent_text: str,
@@ -311,13 +330,13 @@ class CitizenRecords(StoreBase):
             return 0
         raws = {bytes.fromhex(c) for c in ids}
         rows, owners = self._live_templates()
-        mine = np.isin(owners, np.array(sorted(raws), "S16"))
+        mine = owned_by(owners, raws)
         counts = Counter(hex_ids(owners[mine]))
         by_shard: dict[int, list[str]] = {}
         for c in ids:
             by_shard.setdefault(_shard_index(c), []).append(c)
         try:
-            self._templates.wipe(self._templates.rows_of(raws))  # first the faces, then the records
+            self._templates.wipe(rows[mine] if self._tpl_whole else self._templates.rows_of(raws))  # faces first
             self._tpl_matrix = None
             for k, members in by_shard.items():
                 shard, db = self._shards[k], self._cit_dbs[k]
@@ -345,6 +364,7 @@ class CitizenRecords(StoreBase):
                          "reason": reason})
         if copies:
             self._audit({"at": at, "event": "scrub", "set_aside_records": copies})
+        drop_from_outbox(self.data_dir, ids, self.key)
         return len(ids)
 
     def _scrub_copies(self, citizen_ids: list[str], *journals: Path) -> int:

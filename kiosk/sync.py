@@ -11,7 +11,8 @@ What the kiosk keeps, in ``<data>/sync/`` (never on the stick):
 * ``<office fingerprint>/outbox/00000007.bundle``: every bundle until the office acknowledges it. An export
   copies to the stick every unacknowledged bundle that is not already there byte for byte, so a stick pulled
   out, full, lost in a taxi, or ingested late never loses data, and a resent bundle is the same bytes (same
-  sequence and hash: the office ingests it once).
+  sequence and hash: the office ingests it once). Beside it ``00000007.kept`` and ``.who``: its plaintext
+  under the kiosk's data key, so that a deletion can remake it without the citizen (kiosk/outbox.py).
 * ``inbox.json``: the last inbox sequence applied (kiosk.syncinbox).
 
 A new bundle holds what is new since the previous bundle: visits not sent yet or whose printer answer changed
@@ -40,11 +41,14 @@ from kiosk.bundle import (
     bundle_name,
     bundle_temp_name,
     canonical_json,
-    make_bundle,
+    make_payload,
     open_document,
+    seal_payload,
     sha256_hex,
     verify_bundle,
 )
+from kiosk.datakey import DataKey
+from kiosk.outbox import OutboxError, apply_drops, forget_kept, keep, locked, remake
 from kiosk.stickfs import OsOps, StickDir, StickError
 from kiosk.storage import StorageError, atomic_write, remove_stale_temps
 from kiosk.synckeys import SyncKeys
@@ -67,7 +71,7 @@ class OfficeState:
     last_sequence: int = 0
     last_hash: str | None = None
     acknowledged: int = 0
-    pending: list[dict[str, Any]] = field(default_factory=list)   # {sequence, sha256, bytes}: not acknowledged
+    pending: list[dict[str, Any]] = field(default_factory=list)   # {sequence, sha256, bytes, prev, replaced}
     visits_from: str | None = None                # every visit of a service day before this was sent
     recent: dict[str, bool | None] = field(default_factory=dict)  # visit id -> printed, as sent (days >= visits_from)
     consents: list[str] = field(default_factory=list)             # consent ids sent
@@ -139,8 +143,8 @@ def _seqs(seqs: list[int]) -> str:
 
 def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime,
            ops: OsOps | None = None, create_root: bool = True,
-           progress: Callable[[str], None] | None = None, card_fields: tuple[str, ...] | None = None
-           ) -> ExportResult:
+           progress: Callable[[str], None] | None = None, card_fields: tuple[str, ...] | None = None,
+           data_key: DataKey | None = None) -> ExportResult:
     """Export everything the office has not acknowledged to ``stick`` (a mounted stick or a folder).
 
     Steps: read the office's ack from the stick; make a bundle of what is new (kept in the outbox and recorded
@@ -148,11 +152,35 @@ def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: d
     a temporary name, fsync, rename, read back and verify. Raises SyncError with one line. ``progress`` gets
     one line per step (the shell prints them; the hot-plug path will show them on screen). ``card_fields``:
     the card fields the office keeps (``[identity] keep``); None sends every field a record holds.
+    ``data_key``: keeps each new bundle's plaintext so that a deletion reaches it (kiosk/outbox.py); the
+    office's folder is locked throughout, deletions made meanwhile are applied before it is released.
     """
     step = progress or (lambda line: None)
     if keys.office is None:
         raise SyncError("no office key set: run 'kiosk keys --set-office KEY_OR_FILE' first")
     office, data_dir = keys.office, Path(data_dir)
+    with locked(office_dir(data_dir, office)):
+        try:
+            return _export(stick, data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=now, ops=ops,
+                           create_root=create_root, step=step, card_fields=card_fields, data_key=data_key)
+        finally:
+            _apply_drops(data_dir, keys, data_key)
+
+
+def _apply_drops(data_dir: Path, keys: SyncKeys, data_key: DataKey | None) -> None:
+    assert keys.office is not None
+    try:
+        apply_drops(office_dir(data_dir, keys.office), data_key)
+    except (OutboxError, StorageError, OSError) as exc:
+        raise SyncError(f"a deletion could not reach the bundles waiting for the office: {exc}") from None
+
+
+def _export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime, ops: OsOps | None,
+            create_root: bool, step: Callable[[str], None], card_fields: tuple[str, ...] | None,
+            data_key: DataKey | None) -> ExportResult:
+    assert keys.office is not None
+    office = keys.office
+    _apply_drops(data_dir, keys, data_key)
     state = load_state(data_dir, office)
     notes: list[str] = []
     try:
@@ -169,8 +197,9 @@ def export(stick: Path, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: d
             with folder:
                 _take_ack(folder, state, data_dir, keys, kiosk_id, notes)
                 step(f"acknowledged by the office up to bundle {state.acknowledged}; reading the kiosk's data")
+                _remake(state, data_dir, keys, data_key, step)
                 made, counts = _make_new_bundle(state, data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=now,
-                                                card_fields=card_fields)
+                                                card_fields=card_fields, data_key=data_key)
                 step(f"bundle {made} made: {_counted(counts)}" if made else "nothing new since the last bundle")
                 written, already = _copy_pending(folder, state, data_dir, keys, kiosk_id, step)
     except StickError as exc:
@@ -208,7 +237,7 @@ def _take_ack(folder: StickDir, state: OfficeState, data_dir: Path, keys: SyncKe
     if seq <= state.acknowledged:
         return  # old news
     match = [p for p in state.pending if p["sequence"] == seq]
-    if not match or match[0]["sha256"] != digest:
+    if not match or digest not in [match[0]["sha256"], *match[0].get("replaced", ())]:
         notes.append(f"{folder.path / ACK_NAME}: acknowledges bundle {seq} with a hash this kiosk never made "
                      f"(ignored; everything unacknowledged is sent again)")
         return
@@ -216,13 +245,41 @@ def _take_ack(folder: StickDir, state: OfficeState, data_dir: Path, keys: SyncKe
     state.acknowledged = seq
     done = [p for p in state.pending if p["sequence"] <= seq]
     state.pending = [p for p in state.pending if p["sequence"] > seq]
+    if digest != match[0]["sha256"]:      # the office holds a version made before a deletion: chain on it
+        if state.pending:
+            state.pending[0]["prev"] = digest
+        else:
+            state.last_hash = digest
     save_state(data_dir, keys.office, state)          # first the record, then the files it no longer needs
+    if digest != match[0]["sha256"]:      # remade bundles the office refused as forks: off the stick
+        for p in done:
+            folder.remove(bundle_name(p["sequence"]))
+        if state.pending:
+            (outbox / bundle_name(state.pending[0]["sequence"])).unlink(missing_ok=True)   # remade on this export
     for p in done:
         (outbox / bundle_name(p["sequence"])).unlink(missing_ok=True)
+        forget_kept(outbox, p["sequence"])
+
+
+def _remake(state: OfficeState, data_dir: Path, keys: SyncKeys, data_key: DataKey | None,
+            step: Callable[[str], None]) -> None:
+    """Remake the waiting bundles a deletion rewrote (kiosk/outbox.py); the chain goes on from the last."""
+    assert keys.office is not None
+    office = keys.office
+    try:
+        done = remake(office_dir(data_dir, office) / "outbox", state.pending, keys=keys, key=data_key,
+                      save=lambda: save_state(data_dir, office, state))
+    except (OutboxError, BundleError) as exc:
+        raise SyncError(str(exc)) from None
+    if done:
+        state.last_hash = state.pending[-1]["sha256"]
+        save_state(data_dir, office, state)
+        step(f"bundle(s) {_seqs(done)} remade without the citizens deleted since they were made")
 
 
 def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys: SyncKeys, now: datetime,
-                     card_fields: tuple[str, ...] | None = None) -> tuple[int | None, dict[str, int]]:
+                     card_fields: tuple[str, ...] | None = None, data_key: DataKey | None = None
+                     ) -> tuple[int | None, dict[str, int]]:
     """Bundle what is new since the last bundle; outbox file first, then the state that points to it."""
     from kiosk.identity import IdentityError
     from kiosk.store import Store, StoreError
@@ -235,30 +292,34 @@ def _make_new_bundle(state: OfficeState, *, data_dir: Path, kiosk_id: str, keys:
     except (StoreError, StorageError) as exc:
         raise SyncError(f"cannot read the kiosk's data: {exc}") from None
     try:
-        snap = _Snapshot(store, state, CardSnapshot(data_dir, state.cards, card_fields),
+        snap = _Snapshot(store, state, CardSnapshot(data_dir, state.cards, card_fields, data_key),
                          RatingSnapshot(store, state.ratings_from, state.ratings_sent))
-        sequence = state.last_sequence + 1
-        data = make_bundle(kiosk_id=kiosk_id, sequence=sequence, prev=state.last_hash,
-                           created=now.isoformat(timespec="seconds"), signing_key=keys.kiosk, office=keys.office,
-                           parts={"visits": snap.visits(), "consents": snap.consents, "tombstones": snap.tombstones,
-                                  "audit": snap.audit, "counters": snap.counters(), "cards": snap.cards.part,
-                                  "ratings": snap.ratings.part},
-                           extra={"inbox_sequence": inbox_sequence(data_dir)})
+        chain: dict[str, Any] = {"kiosk_id": kiosk_id, "sequence": state.last_sequence + 1,
+                                 "prev": state.last_hash, "created": now.isoformat(timespec="seconds")}
+        payload = make_payload(**chain, extra={"inbox_sequence": inbox_sequence(data_dir)},
+                               parts={"visits": snap.visits(), "consents": snap.consents,
+                                      "tombstones": snap.tombstones, "audit": snap.audit,
+                                      "counters": snap.counters(), "cards": snap.cards.part,
+                                      "ratings": snap.ratings.part})
+        data = seal_payload(payload, **chain, signing_key=keys.kiosk, office=keys.office)
     except (StoreError, IdentityError) as exc:
         raise SyncError(f"cannot read the kiosk's data: {exc}") from None
     finally:
         store.close()
     if not snap.anything_new:
         return None, {}
-    outbox = office_dir(data_dir, keys.office) / "outbox"
+    outbox, sequence = office_dir(data_dir, keys.office) / "outbox", state.last_sequence + 1
     try:
         outbox.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(outbox)
+        if data_key is not None:
+            keep(outbox, sequence, payload, data_key)
+        del payload
         atomic_write(outbox / bundle_name(sequence), data)
     except (OSError, StorageError) as exc:
         raise SyncError(f"{outbox}: bundle not kept on the kiosk, nothing exported: {exc}") from None
     digest = sha256_hex(data)
-    state.pending.append({"sequence": sequence, "sha256": digest, "bytes": len(data)})
+    state.pending.append({"sequence": sequence, "sha256": digest, "bytes": len(data), "prev": state.last_hash})
     state.last_sequence, state.last_hash = sequence, digest
     snap.advance(state)
     save_state(data_dir, keys.office, state)
@@ -410,7 +471,7 @@ def yield_to_the_kiosk() -> None:
 
 
 def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path, office_key_file: Path,
-                   out: Any, card_fields: tuple[str, ...] | None = None) -> int:
+                   out: Any, card_fields: tuple[str, ...] | None = None, data_key: DataKey | None = None) -> int:
     """``kiosk export --to DIR``: exit 0 when every unacknowledged bundle is on the stick, 2 otherwise."""
     from kiosk.synckeys import SyncKeyError, load_kiosk_key, read_office_key
 
@@ -422,7 +483,7 @@ def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path
     try:
         keys = SyncKeys(load_kiosk_key(key_file, create=False), read_office_key(office_key_file))
         result = export(Path(stick), data_dir=data_dir, kiosk_id=kiosk_id, keys=keys, now=datetime.now(),
-                        progress=show, card_fields=card_fields)
+                        progress=show, card_fields=card_fields, data_key=data_key)
     except (SyncError, SyncKeyError) as exc:
         out.write(f"kiosk export: {exc}\n")
         return 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.bundle import canonical_json, sha256_hex
+from kiosk.datakey import DataKey
 from kiosk.identity import IDENTITY_FILE, CardBook, IdentityError
 from kiosk.storage import StorageError
 
@@ -25,10 +26,11 @@ from kiosk.storage import StorageError
 class CardSnapshot:
     """What changed in the card records since the last bundle to one office (read-only beside the kiosk)."""
 
-    def __init__(self, data_dir: Path, sent: dict[str, list[str]], keep: tuple[str, ...] | None) -> None:
+    def __init__(self, data_dir: Path, sent: dict[str, list[str]], keep: tuple[str, ...] | None,
+                 key: DataKey | None = None) -> None:
         self.current: dict[str, list[str]] = {}          # citizen -> [card key, digest]: the state after this bundle
         self.records: list[dict[str, Any]] = []
-        for rec in _card_records(Path(data_dir), keep):
+        for rec in _card_records(Path(data_dir), keep, key):
             digest = sha256_hex(canonical_json(rec))[:16]
             self.current[rec["citizen"]] = [rec["card"], digest]
             if sent.get(rec["citizen"]) != [rec["card"], digest]:
@@ -44,11 +46,12 @@ class CardSnapshot:
         return len(self.records) + len(self.deleted)
 
 
-def _card_records(data_dir: Path, keep: tuple[str, ...] | None) -> list[dict[str, Any]]:
+def _card_records(data_dir: Path, keep: tuple[str, ...] | None, key: DataKey | None) -> list[dict[str, Any]]:
+    """The records as the office gets them; their fields are sealed at rest and open only with the data key."""
     if not (data_dir / IDENTITY_FILE).exists():
         return []                                         # a kiosk that never read a card
     try:
-        book = CardBook.open(data_dir, secret=None, readonly=True)
+        book = CardBook.open(data_dir, secret=None, readonly=True, key=key)
     except (IdentityError, StorageError, OSError) as exc:
         raise IdentityError(f"card records unreadable: {exc}") from None
     try:

@@ -10,7 +10,7 @@ Each file is a signed document (kiosk/bundle.py) of one kind:
 * ``delete``: ``citizens``, ids to forget, and/or ``cards``, card numbers (12 digits) whose card record's
   citizen is forgotten (the number is turned into its card key with the office secret at once and never
   written). Forgetting removes the card record, the face templates (wiped; the store keeps a deletion receipt)
-  and the face index entry (kiosk/syncdelete.py). With the service stopped the import applies it itself; while
+  and the face index entry (kiosk/deletions.py). With the service stopped the import applies it itself; while
   the kiosk runs (the store is locked) it hands the request to the kiosk's loop thread through a spool file and
   waits for it to be applied, so the files after it keep their order.
 * ``office-key``: ``new_key``, the office's next public key, signed by the current one.
@@ -37,8 +37,8 @@ from typing import Any, Protocol
 from kiosk.bundle import INBOX_DIR, MAX_DOC_BYTES, SYNC_DIR, BundleError, OfficePublicKey, canonical_json, \
     open_document, sha256_hex
 from kiosk.stickfs import StickDir, StickError
-from kiosk.syncdelete import CARD_NUMBER, DeletionRequest, card_key, citizens_of, forget_everywhere, \
-    wait_taken, write_spool
+from kiosk.deletions import CARD_NUMBER, DeletionRequest, card_key, citizens_of, forget_everywhere, wait_taken, \
+    write_request
 from kiosk.storage import StorageError, atomic_write
 from kiosk.sync import STATE_DIR, SyncError, office_dir
 from kiosk.synckeys import SyncKeyError, read_office_key, rotated_office_key_file, write_office_key
@@ -275,7 +275,7 @@ def apply_config_update(config_path: Path, data_dir: Path, update_text: str) -> 
 
 class StoreForgetter:
     """``kiosk import``: forget through the store (its lock taken on the first deletion) and the card records;
-    while the kiosk runs and holds the lock, hand the request to it (kiosk/syncdelete.py) and wait ``wait`` s."""
+    while the kiosk runs and holds the lock, hand the request to it (kiosk/deletions.py) and wait ``wait`` s."""
 
     def __init__(self, data_dir: Path, *, kiosk_id: str, day_start_hour: int, now: datetime,
                  secret: bytes | None = None, wait: float = 30.0):
@@ -310,7 +310,7 @@ class StoreForgetter:
 
     def _hand_over(self, request: DeletionRequest, asked: str) -> str:
         try:
-            path = write_spool(self.data_dir, request)
+            path = write_request(self.data_dir, request)
         except (OSError, StorageError) as exc:
             raise ApplyError(f"deletion not handed to the running kiosk: {exc}") from None
         if not wait_taken(path, self.wait):

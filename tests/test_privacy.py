@@ -356,7 +356,7 @@ def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_when_the_sc
             kiosk.loop.step()
         assert kiosk.store.citizen(ca) is None and kiosk.store.citizen(cb) is not None
         assert list((tmp_path / "out").glob(f"deleted-{ca}*.png"))              # the receipt, printed by the kiosk
-        assert not list((config.data_dir / "forget-requests").iterdir())
+        assert not list((config.data_dir / "deletions").iterdir())
     finally:
         kiosk.close()
     assert _in_clear(config.data_dir, [a[0].tobytes()]) == []
@@ -365,7 +365,7 @@ def test_forget_while_the_kiosk_runs_is_queued_and_done_by_the_kiosk_when_the_sc
 
 
 def test_an_office_deletion_beside_the_running_kiosk_is_handed_to_it_card_record_included(tmp_path):
-    from kiosk.syncdelete import DeletionRequest
+    from kiosk.deletions import DeletionRequest
     from kiosk.syncinbox import ApplyError, StoreForgetter
 
     data = tmp_path / "data"
@@ -376,7 +376,7 @@ def test_an_office_deletion_beside_the_running_kiosk_is_handed_to_it_card_record
         with pytest.raises(ApplyError, match="handed to the running kiosk"):   # it applies it when idle
             forgetter.delete(DeletionRequest("office", 1, "0" * 64, (ca,), ()))
         forgetter.close()
-        assert [p.name for p in (data / "sync" / "deletions").iterdir()] == ["00000001.json"]
+        assert [p.name for p in (data / "deletions").iterdir()] == ["office-00000001.json"]
     finally:
         running.close()
     forgetter = StoreForgetter(data, kiosk_id="k1", day_start_hour=0, now=NOW)   # from a shell, kiosk stopped
@@ -394,7 +394,7 @@ def test_forget_beside_an_idle_kiosk_waits_and_says_the_deletion_is_done(tmp_pat
     from kiosk.app import build_kiosk
     from kiosk.cli_store import forget
     from kiosk.loop import FakeClock
-    from kiosk.privacy import pending_forgets
+    from kiosk.deletions import pending_forgets
 
     config, ca, cb, a = _kiosk_config_with_people(tmp_path)
     clock = FakeClock()

@@ -291,6 +291,39 @@ def test_templates_round_trip(tmp_path):
     assert matrix.dtype == np.float32 and np.array_equal(matrix, np.concatenate(vecs))
 
 
+def test_crc32_after_an_overwrite_follows_from_the_change_alone():
+    import zlib
+
+    from kiosk.storage.records import crc32_overwritten
+    rng = random.Random(1)
+    for _ in range(200):
+        data = bytearray(rng.randbytes(rng.randint(1, 5000)))
+        crc, changes = zlib.crc32(data), []
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            new = rng.randbytes(rng.randint(1, len(data) - at))
+            changes.append((at, bytes(data[at:at + len(new)]), new))
+            data[at:at + len(new)] = new
+        assert crc32_overwritten(crc, len(data), changes) == zlib.crc32(data)
+
+
+def test_wipe_keeps_the_whole_file_checksum_without_reading_the_file(tmp_path):
+    import zlib
+
+    from kiosk.storage import read_checksum, write_checksum
+    tf, ids, vecs, rows = _templates(tmp_path)
+    write_checksum(tf.path)
+    tf.wipe([int(r) for r in rows[1]] + [int(rows[4][2])])
+    data = tf.path.read_bytes()
+    assert read_checksum(tf.path) == {"size": len(data), "crc": zlib.crc32(data)}
+    with open(tf.path, "r+b") as f:       # a byte changed on the card before a deletion stays found after it
+        f.seek(40)
+        f.write(bytes([data[40] ^ 1]))
+    tf.wipe(rows[2])
+    assert read_checksum(tf.path)["crc"] != zlib.crc32(tf.path.read_bytes())
+    assert tf.check(repair=False).bad == 1     # (was trusted whole when the wipe recomputed the sum over it)
+
+
 def test_wipe_removes_the_template_bytes(tmp_path):
     tf, ids, vecs, rows = _templates(tmp_path)
     tf.wipe(rows[2])
@@ -366,3 +399,14 @@ def test_apply_appends_one_record_of_the_change_readable_like_a_tinydb_write(tmp
     storage = JournalStorage(path)
     with pytest.raises(RuntimeError, match="batch"), storage.batch():
         storage.apply({"visits": {"1": {}}})
+
+
+def test_owners_found_by_binary_search_are_those_isin_finds():
+    from kiosk.store_citizens import owned_by
+    rng = random.Random(3)
+    owners = np.array([rng.randbytes(16) for _ in range(2000)] + [b"\x01" * 8 + bytes(8), b""], "S16")
+    for i in range(40):
+        ids = set(rng.sample(owners.tolist(), 30)) | {rng.randbytes(16)} | ({b""} if i % 2 else set())
+        if i % 5 == 0:
+            ids.add(b"\x01" * 8 + b"\x02" * 8)      # alike in the first 8 bytes: the plain way
+        assert (owned_by(owners, ids) == np.isin(owners, np.array(sorted(ids), "S16"))).all()

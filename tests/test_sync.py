@@ -294,7 +294,7 @@ def test_a_deletion_the_running_kiosk_does_not_take_in_time_waits_in_its_spool(k
         result = run_import(k, stick, wait=0.1)
     assert "handed to the running kiosk" in result.stopped and not result.applied
     assert load_config(k.config).office == "UBND Phường Một"          # 2 did not jump ahead of 1
-    assert [p.name for p in (k.data / "sync" / "deletions").iterdir()] == ["00000001.json"]
+    assert [p.name for p in (k.data / "deletions").iterdir()] == ["office-00000001.json"]
     result = run_import(k, stick)                     # the service stopped: the import applies both itself
     assert len(result.applied) == 2 and load_config(k.config).office == "Two"
     with Store.open_readonly(k.data) as s:

@@ -1,4 +1,4 @@
-"""Deletion requests from the office applied by the RUNNING kiosk (kiosk/syncdelete.py): the real ``kiosk import``
+"""Deletion requests from the office applied by the RUNNING kiosk (kiosk/deletions.py): the real ``kiosk import``
 child hands them over, the loop thread forgets through the store, the card records and the face index."""
 import json
 import os
@@ -18,7 +18,7 @@ from kiosk.identity import CardBook
 from kiosk.loop import FakeClock
 from kiosk.stickwatch import ChildCommand, StickWatch
 from kiosk.store import Store
-from kiosk.syncdelete import DeletionRequest, DeletionSpool, card_key, spool_dir, write_spool
+from kiosk.deletions import DeletionQueue, DeletionRequest, card_key, queue_dir, write_request
 
 SECRET = b"an invented office secret, 32 b"
 NUMBER = "001090000042"                        # invented
@@ -75,8 +75,8 @@ def drive(kiosk, clock, child, clock_step=1.0, timeout=120.0):
     return out[0]
 
 
-def spool_of(kiosk) -> DeletionSpool:
-    return next(c for c in kiosk.loop.chores if isinstance(c, DeletionSpool))
+def spool_of(kiosk) -> DeletionQueue:
+    return next(c for c in kiosk.loop.chores if isinstance(c, DeletionQueue))
 
 
 def inbox_state(k):
@@ -104,7 +104,7 @@ def test_the_running_kiosk_applies_a_deletion_from_a_stick_once(k, tmp_path):
         assert kiosk.book.record(by_card) is None
         assert sorted(r["citizen"] for r in kiosk.store.receipts()) == sorted([by_card, by_id])
         assert inbox_state(k)["sequence"] == 2 and len(inbox_state(k)["applied"]) == 2
-        assert not list(spool_dir(k.data).iterdir())
+        assert not list(queue_dir(k.data).iterdir())
         assert NUMBER not in "".join(p.read_text(errors="replace") for p in k.data.rglob("*") if p.is_file())
         before = (kiosk.store.receipts(), inbox_state(k))
         child = import_child(k, stick)                        # the same stick again: a replay
@@ -120,18 +120,18 @@ def test_a_request_left_by_a_crash_is_applied_at_start_and_again_changes_nothing
     (cid,) = enrol(k)
     office_hex = k.office.public().sign.encode().hex()
     request = DeletionRequest(office_hex, 4, "ab" * 32, (cid,), (card_key(SECRET, NUMBER),))
-    write_spool(k.data, request)                # handed over, then the kiosk died before applying it
+    write_request(k.data, request)                # handed over, then the kiosk died before applying it
     kiosk, clock = running(k, tmp_path)
     try:
         kiosk.loop.step()
         assert kiosk.store.citizen(cid) is None and inbox_state(k)["sequence"] == 4
         receipts = kiosk.store.receipts()
-        write_spool(k.data, request)            # died after forgetting, before the spool file went
+        write_request(k.data, request)            # died after forgetting, before the spool file went
         clock.advance(2)
         kiosk.loop.step()
         assert kiosk.store.receipts() == receipts and inbox_state(k)["sequence"] == 4
         assert inbox_state(k)["applied"] == ["ab" * 32]
-        assert not list(spool_dir(k.data).iterdir())
+        assert not list(queue_dir(k.data).iterdir())
     finally:
         kiosk.close()
 

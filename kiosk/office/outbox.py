@@ -17,7 +17,7 @@ from kiosk.bundle import INBOX_DIR, SYNC_DIR, BundleError, OfficeKeys, check_kio
 from kiosk.office.db import Database
 from kiosk.office.records import forget
 from kiosk.storage import StorageError, atomic_write
-from kiosk.syncdelete import card_key
+from kiosk.deletions import card_key
 
 CITIZEN_ID = re.compile(r"[0-9a-f]{32}")
 CARD_NUMBER = re.compile(r"[0-9]{12}")

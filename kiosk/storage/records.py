@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kiosk.storage.files import _read_bytes, atomic_write, keep_torn_tail, set_aside
 
 
@@ -121,3 +123,74 @@ def _append_checksum(path: Path, known: dict | None, appended: bytes) -> None:
         write_checksum(path, size, zlib.crc32(appended, known["crc"]))
     else:
         write_checksum(path)
+
+
+# ------------------------------------------------------------------- a whole-file crc32 after bytes overwritten
+# zlib's crc32_combine arithmetic (multmodp / x2nmodp, zlib 1.2.12), which Python's zlib does not expose, done
+# on numpy arrays for all the changes at once: the crc32 of a file after some bytes were overwritten in place
+# follows from the old crc32 and the changed bytes alone, so a deletion costs what it changes, not a read of
+# the whole file. CRC-32 is affine: for equal lengths crc(a ^ b ^ c) = crc(a) ^ crc(b) ^ crc(c), and zeros in
+# front of a change leave the zero-init register at zero.
+_POLY = np.uint64(0xEDB88320)
+_ONE = np.uint64(1)
+
+
+def _multmodp(a: np.ndarray | np.uint64, b: np.ndarray | np.uint64) -> np.ndarray:
+    """a(x) * b(x) mod P, element by element (bit-reflected, as zlib's multmodp)."""
+    p = np.zeros(np.broadcast(a, b).shape, np.uint64)
+    b = np.broadcast_to(b, p.shape).copy()
+    for bit in range(31, -1, -1):
+        p ^= np.where(a & np.uint64(1 << bit), b, np.uint64(0))
+        b = np.where(b & _ONE, (b >> _ONE) ^ _POLY, b >> _ONE)
+    return p
+
+
+_X2N: list[np.uint64] = [np.uint64(1 << 30)]     # x^(2^k) mod P
+for _ in range(63):
+    _X2N.append(np.uint64(_multmodp(_X2N[-1], _X2N[-1])[()]))
+
+
+_TABLES: dict[int, np.ndarray] = {}
+_BYTE = np.uint64(0xFF)
+
+
+def _times_x2n(k: int, p: np.ndarray) -> np.ndarray:
+    """p(x) * x^(2^k) mod P for each element: multiplying by a constant is linear, so four 256-entry tables
+    (one per byte of p) replace the 32 steps of :func:`_multmodp`."""
+    table = _TABLES.get(k)
+    if table is None:
+        basis = np.array([b << (8 * j) for j in range(4) for b in range(256)], np.uint64)
+        table = _TABLES[k] = _multmodp(basis, _X2N[k]).reshape(4, 256)
+    out = table[0][p & _BYTE]
+    for j in (1, 2, 3):
+        out ^= table[j][(p >> np.uint64(8 * j)) & _BYTE]
+    return out
+
+
+def _shift(raw: np.ndarray, zero_bytes: np.ndarray) -> np.ndarray:
+    """Each zero-init register ``raw`` after ``zero_bytes`` more zero bytes (times x^(8n) mod P)."""
+    p = np.full(raw.shape, np.uint64(1 << 31))  # x^0
+    n = zero_bytes.astype(np.uint64) << np.uint64(3)
+    k = 0
+    while n.any():
+        p = np.where(n & _ONE, _times_x2n(k, p), p)
+        n >>= _ONE
+        k += 1
+    return _multmodp(p, raw)
+
+
+def crc32_overwritten(crc: int, size: int, changes: list[tuple[int, bytes, bytes]]) -> int:
+    """The crc32 of a ``size``-byte file whose crc32 was ``crc``, after each (offset, old bytes, new bytes)."""
+    if not changes:
+        return crc
+    zeros: dict[int, int] = {}
+    raw, after = [], []
+    for offset, old, new in changes:
+        n = len(old)
+        delta = (int.from_bytes(old, "big") ^ int.from_bytes(new, "big")).to_bytes(n, "big")
+        if n not in zeros:
+            zeros[n] = zlib.crc32(bytes(n))
+        raw.append(zlib.crc32(delta) ^ zeros[n])       # the zero-init crc of the change alone
+        after.append(size - offset - n)
+    shifted = _shift(np.array(raw, np.uint64), np.array(after, np.int64))
+    return crc ^ int(np.bitwise_xor.reduce(shifted))

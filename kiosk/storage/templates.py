@@ -11,7 +11,7 @@ from typing import Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from kiosk.storage.files import StorageError, _Appender, _free_name, atomic_write, keep_torn_tail, set_aside
-from kiosk.storage.records import _append_checksum, read_checksum, write_checksum
+from kiosk.storage.records import _append_checksum, crc32_overwritten, read_checksum, write_checksum
 
 TEMPLATE_MAGIC = b"KIOSKTPL"
 TEMPLATE_VERSION = 1          # clear templates (before encryption at rest; read only to migrate them)
@@ -349,19 +349,27 @@ class TemplateFile:
         if not rows:
             return
         try:
-            fd = os.open(self.path, os.O_WRONLY)
+            fd = os.open(self.path, os.O_RDWR)
         except OSError as exc:
             raise StorageError(f"cannot open {self.path} for writing: {exc}") from exc
-        wiped = _WIPED[self.layout.version]
+        wiped, known = _WIPED[self.layout.version], read_checksum(self.path)
+        changes = []
         try:
+            size = os.fstat(fd).st_size
             for r in rows:
-                os.pwrite(fd, wiped, len(HEADER) + int(r) * self.layout.size)
+                at = len(HEADER) + int(r) * self.layout.size
+                changes.append((at, os.pread(fd, len(wiped), at), wiped))
+                os.pwrite(fd, wiped, at)
             os.fsync(fd)
         except OSError as exc:
             raise StorageError(f"cannot write {self.path}: {exc}") from exc
         finally:
             os.close(fd)
-        write_checksum(self.path)  # deletion is rare: one crc32 pass keeps start-up fast
+        if known and known["size"] == size and all(len(old) == len(wiped) for _, old, _ in changes):
+            # the whole-file crc32 from the old one and the rows changed: a purge step costs what it changes
+            write_checksum(self.path, size, crc32_overwritten(known["crc"], size, changes))
+        else:
+            write_checksum(self.path)
 
     def rows_of(self, cids: bytes | set[bytes]) -> np.ndarray:
         """Every record carrying one of these owner ids, whatever its crc or seal says (deletion takes them all)."""
