@@ -42,8 +42,8 @@ class IdleChore(Protocol):
 
 
 class RequestFolderChore:
-    """An idle chore over a tiny folder of requests left by a command (`kiosk forget`, `kiosk service`): a look
-    every EVERY seconds while the screen is free, so the command can wait for it and say it is done."""
+    """An idle chore over a tiny folder of requests left by a command (`kiosk service`, kiosk/closures.py): a
+    look every EVERY seconds while the screen is free, so the command can wait for it and say it is done."""
 
     EVERY = 1.0           # seconds between looks at the request folder
 
