@@ -9,7 +9,7 @@ VENV_FLAGS ?=
 # Headless where there is no display (CI, ssh): same code, SDL's dummy video driver.
 HEADLESS = $(if $(DISPLAY)$(WAYLAND_DISPLAY),,SDL_VIDEODRIVER=dummy)
 
-.PHONY: venv run test bench clean
+.PHONY: venv run test bench clean voice
 
 venv: $(STAMP)
 
@@ -30,6 +30,12 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# The voice clips (assets/voice, committed): recorded from kiosk/voice.py's texts with espeak-ng, made Ogg by sox.
+voice: venv
+	@if ! { command -v espeak-ng && command -v sox; } >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng sox; fi
+	$(BIN)/python -m kiosk.voice_build
 
 bench: venv
 	$(BIN)/python benchmarks/match.py

@@ -4,6 +4,8 @@ dlib is not listed here on purpose: it comes from the prebuilt ``dlib-bin`` whee
 face_recognition is installed with ``--no-deps`` (see the Makefile), so installing the
 kiosk never starts a 20-minute dlib compile.
 """
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
@@ -17,7 +19,9 @@ setup(
     packages=find_packages(include=["kiosk", "kiosk.*", "hardware", "hardware.*"]),
     package_data={"kiosk": ["configs/*.toml"]},
     data_files=[("share/queue-kiosk/assets", ["assets/DejaVuSans.ttf", "assets/DejaVuSans-Bold.ttf",
-                                               "assets/LICENSE-DejaVu.txt"])],
+                                               "assets/LICENSE-DejaVu.txt"]),
+                # the voice clips (`make voice` records them; kiosk/voice.py)
+                ("share/queue-kiosk/assets/voice", sorted(str(p) for p in Path("assets/voice").iterdir()))],
     install_requires=[
         "numpy>=1.24,<3",
         "Pillow>=9.4",
@@ -28,12 +32,13 @@ setup(
         "zxing-cpp>=2.2",
         "qrcode>=7.4",
         "PyNaCl>=1.5,<2",
+        "cbor2>=5.4,<7",
         "tomlkit>=0.12,<1",
         "pyudev>=0.24,<1",
         "dbus-fast>=2.0",
     ],
     extras_require={"test": ["pytest>=8"],
                     # kiosk-office (kiosk/office/): PostgreSQL and the report's charts; not needed on a kiosk
-                    "office": ["psycopg[binary]>=3.1,<4", "matplotlib>=3.8,<4"]},
+                    "office": ["psycopg[binary]>=3.1,<4", "matplotlib>=3.8,<4", "bottle>=0.13,<0.14"]},
     entry_points={"console_scripts": ["kiosk = kiosk.__main__:main", "kiosk-office = kiosk.office.cli:main"]},
 )

@@ -5,6 +5,11 @@ Baseline, measured in the same run: python-escpos sending the same content as te
 ticket as pixels costs over that. Also prints the size of the byte stream and how long it takes to send
 over a serial line, the slowest connection a kiosk may use.
 
+The sealed ticket code (kiosk/ticketcode.py, issue 18) for an unlinked and a linked ticket: its size in bytes and
+characters, the QR version it needs and the printer dots per QR module on 58 and 80 mm paper (at least 4 dots,
+0.5 mm at 203 dpi, for a cheap scanner on thermal paper); baseline: the plain visit-id QR of a ticket printed
+without the office key, measured in the same run. The codes are decoded back from the printed paper's PNG.
+
     .venv/bin/python benchmarks/ticket.py                    # numbers
     .venv/bin/python benchmarks/ticket.py --write-previews   # also docs/images/ticket-58mm.png, -80mm.png
 """
@@ -23,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from hardware.printer import EscposPrinter, SimulatedPrinter  # noqa: E402
 from kiosk.paths import FONT_REGULAR  # noqa: E402
-from kiosk.receipt import render_ticket  # noqa: E402
+from kiosk.receipt import qr_geometry, render_ticket  # noqa: E402
 from kiosk.tickets import SAMPLE_TICKET, format_issued  # noqa: E402
 
 TARGET_MS = 50.0
@@ -61,6 +66,51 @@ def timed(fn, runs: int) -> list[float]:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return times
+
+
+def sealed_codes(runs: int) -> None:
+    """Sizes and QR geometry of the sealed code, against the plain visit id; read back from the printed PNG."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    import numpy as np
+    from nacl.signing import SigningKey
+    from PIL import Image
+
+    from kiosk.bundle import OfficeKeys
+    from kiosk.cardread import decode_qr
+    from kiosk.ticketcode import TicketFacts, open_code, seal, wire_bytes
+
+    kiosk, office = SigningKey.generate(), OfficeKeys.generate()
+    unlinked = TicketFacts("3f9a6c0e5b7d41a2", CONTENT.ticket, "kinh-doanh", CONTENT.category_vi,
+                           datetime(2026, 11, 27, 14, 5, 9), CONTENT.kiosk_id)
+    # an invented citizen (card number of the Hà Nội province code, never a real person's); a long name
+    linked = replace(unlinked, citizen_id="ab" * 16, fields={"name": "Nguyễn Thị Phương Thảo",
+                                                              "card_number": "001195001234",
+                                                              "birth_date": "1995-02-01"})
+    cases = [("plain visit id (baseline)", unlinked.visit_id, unlinked.visit_id)]
+    seal_ms = statistics.median(timed(lambda: seal(linked, signing_key=kiosk, office=office.public()), runs))
+    for name, facts in (("sealed, unlinked", unlinked), ("sealed, linked", linked)):
+        code = seal(facts, signing_key=kiosk, office=office.public())
+        cases.append((name, code, facts))
+    for name, text, facts in cases:
+        size = len(wire_bytes(text)) if text.startswith("KT1") else len(text)
+        papers = []
+        for paper, width in PAPERS.items():
+            version, modules, dots = qr_geometry(text, width)
+            image = render_ticket(replace(CONTENT, code=text), width_dots=width, font_path=FONT_REGULAR)
+            with tempfile.TemporaryDirectory() as tmp:
+                SimulatedPrinter(Path(tmp), width_dots=width).print_image(image, name="t")
+                read = decode_qr(np.asarray(Image.open(Path(tmp) / "t.png").convert("L")))
+            back = read == [text] and (not isinstance(facts, TicketFacts) or open_code(
+                read[0], office=office, kiosk_keys={CONTENT.kiosk_id: kiosk.verify_key}) == facts)
+            papers.append(f"{paper}: {dots} dots/module, {modules * dots} dots wide "
+                          f"({modules * dots / width:.0%} of the paper){'' if back else ', NOT READ BACK'}")
+        print(f"{name}: {size} bytes, {len(text)} characters, QR version {version} ({modules} modules with the "
+              f"quiet zone); " + "; ".join(papers))
+    base = len(cases[0][1])
+    print(f"sealed code over the plain visit id: {len(cases[1][1]) / base:.1f}x (unlinked), "
+          f"{len(cases[2][1]) / base:.1f}x (linked) the characters; sealing takes {seal_ms:.2f} ms")
 
 
 def write_previews() -> None:
@@ -103,6 +153,7 @@ def main() -> int:
     print(f"target < {TARGET_MS:.0f} ms per ticket: {'met' if worst < TARGET_MS else 'MISSED'} "
           f"(worst p95 {worst:.1f} ms)")
 
+    sealed_codes(args.runs)
     if args.write_previews:
         write_previews()
     return 0

@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING, Sequence
 from kiosk.config import Config
 from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker
+from kiosk.notices import data_notice, join, staff
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
 from kiosk.services import KioskServices
 from kiosk.states import KioskMachine
+from kiosk.synckeys import ticket_sealer
 from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, PRIORITY, ButtonPressed, Timing
 from kiosk.views import CategoryChoice, RatingChoice
+from kiosk.voice import Voice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,7 +72,7 @@ def rating_choices(config: Config) -> tuple[RatingChoice, ...]:
 def machine_timing(config: Config) -> Timing:
     t = config.timing
     return Timing(greeting=t.greeting_seconds, settle=t.settle_seconds, consent=t.consent_seconds,
-                  done=t.done_seconds, failsafe=t.failsafe_seconds)
+                  done=t.done_seconds, failsafe=t.failsafe_seconds, unprinted=t.unprinted_seconds)
 
 
 @dataclass
@@ -90,14 +93,15 @@ class Kiosk:
     sticks: StickWatch | None = None
     archives: ArchiveCheck | None = None
     staff: StaffDesk | None = None   # the desk's call-staff light or buzzer
+    voice: Voice | None = None
 
     def close(self) -> None:
         if self.archives is not None:
             self.archives.close()       # before the store: the scan holds the store's month files
         # The print queue first: tickets already stored get their paper before the printer closes.
         parts: tuple[Closable | None, ...] = (self.stick_source, self.sticks, self.buttons, self.staff, self.worker,
-                                              self.camera,
-                                              self.print_queue, self.printer, self.screen, self.book, self.store)
+                                              self.camera, self.print_queue, self.printer, self.screen, self.voice,
+                                              self.book, self.store)
         for part in parts:
             if part is None:
                 continue
@@ -110,7 +114,7 @@ class Kiosk:
 def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, printer: Printer | None = None,
                 screen: Display | None = None, engine: Engine | None = None, sync: bool = False,
                 use_gpio: bool = True, notifier: SystemdNotifier | None = None, faults: Sequence[str] = (),
-                sticks: StickWatch | None = None, defer_archive_check: bool = False) -> Kiosk:
+                sticks: StickWatch | None = None, defer_archive_check: bool = False, voice: Voice | None = None) -> Kiosk:
     """Build the kiosk from the config; parts given as arguments replace what the config names.
 
     ``defer_archive_check`` (``kiosk run``): the full scan of the month files is not done while opening the
@@ -143,7 +147,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     store: TicketStore = opened
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
-        faults.append(f"Dữ liệu / data: {problem}")
+        faults.append(data_notice(problem))
     printer = printer if printer is not None else make_printer(config)
     ticket_printer = TicketPrinter(printer, width_dots=config.printer.width_dots, font_path=FONT_REGULAR)
     print_queue = PrintQueue(ticket_printer, inline=sync)
@@ -156,18 +160,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                           p.records_extra_months), index=index, clock=clock, wall=clock.wall)
     events: queue.Queue[ButtonPressed] = queue.Queue()
     buttons = None
-    staff: StaffDesk | None = None
+    desk: StaffDesk | None = None
     if use_gpio and not config.simulate:
         try:
             buttons = make_buttons(config, events)
         except ButtonError as exc:
             log.error("buttons: %s", exc)
-            faults.append(f"Nút bấm lỗi / buttons: {exc}")
-        staff = make_staff(config, faults)
+            faults.append(staff("Nút bấm lỗi; vui lòng báo kỹ thuật viên", f"Buttons: {exc}"))
+        desk = make_staff(config, faults)
     elif config.staff.enabled and config.simulate:
         from hardware.staffcall import LoggedStaffCall
 
-        staff = LoggedStaffCall()          # H calls, R resets: the journal shows the desk light
+        desk = LoggedStaffCall()          # H calls, R resets: the journal shows the desk light
     worker = None
     # The face models load after the index is built, once the store's copy of the templates is gone: loading them
     # beside it (tried) saves no CPU on two cores and raises the peak by the models' 150 MB.
@@ -176,7 +180,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
             engine = _load_engine()
         except Exception as exc:  # missing or broken model files: tickets without faces
             log.error("face models: %s; tickets without face recognition", exc)
-            faults.append(f"Nhận diện lỗi / face models: {exc}")
+            faults.append(staff("Không nhận diện khuôn mặt được; kiosk vẫn cấp số", f"Face models: {exc}"))
     if rec.enabled and camera is not None and engine is not None:
         recognizer = Recognizer(engine, index, threshold=rec.threshold, margin=rec.margin,
                                 confirm_frames=rec.confirm_frames, enrol_frames=rec.enrol_frames,
@@ -193,19 +197,22 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
                              book=book, consent=wording, rules=config.rules,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
-                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold))
+                                               min_age_for_face=ident.min_age_for_face, threshold=rec.threshold,
+                                               ticket=ident.ticket_fields),
+                             sealer=ticket_sealer(Path(config.sync.key_file), Path(config.sync.office_key_file),
+                                                  config.data_dir, ident.ticket_fields))
     gate, service_requests = office_rules(config, opened, clock)   # hours, caps, closures (kiosk/closures.py)
     service_requests.apply_all()            # `kiosk service close|open` queued while the kiosk was stopping
     priority = config.rules.priority
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
-                           enrolment=rec.enabled and rec.enrolment, consent_button=CONSENT_KEY.upper(),
+                           enrolment=rec.enabled and rec.enrolment, consent_button=config.buttons.consent_label,
                            autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config),
                            gate=gate, priority_age=priority.age, priority_wait=priority.wait_seconds,
                            priority_button=None if priority.pin is None and not config.simulate else PRIORITY_KEY.upper())
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=staff)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=desk, voice=voice)
     # `kiosk forget` beside the kiosk and the office's deletions: one queue, applied when nobody is at the screen
     # (a request left while the kiosk was stopped: at the first idle turn)
     loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
@@ -213,7 +220,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     loop.add_chores(retention, service_requests)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
-                 archives=archives, staff=staff)
+                 archives=archives, staff=desk, voice=voice)
 
 
 class ArchiveCheck:
@@ -240,7 +247,7 @@ class ArchiveCheck:
             log.exception("checking the month files")
 
     def notice(self) -> str | None:
-        return " · ".join(f"Dữ liệu / data: {problem}" for problem in self._found) or None
+        return join(data_notice(problem) for problem in self._found)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -296,7 +303,7 @@ def open_data_key(config: Config, faults: list[str]) -> DataKey | None:
         return load_key(source, config.data_dir)
     except KeyUnavailable as exc:
         log.error("privacy: no data key: %s; face and card data are not used, tickets go on", exc)
-        faults.append(f"Không dùng khuôn mặt, thẻ / face and card data off: {exc}")
+        faults.append(staff("Không dùng khuôn mặt và thẻ: khoá dữ liệu không dùng được", f"Face and card data off: {exc}"))
         return None
 
 
@@ -312,11 +319,11 @@ def open_card_book(config: Config, faults: list[str], key: DataKey | None = None
     secret, why = load_secret(path)
     if secret is None:
         log.error("identity: office secret: %s; CCCD cards are not used", why)
-        faults.append(f"Không dùng thẻ CCCD / cards not used: {why}")
+        faults.append(staff("Không dùng thẻ CCCD", f"Cards not used: {why}"))
     book = CardBook.open(config.data_dir, secret=secret, key=key)
     for problem in book.problems:
         log.warning("identity: %s", problem)
-        faults.append(f"Dữ liệu / data: {problem}")
+        faults.append(data_notice(problem))
     return book
 
 
@@ -403,7 +410,7 @@ def make_staff(config: Config, faults: list[str]) -> StaffDesk | None:
                          on_reset=lambda: log.info("staff call reset at the desk"))
     except StaffCallError as exc:
         log.error("staff call: %s", exc)
-        faults.append(f"Gọi nhân viên lỗi / staff call: {exc}")
+        faults.append(staff("Gọi nhân viên lỗi; vui lòng báo kỹ thuật viên", f"Staff call: {exc}"))
         return None
 
 
@@ -431,8 +438,15 @@ def make_sticks(config: Config, config_path: Path | None, *, clock: Clock, fault
     except StickError as exc:
         watch.close()
         log.error("usb: %s; sticks are used only from a shell (kiosk export / import)", exc)
-        faults.append(f"USB: {exc}")
+        faults.append(staff("Lỗi USB", f"USB: {exc}"))
         return None, None
+
+
+def make_voice(config: Config) -> Voice | None:
+    """The loudspeaker (pygame's mixer) when ``[voice] enabled``; a kiosk without sound runs silent."""
+    from hardware.speaker import MixerSpeaker
+
+    return Voice(MixerSpeaker(config.voice.volume)) if config.voice.enabled else None
 
 
 def run(config: Config, *, camera_folder: Path | None = None, exit_after: float | None = None,
@@ -450,23 +464,26 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
     clock = Clock()
     faults = []
     apply_driver(config.screen.driver, simulate=config.simulate)
-    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen)
+    screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen,
+                    min_text_px=config.screen.min_text_px)
     screen.open()
     try:
         camera = make_camera(config, camera_folder)
     except CameraError as exc:
         log.error("camera: %s; tickets without face recognition", exc)
         camera = None
-        faults.append(f"Camera lỗi / camera: {exc}")
+        faults.append(staff("Camera lỗi; kiosk vẫn cấp số", f"Camera: {exc}"))
     notifier = SystemdNotifier(clock)
     use_escpos_cache()
     sticks, stick_source = make_sticks(config, config_path, clock=clock, faults=faults)
     kiosk = build_kiosk(config, clock=clock, camera=camera, screen=screen, notifier=notifier, faults=faults,
-                        sticks=sticks, defer_archive_check=True)
+                        sticks=sticks, defer_archive_check=True, voice=make_voice(config))
     kiosk.stick_source = stick_source
     if stick_source is not None:
         stick_source.start()     # after the loop exists: a stick already plugged in wakes it
     kiosk.ticket_printer.warm_up()     # load fonts and python-escpos now, not on the first citizen's ticket
+    if kiosk.voice is not None:
+        kiosk.voice.warm_up()          # and decode the voice's clips
     release_freed_memory()
     summary = (f"kiosk {config.kiosk_id} ready: {len(config.categories)} categories, "
                f"camera {type(camera).__name__ if camera else 'none'}, printer {config.printer.connection}")

@@ -1,11 +1,12 @@
-"""The USB sync file formats, shared by the kiosk (``kiosk export/import``) and the office tool (issue 12):
-pure bytes-in/bytes-out plus PyNaCl (libsodium); no home-made cryptography.
+"""The USB sync file formats, shared by the kiosk (``kiosk export/import``) and the office tool (issue 12).
+
+Everything here is pure bytes-in/bytes-out plus PyNaCl (libsodium); no home-made cryptography.
 
 On the stick::
 
     kiosk-sync/<kiosk id>/00000007.bundle   one export of a kiosk (sequence 7), see "Bundle" below
     kiosk-sync/<kiosk id>/ack              signed by the office: bundles up to N were ingested
-    kiosk-sync/inbox/*.signed               signed by the office: config updates, deletions, key rotation, closures
+    kiosk-sync/inbox/*.signed               signed by the office: config updates, deletion requests, key rotation
 
 Sticks are FAT: names are case-insensitive there (two kiosk ids differing only in case would share a folder:
 give kiosks lower-case ids), a file is at most 4 GiB, and the 8.3 aliases FAT adds are never used.
@@ -52,17 +53,7 @@ only inside the SealedBox. Reading order (``open_bundle``) and why:
    holder of another kiosk key re-sign a bundle as its own; the copy inside the encryption binds it;
 5. each part: offset and size inside the payload, sha256, decompressed size under the limit, valid JSON Lines.
 
-Signed document (ack and inbox files)::
-
-    0   8  magic b"KSSIGNED"     8  2  version (1)     10  32  signer's Ed25519 public key
-    42  64 Ed25519 signature over b"kiosk-sync document 1\\0" + body
-    106 .. body: canonical JSON {kind, kiosk (an id or "*" for every kiosk), sequence, created, ...}
-
-kinds: ``ack`` {sequence: the last ingested bundle, bundle: its sha256}; ``config`` {toml: the office's keys of
-the config, see kiosk/officeconfig.py}; ``delete`` {citizens: [32-hex ids], cards: [12-digit card numbers]}
-(either may be missing); ``office-key`` {new_key: office public key text,
-signed by the OLD key}. Inbox sequences are one counter per office; a kiosk applies a file only when its sequence
-is above the last it applied (a replay changes nothing).
+Signed documents (the office's ack and inbox files) are in ``kiosk/syncdoc.py``.
 """
 from __future__ import annotations
 
@@ -79,14 +70,11 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
-from hardware.files import fsync_dir, replace_file
 from kiosk.stickfs import StickDir, StickError
 
 FORMAT_VERSION = 1
 BUNDLE_MAGIC = b"KSBUNDLE"
-DOC_MAGIC = b"KSSIGNED"
 _BUNDLE_CONTEXT = b"kiosk-sync bundle 1\0"
-_DOC_CONTEXT = b"kiosk-sync document 1\0"
 
 SYNC_DIR = "kiosk-sync"
 INBOX_DIR = "inbox"
@@ -101,7 +89,6 @@ OPTIONAL_PARTS = ("ratings",)      # added later: a bundle from an older kiosk l
 MAX_HEADER_BYTES = 4096
 MAX_BUNDLE_BYTES = 512 << 20       # a kiosk's first export of ~1M visits is about 40 MB; FAT's limit is 4 GiB
 MAX_PART_BYTES = 1 << 30           # decompressed: a hostile zlib bomb stops here
-MAX_DOC_BYTES = 1 << 20            # ack and inbox files are small
 OFFICE_KEY_PREFIX = "kiosk-office-v1:"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KIOSK_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
@@ -239,7 +226,8 @@ def make_bundle(*, kiosk_id: str, sequence: int, prev: str | None, created: str,
                 parts: Mapping[str, Iterable[Any]], signing_key: SigningKey, office: OfficePublicKey,
                 extra: Mapping[str, Any] | None = None) -> bytes:
     """The bytes of one bundle. ``parts`` maps names of :data:`PARTS` to records (missing parts are empty)."""
-    payload = make_payload(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created, parts=parts, extra=extra)
+    payload = make_payload(kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created, parts=parts,
+                           extra=extra)
     return seal_payload(payload, kiosk_id=kiosk_id, sequence=sequence, prev=prev, created=created,
                         signing_key=signing_key, office=office)
 
@@ -294,9 +282,9 @@ def _parse_header(data: bytes, *, max_bytes: int) -> tuple[BundleHeader, int]:
         raise BundleError("bundle header too long or cut off")
     try:
         raw = json.loads(data[14:14 + hlen])
-        header = BundleHeader(kiosk=check_kiosk_id(raw["kiosk"]), sequence=_int(raw["sequence"]),
+        header = BundleHeader(kiosk=check_kiosk_id(raw["kiosk"]), sequence=count_field(raw["sequence"]),
                               prev=raw["prev"], created=str(raw["created"]), signer=str(raw["signer"]),
-                              recipient=str(raw["recipient"]), payload_bytes=_int(raw["payload_bytes"]),
+                              recipient=str(raw["recipient"]), payload_bytes=count_field(raw["payload_bytes"]),
                               sha256=sha256_hex(data))
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"bundle header unreadable: {exc}") from None
@@ -377,7 +365,7 @@ def _part_name(entry: Any, where: str) -> str:
 def _decode_part(body: memoryview, entry: dict, where: str, limit: int) -> list[Any]:
     name = entry["name"]
     try:
-        offset, size, raw_size, count = (_int(entry[k]) for k in ("offset", "bytes", "raw_bytes", "records"))
+        offset, size, raw_size, count = (count_field(entry[k]) for k in ("offset", "bytes", "raw_bytes", "records"))
     except (KeyError, ValueError, TypeError):
         raise BundleError(f"{where}: part {name}: bad manifest entry") from None
     if offset + size > len(body):
@@ -433,68 +421,8 @@ def write_bundle(path: Path | str, data: bytes) -> None:
         raise BundleError(str(exc)) from None
 
 
-# ------------------------------------------------------------------------------------------ signed documents
-KINDS = ("ack", "config", "delete", "office-key", "service")
-
-
-def sign_document(body: Mapping[str, Any], key: SigningKey) -> bytes:
-    """A signed ack or inbox file. ``body`` needs kind, kiosk (id or "*") and sequence."""
-    if body.get("kind") not in KINDS:
-        raise BundleError(f"unknown document kind {body.get('kind')!r}")
-    if body.get("kiosk") != "*":
-        check_kiosk_id(body.get("kiosk"))
-    _int(body.get("sequence"))
-    raw = canonical_json(dict(body))
-    if len(raw) + 106 > MAX_DOC_BYTES:
-        raise BundleError(f"document too large ({len(raw):,} bytes)")
-    signature = key.sign(_DOC_CONTEXT + raw).signature
-    return DOC_MAGIC + struct.pack(">H", FORMAT_VERSION) + key.verify_key.encode() + signature + raw
-
-
-def open_document(data: bytes, trusted: VerifyKey) -> dict[str, Any]:
-    """The body of a signed document if ``trusted`` signed it; BundleError (one line) otherwise."""
-    if len(data) > MAX_DOC_BYTES:
-        raise BundleError(f"{len(data):,} bytes, above the limit of {MAX_DOC_BYTES:,}")
-    if len(data) < 106 or data[:8] != DOC_MAGIC:
-        raise BundleError("not a signed kiosk-sync file (unsigned?)")
-    (version,) = struct.unpack(">H", data[8:10])
-    if version != FORMAT_VERSION:
-        raise BundleError(f"signed file format {version}, this kiosk reads format {FORMAT_VERSION}")
-    signer, signature, raw = data[10:42], data[42:106], data[106:]
-    if signer != trusted.encode():
-        raise BundleError(f"signed by an unknown key {signer.hex()[:16]}…, not the office key")
-    try:
-        trusted.verify(_DOC_CONTEXT + raw, signature)
-    except BadSignatureError:
-        raise BundleError("bad signature (changed or damaged on the way)") from None
-    try:
-        body = json.loads(raw)
-        if not isinstance(body, dict) or body.get("kind") not in KINDS:
-            raise ValueError(f"unknown kind {body.get('kind') if isinstance(body, dict) else body!r}")
-        _int(body.get("sequence"))
-        if body.get("kiosk") != "*":
-            check_kiosk_id(body.get("kiosk"))
-    except (ValueError, TypeError, BundleError) as exc:
-        raise BundleError(f"signed but malformed: {exc}") from None
-    return body
-
-
-def make_ack(*, kiosk_id: str, sequence: int, bundle_sha256: str, created: str, key: SigningKey) -> bytes:
-    """The office's acknowledgement: every bundle of ``kiosk_id`` up to ``sequence`` is in its database."""
-    return sign_document({"kind": "ack", "kiosk": kiosk_id, "sequence": sequence, "bundle": bundle_sha256,
-                          "created": created}, key)
-
-
-def write_ack(stick: Path | str, data: bytes, kiosk_id: str) -> Path:
-    """Put an ack where the kiosk looks for it (office side; tests)."""
-    folder = Path(stick) / SYNC_DIR / check_kiosk_id(kiosk_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    replace_file(folder / ACK_NAME, data)
-    fsync_dir(folder)
-    return folder / ACK_NAME
-
-
-def _int(value: Any) -> int:
+def count_field(value: Any) -> int:
+    """A non-negative integer field of a header, manifest or signed document; ValueError otherwise."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"expected a non-negative integer, got {value!r}")
     return value

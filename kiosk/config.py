@@ -5,13 +5,13 @@ without reading code. Unknown keys are errors too: a typo must not silently fall
 """
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk.config_desk import RatingConfig, StaffConfig, desk_pins, desk_sections
+from kiosk.config_values import MAX_TEXT, ConfigError, _check_text, _coerce, _short  # noqa: F401 (re-exported)
 from kiosk.rules import Rules, config_rules
 
 if TYPE_CHECKING:
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 SIMULATION_CONFIG = PACKAGED_CONFIGS / "simulate.toml"
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message starts with the file and the key."""
 
 
 # Every number's meaningful range, checked after its type: (lowest, highest, lowest allowed itself). A value the
@@ -50,14 +46,14 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "identity.min_age_for_face": (0, 120, True),
     "screen.width": (160, 8192, True),
     "screen.height": (120, 8192, True),
+    "screen.min_text_px": (8, 200, True),
+    "voice.volume": (0, 1, True),
     **{f"timing.{name}": (0, 3600, True) for name in
-       ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds")},
+       ("greeting_seconds", "settle_seconds", "consent_seconds", "done_seconds", "failsafe_seconds",
+        "unprinted_seconds")},
     **{f"privacy.{name}": (1, 1200, True) for name in
        ("templates_months", "card_months", "visit_link_months", "records_extra_months")},
 }
-MAX_TEXT = 1000          # characters in any string value (paths, names): more is a mistake, not a setting
-
-
 def _check_limit(key: str, value: Any) -> None:
     """Raise ConfigError unless ``value`` is within LIMITS[key] (keys without a limit pass)."""
     if key not in LIMITS or value is None:
@@ -82,6 +78,7 @@ class ButtonsConfig:
     consent_pin: int | None = None
     bounce_time: float = 0.05
     pull_up: bool = True
+    consent_label: str = "Y"           # the word on the physical consent button: the screen names it so
 
 
 @dataclass(frozen=True)
@@ -136,6 +133,7 @@ class IdentityConfig:
     keep: tuple[str, ...] = ("name", "birth_date", "sex")   # card fields kept in the record ("address" too if needed)
     max_templates: int = 5             # face templates kept per card holder; the oldest go first
     min_age_for_face: int = 18         # younger card holders never get face templates
+    ticket_fields: tuple[str, ...] = ("name", "card_number", "birth_date")   # in the ticket's sealed QR code
 
 
 @dataclass(frozen=True)
@@ -144,6 +142,7 @@ class ScreenConfig:
     height: int = 480
     fullscreen: bool = True
     driver: str = ""                   # SDL video driver ("kmsdrm" on a Pi); SDL_VIDEODRIVER overrides it; "" = SDL's
+    min_text_px: int = 16              # no text smaller (README, "Readable by everyone": 7" 800x480 at 60 cm)
 
 
 @dataclass(frozen=True)
@@ -153,6 +152,13 @@ class TimingConfig:
     consent_seconds: float = 10.0      # no answer within this -> "no"
     done_seconds: float = 6.0
     failsafe_seconds: float = 4.0
+    unprinted_seconds: float = 60.0    # a ticket that did not print stays on screen this long (or to the next citizen)
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    enabled: bool = True               # each screen's sentence and the ticket number said aloud (assets/voice)
+    volume: float = 0.8                # 0..1
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,7 @@ class Config:
     rules: Rules = field(default_factory=Rules)   # [hours] [caps] [priority] [numbers]: kiosk/rules.py
     rating: RatingConfig = field(default_factory=RatingConfig)     # kiosk.config_desk
     staff: StaffConfig = field(default_factory=StaffConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
 
     def category(self, key: str) -> Category:
         for category in self.categories:
@@ -236,7 +243,7 @@ def load_config(path: Path | str, *, data_dir: Path | None = None, office_overri
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync", "privacy", "rating", "staff", "hours", "caps", "priority", "numbers"})
+                    "timing", "sync", "privacy", "rating", "staff", "voice", "hours", "caps", "priority", "numbers"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -260,6 +267,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
     sync = _section(raw, "sync", SyncConfig)
     privacy = _section(raw, "privacy", PrivacyConfig)
     rating, staff = desk_sections(raw, _section)
+    if not 1 <= len(buttons.consent_label.strip()) <= 12:
+        raise ConfigError(f"buttons.consent_label: 1 to 12 characters, got {buttons.consent_label!r}")
     _check_choice("privacy.key_source", privacy.key_source, ("file", "board"))
 
     _check_choice("camera.kind", camera.kind, ("picamera2", "opencv", "files", "none"))
@@ -335,6 +344,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         min_free_mb=min_free_mb,
         sync=sync,
         privacy=privacy, rating=rating, staff=staff,
+        voice=_section(raw, "voice", VoiceConfig),
     )
 
 
@@ -398,49 +408,20 @@ CARD_FIELDS = ("name", "birth_date", "sex", "address")
 def _identity(raw: dict[str, Any]) -> IdentityConfig:
     """The [identity] section: ``keep`` is a list of card fields, the rest plain values."""
     table = dict(_table(raw, "identity", required=False))
-    keep = table.pop("keep", None)
+    lists = {name: table.pop(name, None) for name in ("keep", "ticket_fields")}
     section = _section({"identity": table}, "identity", IdentityConfig)
-    if keep is not None:
-        if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
-            raise ConfigError(f"identity.keep: expected a list of field names, got {_short(keep)}")
-        unknown = [k for k in keep if k not in CARD_FIELDS]
-        if unknown:
-            raise ConfigError(f"identity.keep: unknown field {unknown[0]!r} (known: {', '.join(CARD_FIELDS)})")
-        section = replace(section, keep=tuple(dict.fromkeys(keep)))
+    for name, value in lists.items():
+        known = CARD_FIELDS if name == "keep" else ("card_number", *CARD_FIELDS)    # kiosk/ticketcode.py's
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"identity.{name}: expected a list of field names, got {_short(value)}")
+        if unknown := [k for k in value if k not in known]:
+            raise ConfigError(f"identity.{name}: unknown field {unknown[0]!r} (known: {', '.join(known)})")
+        section = replace(section, **{name: tuple(dict.fromkeys(value))})
     if not section.secret_file.strip():
         raise ConfigError("identity.secret_file: expected a file path")
     return section
-
-
-def _coerce(key: str, value: Any, default: Any, annotation: object) -> Any:
-    optional = "None" in str(annotation)
-    if value is None and optional:
-        return None
-    kind = type(default) if default is not None else int
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if kind is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {_short(value)}")
-        return value
-    if kind is float:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {_short(value)}")
-        try:
-            number = float(value)
-        except OverflowError:           # an integer of 400 digits
-            number = math.inf
-        if not math.isfinite(number):
-            raise ConfigError(f"{key}: expected a finite number, got {_short(value)}")
-        return number
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {_short(value)}")
-        _check_text(key, value)
-        return value
-    raise ConfigError(f"{key}: unsupported value {value!r}")  # pragma: no cover - schema bug
 
 
 def _table(raw: dict[str, Any], name: str, required: bool = True) -> dict[str, Any]:
@@ -471,20 +452,6 @@ def _str(table: dict[str, Any], key: str, name: str, *, required: bool = False, 
         raise ConfigError(f"{key}: expected a non-empty string, got {_short(value)}")
     _check_text(key, value)
     return value
-
-
-def _check_text(key: str, value: str) -> None:
-    """A string the kiosk can use as a path or print: no NUL or control characters, not absurdly long."""
-    if len(value) > MAX_TEXT:
-        raise ConfigError(f"{key}: at most {MAX_TEXT} characters, got {len(value)}")
-    if any(ord(c) < 32 for c in value):
-        raise ConfigError(f"{key}: control characters are not allowed, got {_short(value)}")
-
-
-def _short(value: Any) -> str:
-    """``repr`` cut to one readable line: the error names the key, not a 10,000-character value."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _int(table: dict[str, Any], key: str, name: str, *, default: int) -> int:

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from kiosk.notices import staff
+
 log = logging.getLogger("kiosk.disk")
 
 MB = 1024 * 1024
@@ -29,8 +31,9 @@ def free_bytes(path: Path, statvfs: Callable[[Any], Any] = os.statvfs) -> tuple[
 
 
 def low_space_notice(free: int, minimum_mb: int, path: Path) -> str:
-    return (f"Sắp hết bộ nhớ / disk almost full: {free // MB} MB free in {path} (warning below {minimum_mb} MB); "
-            f"free some space before tickets stop")
+    return staff(f"Sắp hết bộ nhớ: còn {free // MB} MB; vui lòng báo kỹ thuật viên",
+                 f"Disk almost full: {free // MB} MB free in {path} (warning below {minimum_mb} MB); "
+                 f"free some space before tickets stop")
 
 
 class DiskWatch:

@@ -296,3 +296,27 @@ def check_privacy(config: Config) -> Check:
 
 
 DEFAULT_CHECKS.append(check_privacy)
+
+
+def check_sound(config: Config) -> Check:
+    """The voice: every clip is installed and the loudspeaker opens (without one the kiosk runs silent)."""
+    from hardware.speaker import MixerSpeaker
+    from kiosk.voice import CLIPS, EXTENSION, texts
+
+    if not config.voice.enabled:
+        return Check("sound", True, "voice off in the config ([voice] enabled = false)")
+    missing = [name for name in texts() if not (CLIPS / f"{name}{EXTENSION}").is_file()]
+    if missing:
+        return Check("sound", False, f"{len(missing)} voice clips missing in {CLIPS} (e.g. {missing[0]}): "
+                                     f"reinstall, or record them with `make voice`")
+    speaker = MixerSpeaker(config.voice.volume)
+    try:
+        if not speaker.available:
+            return Check("sound", config.simulate, "no sound device: the kiosk runs silent (connect a speaker; the "
+                                                   "service's user needs the audio group; or [voice] enabled = false)")
+        return Check("sound", True, f"{len(texts())} voice clips, loudspeaker open (volume {config.voice.volume:g})")
+    finally:
+        speaker.close()
+
+
+DEFAULT_CHECKS.append(check_sound)

@@ -83,6 +83,7 @@ class CardPolicy:
     max_templates: int = 5
     min_age_for_face: int = 18
     threshold: float = 0.54           # the one-to-one check of a card holder's face uses the same threshold
+    ticket: tuple[str, ...] = ("name", "card_number", "birth_date")   # sealed in the ticket's code (ticketcode.py)
 
 
 @dataclass(frozen=True)
@@ -287,3 +288,10 @@ def kept_fields(card: Card, keep: tuple[str, ...]) -> dict[str, str]:
     values = {"name": card.name, "birth_date": card.birth_date.isoformat(), "sex": card.sex,
               "address": card.address}
     return {k: values[k] for k in keep if k in values}
+
+
+def ticket_fields(card: Card, wanted: tuple[str, ...]) -> dict[str, str]:
+    """The card fields sealed in this visit's ticket code: the number too when the office asks (it exists only
+    while the visit lasts: the records keep its keyed hash)."""
+    return {"card_number": card.number, **kept_fields(card, wanted)} if "card_number" in wanted \
+        else kept_fields(card, wanted)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kiosk.seams import StaffDesk
     from kiosk.disk import DiskWatch
     from kiosk.stickwatch import StickWatch
+    from kiosk.voice import Voice
 
 log = logging.getLogger("kiosk.loop")
 
@@ -200,7 +201,7 @@ class EventLoop:
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
                  sticks: StickWatch | None = None, chores: Sequence[IdleChore] = (),
-                 staff: StaffDesk | None = None) -> None:
+                 staff: StaffDesk | None = None, voice: Voice | None = None) -> None:
         self.machine = machine
         self.events = events
         self._clock = clock
@@ -220,6 +221,7 @@ class EventLoop:
         if sticks is not None and sticks.on_change is None:
             sticks.on_change = lambda: events.put(WAKE)
         self._staff = staff                  # the desk's call-staff light or buzzer (hardware.staffcall)
+        self._voice = voice                  # says each screen's sentence when it changes (kiosk.voice)
         self.chores = tuple(chores)         # the office's deletions and config (kiosk/deletions, officeconfig)
         self.exit_status = 0                 # what `kiosk run` exits with (a chore may ask for a restart)
         self.tickets = 0                     # issued since start, and the last one: for the status line
@@ -269,6 +271,8 @@ class EventLoop:
         return said
 
     def _show(self, view: Any) -> None:
+        if self._voice is not None:
+            self._voice.say(view)
         if self._screen is None:
             return
         if self._sticks is None:
@@ -279,7 +283,7 @@ class EventLoop:
     def _status_line(self, view: Any) -> str:
         last = f"last ticket {self.last_ticket}" if self.last_ticket else "no ticket yet"
         notice = getattr(view, "notice", None)
-        line = f"{self.tickets} tickets since start, {last}" + (f"; {notice}" if notice else "")
+        line = f"{self.tickets} tickets since start, {last}" + (f"; {notice}".replace("\n", " / ") if notice else "")
         banner = self._sticks.poll() if self._sticks is not None else None
         if banner is not None:      # `systemctl status kiosk` tells what became of the stick
             line += f"; USB stick: {banner.step or banner.stage}" + (f" ({banner.detail})" if banner.detail else "")

@@ -29,7 +29,8 @@ _QR_MIN_MODULE = 4      # dots per QR module: 0.5 mm at 203 dpi, what phone and 
 
 
 def render_ticket(content: TicketContent, *, width_dots: int, font_path: Path) -> Image.Image:
-    """Draw a queue ticket: office, the number very large, category (vi + en), date/time, kiosk, guidance, QR.
+    """Draw a queue ticket: office, the number very large, category (vi + en), date/time, kiosk, guidance, QR
+    (the sealed ticket code when there is one, else the visit id).
 
     Returns a mode "1" image ``width_dots`` wide (black = a printed dot). ``font_path`` is the regular face;
     the bold face is its ``-Bold`` sibling when present (DejaVuSans.ttf -> DejaVuSans-Bold.ttf).
@@ -55,7 +56,7 @@ def render_ticket(content: TicketContent, *, width_dots: int, font_path: Path) -
         layout.space(10 * s)
         layout.text(content.guidance, size=17 * s)
     layout.space(12 * s)
-    layout.qr(content.visit_id)
+    layout.qr(content.code or content.visit_id)
     layout.space(4 * s)
     layout.text(content.visit_id, size=12 * s)
     layout.space(10 * s)
@@ -180,18 +181,36 @@ class _Layout:
         return one_bit(page)
 
 
-def _qr_block(data: str, width: int) -> Image.Image:
-    """The QR code drawn as pixels (not the printer's QR command), so the preview is exactly the paper."""
-    import numpy as np
+def _qr(data: str) -> tuple[int, list[list[bool]]]:
+    """The QR code of ``data`` at level M, its version and modules (a sealed ticket code's A-Z2-7 go in the
+    alphanumeric mode by themselves)."""
     import qrcode
     from qrcode.constants import ERROR_CORRECT_M
 
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
     code.add_data(data.encode("utf-8"))
     code.make(fit=True)
-    modules = np.array(code.get_matrix(), dtype=bool)     # includes the 4-module quiet zone
+    return int(code.version), code.get_matrix()
+
+
+def qr_geometry(data: str, width: int) -> tuple[int, int, int]:
+    """As the ticket draws ``data`` on ``width``-dot paper: QR version, modules across (quiet zone included),
+    printer dots per module (benchmarks/ticket.py)."""
+    version, matrix = _qr(data)
+    return version, len(matrix), _module_dots(len(matrix), width)
+
+
+def _module_dots(modules: int, width: int) -> int:
+    return max(_QR_MIN_MODULE, int(width * _QR_SHARE) // modules)
+
+
+def _qr_block(data: str, width: int) -> Image.Image:
+    """The QR code drawn as pixels (not the printer's QR command), so the preview is exactly the paper."""
+    import numpy as np
+
+    modules = np.array(_qr(data)[1], dtype=bool)     # includes the 4-module quiet zone
     n = modules.shape[0]
-    module = max(_QR_MIN_MODULE, int(width * _QR_SHARE) // n)
+    module = _module_dots(n, width)
     if n * module > width:
         raise ValueError(f"QR code content too long for {width}-dot paper: {len(data)} characters")
     pixels = np.where(modules, BLACK, WHITE).astype(np.uint8).repeat(module, axis=0).repeat(module, axis=1)

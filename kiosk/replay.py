@@ -299,11 +299,13 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
             clock.advance(frame_period)
         said = loop.step()
     else:
-        notice = getattr(loop.machine.view, "notice", None)
+        notice = (getattr(loop.machine.view, "notice", None) or "").replace("\n", " / ")
         raise ReplayStopped(f"no ticket was issued ({notice or f'the kiosk stayed in {loop.machine.phase}'})")
-    # The citizen walks away: nobody in view, the ticket (or refusal) screen times out, back to idle.
+    # The citizen walks away: nobody in view, the ticket (or refusal) screen times out, back to idle (an unprinted
+    # number stays on screen longer: the citizen copies it down).
     camera.show(None)
-    clock.advance(config.timing.done_seconds)
+    t = config.timing
+    clock.advance(t.unprinted_seconds if issued and issued[0].printed is False else t.done_seconds)
     loop.step()
     loop.step()
     if refused:

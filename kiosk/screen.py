@@ -1,10 +1,10 @@
 """The kiosk's screen: view models (``kiosk.views``) -> pygame pixels, and keys pressed -> names.
 
 The views carry data; this module owns the wording (Vietnamese first, English second and smaller) and the
-layout. Everything is sized for a citizen standing about a metre from a 7" 800x480 panel and scales with the
-real panel size. :meth:`Screen.draw` renders off-screen and works with no display at all; the display is
-opened on the first :meth:`Screen.show` (KMS/DRM fullscreen on the Pi, a window on a laptop, or
-``SDL_VIDEODRIVER=dummy`` headless).
+layout. Everything is sized for a citizen about 60 cm from a 7" 800x480 panel, no text under ``min_text_px``,
+every text 7:1 against its ground (tests/test_readable.py), and scales with the real panel size.
+:meth:`Screen.draw` renders off-screen and works with no display at all; the display is opened on the first
+:meth:`Screen.show` (KMS/DRM fullscreen on the Pi, a window on a laptop, or ``SDL_VIDEODRIVER=dummy`` headless).
 
 ``python -m kiosk.screen --screenshots docs/images`` renders every kind of view to PNG files.
 """
@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # the banner would land in the journal on every start
@@ -22,18 +23,25 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import screen_cards, screen_privacy, screen_rating, screen_rules, screen_sync, screen_views  # noqa: E402
-from kiosk.tickets import mask_name  # noqa: E402
-from kiosk.consent import consent_wording  # noqa: E402
+from kiosk import screen_cards, screen_notice, screen_privacy, screen_rating, screen_rules, screen_sync, screen_views  # noqa: E402,E501
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
-                         HelpView, IdleView, IssuingView, PrivacyView, RatingChoice, RefusedView, SyncBanner, ThanksView,
-                         View)
+                         HelpView, IdleView, IssuingView, PrivacyView, RefusedView, SyncBanner, ThanksView, View)
+from kiosk.screen_samples import RATINGS, sample_views  # noqa: E402,F401 (re-exported: tests and screenshots)
 
 log = logging.getLogger(__name__)
 
 BASE_SIZE = (800, 480)  # the layout is designed at this size and scaled to the panel
+MIN_TEXT_PX = 16        # the smallest text drawn, in panel px (README "Readable by everyone": why 16)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One text as drawn: its words, its size in px and its line box on the frame (ink and the ground around it)."""
+    text: str
+    px: int
+    box: pygame.Rect
 
 class Screen:
     """Draws view models and reads the keyboard.
@@ -51,8 +59,10 @@ class Screen:
     """
 
     def __init__(self, size: tuple[int, int] = BASE_SIZE, *, fullscreen: bool = False,
-                 font_path: Path | str = FONT_REGULAR, bold_font_path: Path | str = FONT_BOLD):
+                 font_path: Path | str = FONT_REGULAR, bold_font_path: Path | str = FONT_BOLD,
+                 min_text_px: int = MIN_TEXT_PX):
         self.size = (int(size[0]), int(size[1]))
+        self.min_text_px = int(min_text_px)      # no text is drawn smaller, whatever the layout asks
         if self.size[0] < 160 or self.size[1] < 96:
             raise ValueError(f"screen size {self.size} is too small to be read")
         self.fullscreen = fullscreen
@@ -68,10 +78,13 @@ class Screen:
         self._frame_view: tuple[View, SyncBanner | None] | None = None
         self._shown_view: tuple[View, SyncBanner | None] | None = None
         self._texts: list[tuple[str, int]] = []
+        self._placed: list[Placed] = []
         self._warned_missing: set[str] = set()
         # Every string the last draw() put on screen with its pixel size, in drawing order: what a citizen
         # could read, for tests and for the glyph check.
         self.drawn: tuple[tuple[str, int], ...] = ()
+        # The same texts with where they landed and their ink: the readability test measures each from the pixels.
+        self.placed: tuple[Placed, ...] = ()
 
     # ------------------------------------------------------------------ public API
 
@@ -84,9 +97,10 @@ class Screen:
             pygame.font.init()
         surface = pygame.Surface(self.size)
         self._scale = min(self.size[0] / BASE_SIZE[0], self.size[1] / BASE_SIZE[1])
-        self._texts = []
+        self._texts, self._placed = [], []
         surface.fill(BACKGROUND)
-        band = screen_sync.band_height(self) if overlay is not None else 0
+        self._surface = surface
+        band = screen_sync.band_height(self, overlay) if overlay is not None else 0
         strip = screen_rating.strip_height(self, view)      # the rating buttons' labels, above the banner
         self._surface = surface.subsurface((0, 0, self.size[0], self.size[1] - band - strip)) if band or strip \
             else surface
@@ -120,6 +134,7 @@ class Screen:
         if overlay is not None:
             screen_sync.draw_banner(self, overlay, band)
         self.drawn = tuple(self._texts)
+        self.placed = tuple(self._placed)
         self._check_glyphs(self.drawn_text)
         self._frame, self._frame_view = surface, (view, overlay)
         return surface
@@ -227,8 +242,12 @@ class Screen:
     def _px(self, units: float) -> int:
         return max(1, round(units * self._scale))
 
+    def _text_px(self, size: int) -> int:
+        """A text size in px: the layout's size scaled to the panel, never below the configured minimum."""
+        return max(self._px(size), self.min_text_px)
+
     def _font(self, size: int, bold: bool = False) -> pygame.font.Font:
-        px = self._px(size)
+        px = self._text_px(size)
         font = self._fonts.get((bold, px))
         if font is None:
             font = self._fonts[(bold, px)] = pygame.font.Font(str(self.font_paths[bold]), px)
@@ -236,8 +255,14 @@ class Screen:
 
     def _render(self, text: str, size: int, bold: bool, colour) -> pygame.Surface:
         if text.strip():
-            self._texts.append((text, self._px(size)))
+            self._texts.append((text, self._text_px(size)))
         return self._font(size, bold).render(text, True, colour)
+
+    def _place(self, image: pygame.Surface, rect: pygame.Rect, text: str, px: int) -> None:
+        """Blit a rendered text and remember where it went (for the readability check)."""
+        self._surface.blit(image, rect)
+        if text.strip():
+            self._placed.append(Placed(text, px, rect.clip(self._surface.get_rect())))
 
     def _fit_size(self, text: str, size: int, bold: bool, width_px: int, *, minimum: int = 12) -> int:
         """The largest size <= ``size`` at which ``text`` fits on one line of ``width_px``."""
@@ -281,7 +306,7 @@ class Screen:
         for text, item, offset in placed:
             image = self._render(text, item.size, item.bold, item.colour)
             x = x0 if left is not None else (surface.get_width() - image.get_width()) // 2
-            surface.blit(image, (x, origin + offset))
+            self._place(image, image.get_rect(topleft=(x, origin + offset)), text, self._text_px(item.size))
         return origin + y
 
     def _text(self, text: str, size: int, pos_px: tuple[int, int], *, bold: bool = False, colour=TEXT,
@@ -291,7 +316,7 @@ class Screen:
             text = self._ellipsize(text, size, bold, max_width_px)
         image = self._render(text, size, bold, colour)
         rect = image.get_rect(**{anchor: pos_px})
-        self._surface.blit(image, rect)
+        self._place(image, rect, text, self._text_px(size))
         return rect
 
     def _header(self, title: str) -> int:
@@ -303,20 +328,21 @@ class Screen:
         return height
 
     def _footer(self, text: str | None) -> int:
-        """A discreet line for staff at the very bottom; returns the px it takes (0 when there is none)."""
-        if not text:
-            return 0
-        height = self._px(26)
-        w, h = self._surface.get_size()
-        self._text(f"● {text}", 14, (self._px(16), h - height // 2), colour=FOOTNOTE, anchor="midleft",
-                   max_width_px=w - self._px(32))
-        return height
+        """The staff notice at the bottom (kiosk.screen_notice); returns the px it takes (0 when there is none)."""
+        return screen_notice.draw_footer(self, text) if text else 0
 
-    def _badge(self, label: str, centre: tuple[int, int], radius: int) -> None:
-        """A gold disc with the button's label: the thing to look for on the physical button."""
-        _disc(self._surface, GOLD, centre, radius)
+    def _badge(self, label: str, left: int, centre_y: int, radius: int) -> pygame.Rect:
+        """A gold disc with the button's label, the thing to look for on the physical button; a pill when the label
+        is a word ("Đồng ý") too wide for the disc. Returns the badge's rectangle."""
         size = self._fit_size(label, round(radius * 1.2 / self._scale), True, int(radius * 1.5), minimum=10)
-        self._text(label, size, centre, bold=True, colour=ON_GOLD, anchor="center")
+        width = max(2 * radius, self._font(size, True).size(label)[0] + radius)
+        rect = pygame.Rect(left, centre_y - radius, width, 2 * radius)
+        if width == 2 * radius:
+            _disc(self._surface, GOLD, rect.center, radius)
+        else:
+            pygame.draw.rect(self._surface, GOLD, rect, border_radius=radius)
+        self._text(label, size, rect.center, bold=True, colour=ON_GOLD, anchor="center")
+        return rect
 
     def _banner(self, vi: str, en: str, top_px: int, *, colour=WARNING) -> int:
         """A full-width coloured band with a bilingual message; returns its bottom px."""
@@ -354,7 +380,7 @@ class Screen:
             rect = pygame.Rect(margin + col * (cell_w + gap), top_px + row * (cell_h + gap), cell_w, cell_h)
             pygame.draw.rect(self._surface, PANEL, rect, border_radius=self._px(12))
             radius = min(rect.height * 38 // 100, self._px(30))
-            self._badge(choice.button, (rect.left + self._px(14) + radius, rect.centery), radius)
+            self._badge(choice.button, rect.left + self._px(14), rect.centery, radius)
             text_left = rect.left + self._px(28) + 2 * radius
             text_w = rect.right - text_left - self._px(12)
             en_size = self._fit_size(choice.name_en, min(18, round(cell_h * 0.24 / self._scale)), False, text_w)
@@ -376,14 +402,14 @@ class Screen:
         words = text.split()
         if one_line >= size * 0.75 or len(words) < 2:
             return one_line, [text]
-        for candidate in range(size, one_line, -1):
-            if 2 * self._font(candidate, bold).get_linesize() > height_px:
-                continue
+        for candidate in range(size, one_line - 1, -1):
             font = self._font(candidate, bold)
             # Break where the longer of the two lines is shortest: "Lao động – Thương / binh và Xã hội".
             lines = min(([" ".join(words[:i]), " ".join(words[i:])] for i in range(1, len(words))),
                         key=lambda pair: max(font.size(pair[0])[0], font.size(pair[1])[0]))
-            if max(font.size(line)[0] for line in lines) <= width_px:
+            fits_height = 2 * font.get_linesize() <= height_px
+            squeezed = candidate == one_line and font.size(text)[0] > width_px    # one line would run past the card
+            if max(font.size(line)[0] for line in lines) <= width_px and (fits_height or squeezed):
                 return candidate, lines
         return one_line, [text]
 
@@ -401,56 +427,6 @@ class Screen:
 
 
 # ---------------------------------------------------------------------- screenshots
-
-def sample_views() -> dict[str, View]:
-    """One view of each kind, with realistic Vietnamese data, for screenshots and tests."""
-    office = "UBND Quận Ba Đình — Bộ phận Một cửa"
-    categories = (
-        CategoryChoice("ho-tich", "Hộ tịch", "Civil status", "1"),
-        CategoryChoice("dat-dai", "Đất đai", "Land", "2"),
-        CategoryChoice("chung-thuc", "Chứng thực", "Certification", "3"),
-        CategoryChoice("xay-dung", "Xây dựng", "Construction", "4"),
-        CategoryChoice("kinh-doanh", "Đăng ký kinh doanh", "Business registration", "5"),
-        CategoryChoice("lao-dong", "Lao động – Thương binh và Xã hội", "Labour, Invalids and Social Affairs", "6"),
-    )
-    land = categories[1]
-    return {
-        "idle": IdleView(office, categories),
-        "idle-notice": IdleView(office, categories, notice="Máy in ngoại tuyến · printer offline"),
-        "greeting": GreetingView(office, categories),
-        "greeting-hint": GreetingView(office, categories, hint="look_at_camera"),
-        "greeting-returning": GreetingView(office, categories, masked_name=mask_name("Nguyễn Văn An"), returning=True,
-                                           honorific="ông"),
-        "greeting-card": GreetingView(office, categories, masked_name=mask_name("Lê Thị Cúc"), returning=True,
-                                      honorific="bà", card="ok"),
-        "greeting-card-invalid": GreetingView(office, categories, card="invalid"),
-        "greeting-proposal": GreetingView(office, categories, masked_name=mask_name("Nguyễn Văn An"), proposal=True,
-                                          honorific="ông"),
-        "greeting-ask-card": GreetingView(office, categories, ask_card=True),
-        "confirm": ConfirmView(land, mask_name("Nguyễn Văn An"), "ông", seconds_left=9, consent_button="Y"),
-        "consent": ConsentView(land, seconds_left=12, consent_button="Y", wording=consent_wording(office)),
-        "issuing": IssuingView(land),
-        "done": DoneView("DD-023", land, printed=True),
-        "done-enrolled": DoneView("DD-024", land, printed=True, enrolled=True),
-        "done-card": DoneView("DD-026", land, printed=True, returning=True, card="ok"),
-        "done-not-printed": DoneView("DD-025", land, printed=False),
-        "failsafe": FailsafeView("store: disk full"),
-        "privacy": PrivacyView(mask_name("Nguyễn Văn An"), True, None, 18, "Y", "1"),
-        "privacy-deleted": PrivacyView(None, True, "deleted", 6, "Y", "1"),
-        "privacy-printed": PrivacyView(None, True, "printed", 6, "Y", "1"),
-        "privacy-refused": PrivacyView(None, False, "refused", 17, "Y", "1"),
-        "idle-rating": IdleView(office, categories, ratings=RATINGS),
-        "greeting-rating": GreetingView(office, categories, masked_name=mask_name("Nguyễn Văn An"), returning=True,
-                                        honorific="ông", ratings=RATINGS),
-        "rating-thanks": ThanksView(linked=True),
-        "rating-thanks-anonymous": ThanksView(linked=False),
-        "call-staff": HelpView(),
-        **screen_rules.sample_views(office, categories),
-    }
-
-
-RATINGS = (RatingChoice("good", "G"), RatingChoice("ok", "N"), RatingChoice("bad", "B"))   # as the simulation
-
 
 def save_screenshots(out_dir: Path | str, size: tuple[int, int] = BASE_SIZE) -> list[Path]:
     """Render every sample view to ``out_dir/screen-<kind>.png``."""

@@ -58,7 +58,8 @@ def _draw_greeting(screen: Screen, view: GreetingView) -> None:
     banner: tuple[tuple[str, str], tuple[int, int, int] | None] | None = None
     if view.proposal:
         key = view.consent_button
-        banner = (f"Nhấn nút {key} (Đồng ý) nếu đúng", f"Press {key} (Yes) if this is you"), GOLD
+        said = "" if key.casefold() in ("đồng ý", "yes") else " (Đồng ý)"    # the button's own word says it
+        banner = (f"Nhấn nút {key}{said} nếu đúng", f"Press {key}{said and ' (Yes)'} if this is you"), GOLD
     elif view.card == "ok":
         banner = ("Đã đọc thẻ", "Card read"), CARD_READ
     elif view.card == "invalid":
@@ -139,9 +140,8 @@ def _yes_panel(screen: Screen, key: str, vi: str, en: str, y: int, *, left: int,
     """The Yes button as a panel (badge + instruction): the one action on offer; returns the panel."""
     panel = pygame.Rect(screen._px(left - 8), y + screen._px(16), screen._px(width + 8), screen._px(76))
     pygame.draw.rect(screen._surface, PANEL, panel, border_radius=screen._px(12))
-    radius = screen._px(28)
-    screen._badge(key, (panel.left + screen._px(14) + radius, panel.centery), radius)
-    text_left = panel.left + screen._px(30) + 2 * radius
+    badge = screen._badge(key, panel.left + screen._px(14), panel.centery, screen._px(28))
+    text_left = badge.right + screen._px(16)
     text_w = panel.right - text_left - screen._px(10)
     screen._text(vi, 28, (text_left, panel.centery + screen._px(4)), bold=True, anchor="bottomleft",
                max_width_px=text_w)

@@ -49,7 +49,7 @@ def draw_strip(screen: Screen, ratings: tuple[RatingChoice, ...], bottom_px: int
         rect = pygame.Rect(ask_w + gap + i * (tile_w + gap), top + gap, tile_w, height - 2 * gap)
         pygame.draw.rect(surface, TILE.get(choice.rating, TILE["ok"]), rect, border_radius=screen._px(10))
         radius = screen._px(19)
-        screen._badge(choice.button, (rect.left + screen._px(10) + radius, rect.centery), radius)
+        screen._badge(choice.button, rect.left + screen._px(10), rect.centery, radius)
         left = rect.left + screen._px(20) + 2 * radius
         vi, en = WORDS.get(choice.rating, (choice.rating, choice.rating))
         screen._text(vi, 21, (left, rect.centery + screen._px(1)), bold=True, anchor="bottomleft",

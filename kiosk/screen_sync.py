@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from kiosk.screen_parts import GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING
+from kiosk.screen_parts import GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING, _Line
 from kiosk.views import SyncBanner
 
 if TYPE_CHECKING:
     from kiosk.screen import Screen
 
 DONE = (120, 205, 150)           # green band: the stick may go
-BAND = 104                       # the band's height, in 800x480 units
+BAND = 104                       # the band's least height, in 800x480 units
+DETAIL = 13                      # the detail line's size (the screen's minimum text size wins when larger)
 
 WORKING = {
     "mount": ("Đang mở USB…", "Opening the USB stick…"),
@@ -31,8 +32,17 @@ PULLED = ("USB bị rút ra giữa chừng — dữ liệu không mất",
 ERROR = ("Lỗi USB — dữ liệu trên kiosk không mất", "USB stick problem: nothing on the kiosk is lost")
 
 
-def band_height(screen: Screen) -> int:
-    return screen._px(BAND)
+def band_height(screen: Screen, banner: SyncBanner) -> int:
+    """The band's height in px: BAND, or more when the detail wraps onto further lines (it is never cut)."""
+    vi, en = wording(banner)
+    detail = detail_line(banner)
+    width = screen._surface.get_width() - 2 * screen._px(20)
+    needed = screen._px(10) + screen._font(21, True).get_linesize() + screen._font(15).get_linesize() + screen._px(4)
+    if banner.stage == "working":
+        needed += screen._px(20)
+    if detail:
+        needed += screen._font(DETAIL, False).get_linesize() * len(screen._wrap(detail, DETAIL, False, width))
+    return min(max(screen._px(BAND), needed + screen._px(6)), screen._surface.get_height() // 2)
 
 
 def wording(banner: SyncBanner) -> tuple[str, str]:
@@ -78,17 +88,15 @@ def draw_banner(screen: Screen, banner: SyncBanner, band: int) -> None:
     y += screen._font(15).get_linesize() + screen._px(4)
     detail = detail_line(banner)
     if banner.stage == "working":
-        bar_w = (w - 2 * margin) // 2 if detail else w - 2 * margin
-        bar = pygame.Rect(margin, y + screen._px(3), bar_w, screen._px(12))
+        bar = pygame.Rect(margin, y + screen._px(3), w - 2 * margin, screen._px(12))
         pygame.draw.rect(surface, PANEL, bar, border_radius=screen._px(6))
         filled = bar.copy()
         filled.width = max(screen._px(12), round(bar.width * min(1.0, max(0.0, banner.progress))))
         pygame.draw.rect(surface, GOLD, filled, border_radius=screen._px(6))
-        if detail:
-            screen._text(detail, 13, (bar.right + screen._px(12), y), colour=SECONDARY,
-                         max_width_px=w - bar.right - screen._px(12) - margin)
-    elif detail:
-        screen._text(detail, 13, (margin, y), colour=ink, max_width_px=w - 2 * margin)
+        y = bar.bottom + screen._px(5)
+    if detail:       # wrapped, never cut: a path or an error is what a technician needs whole
+        screen._block([_Line(detail, DETAIL, colour=SECONDARY if banner.stage == "working" else ink)],
+                      y / screen._scale, left=margin / screen._scale, width=(w - 2 * margin) / screen._scale)
 
 
 def sample_banners() -> dict[str, SyncBanner]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from kiosk import screen_cards, screen_rules
+from kiosk import notices, screen_cards, screen_rules
 from kiosk.screen_parts import GOLD, SECONDARY, _disc, _Line
 from kiosk.views import ConsentView, DoneView, FailsafeView, IdleView, IssuingView
 
@@ -86,13 +86,14 @@ def draw_done(screen: Screen, view: DoneView) -> None:
         if ink.height <= slot.height or size <= 24:
             break
         size -= 4
-    screen._texts.append((view.ticket, screen._px(size)))
-    screen._surface.blit(number, (slot.centerx - ink.centerx, slot.centery - ink.centery))
+    screen._texts.append((view.ticket, screen._text_px(size)))
+    screen._place(number, number.get_rect(topleft=(slot.centerx - ink.centerx, slot.centery - ink.centery)),
+                  view.ticket, screen._text_px(size))
 
 
 def draw_failsafe(screen: Screen, view: FailsafeView) -> None:
     h = screen._surface.get_height()
-    footer = screen._footer(view.reason)   # for staff, small: citizens read the fixed text above
+    footer = screen._footer(notices.staff("Lỗi kỹ thuật, kiosk tự phục hồi", view.reason))   # for staff: the reason
     screen._block([_Line("Xin lỗi!", 46, True), _Line("Sorry!", 22, colour=SECONDARY),
                    _Line("Kiosk sẽ hoạt động lại sau vài giây.", 28, True, gap=22),
                    _Line("Back in a few seconds.", 20, colour=SECONDARY),

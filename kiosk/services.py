@@ -13,10 +13,12 @@ import numpy as np
 
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
-from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields
+from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields, ticket_fields
 from kiosk.machine_events import CodeCheck, Rated
+from kiosk.notices import join, staff
 from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
+from kiosk.ticketcode import TicketFacts, TicketSealer
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
 from kiosk.tickets import TicketContent, mask_name
 
@@ -34,7 +36,8 @@ class KioskServices:
     def __init__(self, *, store: Any, index: Any, printer: Any, office: str, kiosk_id: str,
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
-                 policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE, rules: Rules = Rules()) -> None:
+                 policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE,
+                 sealer: TicketSealer | None = None, rules: Rules = Rules()) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -49,6 +52,7 @@ class KioskServices:
         self._policy = policy
         self._consent = consent           # what the consent screen showed: stored with each enrolment, printed
         self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
+        self._sealer = sealer             # None: tickets keep the plain visit-id QR (no office key installed)
         self._rules = rules               # priority series and this kiosk's range of numbers (kiosk/rules.py)
 
     # -- the visit --------------------------------------------------------------------------------------
@@ -71,9 +75,14 @@ class KioskServices:
                                           identified_by=identified_by,
                                           mark=self._rules.priority.mark if visit.priority else "",
                                           numbers=self._rules.numbers(self._kiosk_id, visit.category))
+        code = None
+        if self._sealer is not None:
+            fields = self._ticket_fields(citizen, visit.card if identified_by == "card" else None)
+            code = self._sealer.code(TicketFacts(stored.id, stored.ticket, visit.category, spec.name_vi,
+                                                 stored.issued_at, self._kiosk_id, citizen, fields))
         content = TicketContent(office=self._office, ticket=stored.ticket, category_vi=spec.name_vi,
                                 category_en=spec.name_en, issued_at=stored.issued_at, kiosk_id=self._kiosk_id,
-                                visit_id=stored.id)
+                                visit_id=stored.id, code=code)
         self._printer.ticket(stored.id, content)
         if enrolled and citizen is not None:      # after the ticket: the citizen's number comes first
             code = self._withdrawal_codes.pop(citizen, None)
@@ -85,6 +94,23 @@ class KioskServices:
         printed = self.take_print_answers().get(stored.id)   # (an inline print queue has answered already)
         return Issued(stored.ticket, stored.id, printed, citizen=citizen, enrolled=enrolled,
                       identified_by=identified_by)
+
+    def _ticket_fields(self, citizen: str | None, card: CardRead | None) -> dict[str, str]:
+        """What the ticket code says of a linked citizen: this visit's card, else the card record or the store's
+        display name (a face visit has no card number: the kiosk never keeps it)."""
+        if citizen is None:
+            return {}
+        if card is not None:
+            return dict(card.ticket)
+        try:
+            record = self._records.record(citizen) if self._records is not None else None
+            if record is not None:
+                return dict(record.fields)
+            known = self._store.citizen(citizen)
+        except Exception:  # the ticket goes out all the same, its code with the citizen id alone
+            log.exception("citizen %s: card fields for the ticket code not read", citizen)
+            return {}
+        return {"name": known.display_name} if known is not None and known.display_name else {}
 
     def _enrol(self, encodings: Any, now: datetime, citizen_id: str | None = None) -> str:
         encodings = encodings[-self._policy.max_templates:]
@@ -192,7 +218,8 @@ class KioskServices:
         return CardRead(ok=True, key=key, citizen_id=citizen, masked_name=mask_name(card.name),
                         honorific=card.honorific, minor=card.age_on(today) < self._policy.min_age_for_face,
                         has_templates=citizen is not None and citizen in self._index,
-                        fields=kept_fields(card, self._policy.keep), age=card.age_on(today))
+                        fields=kept_fields(card, self._policy.keep), age=card.age_on(today),
+                        ticket=ticket_fields(card, self._policy.ticket) if self._sealer is not None else {})
 
     def who(self, citizen_id: str) -> Known | None:
         """The masked name and honorific of a known citizen (from the card record, else the store)."""
@@ -222,9 +249,8 @@ class KioskServices:
     def notice(self) -> str | None:
         faults = list(self._faults)
         if self._printer.fault:
-            faults.insert(0, f"Máy in lỗi / printer fault: {self._printer.fault}")
-        faults += [text for notice in self._notices if (text := notice())]
-        return " · ".join(faults) or None
+            faults.insert(0, staff("Máy in lỗi; vui lòng kiểm tra máy in", f"Printer fault: {self._printer.fault}"))
+        return join(faults + [notice() for notice in self._notices])
 
 
 def deletion_receipt_lines(citizen_id: str, when: datetime) -> list[str]:

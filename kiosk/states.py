@@ -64,7 +64,6 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
         self._ratings = tuple(ratings)         # the rating buttons (kiosk.states_rating); none: ratings off
         self._thanks_linked = False            # the thank-you screen's wording
 
-    # -- inputs ---------------------------------------------------------------------------------
     def handle(self, event: ButtonPressed | FaceUpdate) -> None:
         """Take one event; an unexpected error shows the failsafe screen instead of stopping."""
         self._guarded(self._handle, event)
@@ -124,6 +123,10 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
         if self.phase in (Phase.IDLE, Phase.GREETING, Phase.CONFIRM, Phase.CONSENT, Phase.ISSUING, Phase.PRIVACY):
             self._read_cards(getattr(obs, "cards", ()))
         same = visit.person is not None and obs.track_id == visit.person.track_id
+        if self._unprinted() and visit.person is not None and obs.track_id is not None and not same:
+            self._finish_visit()            # the next citizen came: the unprinted number has been seen long enough
+            self._see(obs)
+            return
         if self.phase in (Phase.IDLE, Phase.GREETING):
             if obs.track_id is None or not same:
                 # whoever was recognised has gone: the next face starts afresh (a card stays with the visit)
@@ -283,7 +286,7 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
                                 proposed=visit.offered, card=visit.card_state(), visit_id=issued.visit_id,
                                 priority=request.priority)
         self._outbox.append(TicketIssued(visit.outcome))
-        self._enter(Phase.DONE, self._timing.done)
+        self._enter(Phase.DONE, self._timing.unprinted if issued.printed is False else self._timing.done)
 
     def _collect_prints(self) -> None:
         """Show the printer's answer on the ticket screen once the printer thread has it."""
@@ -292,6 +295,8 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
         if outcome is not None and outcome.printed is None and outcome.visit_id in answers:
             self.visit.outcome = replace(outcome, printed=answers[outcome.visit_id])
             self._outbox.append(PrinterAnswered(self.visit.outcome))
+            if self._unprinted():
+                self._enter(Phase.DONE, self._timing.unprinted)     # the number stays: it is all they have
 
     def _should_ask_consent(self, person: Any) -> bool:
         """May the kiosk ask to keep this face? Once per visit, a settled usable face, enrolment on, and:
@@ -334,6 +339,11 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
                                 honorific=known.honorific if known else None, proposal=True, **base)
         unsure = person is not None and person.settled and getattr(person, "unsure", False)
         return GreetingView(self._office, self._categories, hint=visit.hint, ask_card=unsure, **base)
+
+    def _unprinted(self) -> bool:
+        """On the ticket screen of a ticket the printer failed: it stays until the next citizen or ``unprinted``."""
+        outcome = self.visit.outcome
+        return self.phase == Phase.DONE and outcome is not None and outcome.printed is False
 
     def _chosen(self) -> CategoryChoice:
         """The service chosen in this visit (every phase after a button press has one)."""

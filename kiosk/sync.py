@@ -34,7 +34,6 @@ from typing import Any, Callable, Iterator
 from kiosk.bundle import (
     ACK_NAME,
     MAX_BUNDLE_BYTES,
-    MAX_DOC_BYTES,
     SYNC_DIR,
     BundleError,
     OfficePublicKey,
@@ -42,12 +41,12 @@ from kiosk.bundle import (
     bundle_temp_name,
     canonical_json,
     make_payload,
-    open_document,
     seal_payload,
     sha256_hex,
     verify_bundle,
 )
 from kiosk.datakey import DataKey
+from kiosk.syncdoc import MAX_DOC_BYTES, open_document
 from kiosk.outbox import OutboxError, apply_drops, forget_kept, keep, locked, remake
 from kiosk.stickfs import OsOps, StickDir, StickError
 from kiosk.storage import StorageError, atomic_write, remove_stale_temps

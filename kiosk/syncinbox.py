@@ -34,8 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from kiosk.bundle import INBOX_DIR, MAX_DOC_BYTES, SYNC_DIR, BundleError, OfficePublicKey, canonical_json, \
-    open_document, sha256_hex
+from kiosk.bundle import INBOX_DIR, SYNC_DIR, BundleError, OfficePublicKey, canonical_json, sha256_hex
+from kiosk.syncdoc import MAX_DOC_BYTES, open_document
 from kiosk.stickfs import StickDir, StickError
 from kiosk.deletions import CARD_NUMBER, DeletionRequest, card_key, citizens_of, forget_everywhere, wait_taken, \
     write_request

@@ -6,9 +6,10 @@ or others could read it, as ssh does.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nacl.signing import SigningKey
 
@@ -16,6 +17,10 @@ from kiosk.bundle import BundleError, OfficePublicKey
 from kiosk.keyfile import KeyFileError, create_key_file, read_key_file
 from kiosk.storage import StorageError, atomic_write
 
+if TYPE_CHECKING:
+    from kiosk.ticketcode import TicketSealer
+
+log = logging.getLogger("kiosk.synckeys")
 KIOSK_KEY_PREFIX = "kiosk-sync-key-v1:"
 
 
@@ -127,3 +132,18 @@ def keys_command(*, key_file: Path, office_key_file: Path, kiosk_id: str, set_of
     else:
         out.write(f"office key:  {office.to_text()}   (fingerprint {office.fingerprint})\n")
     return 0
+
+
+def ticket_sealer(config_key_file: Path, office_key_file: Path, data_dir: Path,
+                  fields: tuple[str, ...]) -> "TicketSealer | None":
+    """The sealer of ticket codes (kiosk/ticketcode.py) with this kiosk's key, or None while it has no key yet
+    (tickets then keep the plain visit-id QR). The office key is looked up at each ticket: once `kiosk keys
+    --set-office` or a rotation put one in place, the next ticket is sealed to it."""
+    from kiosk.ticketcode import TicketSealer
+
+    try:
+        key = load_kiosk_key(config_key_file, create=False)
+    except SyncKeyError as exc:
+        log.info("tickets keep the plain visit-id QR: %s", exc)
+        return None
+    return TicketSealer(key, lambda: read_office_key(office_key_file_in_use(office_key_file, data_dir)), fields)

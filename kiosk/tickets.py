@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 #: The line under the number when the config gives none: what the citizen does next.
-DEFAULT_GUIDANCE = "Vui lòng chờ gọi số và đến quầy khi số của bạn hiện trên bảng."
+DEFAULT_GUIDANCE = "Vui lòng chờ gọi số và đến quầy khi số của Ông/Bà hiện trên bảng."
 
 
 def format_ticket(prefix: str, number: int, mark: str = "") -> str:
@@ -43,6 +43,7 @@ class TicketContent:
     kiosk_id: str
     visit_id: str        # the visit's identifier, encoded in the QR code for the counter's scanner
     guidance: str = DEFAULT_GUIDANCE
+    code: str | None = None   # the sealed ticket code (kiosk/ticketcode.py) for the QR; None: the visit id alone
 
     def __post_init__(self) -> None:
         if not self.ticket:
@@ -66,7 +67,7 @@ SAMPLE_TICKET = TicketContent(
     issued_at=datetime(2026, 11, 27, 14, 5),
     kiosk_id="kiosk-01",
     visit_id="3f9a6c0e5b7d41a28c1e9f0b6d2a7c45",
-    guidance="Vui lòng chờ gọi số và đến quầy khi số của bạn hiện trên bảng.",
+    guidance="Vui lòng chờ gọi số và đến quầy khi số của Ông/Bà hiện trên bảng.",
 )
 
 

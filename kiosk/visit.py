@@ -29,7 +29,7 @@ class FaceUpdate:
 
 @dataclass(frozen=True)
 class CardRead:
-    """A CCCD card read during a visit, as the services judged it (the number itself is not in here)."""
+    """A CCCD card read during a visit, as the services judged it (the number only in ``ticket``, this visit's)."""
     ok: bool                           # False: a card-shaped QR that broke a rule (plain ticket, nothing stored)
     key: str | None = None             # the card's lookup key (keyed hash of the number)
     citizen_id: str | None = None      # the record this card already has, None if new
@@ -39,6 +39,7 @@ class CardRead:
     has_templates: bool = False        # the card's record already has face templates
     fields: Mapping[str, str] = field(default_factory=dict)   # what the office keeps of the card
     age: int | None = None             # from the card's birth date: at ``priority.age`` the ticket is a priority one
+    ticket: Mapping[str, str] = field(default_factory=dict, repr=False)   # for the sealed ticket code (the number too)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Timing:
     consent: float = 10.0
     done: float = 6.0
     failsafe: float = 4.0
+    unprinted: float = 60.0     # a ticket that did not print stays on screen (its number is the citizen's proof)
 
 
 PRINT_WAIT = 30.0   # seconds the ticket screen may outstay its time while the printer has not answered

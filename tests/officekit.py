@@ -95,7 +95,7 @@ def db_url(request, tmp_path):
 
 
 TABLES = ("kiosks", "bundles", "visits", "consents", "tombstones", "forgotten", "audit", "counters", "cards",
-          "inbox_files")
+          "inbox_files", "counter")
 
 
 def snapshot(url):

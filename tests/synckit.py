@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kiosk import bundle as B
+from kiosk import syncdoc as D
 from kiosk.store import Store
 from kiosk.sync import export
 from kiosk.syncinbox import StoreForgetter, import_inbox
@@ -161,15 +162,15 @@ class Office:
         return done
 
     def ack(self, stick: Path) -> None:
-        data = B.make_ack(kiosk_id=self.k.kiosk_id, sequence=len(self.chain), bundle_sha256=self.chain[-1],
+        data = D.make_ack(kiosk_id=self.k.kiosk_id, sequence=len(self.chain), bundle_sha256=self.chain[-1],
                           created=T0.isoformat(), key=self.k.office.sign)
-        B.write_ack(stick, data, self.k.kiosk_id)
+        D.write_ack(stick, data, self.k.kiosk_id)
 
     def signed(self, stick: Path, name: str, body: dict, key=None) -> Path:
         inbox = stick / B.SYNC_DIR / B.INBOX_DIR
         inbox.mkdir(parents=True, exist_ok=True)
         body = {"kiosk": "*", "created": T0.isoformat(), **body}
-        (inbox / name).write_bytes(B.sign_document(body, key or self.k.office.sign))
+        (inbox / name).write_bytes(D.sign_document(body, key or self.k.office.sign))
         return inbox / name
 
 

@@ -10,6 +10,7 @@ from nacl.public import SealedBox
 from nacl.signing import SigningKey
 
 from kiosk import bundle as B
+from kiosk import syncdoc as D
 
 CREATED = "2026-12-01T08:00:00"
 
@@ -209,24 +210,24 @@ def test_read_bundle_refuses_links_and_big_files_before_reading(tmp_path, keys):
 def test_signed_documents(keys):
     _, office, _ = keys
     body = {"kind": "delete", "kiosk": "*", "sequence": 3, "created": CREATED, "citizens": ["ab" * 16]}
-    data = B.sign_document(body, office.sign)
-    assert B.open_document(data, office.sign.verify_key) == body
+    data = D.sign_document(body, office.sign)
+    assert D.open_document(data, office.sign.verify_key) == body
     with pytest.raises(B.BundleError, match="unknown key"):
-        B.open_document(data, SigningKey.generate().verify_key)
+        D.open_document(data, SigningKey.generate().verify_key)
     for i in (8, 50, 110, len(data) - 1):                  # version, signature, body
         bad = bytearray(data)
         bad[i] ^= 0x20
         with pytest.raises(B.BundleError):
-            B.open_document(bytes(bad), office.sign.verify_key)
+            D.open_document(bytes(bad), office.sign.verify_key)
     with pytest.raises(B.BundleError, match="unsigned"):
-        B.open_document(json.dumps(body).encode(), office.sign.verify_key)
+        D.open_document(json.dumps(body).encode(), office.sign.verify_key)
     raw = B.canonical_json({"kind": "format-disk", "kiosk": "*", "sequence": 1})
-    forged = B.DOC_MAGIC + struct.pack(">H", 1) + office.sign.verify_key.encode() \
+    forged = D.DOC_MAGIC + struct.pack(">H", 1) + office.sign.verify_key.encode() \
         + office.sign.sign(b"kiosk-sync document 1\0" + raw).signature + raw
     with pytest.raises(B.BundleError, match="malformed"):
-        B.open_document(forged, office.sign.verify_key)
-    ack = B.make_ack(kiosk_id="k-01", sequence=4, bundle_sha256="ab" * 32, created=CREATED, key=office.sign)
-    assert B.open_document(ack, office.sign.verify_key)["sequence"] == 4
+        D.open_document(forged, office.sign.verify_key)
+    ack = D.make_ack(kiosk_id="k-01", sequence=4, bundle_sha256="ab" * 32, created=CREATED, key=office.sign)
+    assert D.open_document(ack, office.sign.verify_key)["sequence"] == 4
 
 
 def test_office_public_key_text(keys):

@@ -43,6 +43,8 @@ def test_shipped_configs_load_with_the_office_categories():
     (lambda r: r["recognition"].__setitem__("autolink_below", 0.6), "recognition.autolink_below"),
     (lambda r: r["identity"].__setitem__("keep", ["name", "phone"]), "identity.keep"),
     (lambda r: r["identity"].__setitem__("keep", "name"), "identity.keep"),
+    (lambda r: r["identity"].__setitem__("ticket_fields", ["name", "phone"]), "identity.ticket_fields"),
+    (lambda r: r["identity"].__setitem__("keep", ["card_number"]), "identity.keep"),   # never kept on the kiosk
     (lambda r: r["identity"].__setitem__("max_templates", 0), "identity.max_templates"),
     (lambda r: r["identity"].__setitem__("min_age_for_face", -1), "identity.min_age_for_face"),
     (lambda r: r["identity"].__setitem__("secret_file", 7), "identity.secret_file"),
@@ -91,11 +93,13 @@ def test_identity_defaults_and_settings():
     assert config.identity.secret_file == "/etc/kiosk/office-secret"
     assert config.identity.keep == ("name", "birth_date", "sex") and config.identity.max_templates == 5
     assert config.identity.min_age_for_face == 18
+    assert config.identity.ticket_fields == ("name", "card_number", "birth_date")
     assert config.recognition.autolink_below is None and config.recognition.unsure_below is None
-    raw["identity"] = {"keep": ["name", "address"], "max_templates": 3}
+    raw["identity"] = {"keep": ["name", "address"], "max_templates": 3, "ticket_fields": ["name", "sex"]}
     raw["recognition"].update(autolink_below=0.4, unsure_below=0.6)
     config = parse_config(raw)
     assert config.identity.keep == ("name", "address") and config.identity.max_templates == 3
+    assert config.identity.ticket_fields == ("name", "sex") and config.identity.keep == ("name", "address")
     assert (config.recognition.autolink_below, config.recognition.unsure_below) == (0.4, 0.6)
 
 

@@ -49,9 +49,7 @@ def _default(key):
     section, name = key.split(".")
     if section == "kiosk":
         return 200
-    cls = {"buttons": cfg.ButtonsConfig, "camera": cfg.CameraConfig, "printer": cfg.PrinterConfig,
-           "recognition": cfg.RecognitionConfig, "identity": cfg.IdentityConfig, "screen": cfg.ScreenConfig,
-           "timing": cfg.TimingConfig, "privacy": cfg.PrivacyConfig}[section]
+    cls = cfg.Config.__dataclass_fields__[section].default_factory     # the section's dataclass
     default = cls.__dataclass_fields__[name].default
     return 0 if default is None else default
 

@@ -44,7 +44,8 @@ def test_low_space_is_a_notice_and_one_journal_line_per_change(tmp_path, caplog)
     for _ in range(5):                                                 # five minutes low: one warning
         clock.t += 60
         watch.poll()
-    assert watch.notice.startswith("Sắp hết bộ nhớ / disk almost full: 150 MB free in")
+    assert watch.notice.startswith("Sắp hết bộ nhớ: còn 150 MB")
+    assert "\nDisk almost full: 150 MB free in" in watch.notice
     assert "warning below 200 MB" in watch.notice
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert "only 150 MB free" in caplog.records[0].getMessage()
@@ -103,6 +104,6 @@ def test_the_running_kiosk_warns_staff_at_start(tmp_path, monkeypatch):
     kiosk = build_kiosk(config, clock=FakeClock(), sync=True, use_gpio=False)
     try:
         notice = kiosk.loop.machine.view.notice
-        assert "disk almost full: 120 MB free" in notice and "below 300 MB" in notice
+        assert "Disk almost full: 120 MB free" in notice and "below 300 MB" in notice
     finally:
         kiosk.close()

@@ -13,7 +13,7 @@ from kiosk.store import Store
 
 
 NAMES = ["user", "display", "fonts", "data", "office", "disk", "clock", "store", "secret", "faces", "camera",
-         "printer", "buttons", "devices", "usb", "privacy"]
+         "printer", "buttons", "devices", "usb", "privacy", "sound"]
 
 
 def test_simulation_passes_every_check(tmp_path, monkeypatch):
@@ -372,3 +372,24 @@ def test_privacy_check_says_when_the_key_does_not_open_the_data_or_the_audit_cha
     make_key_file(key_file)                                          # another key
     [wrong] = run_checks(config, checks=[check_privacy])
     assert not wrong.ok and "plain tickets only" in wrong.detail
+
+
+def test_sound_opens_the_loudspeaker_or_says_the_kiosk_runs_silent(tmp_path, monkeypatch):
+    import pygame
+
+    from kiosk.doctor import check_sound
+    from kiosk.voice import texts
+
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    result = check_sound(_pi_config(tmp_path))
+    assert result.ok and f"{len(texts())} voice clips, loudspeaker open" in result.detail
+
+    def no_device(*args, **kwargs):
+        raise pygame.error("ALSA: Couldn't open audio device")
+
+    monkeypatch.setattr(pygame.mixer, "init", no_device)
+    result = check_sound(_pi_config(tmp_path))
+    assert not result.ok and "runs silent" in result.detail and "audio group" in result.detail
+    off = _pi_config(tmp_path)
+    off = dataclasses.replace(off, voice=dataclasses.replace(off.voice, enabled=False))
+    assert check_sound(off).ok

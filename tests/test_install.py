@@ -139,7 +139,7 @@ def test_the_kiosk_user_its_groups_the_secret_and_the_data_folder(tmp_path):
     needs_systemd_tools()
     install("--root", str(tmp_path), "--skip-venv")
     groups = group_ids(tmp_path)
-    for group in ("gpio", "video", "render", "dialout", "lp", "plugdev", "input"):
+    for group in ("gpio", "video", "render", "dialout", "lp", "plugdev", "input", "audio"):
         assert "kiosk" in groups[group][1], group
     secret = tmp_path / "etc/kiosk/office-secret"
     text = secret.read_text()

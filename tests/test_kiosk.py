@@ -114,6 +114,9 @@ def test_printer_fault_keeps_the_ticket_and_the_next_one_prints(tmp_path, fault)
         assert visit.ticket == "DD-001" and visit.printed is False        # stored, marked not printed
         clock.advance(config.timing.done_seconds)
         loop.step()
+        assert isinstance(loop.machine.view, DoneView)      # the unprinted number stays (issue 15): 60 s by default
+        clock.advance(config.timing.unprinted_seconds - config.timing.done_seconds)
+        loop.step()
         assert isinstance(loop.machine.view, IdleView) and "/dev/usb/lp0" in loop.machine.view.notice
         # The printer is back: the next ticket prints on a reopened connection, and the notice goes away.
         loop.events.put(ButtonPressed("dat-dai"))
@@ -255,7 +258,8 @@ def test_a_damaged_file_set_aside_at_start_is_on_the_screen(tmp_path):
     kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
     try:
         kiosk.loop.step()
-        assert kiosk.loop.machine.view.notice.startswith("Dữ liệu / data: ")
+        notice = kiosk.loop.machine.view.notice
+        assert notice.startswith("Có tệp dữ liệu bị hỏng") and "\nData: hot.jsonl" in notice   # Vietnamese first
         kiosk.loop.events.put(ButtonPressed("ho-tich"))
         kiosk.loop.step()
         kiosk.loop.step()

@@ -45,9 +45,9 @@ def bundle_path(stick, k, seq):
 
 def test_schema_is_created_once_and_versioned(db_url):
     with Database.open(db_url) as db:
-        assert db.version() == SCHEMA_VERSION == 3
+        assert db.version() == SCHEMA_VERSION == 4
     with Database.open(db_url) as db:                  # opened again: migrated already, nothing to do
-        assert db.query("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,), (3,)]
+        assert db.query("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,), (3,), (4,)]
         db.execute("INSERT INTO schema_version (version) VALUES (99)")
     with pytest.raises(DatabaseError, match="schema version 99 is newer than this tool"):
         Database.open(db_url)

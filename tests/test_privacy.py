@@ -196,7 +196,7 @@ def test_a_kiosk_without_its_key_issues_tickets_says_so_and_touches_no_personal_
         kiosk = build_kiosk(config, clock=FakeClock(), use_gpio=False, sync=True)
         try:
             kiosk.loop.step()
-            assert "face and card data off" in kiosk.loop.machine.view.notice     # staff see it on screen
+            assert "Face and card data off" in kiosk.loop.machine.view.notice     # staff see it on screen
             kiosk.loop.events.put(ButtonPressed("ho-tich"))
             for _ in range(5):
                 kiosk.loop.step()

@@ -5,6 +5,7 @@ import numpy as np
 
 from kiosk.config import SIMULATION_CONFIG, load_config
 from kiosk.index import FaceIndex
+from kiosk.notices import staff
 from kiosk.printing import PrintQueue
 from kiosk.consent import SAMPLE
 from kiosk.identity import DISAGREEMENTS, IDENTITY_FILE, CardBook, CardPolicy, load_secret, make_secret
@@ -66,15 +67,17 @@ def test_enrol_then_issue_prints_the_ticket_before_the_consent_receipt(tmp_path)
 
 
 def test_failed_print_is_stored_as_not_printed_and_shown_to_staff(tmp_path):
-    services, store, _, printer = _services(tmp_path, faults=["Camera lỗi / camera: unplugged"])
+    services, store, _, printer = _services(tmp_path, faults=[staff("Camera lỗi", "Camera: unplugged")])
     try:
         printer.working = False
         issued = services.issue(VisitRequest("dat-dai"))
         assert not issued.printed and [v.printed for v in store.visits()] == [False]
-        assert services.notice() == "Máy in lỗi / printer fault: no paper · Camera lỗi / camera: unplugged"
+        # Vietnamese first, for the office's staff; English below with the detail (issue 15)
+        assert services.notice() == ("Máy in lỗi; vui lòng kiểm tra máy in · Camera lỗi\n"
+                                     "Printer fault: no paper · Camera: unplugged")
         printer.working = True
         services.issue(VisitRequest("dat-dai"))
-        assert services.notice() == "Camera lỗi / camera: unplugged"
+        assert services.notice() == "Camera lỗi\nCamera: unplugged"
     finally:
         store.book.close()
         store.close()

@@ -11,6 +11,7 @@ from synckit import (T0, Office, enrol, k, make_kiosk, run_import, stick,  # noq
                      stored_visits)
 
 from kiosk import bundle as B
+from kiosk import syncdoc as D
 from kiosk.__main__ import main
 from kiosk.config import ConfigError, load_config
 from kiosk.store import Store
@@ -131,11 +132,11 @@ def test_a_forged_or_foreign_ack_drops_nothing(k, stick):
     k.issue(2)
     k.export(stick)
     digest = load_state(k.data, k.office.public()).last_hash
-    B.write_ack(stick, B.make_ack(kiosk_id="k-01", sequence=1, bundle_sha256=digest, created="x",
+    D.write_ack(stick, D.make_ack(kiosk_id="k-01", sequence=1, bundle_sha256=digest, created="x",
                                   key=SigningKey.generate()), "k-01")
     result = k.export(stick)
     assert result.acknowledged == 0 and result.already == [1] and "unknown key" in result.notes[0]
-    B.write_ack(stick, B.make_ack(kiosk_id="k-01", sequence=1, bundle_sha256="00" * 32, created="x",
+    D.write_ack(stick, D.make_ack(kiosk_id="k-01", sequence=1, bundle_sha256="00" * 32, created="x",
                                   key=k.office.sign), "k-01")
     result = k.export(stick)
     assert result.acknowledged == 0 and "never made" in result.notes[0]
@@ -259,7 +260,7 @@ def test_unsigned_badly_signed_foreign_and_replayed_files_change_nothing(k, stic
     office.signed(stick, "7.signed", {"kind": "config", "kiosk": "k-99", "sequence": 7,
                                       "toml": '[kiosk]\noffice = "Other"\n'})
     (inbox / "8.signed").write_text('{"kind": "config", "sequence": 8, "toml": "[kiosk]"}')
-    bad = bytearray(B.sign_document({"kind": "config", "kiosk": "*", "sequence": 9,
+    bad = bytearray(D.sign_document({"kind": "config", "kiosk": "*", "sequence": 9,
                                      "toml": '[kiosk]\noffice = "Flip"\n'}, k.office.sign))
     bad[-5] ^= 1
     (inbox / "9.signed").write_bytes(bytes(bad))

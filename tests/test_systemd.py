@@ -95,7 +95,7 @@ def test_runs_the_kiosk_as_its_own_user_with_device_groups():
     assert one("ExecStart") == f"{INSTALLED_BINARY} run --config /etc/kiosk/kiosk.toml"
     assert one("User") == "kiosk" and one("Group") == "kiosk"
     groups = set(" ".join(SERVICE["SupplementaryGroups"]).split())
-    assert {"gpio", "video", "render", "dialout", "lp", "plugdev", "input"} <= groups
+    assert {"gpio", "video", "render", "dialout", "lp", "plugdev", "input", "audio"} <= groups
     assert one("Type") == "notify" and one("NotifyAccess") == "main" and one("WatchdogSec") == "30"
     assert one("Restart") == "on-failure" and one("RestartSec") == "3"
     assert int(one("StartLimitBurst", "Unit")) >= 3 and int(one("StartLimitIntervalSec", "Unit")) >= 60
@@ -112,7 +112,7 @@ def test_display_state_and_logs():
 
 # The device classes the kiosk opens (names from /proc/devices), and nothing else.
 DEVICE_CLASSES = {"char-gpiochip", "char-video4linux", "char-media", "char-dma_heap", "char-drm", "char-input",
-                  "char-usb_device", "char-usb", "char-ttyUSB", "char-ttyACM", "char-ttyAMA"}
+                  "char-usb_device", "char-usb", "char-ttyUSB", "char-ttyACM", "char-ttyAMA", "char-alsa"}
 SECURITY_TARGET = 2.5
 
 

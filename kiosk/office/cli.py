@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--since", type=date.fromisoformat, help="first service day (YYYY-MM-DD)")
     r.add_argument("--until", type=date.fromisoformat, help="last service day (YYYY-MM-DD)")
     r.add_argument("--out", type=Path, required=True)
+    t = sub.add_parser("counter", help="the counter page: scan a ticket, see the citizen, mark called/served")
+    t.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer)")
+    t.add_argument("--port", type=int, default=8780, help="port (default 8780)")
     return p
 
 
@@ -107,6 +110,8 @@ def _with_db(args: argparse.Namespace, db: Database, out: TextIO) -> int:
         out.write(f"report written: {page}\n")
         return 0
     office = _keys(args)
+    if args.command == "counter":
+        return _counter(args, office, out)
     if args.command == "ingest":
         return _ingest(args, db, office, out)
     if args.command == "sign-config":
@@ -147,6 +152,25 @@ def _ingest(args: argparse.Namespace, db: Database, office: OfficeKeys, out: Tex
     out.write(f"{len(result.ingested)} bundle(s) ingested ({result.visits} visit rows added or updated), "
               f"{len(result.already)} already there, {len(result.set_aside)} set aside\n")
     return 1 if result.set_aside or result.ignored else 0
+
+
+def _counter(args: argparse.Namespace, office: OfficeKeys, out: TextIO) -> int:
+    from kiosk.office.counter_page import CounterServer     # bottle only when the page is served
+
+    try:
+        page = CounterServer((args.host, args.port), args.db, office)   # its own connection, on its own thread
+    except OSError as exc:
+        out.write(f"kiosk-office counter: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
+        return 2
+    out.write(f"counter page: http://{args.host}:{page.server_port}/  (Ctrl+C stops it)\n")
+    out.flush()
+    try:
+        page.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        page.server_close()
+    return 0
 
 
 def _show_kiosks(db: Database, out: TextIO, now: datetime) -> int:

@@ -129,6 +129,23 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (kiosk_id, rating_id))""",
         "CREATE INDEX ratings_day ON ratings (service_day)",
     ],
+    [  # version 4: the counter page (kiosk-office counter, issue 18): each scanned ticket, when it was called and
+       # served; the ticket's own facts come from its sealed code, so this works before the kiosk's bundle is here
+        """CREATE TABLE counter (
+            kiosk_id TEXT NOT NULL,
+            visit_id TEXT NOT NULL,
+            ticket TEXT NOT NULL,
+            category TEXT NOT NULL,
+            service_name TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            citizen TEXT,
+            scanned_at TEXT NOT NULL,
+            called_at TEXT,
+            served_at TEXT,
+            PRIMARY KEY (kiosk_id, visit_id))""",
+        "CREATE INDEX counter_issued ON counter (issued_at)",
+        "CREATE INDEX counter_citizen ON counter (citizen)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

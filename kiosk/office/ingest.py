@@ -25,8 +25,9 @@ from typing import Callable
 from nacl.signing import VerifyKey
 
 from kiosk.bundle import INBOX_DIR, MAX_BUNDLE_BYTES, PARTS, SYNC_DIR, BundleError, OfficeKeys, check_kiosk_id, \
-    make_ack, open_bundle, verify_bundle, write_ack
+    open_bundle, verify_bundle
 from kiosk.office.db import Database, DatabaseError
+from kiosk.syncdoc import make_ack, write_ack
 from kiosk.office.kiosks import verify_keys
 from kiosk.office.records import write_bundle
 from kiosk.stickfs import StickDir, StickError

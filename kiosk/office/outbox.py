@@ -13,11 +13,12 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 
-from kiosk.bundle import INBOX_DIR, SYNC_DIR, BundleError, OfficeKeys, check_kiosk_id, sha256_hex, sign_document
+from kiosk.bundle import INBOX_DIR, SYNC_DIR, BundleError, OfficeKeys, check_kiosk_id, sha256_hex
 from kiosk.office.db import Database
 from kiosk.office.records import forget
 from kiosk.storage import StorageError, atomic_write
 from kiosk.deletions import card_key
+from kiosk.syncdoc import sign_document
 
 CITIZEN_ID = re.compile(r"[0-9a-f]{32}")
 CARD_NUMBER = re.compile(r"[0-9]{12}")

@@ -116,6 +116,7 @@ def forget(db: Database, citizens: list[str], *, at: str, source: str) -> int:
         db.execute("INSERT INTO forgotten (citizen, at, source) VALUES (?, ?, ?) ON CONFLICT (citizen) DO NOTHING",
                    (citizen, at, source))
         changed += db.execute("UPDATE visits SET citizen = NULL WHERE citizen = ?", (citizen,))
+        changed += db.execute("UPDATE counter SET citizen = NULL WHERE citizen = ?", (citizen,))
         changed += db.execute("DELETE FROM consents WHERE citizen = ?", (citizen,))
         changed += db.execute("DELETE FROM cards WHERE citizen = ?", (citizen,))
     return changed

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from kiosk.office.db import Database
+from kiosk.office.waits import ServiceTimes, day_range, service_times
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ReportData:
     delays: list[ExportDelay]
     notes: list[str] = field(default_factory=list)
     ratings: list[tuple[str | None, str, int]] = field(default_factory=list)   # service (None: anonymous), rating, n
+    times: list[ServiceTimes] = field(default_factory=list)   # waiting and service times (the counter page)
 
     @property
     def categories(self) -> list[str]:
@@ -66,21 +68,9 @@ class ReportData:
         return sum(f for _, _, f, _ in self.printer)
 
 
-def _range(since: date | None, until: date | None) -> tuple[str, list[object]]:
-    where: list[str] = []
-    params: list[object] = []
-    if since:
-        where.append("service_day >= ?")
-        params.append(since.isoformat())
-    if until:
-        where.append("service_day <= ?")
-        params.append(until.isoformat())
-    return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
 def collect(db: Database, *, since: date | None = None, until: date | None = None) -> ReportData:
     """Read every figure of the report for service days ``since``..``until`` (both included)."""
-    where, p = _range(since, until)
+    where, p = day_range(since, until, "service_day")
     and_ = " AND " if where else " WHERE "
     per_day = [(str(d), str(c), int(n)) for d, c, n in db.query(
         f"SELECT service_day, category, COUNT(*) FROM visits{where} GROUP BY service_day, category "
@@ -110,6 +100,10 @@ def collect(db: Database, *, since: date | None = None, until: date | None = Non
         data.notes.append("identified by card or face: the kiosks' visits carry no 'identified_by' field yet, "
                           "so this report cannot tell card from face; it shows only the share of visits linked "
                           "to a citizen (by either)")
+    data.times = service_times(db, since=since, until=until)
+    if total and not data.times:
+        data.notes.append("waiting and service times: no ticket of this period was scanned at a counter page "
+                          "(kiosk-office counter)")
     if not total:
         data.notes.append("no visit in this period")
     return data

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from kiosk.office.db import Database  # noqa: E402
 from kiosk.office.report import ReportData, collect  # noqa: E402
+from kiosk.office.waits import ALL_HOURS  # noqa: E402
 
 
 def write_report(db: Database, out: Path, *, since: date | None = None, until: date | None = None
@@ -44,6 +45,10 @@ def _csvs(d: ReportData, out: Path) -> None:
     _write_csv(out / "tickets_per_kiosk.csv", ["kiosk", "tickets"], d.per_kiosk)
     _write_csv(out / "printer_per_day.csv", ["service_day", "tickets", "printer_failed", "printer_unknown"],
                d.printer)
+    _write_csv(out / "service_times.csv", ["service", "hour", "waits", "wait_median_min", "wait_p90_min",
+                                           "services", "service_median_min", "service_p90_min"],
+               [(t.category, _hour(t.hour), t.waits, _min(t.wait_median), _min(t.wait_p90), t.services,
+                 _min(t.service_median), _min(t.service_p90)) for t in d.times])
     _write_csv(out / "export_delay.csv", ["kiosk", "bundles", "mean_hours", "max_hours", "last_bundle_made"],
                [(e.kiosk, e.bundles, f"{e.mean_hours:.2f}", f"{e.max_hours:.2f}", e.last_bundle) for e in d.delays])
     _write_csv(out / "ratings_per_service.csv", ["service", "good", "ok", "bad", "total"], d.ratings_by_service)
@@ -133,6 +138,32 @@ def _pct(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.1f} %"
 
 
+def _hour(hour: int) -> str:
+    return "all" if hour == ALL_HOURS else f"{hour:02d}"
+
+
+def _min(minutes: float | None) -> str:
+    return "" if minutes is None else f"{minutes:.1f}"
+
+
+BOLD = ' style="font-weight: bold"'
+
+
+def _times_table(d: ReportData) -> str:
+    """Waiting and service times per service and hour (the counter page's stamps), "all hours" in bold."""
+    e = html.escape
+    if not d.times:
+        return "<p><em>No ticket was scanned at a counter page (kiosk-office counter) in this period.</em></p>"
+    rows = "".join(
+        f"<tr{BOLD if t.hour == ALL_HOURS else ''}><td>{e(t.service_name)} "
+        f"({e(t.category)})</td><td>{_hour(t.hour)}</td><td>{t.waits}</td><td>{_min(t.wait_median) or '–'}</td>"
+        f"<td>{_min(t.wait_p90) or '–'}</td><td>{t.services}</td><td>{_min(t.service_median) or '–'}</td>"
+        f"<td>{_min(t.service_p90) or '–'}</td></tr>" for t in d.times)
+    return ("<table><tr><th>service</th><th>hour issued</th><th>called</th><th>wait median (min)</th>"
+            "<th>wait p90</th><th>served</th><th>service median (min)</th><th>service p90</th></tr>"
+            f"{rows}</table>")
+
+
 def _html(d: ReportData, charts: dict[str, str]) -> str:
     e = html.escape
     days = sorted({day for day, _, _ in d.per_day})
@@ -157,7 +188,7 @@ def _html(d: ReportData, charts: dict[str, str]) -> str:
                    f"</figure>" for k, f in charts.items())
     csvs = ", ".join(f'<a href="{n}">{n}</a>' for n in (
         "summary.csv", "tickets_per_day.csv", "tickets_per_hour.csv", "tickets_per_kiosk.csv",
-        "printer_per_day.csv", "export_delay.csv", "ratings_per_service.csv"))
+        "printer_per_day.csv", "export_delay.csv", "ratings_per_service.csv", "service_times.csv"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Office report {e(period)}</title>
 <style>
@@ -175,6 +206,9 @@ figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
 <h2>Satisfaction by service</h2>
 <table><tr><th>service</th><th>satisfied</th><th>neutral</th><th>not satisfied</th><th>total</th></tr>{ratings}</table>
 {imgs}
+<h2>Waiting and service times</h2>
+<p>Wait: ticket issued to called; service: called to served (the counter page's buttons).</p>
+{_times_table(d)}
 <h2>Export delay</h2>
 <table><tr><th>kiosk</th><th>bundles</th><th>mean (days)</th><th>longest (days)</th><th>last bundle made</th></tr>
 {delays}</table>
