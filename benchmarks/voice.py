@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware.speaker import MixerSpeaker  # noqa: E402
 from kiosk import voice  # noqa: E402
-from kiosk.screen import Screen, sample_views  # noqa: E402
+from kiosk.screen import Screen  # noqa: E402
+from kiosk.screen_samples import sample_views  # noqa: E402
 
 
 def per_call(fn, repeat: int) -> float:

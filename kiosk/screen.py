@@ -23,12 +23,12 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import screen_cards, screen_notice, screen_privacy, screen_rating, screen_rules, screen_sync, screen_views  # noqa: E402,E501
+from kiosk import (screen_cards, screen_notice, screen_privacy, screen_rating, screen_rules, screen_samples,  # noqa: E402
+                   screen_sync, screen_views)
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
                          HelpView, IdleView, IssuingView, PrivacyView, RefusedView, SyncBanner, ThanksView, View)
-from kiosk.screen_samples import RATINGS, sample_views  # noqa: E402,F401 (re-exported: tests and screenshots)
 
 log = logging.getLogger(__name__)
 
@@ -433,11 +433,11 @@ def save_screenshots(out_dir: Path | str, size: tuple[int, int] = BASE_SIZE) -> 
     screen = Screen(size)
     written = []
     try:
-        for kind, view in sample_views().items():
+        for kind, view in screen_samples.sample_views().items():
             screen.draw(view)
             written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
         for kind, banner in screen_sync.sample_banners().items():    # the USB banner over the idle screen
-            screen.draw(sample_views()["idle"], banner)
+            screen.draw(screen_samples.sample_views()["idle"], banner)
             written.append(screen.save_png(Path(out_dir) / f"screen-{kind}.png"))
     finally:
         screen.close()

@@ -1,5 +1,6 @@
-"""One view of each kind with realistic Vietnamese data: the README's screenshots (``python -m kiosk.screen
---screenshots DIR``) and the screen tests draw these. Kept apart from kiosk/screen.py, which draws them."""
+"""One view of each kind, with realistic Vietnamese data: the screenshots in docs/images and the tests that
+draw, measure (contrast, text size) and voice every screen. A new kind of view needs a sample here.
+"""
 from __future__ import annotations
 
 from kiosk import notices, screen_rules

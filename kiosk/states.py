@@ -20,8 +20,8 @@ from kiosk.states_rating import RatingSteps
 from kiosk.states_rules import RuleSteps
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
                          IdleView, PrivacyView, RatingChoice, View)
-from kiosk.visit import (CONSENT, PRINT_WAIT, PRIORITY, ButtonPressed, CardRead, FaceUpdate, Gate, Known, Services,
-                         Timing, Visit, VisitRequest)
+from kiosk.visit import (CONSENT, PRINT_WAIT, PRIORITY, ButtonPressed, FaceUpdate, Gate, Known, Services, Timing, Visit,
+                         VisitRequest)
 
 log = logging.getLogger("kiosk.states")
 

@@ -45,7 +45,7 @@ PROMPTS: dict[str, str] = {
     "privacy-printed": "Mời nhận phiếu in những gì kiosk lưu về Ông Bà.",
     "privacy-refused": "Mã này không hợp lệ hoặc đã dùng. Không có gì thay đổi.",
     "rating-thanks": "Cảm ơn Ông Bà đã đánh giá.",
-    "call-staff": "Nhân viên sẽ đến hỗ trợ Ông Bà ngay.",
+    "call-staff": "Nhân viên sẽ đến hỗ trợ Ông Bà ngay. Vui lòng chờ trong giây lát.",
     # a refused press (kiosk/rules.py): the screen's sentence names the service and the hour; said in general here
     "refused-closed": "Lĩnh vực này hiện chưa nhận hồ sơ. Giờ mở cửa ghi trên màn hình. Không có phiếu nào được in.",
     "refused-full": "Lĩnh vực này đã hết số hôm nay. Mời Ông Bà quay lại vào ngày làm việc tiếp theo.",

@@ -20,7 +20,7 @@ def imported(path):
     return names
 
 
-@pytest.mark.parametrize("module", ["states.py", "states_privacy.py", "visit.py", "machine_events.py", "views.py", "tickets.py", "consent.py",
+@pytest.mark.parametrize("module", ["states.py", "states_privacy.py", "visit.py", "screen_samples.py", "machine_events.py", "views.py", "tickets.py", "consent.py",
                                     "index.py", "seams.py", "text.py"])
 def test_pure_logic_imports_no_device_library(module):
     assert not imported(REPO / "kiosk" / module) & DEVICE_LIBRARIES

@@ -16,8 +16,9 @@ import pytest  # noqa: E402
 
 from kiosk import notices, screen_sync  # noqa: E402
 from kiosk.config import ScreenConfig  # noqa: E402
-from kiosk.screen import MIN_TEXT_PX, Placed, Screen, sample_views  # noqa: E402
+from kiosk.screen import MIN_TEXT_PX, Placed, Screen  # noqa: E402
 from kiosk.views import ConfirmView, GreetingView, IdleView, SyncBanner, View  # noqa: E402
+from kiosk.screen_samples import sample_views  # noqa: E402
 
 AAA = 7.0
 LONG_USB_ERROR = ("/media/kiosk/KIOSK-STICK-0042/kiosk-sync/kiosk-quan-ba-dinh-01/00000007.tmp: [Errno 5] "

@@ -13,7 +13,8 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from kiosk import screen as screen_module  # noqa: E402
-from kiosk.screen import GOLD, WARNING, Screen, sample_views, save_screenshots  # noqa: E402
+from kiosk.screen import GOLD, WARNING, Screen, save_screenshots  # noqa: E402
+from kiosk.screen_samples import sample_views  # noqa: E402
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
                          IssuingView, PrivacyView, ThanksView, HelpView, RefusedView)
 

@@ -22,9 +22,9 @@ from kiosk import voice, voice_build  # noqa: E402
 from kiosk.app import build_kiosk, make_voice  # noqa: E402
 from kiosk.config import SIMULATION_CONFIG, load_config  # noqa: E402
 from kiosk.loop import FakeClock  # noqa: E402
-from kiosk.screen import sample_views  # noqa: E402
 from kiosk.views import ConsentView, DoneView, View  # noqa: E402
 from kiosk.visit import ButtonPressed  # noqa: E402
+from kiosk.screen_samples import sample_views  # noqa: E402
 
 MANIFEST = voice.CLIPS / "manifest.json"
 
