@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import re
 import select
 import signal
 import subprocess
@@ -41,7 +42,10 @@ START = datetime(2026, 11, 27, 7, 0)
 PRIORITY = "U"          # the priority series' mark (kiosk/rules.py): HT-U01
 
 
-def child_main(work: Path, seed: int) -> None:
+# What a proven-loss report says (kiosk.storage: records, keycount; kiosk.store: numbers.bin, hot.jsonl).
+LOSS_WORDS = re.compile(r" lost|other records than|older than hot|emptied or missing|tickets are missing")
+
+def child_main(work: Path, seed: int, enrol_rate: float = 0.03) -> None:
     """Issue tickets until killed."""
     import numpy as np
 
@@ -74,12 +78,12 @@ def child_main(work: Path, seed: int) -> None:
         os.fsync(printed)
         if rng.random() < 0.9:
             store.mark_printed(visit.id, True)
-        if rng.random() < 0.03:
+        if rng.random() < enrol_rate:
             enc = np.random.default_rng(rng.randrange(2**32)).random((3, 128), dtype=np.float32)
             enrolled.append(store.enrol(enc, now=now, consent_text="Tôi đồng ý (torture v1)").id)
             if citizen is None and rng.random() < 0.5:
                 store.touch(enrolled[-1], now)
-        if enrolled and rng.random() < 0.01:
+        if enrolled and rng.random() < enrol_rate / 3:
             store.forget(enrolled.pop(rng.randrange(len(enrolled))), now=now)
 
 
@@ -151,7 +155,8 @@ def _kill_at_random(child: subprocess.Popen, rng: random.Random, max_run: float,
     child.wait()
 
 
-def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, report=print) -> dict:
+def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, report=print,
+            enrol_rate: float = 0.03) -> dict:
     """Run ``kills`` kill/reopen cycles in ``work``; return the totals (violations must all be 0)."""
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
@@ -160,7 +165,8 @@ def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, repo
     last: dict = {}
     for i in range(kills):
         with open(work / "child.err", "wb") as err:  # a file, not a pipe: a chatty child never blocks
-            child = subprocess.Popen([sys.executable, __file__, "--child", str(work), str(rng.randrange(2**31))],
+            child = subprocess.Popen([sys.executable, __file__, "--child", str(work), str(rng.randrange(2**31)),
+                                      str(enrol_rate)],
                                      stdout=subprocess.PIPE, stderr=err)
         try:
             _kill_at_random(child, rng, max_run, totals)
@@ -175,6 +181,8 @@ def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, repo
         for key in ("repeated_in_store", "repeated_on_paper", "printed_missing", "templates_without_citizen"):
             totals[key] += last[key]
         totals["repairs_reported_at_check"] += sum(1 for p in last["problems"] if "clock" not in p)
+        # A kill loses nothing acknowledged: any loss reported (a .sum, .count or numbers.bin proof) is false.
+        totals["losses_reported"] += sum(1 for p in last["problems"] if LOSS_WORDS.search(p))
         if (i + 1) % max(1, kills // 10) == 0:
             report(f"  {i + 1}/{kills} kills: {last['visits']} visits, {last['printed']} printed")
     from kiosk.storage import RecordLog
@@ -196,20 +204,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-run", type=float, default=0.3, help="longest run of the child before a kill (s)")
     parser.add_argument("--work", type=Path, help="folder to use (default: a new temporary folder)")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--enrol-rate", type=float, default=0.03, help="enrolments per ticket (forgets: a third)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child_main(Path(args.child[0]), int(args.child[1]))
+        child_main(Path(args.child[0]), int(args.child[1]), float(args.child[2]))
         return 0
     logging.getLogger("kiosk.store").setLevel(logging.CRITICAL)  # repairs are counted, not logged here
     work = args.work or Path(tempfile.mkdtemp(prefix="kiosk-crash-"))
     print(f"crash torture: {args.kills} SIGKILLs, data in {work}")
-    result = torture(work, kills=args.kills, seed=args.seed, max_run=args.max_run)
+    result = torture(work, kills=args.kills, seed=args.seed, max_run=args.max_run, enrol_rate=args.enrol_rate)
     print("(repeated_*, printed_missing, templates_without_citizen: violations summed over all the checks)")
     for key, value in result.items():
         print(f"{key:>28}: {value}")
     bad = sum(result.get(k, 0) for k in ("repeated_in_store", "repeated_on_paper", "printed_missing",
-                                           "templates_without_citizen"))
+                                           "templates_without_citizen", "losses_reported"))
     print("RESULT:", "OK — no ticket lost or repeated" if not bad else f"FAILED ({bad} violations)")
     return 1 if bad else 0
 

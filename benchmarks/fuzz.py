@@ -8,7 +8,9 @@ seconds). Target: 0 tracebacks, 0 missed, 0 hangs at any N.
     python benchmarks/fuzz.py --n 10000          # long
     python benchmarks/fuzz.py --n 50 --seed 3    # the short version the tests run
 
-Not here yet: the store-file damage family (emptied / cut / flipped / garbage / older copy, silent-loss check).
+The store family (benchmarks/fuzz_store.py) damages every file of a data folder in five ways and opens it as the
+kiosk does: ``clear`` (reported), ``accepted`` (nothing reported, nothing lost), ``silent`` (an acknowledged
+record gone with no report), ``unkept`` (a loss reported, no damaged copy kept). Target: 0 silent, 0 unkept.
 """
 from __future__ import annotations
 
@@ -31,11 +33,13 @@ from typing import Callable
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
 
 from kiosk.config import SIMULATION_CONFIG, ConfigError, load_config  # noqa: E402
 from kiosk.replay import ScriptError, read_script  # noqa: E402
+from fuzz_store import store_family  # noqa: E402
 
 CATEGORIES = ("ho-tich", "dat-dai")
 HOSTILE_TOML = ["nan", "inf", "-inf", "-1", "-800", "0", "9223372036854775807", "1e308", '"x"', '""', "[]",
@@ -60,7 +64,7 @@ class Tally:
 
     def add(self, outcome: str, detail: str = "") -> None:
         self.counts[outcome] += 1
-        if outcome in ("traceback", "hang", "missed") and len(self.examples) < 5:
+        if outcome in ("traceback", "hang", "missed", "silent", "unkept") and len(self.examples) < 5:
             self.examples.append(f"{outcome}: {detail}")
 
 
@@ -269,6 +273,12 @@ def script_family(n: int, rng: random.Random, work: Path, timeout: float) -> Tal
     return tally
 
 
+def _store(n: int, rng: random.Random, work: Path, timeout: float) -> Tally:
+    tally = Tally()
+    tally.per = store_family(n, rng, work, timeout, run_case, tally)  # type: ignore[attr-defined]
+    return tally
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="cases per family")
@@ -280,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")           # Pillow warns about the damage it is fed: expected here
     import logging
 
-    logging.disable(logging.WARNING)           # the built kiosks' start-up notices are not the measurement
+    logging.disable(logging.CRITICAL)          # the built kiosks' start-up notices are not the measurement
     worst = 0
     with tempfile.TemporaryDirectory(prefix="kiosk-fuzz-") as tmp:
         work = Path(tmp)
@@ -288,18 +298,22 @@ def main(argv: list[str] | None = None) -> int:
             "configs": lambda rng: config_family(args.n, rng, work / "c", args.timeout, args.build),
             "scripts": lambda rng: script_family(args.n, rng, work / "s", args.timeout),
             "images": lambda rng: image_family(args.n, rng, work / "i", args.timeout),
+            "store": lambda rng: _store(args.n, rng, work / "t", args.timeout),
         }
         print(f"fuzz: n={args.n} per family, seed {args.seed}, timeout {args.timeout:g} s a case")
         for offset, (name, family) in enumerate(families.items()):
-            (work / name[0]).mkdir()
+            (work / ("t" if name == "store" else name[0])).mkdir()
             started = time.perf_counter()
             tally = family(random.Random(args.seed * 100 + offset))
             c = tally.counts
             print(f"{name:<8} clear={c['clear']} traceback={c['traceback']} hang={c['hang']} "
-                  f"accepted={c['accepted']} missed={c['missed']}  ({time.perf_counter() - started:.1f} s)")
+                  f"accepted={c['accepted']} missed={c['missed']} silent={c['silent']} unkept={c['unkept']}  "
+                  f"({time.perf_counter() - started:.1f} s)")
             for example in tally.examples:
                 print(f"    {example}")
-            worst += c["traceback"] + c["hang"] + c["missed"]
+            for (file, kind), counts in sorted(getattr(tally, "per", {}).items()):
+                print(f"    {file:<22} {kind:<8} " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+            worst += c["traceback"] + c["hang"] + c["missed"] + c["silent"] + c["unkept"]
     return 1 if worst else 0
 
 

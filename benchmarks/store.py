@@ -113,7 +113,7 @@ def build_store(folder: Path, citizens: list[dict], visits: list[dict], template
     for month, lines in by_month.items():
         data = b"".join(lines)
         (archive / f"{month}.jsonl").write_bytes(data)
-        write_checksum(archive / f"{month}.jsonl", len(data), zlib.crc32(data))
+        write_checksum(archive / f"{month}.jsonl", len(data), zlib.crc32(data), data.count(b"\n"))
 
 
 def build_baseline(path: Path, citizens: list[dict], visits: list[dict]) -> None:

@@ -83,6 +83,22 @@ class Camera(Protocol):
         """Release the device; calling it twice is harmless."""
 
 
+def checked_frame(name: str, frame: Any) -> np.ndarray:
+    """``frame`` as an (H, W, >=3) uint8 array, or a CameraError naming the camera and what came instead
+    (None, another shape or type, no pixels): a driver's bad frame is one clear error, never an IndexError later."""
+    if frame is None:
+        raise CameraError(f"{name}: the camera returned no frame")
+    try:
+        array = np.asarray(frame)
+    except Exception as exc:  # an object numpy cannot take: whatever the driver handed back
+        raise CameraError(f"{name}: unreadable frame ({type(frame).__name__}: {exc})") from exc
+    if array.ndim != 3 or array.shape[2] < 3 or not array.shape[0] or not array.shape[1]:
+        raise CameraError(f"{name}: unreadable frame of shape {array.shape} (expected H x W x 3)")
+    if array.dtype != np.uint8:
+        raise CameraError(f"{name}: unreadable frame of type {array.dtype} (expected 8-bit pixels)")
+    return array
+
+
 def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     """Swap the channel order of an (H, W, 3) BGR frame into a new contiguous RGB array."""
     if frame.ndim != 3 or frame.shape[2] < 3:
@@ -168,7 +184,7 @@ class Picamera2Camera:
             frame = self._picam2.capture_array("main")
         except Exception as exc:
             raise CameraError(f"{self.name}: capture failed: {exc}") from exc
-        return _bgr_to_rgb(np.asarray(frame)[..., :3])
+        return _bgr_to_rgb(checked_frame(self.name, frame)[..., :3])
 
     def read_with_lores(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The main frame as RGB and the low-resolution stream's luma, both from the same camera request.
@@ -182,13 +198,14 @@ class Picamera2Camera:
         self._check_open()
         try:
             (main, yuv), _metadata = self._picam2.capture_arrays(["main", "lores"])
-        except Exception as exc:
+            yuv = np.asarray(yuv)
+        except Exception as exc:  # raised, or handed back something that is not two arrays and metadata
             raise CameraError(f"{self.name}: capture failed: {exc}") from exc
-        yuv = np.asarray(yuv)
         w, h = self.lores_size
         if yuv.ndim != 2 or yuv.shape[0] < h * 3 // 2 or yuv.shape[1] < w:
             raise CameraError(f"{self.name}: unexpected lores frame shape {yuv.shape} for YUV420 {w}x{h}")
-        return _bgr_to_rgb(np.asarray(main)[..., :3]), np.ascontiguousarray(yuv[:h, :w], dtype=np.uint8)
+        return (_bgr_to_rgb(checked_frame(self.name, main)[..., :3]),
+                np.ascontiguousarray(yuv[:h, :w], dtype=np.uint8))
 
     def close(self) -> None:
         """Stop the stream and release the camera (safe to call twice)."""
@@ -248,14 +265,17 @@ class OpenCvCamera:
         self._capture.set(_CAP_PROP_FRAME_HEIGHT, self.size[1])
         self._closed = False
 
-    def read(self) -> np.ndarray | None:
-        """The next frame as RGB uint8 (H, W, 3); None when the webcam returned no frame this time."""
+    def read(self) -> np.ndarray:
+        """The next frame as RGB uint8 (H, W, 3); a CameraError when the webcam gives none (unplugged, busy)."""
         if self._closed:
             raise CameraError(f"{self.name}: the camera is closed")
-        ok, frame = self._capture.read()
-        if not ok or frame is None:
-            return None
-        return _bgr_to_rgb(np.asarray(frame))
+        try:
+            ok, frame = self._capture.read()
+        except Exception as exc:
+            raise CameraError(f"{self.name}: capture failed: {exc}") from exc
+        if not ok:
+            raise CameraError(f"{self.name}: the webcam returned no frame")
+        return _bgr_to_rgb(checked_frame(self.name, frame))
 
     def close(self) -> None:
         """Release the webcam (safe to call twice)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from kiosk.config import Config
 from kiosk.identity import CardPolicy
-from kiosk.loop import Clock, EventLoop, RecognitionWorker
+from kiosk.loop import Clock, EventLoop, RecognitionWorker, camera_fault_watch
 from kiosk.notices import data_notice, join, staff
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
@@ -188,31 +188,32 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                                 max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance,
                                 detect_width=rec.detect_width, unsure_below=rec.unsure_below)
         worker = RecognitionWorker(recognizer, card_reader=card_reader if book.enabled else None)
+    camera_watch = camera_fault_watch(clock)        # unreadable frames: the loop's, the notice the services'
+    watches = [camera_watch] + ([worker.watch, worker.card_watch] if worker is not None else [])
     disk = DiskWatch(config.data_dir, min_free_mb=config.min_free_mb, clock=clock)
     disk.poll()                             # at start: a low disk is in the notice before the first citizen
     ident = config.identity
     wording = consent_wording(config.office, p.templates_months, p.card_months)   # one text: screen, store, receipt
     services = KioskServices(store=store, index=index, printer=print_queue, office=config.office,
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
-                             faults=faults, notices=[lambda: disk.notice] + ([archives.notice] if archives else []),
+                             faults=faults, notices=[lambda: disk.notice, *(w.notice_text for w in watches)]
+                             + ([archives.notice] if archives else []),
                              book=book, consent=wording, rules=config.rules,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold,
                                                ticket=ident.ticket_fields),
                              sealer=ticket_sealer(Path(config.sync.key_file), Path(config.sync.office_key_file),
                                                   config.data_dir, ident.ticket_fields))
-    gate, service_requests = office_rules(config, opened, clock)   # hours, caps, closures (kiosk/closures.py)
+    rules, service_requests = office_rules(config, opened, clock, PRIORITY_KEY.upper())   # kiosk/closures.py
     service_requests.apply_all()            # `kiosk service close|open` queued while the kiosk was stopping
-    priority = config.rules.priority
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config),
                            enrolment=rec.enabled and rec.enrolment, consent_button=config.buttons.consent_label,
-                           autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config),
-                           gate=gate, priority_age=priority.age, priority_wait=priority.wait_seconds,
-                           priority_button=None if priority.pin is None and not config.simulate else PRIORITY_KEY.upper())
+                           autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config), **rules)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
-                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=desk, voice=voice)
+                     sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=desk, voice=voice,
+                     camera_watch=camera_watch)
     # `kiosk forget` beside the kiosk and the office's deletions: one queue, applied when nobody is at the screen
     # (a request left while the kiosk was stopped: at the first idle turn)
     loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
@@ -386,8 +387,7 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
     pins = {c.key: c.pin for c in config.categories if c.pin is not None}   # all set: kiosk.config checks
     if config.buttons.consent_pin is not None:
         pins[CONSENT] = config.buttons.consent_pin
-    if config.rules.priority.pin is not None:
-        pins[PRIORITY] = config.rules.priority.pin
+    pins.update({PRIORITY: pin for _, pin in config.rules.pins() if pin is not None})
     r, s = config.rating, config.staff
     if r.enabled:
         rated = {"rate-good": r.good_pin, "rate-ok": r.ok_pin, "rate-bad": r.bad_pin}

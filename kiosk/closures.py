@@ -14,7 +14,7 @@ import os
 import secrets
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, TypedDict
 
 from kiosk.config import Category, Config
 from kiosk.loop import RequestFolderChore
@@ -153,8 +153,17 @@ class Clock(Protocol):
     def wall(self) -> datetime: ...
 
 
-def office_rules(config: Config, store: RulesStore, clock: Clock) -> tuple[OfficeGate, ServiceRequests]:
-    """The kiosk's gate and the chore that applies queued closures, over one store and one clock."""
+class MachineRules(TypedDict):
+    """The state machine's arguments for the office's rules (kiosk/states_rules.py)."""
+    gate: OfficeGate
+    priority_age: int
+    priority_wait: float
+    priority_button: str | None
+
+
+def office_rules(config: Config, store: RulesStore, clock: Clock, button: str) -> tuple[MachineRules, ServiceRequests]:
+    """The machine's rules (its gate, the priority settings; ``button``: the priority button's label) and the
+    chore that applies queued closures, over one store and one clock."""
     closures = Closures(config.data_dir, audit=store.audit_event)
     names = {c.key: c for c in config.categories}
 
@@ -162,4 +171,7 @@ def office_rules(config: Config, store: RulesStore, clock: Clock) -> tuple[Offic
         return service_day_of(clock.wall(), store.day_start_hour)
 
     gate = OfficeGate(config.rules, names, store, config.kiosk_id, closures, clock.wall)
-    return gate, ServiceRequests(config.data_dir, closures, names, today, clock)
+    priority = config.rules.priority
+    rules = MachineRules(gate=gate, priority_age=priority.age, priority_wait=priority.wait_seconds,
+                         priority_button=None if priority.pin is None and not config.simulate else button)
+    return rules, ServiceRequests(config.data_dir, closures, names, today, clock)

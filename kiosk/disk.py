@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from kiosk.notices import staff
+from kiosk.notices import join, staff
 
 log = logging.getLogger("kiosk.disk")
 
@@ -54,11 +54,28 @@ class DiskWatch:
         self.free: int | None = None
         self._low = False
         self._notice: str | None = None
+        self._full: str | None = None       # why the last ticket was not saved on a full disk, until one is
 
     @property
     def notice(self) -> str | None:
-        """The staff notice while space is low, else None."""
-        return self._notice
+        """The staff notice while space is low or since a ticket could not be saved on a full disk, else None."""
+        if self._full is None:
+            return self._notice
+        full = staff("Bộ nhớ đầy: kiosk không lưu được số, đang thử lại; vui lòng báo kỹ thuật viên",
+                     f"Disk full: a ticket could not be saved ({self._full}); the kiosk keeps trying: free some space")
+        return join([full, self._notice])
+
+    def write_failed(self, reason: str) -> None:
+        """A ticket was not saved because the disk is full: staff are told until a ticket is saved again."""
+        if self._full is None:
+            log.error("disk full: a ticket could not be saved (%s); the kiosk keeps trying", reason)
+        self._full = reason.rsplit(": ", 1)[-1] or reason
+
+    def write_ok(self) -> None:
+        """A ticket was saved: the disk takes writes again."""
+        if self._full is not None:
+            log.info("disk: tickets are saved again")
+        self._full = None
 
     def poll(self, *, force: bool = False) -> None:
         now = self._clock()

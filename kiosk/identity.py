@@ -115,7 +115,7 @@ class CardBook:
         self._storage: JournalStorage | None = None
         if not personal:
             return
-        self._storage = JournalStorage(self.path, readonly=readonly)
+        self._storage = JournalStorage(self.path, readonly=readonly, guard=True)
         self._db = TinyDB(storage=lambda: self._storage)
         self.problems = list(self._storage.problems)
         for doc_id, doc in self._storage.peek().get("people", {}).items():

@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
+from kiosk.faultwatch import FaultWatch
 from kiosk.machine_events import MachineEvent, Phase, StaffCalled, StaffReset, TicketIssued, VisitEnded, VisitFailed
 from kiosk.states import KioskMachine
 from kiosk.visit import ButtonPressed, FaceUpdate
@@ -107,6 +108,11 @@ class FakeClock(Clock):
             self._start_wall = wall - timedelta(seconds=self._t)
 
 
+def camera_fault_watch(clock: Callable[[], float]) -> FaultWatch:
+    """The loop's watch over unreadable frames (made by the app first when its notice must be known earlier)."""
+    return FaultWatch("camera", "Camera lỗi; kiosk vẫn cấp số", log=log, clock=clock)
+
+
 class RecognitionWorker:
     """One thread that runs the recognizer; the loop hands it the newest frame and polls for results.
 
@@ -117,8 +123,11 @@ class RecognitionWorker:
     """
 
     def __init__(self, recognizer: Any, card_reader: Callable[[Any], list[str]] | None = None, *,
-                 on_result: Callable[[], None] | None = None) -> None:
+                 on_result: Callable[[], None] | None = None, watch: FaultWatch | None = None) -> None:
         self._recognizer = recognizer
+        # A model failing on every frame: one journal line (with the traceback) when it starts, one when it ends.
+        self.watch = watch or FaultWatch("face recognition", "Nhận diện khuôn mặt lỗi; kiosk vẫn cấp số", log=log)
+        self.card_watch = FaultWatch("card reading", "Đọc thẻ lỗi; kiosk vẫn cấp số", log=log)   # the QR decoder
         self._card_reader = card_reader
         self.on_result = on_result       # called on the worker thread after each frame (the loop's wake-up)
         self._frames: queue.Queue = queue.Queue(maxsize=1)
@@ -176,8 +185,9 @@ class RecognitionWorker:
                 if self._card_reader is not None and (cards or observation.faces):
                     observation = replace(observation, cards=tuple(self._read_cards(frame)))
                 self._results.put(observation)
-            except Exception:  # a failing model must never cost a ticket: log, report nobody
-                log.exception("recognition failed on a frame")
+                self.watch.ok()
+            except Exception as exc:  # a failing model must never cost a ticket: say so once, report nobody
+                self.watch.failed(exc, trace=True)
             finally:
                 self._idle.set()
                 if self.on_result is not None:
@@ -187,10 +197,12 @@ class RecognitionWorker:
         if self._card_reader is None:
             return []
         try:
-            return self._card_reader(frame)
-        except Exception:  # a failing decoder costs the card, never the face or the ticket
-            log.exception("card reading failed on a frame")
+            texts = self._card_reader(frame)
+        except Exception as exc:  # a failing decoder costs the card, never the face or the ticket
+            self.card_watch.failed(exc, trace=True)
             return []
+        self.card_watch.ok()
+        return texts
 
 
 class EventLoop:
@@ -201,8 +213,11 @@ class EventLoop:
                  keymap: dict[str, str] | None = None, idle_fps: float = 2.0, active_fps: float = 8.0,
                  sync: bool = False, notifier: Any = None, disk: DiskWatch | None = None,
                  sticks: StickWatch | None = None, chores: Sequence[IdleChore] = (),
-                 staff: StaffDesk | None = None, voice: Voice | None = None) -> None:
+                 staff: StaffDesk | None = None, voice: Voice | None = None,
+                 camera_watch: FaultWatch | None = None) -> None:
         self.machine = machine
+        # Unreadable frames: one journal line when they start, one when they stop, a staff notice meanwhile.
+        self.camera_watch = camera_watch or camera_fault_watch(clock)
         self.events = events
         self._clock = clock
         self._screen = screen
@@ -245,6 +260,11 @@ class EventLoop:
         if self._disk is not None:
             # A failed ticket (a full disk?) looks at the free space at once, so the notice says why.
             self._disk.poll(force=any(isinstance(event, VisitFailed) for event in said))
+            for event in said:
+                if isinstance(event, VisitFailed) and event.disk_full:
+                    self._disk.write_failed(event.reason)
+                elif isinstance(event, TicketIssued):
+                    self._disk.write_ok()
         if self.chores and self.machine.phase is Phase.IDLE:
             for chore in self.chores:       # this thread owns the store, the card records and the index
                 chore.poll()
@@ -343,8 +363,10 @@ class EventLoop:
         try:
             frame, small_grey = self._read_camera()
         except Exception as exc:  # camera trouble costs the face, never the ticket
-            log.error("camera: %s", exc)
+            self.camera_watch.failed(exc)
             frame = small_grey = None
+        else:
+            self.camera_watch.ok()
         present = self.machine.phase is not Phase.IDLE     # somebody in view, or a visit under way
         period = self._active_period if present else self._idle_period
         on_time = now - self._next_frame < period          # keep the rate steady, never catch up in bursts

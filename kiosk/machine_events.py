@@ -5,6 +5,7 @@ ticket issued, a question put to the citizen, a visit ended or failed. Pure: no 
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,6 +118,19 @@ class VisitEnded:
 class VisitFailed:
     """An unexpected error dropped the visit; the failsafe screen is up (the loop looks at the disk at once)."""
     reason: str
+    disk_full: bool = False          # the error was a full disk (ENOSPC / EDQUOT): staff and citizens are told
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` or an error it came from is a full disk or quota (the store wraps OSErrors in its own)."""
+    seen: BaseException | None = exc
+    for _ in range(10):               # a chain of causes, never a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass(frozen=True)

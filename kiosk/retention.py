@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from kiosk.store_base import CITIZEN_SHARDS
-from kiosk.storage import RecordLog, StorageError, atomic_write, encode_record, write_checksum
+from kiosk.storage import RecordLog, StorageError, encode_record, replace_with_checksum
 
 log = logging.getLogger("kiosk.privacy")
 
@@ -217,8 +217,7 @@ def unlink_months(data_dir: Path, before: date) -> Iterator[int]:
         data = b"".join(encode_record({**r, "citizen": None} if isinstance(r, dict) and r.get("citizen") else r)
                         for r in records)
         try:
-            atomic_write(month_file, data)
-            write_checksum(month_file)
+            replace_with_checksum(month_file, data)
         except (StorageError, OSError) as exc:
             log.warning("retention: %s not rewritten: %s", month_file.name, exc)
             yield 0

@@ -91,12 +91,22 @@ def draw_done(screen: Screen, view: DoneView) -> None:
                   view.ticket, screen._text_px(size))
 
 
+_STILL_VALID = [_Line("Số thứ tự đã cấp vẫn giữ nguyên hiệu lực.", 22, gap=22),
+                _Line("Tickets already issued remain valid.", 17, colour=SECONDARY)]
+# A full disk is said in plain words: waiting a few seconds will not help, somebody has to be told.
+DISK_FULL_LINES = [_Line("Xin lỗi! Bộ nhớ của kiosk đã đầy.", 40, True),
+                   _Line("Sorry! The kiosk's storage is full.", 22, colour=SECONDARY),
+                   _Line("Kiosk chưa cấp được số. Vui lòng báo nhân viên.", 28, True, gap=22),
+                   _Line("No number could be issued. Please tell the staff.", 20, colour=SECONDARY), *_STILL_VALID]
+
+
 def draw_failsafe(screen: Screen, view: FailsafeView) -> None:
     h = screen._surface.get_height()
-    footer = screen._footer(notices.staff("Lỗi kỹ thuật, kiosk tự phục hồi", view.reason))   # for staff: the reason
-    screen._block([_Line("Xin lỗi!", 46, True), _Line("Sorry!", 22, colour=SECONDARY),
-                   _Line("Kiosk sẽ hoạt động lại sau vài giây.", 28, True, gap=22),
-                   _Line("Back in a few seconds.", 20, colour=SECONDARY),
-                   _Line("Số thứ tự đã cấp vẫn giữ nguyên hiệu lực.", 22, gap=22),
-                   _Line("Tickets already issued remain valid.", 17, colour=SECONDARY)],
+    vi = "Bộ nhớ đầy; vui lòng báo kỹ thuật viên" if view.disk_full else "Lỗi kỹ thuật, kiosk tự phục hồi"
+    footer = screen._footer(notices.staff(vi, view.reason))   # for staff: the reason
+    lines = DISK_FULL_LINES if view.disk_full else [
+        _Line("Xin lỗi!", 46, True), _Line("Sorry!", 22, colour=SECONDARY),
+        _Line("Kiosk sẽ hoạt động lại sau vài giây.", 28, True, gap=22),
+        _Line("Back in a few seconds.", 20, colour=SECONDARY), *_STILL_VALID]
+    screen._block(lines,
                   0, bottom=(h - footer) / screen._scale)

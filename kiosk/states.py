@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome, Phase, PrinterAnswered,
-                                  PrivacyAnswer, Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed)
+                                  PrivacyAnswer, Question, QuestionAsked, TicketIssued, VisitEnded, VisitFailed,
+                                  disk_full)
 from kiosk.states_privacy import PrivacySteps
 from kiosk.states_rating import RatingSteps
 from kiosk.states_rules import RuleSteps
@@ -60,6 +61,7 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
         self._deadline: float | None = None    # the current phase's timer
         self.visit = Visit()
         self._failure = ""                     # the failsafe screen's reason
+        self._disk_full = False                # ... and whether it was a full disk (said to citizens too)
         self._outbox: list[MachineEvent] = []
         self._ratings = tuple(ratings)         # the rating buttons (kiosk.states_rating); none: ratings off
         self._thanks_linked = False            # the thank-you screen's wording
@@ -106,7 +108,7 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
         if self.phase == Phase.DONE and (outcome := visit.outcome) is not None:
             return DoneView(outcome.ticket, self._chosen(), printed=outcome.printed, enrolled=outcome.enrolled,
                             returning=outcome.identified_by is not None, card=outcome.card)
-        return self._rating_view() or FailsafeView(self._failure)
+        return self._rating_view() or FailsafeView(self._failure, self._disk_full)
 
     # -- the machine ------------------------------------------------------------------------------
     def _handle(self, event: ButtonPressed | FaceUpdate) -> None:
@@ -377,10 +379,10 @@ class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
             step(*args)
         except Exception as exc:  # the kiosk must never stop: show failsafe, then idle
             log.exception("unexpected error in phase %s", self.phase)
-            self._failure = f"{type(exc).__name__}: {exc}"
+            self._failure, self._disk_full = f"{type(exc).__name__}: {exc}", disk_full(exc)
             self.visit = Visit()     # the failed visit is dropped whole: nothing of it reaches the next one
             self._enter(Phase.FAILSAFE, self._timing.failsafe)
-            self._outbox.append(VisitFailed(self._failure))
+            self._outbox.append(VisitFailed(self._failure, self._disk_full))
 
     def _safe_notice(self) -> str | None:
         try:

@@ -201,10 +201,19 @@ class Store(Numbering, CitizenRecords, RatingRecords):
         self._index_hot()
         lost = {k: n for k, n in self._floors.items() if n > self._counters.get(k, (None, 0))[1] + 1}
         if (lost or self._hot_storage.damaged or not hot_existed and self._marks["day"]) and repair:
-            detail = ", ".join(f"{c} up to {n} on {d}" for (d, c), n in sorted(lost.items()))
+            held: dict[tuple[str, str], int] = {}
+            for doc in self._hot_storage.peek().get("visits", {}).values():
+                key = (doc["service_day"], doc["category"])
+                held[key] = held.get(key, 0) + 1
+            detail = ", ".join(f"{c} up to {n} on {d}: {max(0, n - held.get((d, c), 0))} visit(s) lost"
+                               for (d, c), n in sorted(lost.items()))
+            hot_path = self.data_dir / HOT_FILE
+            if hot_existed and not self._hot_storage.damaged and hot_path.exists():   # damaged: set aside already
+                detail += f"; the file was set aside as {set_aside(hot_path, copy=True).name}"
             self._note(f"{HOT_FILE}: tickets are missing ({detail or 'file lost or damaged'}); numbering "
                        f"continues above every number taken, none will repeat", level=logging.ERROR)
         if repair:
+            self._check_numbers(marks, damaged)
             self._acknowledge_taken_numbers()
 
         # Citizens and templates (none at all without the data key: kiosk.store_citizens).
@@ -239,7 +248,10 @@ class Store(Numbering, CitizenRecords, RatingRecords):
         Safe on another thread than the store's owner: month files are written only under the archive lock.
         """
         found: list[str] = []
-        for month_file in sorted((self.data_dir / ARCHIVE_DIR).glob("*.jsonl")):
+        folder = self.data_dir / ARCHIVE_DIR
+        # A month file gone while its .sum proves it held visits is a loss too.
+        months = {p.with_suffix(".jsonl") for pattern in ("*.jsonl", "*.sum") for p in folder.glob(pattern)}
+        for month_file in sorted(months):
             with self._archive_lock:
                 if self._closed:
                     break

@@ -97,7 +97,7 @@ class CitizenRecords(StoreBase):
             cdir.mkdir()
             fsync_dir(self.data_dir)
         for i in range(CITIZEN_SHARDS):
-            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly)
+            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly, guard=True)
             self._shards.append(shard)
             self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
             for n in shard.problems:
@@ -179,6 +179,10 @@ class CitizenRecords(StoreBase):
                            f"wiped", level=logging.INFO)
             rows, ids = rows[~orphan], ids[~orphan]
             matrix = matrix[~orphan] if matrix is not None else None   # collected whenever the file exists
+        if check.lost:
+            faceless = len(set(self._citizen_docs) - set(hex_ids(np.unique(ids))))
+            self._note(f"{TEMPLATES_FILE}: {faceless} citizen(s) left without a face template by the loss",
+                       level=logging.ERROR)
         size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
         total = self._templates._records_in(size)
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:

@@ -1,12 +1,13 @@
 """Ticket numbering of the store: per-category daily counters, the second copy in numbers.bin, the clock."""
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kiosk.storage import StorageError
-from kiosk.store_base import ARCHIVE_DIR, CLOCK_TOLERANCE, HOT_FILE, StoreError, log
+from kiosk.store_base import ARCHIVE_DIR, CLOCK_TOLERANCE, HOT_FILE, NUMBERS_FILE, StoreError, log
 from kiosk.store_visits import Visit, VisitArchive
 from kiosk.tickets import format_ticket
 
@@ -64,17 +65,52 @@ class Numbering(VisitArchive):
         meta = state.get("meta", {}).get("1")
         self._latest = datetime.fromisoformat(meta["latest"]) if meta else None
         self._latest_day = date.fromisoformat(meta["day"]) if meta else None
-        if self._marks["day"]:  # numbers taken, possibly beyond what the hot file kept
+        # Numbers taken, possibly beyond what the hot file kept; unless numbers.bin is behind the hot file (an
+        # older copy: its days were moved to the month files since; _check_numbers reports it).
+        if self._marks["day"] and not (meta and self._marks["day"] < meta["day"]):
             mday = self._marks["day"]
-            for category, n in self._marks["last"].items():
-                key = (mday, category)
-                if n > max(self._counters.get(key, (None, 0))[1], self._floors.get(key, 0)):
-                    self._floors[key] = n
+            prev = self._marks.get("prev") or {}    # the day before, still in the hot file
+            for day_iso, numbers in ((mday, self._marks["last"]), (prev.get("day"), prev.get("last", {}))):
+                for category, n in numbers.items():
+                    key = (day_iso, category)
+                    if n > max(self._counters.get(key, (None, 0))[1], self._floors.get(key, 0)):
+                        self._floors[key] = n
             marked_latest = datetime.fromisoformat(self._marks["latest"])
             if self._latest is None or marked_latest > self._latest:
                 self._latest = marked_latest
             if self._latest_day is None or date.fromisoformat(mday) > self._latest_day:
                 self._latest_day = date.fromisoformat(mday)
+
+    def _check_numbers(self, marks: dict | None, damaged: bool) -> None:
+        """Tell staff when numbers.bin is behind the hot file (emptied, an older copy, its newest copy damaged)
+        and write it again from the hot file: it is the copy that keeps numbers unique if the hot file is lost.
+
+        It is written before each ticket's hot record, so a numbers.bin that is whole is never behind it.
+        """
+        state = self._hot_storage.peek()
+        meta = state.get("meta", {}).get("1")
+        if meta is None:
+            return
+        day = meta["day"]
+        hot_last = {doc["category"]: doc["last"] for doc in state.get("counters", {}).values() if doc["day"] == day}
+        if marks is not None and (marks.get("day") or "") > day:
+            return
+        behind = {c: n for c, n in hot_last.items()
+                  if marks is None or marks.get("day") != day or n > marks.get("last", {}).get(c, 0)}
+        if marks is not None and not behind:
+            return
+        if marks is not None or not damaged:     # an unreadable one was reported already
+            how = "emptied or missing" if marks is None else "older than hot.jsonl (replaced by an older copy?)"
+            self._note(f"{NUMBERS_FILE}: {how}; numbering continues from {HOT_FILE} (no number repeats), "
+                       f"{NUMBERS_FILE} written again", level=logging.ERROR)
+        last = {**(marks.get("last", {}) if marks is not None and marks.get("day") == day else {}), **hot_last}
+        fresh = {"day": day, "last": last, "latest": meta["latest"]}
+        try:
+            self._numbers.write(fresh)
+        except StorageError as exc:
+            log.warning("%s: not written again: %s", NUMBERS_FILE, exc)
+            return
+        self._marks = fresh
 
     def _acknowledge_taken_numbers(self) -> None:
         """Write into the hot file's counters the numbers known taken only from numbers.bin or from visits.
@@ -257,9 +293,16 @@ class Numbering(VisitArchive):
     def _mark_taken(self, day: date, category: str, number: int, latest: datetime) -> None:
         """Record the number as taken (second copy, written before the visit) in numbers.bin."""
         iso = day.isoformat()
-        last = dict(self._marks["last"]) if self._marks["day"] == iso else {}
+        same_day = self._marks["day"] == iso
+        last = dict(self._marks["last"]) if same_day else {}
         last[category] = number
         marks = {"day": iso, "last": last, "latest": latest.isoformat()}
+        # The previous service day's numbers too: its visits stay in the hot file, so their loss is proven as well.
+        yesterday = (day - timedelta(days=1)).isoformat()
+        prev = self._marks.get("prev") if same_day else (
+            {"day": yesterday, "last": self._marks["last"]} if self._marks["day"] == yesterday else None)
+        if prev:
+            marks["prev"] = prev
         try:
             self._numbers.write(marks)
         except StorageError as exc:

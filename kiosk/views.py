@@ -98,6 +98,7 @@ class DoneView:
 @dataclass(frozen=True)
 class FailsafeView:
     reason: str                      # short technical reason for the journal/staff; citizens see a fixed text
+    disk_full: bool = False          # the fixed text then says the kiosk cannot store numbers and whom to ask
 
 
 @dataclass(frozen=True)

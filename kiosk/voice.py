@@ -39,6 +39,7 @@ PROMPTS: dict[str, str] = {
     "done-not-printed": "Không in được phiếu. Vui lòng báo nhân viên và ghi nhớ số này.",
     "your-number": "Số thứ tự của Ông Bà là",
     "failsafe": "Xin lỗi. Kiosk sẽ hoạt động lại sau vài giây.",
+    "failsafe-disk-full": "Xin lỗi. Bộ nhớ của kiosk đã đầy, chưa cấp được số. Vui lòng báo nhân viên.",
     "privacy": "Ông Bà muốn làm gì với dữ liệu của mình? Nhấn nút đồng ý để xoá dữ liệu, "
                "hoặc nút lĩnh vực thứ nhất để in những gì kiosk lưu.",
     "privacy-deleted": "Đã xoá dữ liệu của Ông Bà. Mời nhận biên nhận xoá.",
@@ -90,7 +91,7 @@ SPEECH: dict[type, Callable[[Any], tuple[str, ...]]] = {
     ConsentView: lambda view: ("consent",),
     IssuingView: lambda view: ("issuing",),
     DoneView: _done,
-    FailsafeView: lambda view: ("failsafe",),
+    FailsafeView: lambda view: ("failsafe-disk-full" if view.disk_full else "failsafe",),
     PrivacyView: lambda view: (f"privacy-{view.answer}",) if view.answer else ("privacy",),
     ThanksView: lambda view: ("rating-thanks",),
     HelpView: lambda view: ("call-staff",),

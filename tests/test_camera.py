@@ -211,7 +211,8 @@ def test_opencv_read_converts_bgr_and_requests_the_size():
     assert capture.props == {3: 320, 4: 240}   # CAP_PROP_FRAME_WIDTH, CAP_PROP_FRAME_HEIGHT
     frame = cam.read()
     assert tuple(frame[1, 2]) == (7, 0, 255)
-    assert cam.read() is None                  # no frame this time
+    with pytest.raises(CameraError, match="webcam at /dev/video0: the webcam returned no frame"):
+        cam.read()                             # unplugged or busy: an error the loop reports once
     cam.close()
     cam.close()
     assert capture.released == 1

@@ -6,6 +6,7 @@ import queue
 from types import SimpleNamespace
 
 from fakes import Clock, Services
+from test_kiosk import sim_config
 from kiosk.disk import MB, DiskWatch, free_bytes
 from kiosk.loop import EventLoop
 from kiosk.states import KioskMachine
@@ -107,3 +108,63 @@ def test_the_running_kiosk_warns_staff_at_start(tmp_path, monkeypatch):
         assert "Disk almost full: 120 MB free" in notice and "below 300 MB" in notice
     finally:
         kiosk.close()
+
+
+def test_a_full_disk_at_the_kiosk_is_said_to_citizens_and_staff_and_damages_nothing(tmp_path, monkeypatch):
+    """ENOSPC while a ticket is saved: the citizen reads that the storage is full (Vietnamese first), staff get a
+    notice until a ticket is saved again, the kiosk keeps trying, and every file opens clean afterwards."""
+    import errno
+
+    import kiosk.storage.files as files
+    from kiosk.app import build_kiosk
+    from kiosk.loop import FakeClock
+    from kiosk.store import Store
+    from kiosk.views import DoneView
+
+    config = sim_config(tmp_path)
+    clock = FakeClock()
+    kiosk = build_kiosk(config, clock=clock, sync=True, use_gpio=False)
+    loop, real_write = kiosk.loop, files._write_all
+
+    def ticket() -> object:
+        loop.events.put(ButtonPressed("ho-tich"))
+        loop.step()
+        loop.step()
+        return loop.machine.view
+
+    def full(fd, data):
+        real_write(fd, data[:len(data) // 2])                       # half of it reaches the disk, then ENOSPC
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    try:
+        assert ticket().ticket == "HT-001"
+        clock.advance(config.timing.done_seconds)
+        loop.step()
+        monkeypatch.setattr(files, "_write_all", full)
+        for _ in range(2):                                           # it keeps trying, and says so each time
+            view = ticket()
+            assert isinstance(view, FailsafeView) and view.disk_full and "No space left" in view.reason
+            clock.advance(config.timing.failsafe_seconds)
+            loop.step()
+            notice = loop.machine.view.notice
+            assert isinstance(loop.machine.view, IdleView) and notice.startswith("Bộ nhớ đầy")
+            assert "Disk full: a ticket could not be saved" in notice
+        monkeypatch.setattr(files, "_write_all", real_write)       # space freed
+        view = ticket()
+        assert isinstance(view, DoneView) and view.ticket not in ("HT-001",)
+        clock.advance(config.timing.done_seconds)
+        loop.step()
+        assert "Bộ nhớ đầy" not in (loop.machine.view.notice or "")
+    finally:
+        kiosk.close()
+    with Store.open(tmp_path / "data", kiosk_id="k") as store:     # nothing damaged, nothing repeated
+        assert store.problems == [] and store.repairs == []
+        tickets = [v.ticket for v in store.visits()]
+        assert tickets[0] == "HT-001" and len(tickets) == 2 and len(set(tickets)) == 2
+
+
+def test_the_disk_full_screen_speaks_plainly(tmp_path):
+    from kiosk.screen_views import DISK_FULL_LINES
+
+    texts = [line.text for line in DISK_FULL_LINES]
+    assert texts[0].startswith("Xin lỗi! Bộ nhớ") and "full" in texts[1] and "nhân viên" in texts[2]

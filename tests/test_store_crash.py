@@ -23,6 +23,16 @@ def test_sigkill_at_random_instants_loses_and_repeats_nothing(tmp_path):
     assert result["repeated_on_paper"] == 0
     assert result["printed_missing"] == 0
     assert result["templates_without_citizen"] == 0
+    assert result["losses_reported"] == 0           # a kill loses nothing acknowledged: no loss may be claimed
+
+
+def test_sigkill_during_enrolments_and_forgets_claims_no_loss(tmp_path):
+    """The .count sidecars of the citizens' shards and the .sum of templates.bin change around each enrolment
+    and deletion: a kill between a sidecar and its file must never read as a loss at the next start."""
+    crash = _crash_module()
+    result = crash.torture(tmp_path, kills=12, seed=11, max_run=0.2, report=lambda line: None, enrol_rate=0.5)
+    assert result["enrolments"] > 20 and result["forgets"] > 3, result
+    assert result["losses_reported"] == 0 and result["templates_without_citizen"] == 0, result
 
 
 def test_verify_catches_repeats_and_missing_tickets(tmp_path):

@@ -33,7 +33,15 @@ from kiosk.storage.files import (
 )
 from kiosk.storage.journal import JournalStorage
 from kiosk.storage.log import RecordLog
-from kiosk.storage.records import Scan, encode_record, read_checksum, scan_records, write_checksum
+from kiosk.storage.records import (
+    Scan,
+    encode_record,
+    proven_loss,
+    read_checksum,
+    replace_with_checksum,
+    scan_records,
+    write_checksum,
+)
 from kiosk.storage.slots import SlotFile
 from kiosk.storage.templates import (
     HEADER,
@@ -57,6 +65,6 @@ __all__ = [
     "HEADER", "LIVE", "RECORD", "RECORD_SIZE", "SEALED_HEADER", "TEMPLATE_DIM", "TEMPLATE_MAGIC", "TEMPLATE_VERSION", "TEMP_MARK",
     "WIPED", "JournalStorage", "RecordLog", "Scan", "SlotFile", "StorageError", "TemplateCheck", "TemplateFile",
     "atomic_write", "encode_record", "fsync_dir", "hex_ids", "keep_torn_tail", "read_checksum",
-    "remove_stale_temps", "scan_records", "scrub_copies", "seal_copies", "set_aside", "set_aside_copies",
+    "proven_loss", "remove_stale_temps", "replace_with_checksum", "scan_records", "scrub_copies", "seal_copies", "set_aside", "set_aside_copies",
     "write_checksum",
 ]

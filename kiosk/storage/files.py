@@ -60,14 +60,17 @@ def _free_name(path: Path, suffix: str) -> Path:
     return target
 
 
-def set_aside(path: Path) -> Path:
+def set_aside(path: Path, *, copy: bool = False) -> Path:
     """Keep the current content of ``path`` as ``name.corrupt-<time>`` before ``path`` gets replaced.
 
-    A hard link costs nothing and keeps every byte; where links are impossible the file is copied.
+    A hard link costs nothing and keeps every byte; where links are impossible (or ``copy``: the caller may
+    then cut ``path`` in place) the file is copied.
     The caller then replaces ``path`` with :func:`atomic_write`, which leaves the kept inode untouched.
     """
     target = _free_name(path, "corrupt")
     try:
+        if copy:
+            raise OSError("a copy was asked for")
         os.link(path, target)
     except OSError:
         shutil.copy2(path, target)

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from tinydb.storages import Storage
 
 from kiosk.storage.files import StorageError, _Appender, _read_bytes, atomic_write
+from kiosk.storage.keycount import KeyCount
 from kiosk.storage.records import _repair, encode_record, scan_records
 
 log = logging.getLogger("kiosk.store")
@@ -48,8 +49,10 @@ class JournalStorage(Storage):
     """
 
     def __init__(self, path: str | Path, *, repair: bool = True, readonly: bool = False,
-                 compact_min_bytes: int = 256 * 1024, **_ignored: Any):
+                 compact_min_bytes: int = 256 * 1024, guard: bool = False, **_ignored: Any):
         self.path = Path(path)
+        # guard: a KeyCount sidecar proves how many documents each table holds (kiosk.storage.keycount)
+        self._guard = KeyCount(self.path) if guard else None
         self.readonly = readonly
         self.compact_min_bytes = compact_min_bytes
         self.problems: list[str] = []
@@ -63,6 +66,8 @@ class JournalStorage(Storage):
         self._next_ids: dict[str, int] = {}  # per table, for new_id (computed on first use)
         self._out = _Appender(self.path)
         self._load(repair=repair and not readonly)
+        if self._guard is not None:
+            self._check_guard(repair=repair and not readonly)
 
     # -- loading ---------------------------------------------------------------------------------------------
     def _load(self, *, repair: bool) -> None:
@@ -93,6 +98,22 @@ class JournalStorage(Storage):
                 self.problems.append(msg)
             if scan.damaged and repair:
                 self._snapshot_bytes, self._journal_bytes = self.path.stat().st_size, 0
+
+    def _check_guard(self, *, repair: bool) -> None:
+        """Compare what was loaded with the document counts the sidecar proves; report and keep any loss."""
+        assert self._guard is not None
+        note = self._guard.check(self._state, repair=repair)
+        if note:
+            self.problems.append(note)
+            self.damaged = True
+
+    def _append_guarded(self, line: bytes, rec: dict) -> None:
+        """Append one record; with a guard, the sidecar accepts the old and the new counts around the append."""
+        if self._guard is None:
+            self._out.append(line)
+            return
+        with self._guard.change(self._state, rec):
+            self._out.append(line)
 
     # -- tinydb Storage interface ----------------------------------------------------------------------------
     def peek(self) -> dict[str, dict[str, Any]]:
@@ -150,7 +171,7 @@ class JournalStorage(Storage):
         if not rec:
             return
         line = encode_record(rec)
-        self._out.append(line)               # durable first (raises StorageError: nothing changed)
+        self._append_guarded(line, rec)      # durable first (raises StorageError: nothing changed)
         self._journal_bytes += len(line)
         self._scratch = None                 # tinydb's copy, if any, is stale now
         _apply(self._state, rec)
@@ -235,7 +256,7 @@ class JournalStorage(Storage):
             rec = self._diff(data)
             if rec is not None:
                 line = encode_record(rec)
-                self._out.append(line)
+                self._append_guarded(line, rec)
                 self._journal_bytes += len(line)
                 self._track_nested(rec)
         except BaseException:

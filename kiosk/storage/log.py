@@ -5,11 +5,12 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
-from kiosk.storage.files import _Appender, _read_bytes
+from kiosk.storage.files import _Appender, _read_bytes, atomic_write
 from kiosk.storage.records import (
     _append_checksum,
     _repair,
     encode_record,
+    proven_loss,
     read_checksum,
     scan_records,
     write_checksum,
@@ -39,14 +40,29 @@ class RecordLog:
         """The good records of ``path`` and notes on what was repaired (``decode=False``: check only)."""
         path = Path(path)
         data = _read_bytes(path)
+        known = read_checksum(path) if checksum else None
         if data is None:
-            return [], []
+            if known is None or not repair or known["size"] == 0:
+                return [], []
+            data = b""  # a missing file its .sum proves held records is a loss like an emptied one
         if checksum and not decode:
-            known = read_checksum(path)
             if known and known["size"] == len(data) and known["crc"] == zlib.crc32(data):
                 return [], []  # intact: the whole-file checksum matches
+        loss = None
+        if repair and known is not None and len(data) < known["size"]:
+            good = len(scan_records(data, decode=False).records)
+            n = known.get("n")
+            lost = f"{n - good} of {n} record(s)" if isinstance(n, int) and n > good else "some record(s)"
+            loss = proven_loss(path, known, len(data), lost)   # before any repair: the proof is kept as it was
         records, problems = cls._scan_and_repair(path, data, repair=repair, decode=decode)
+        if loss:
+            problems.insert(0, loss)
+        elif problems and known is not None and known.get("n", 0) > len(records) and len(data) >= known["size"]:
+            problems.append(f"{path.name}: {known['n'] - len(records)} of the {known['n']} record(s) its checksum "
+                            f"file proves are lost")
         if checksum and repair:
+            if not path.exists():
+                atomic_write(path, b"")
             write_checksum(path)
         return records, problems
 

@@ -97,7 +97,7 @@ def _repair(path: Path, scan: Scan, rewrite: bytes) -> str | None:
 
 
 def read_checksum(path: Path) -> dict | None:
-    """The size and crc32 last recorded for the whole of ``path`` (``name.sum``), or None."""
+    """The size, crc32 and line count (``n``) last recorded for the whole of ``path`` (``name.sum``), or None."""
     data = _read_bytes(Path(path).with_suffix(".sum"))
     if not data:
         return None
@@ -108,21 +108,55 @@ def read_checksum(path: Path) -> dict | None:
     return rec if isinstance(rec, dict) and {"size", "crc"} <= rec.keys() else None
 
 
-def write_checksum(path: Path, size: int | None = None, crc: int | None = None) -> None:
-    """Record size and crc32 of the whole of ``path`` (computed from the file when not given)."""
+def write_checksum(path: Path, size: int | None = None, crc: int | None = None, lines: int | None = None) -> None:
+    """Record size, crc32 and line count of the whole of ``path`` (computed from the file when not given).
+
+    The sidecar is what proves a loss later (a file shorter than its ``.sum``), so it only ever follows a write
+    that made the file longer, or comes before one that makes it shorter (:func:`replace_with_checksum`).
+    """
     if size is None or crc is None:
         data = Path(path).read_bytes()
-        size, crc = len(data), zlib.crc32(data)
-    atomic_write(Path(path).with_suffix(".sum"), encode_record({"size": size, "crc": crc}))
+        size, crc, lines = len(data), zlib.crc32(data), data.count(b"\n")
+    known = {"size": size, "crc": crc} if lines is None else {"size": size, "crc": crc, "n": lines}
+    atomic_write(Path(path).with_suffix(".sum"), encode_record(known))
+
+
+def replace_with_checksum(path: Path, data: bytes) -> None:
+    """Replace a whole file that has a ``.sum``, the sidecar on the safe side of the rename: first when the file
+    gets shorter, after when it grows. A crash in between then leaves a file at least as long as its sidecar
+    says (checked record by record, nothing reported lost), never a shorter one (a false loss)."""
+    try:
+        shrinks = len(data) < Path(path).stat().st_size
+    except FileNotFoundError:
+        shrinks = False
+    if shrinks:
+        write_checksum(path, len(data), zlib.crc32(data), data.count(b"\n"))
+    atomic_write(path, data)
+    if not shrinks:
+        write_checksum(path, len(data), zlib.crc32(data), data.count(b"\n"))
 
 
 def _append_checksum(path: Path, known: dict | None, appended: bytes) -> None:
     """Update ``name.sum`` after an append: incrementally when it matched the file before the append."""
     size = Path(path).stat().st_size
-    if known and known["size"] == size - len(appended):
-        write_checksum(path, size, zlib.crc32(appended, known["crc"]))
+    if known and known["size"] == size - len(appended) and "n" in known:
+        write_checksum(path, size, zlib.crc32(appended, known["crc"]), known["n"] + appended.count(b"\n"))
     else:
         write_checksum(path)
+
+
+def proven_loss(path: Path, known: dict, size: int, lost: str) -> str:
+    """The report of ``lost`` (what is missing, counted) when ``path`` holds ``size`` bytes, fewer than its
+    ``.sum`` proves it held: emptied, cut short or replaced by an older copy.
+
+    The file and its sidecar are kept as ``name.corrupt-<time>`` / ``name.sum.corrupt-<time>`` (the proof, a
+    copy: repairs may then cut the file in place), after which the sidecar may follow the file again.
+    """
+    kept = set_aside(path, copy=True) if path.exists() else None
+    set_aside(path.with_suffix(".sum"), copy=True)
+    return (f"{path.name}: {lost} lost: the file holds {size} of the {known['size']} bytes its checksum file "
+            f"proves (emptied, cut short or replaced by an older copy); "
+            + (f"set aside as {kept.name}" if kept else "the file is missing"))
 
 
 # ------------------------------------------------------------------- a whole-file crc32 after bytes overwritten

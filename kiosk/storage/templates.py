@@ -11,7 +11,14 @@ from typing import Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from kiosk.storage.files import StorageError, _Appender, _free_name, atomic_write, keep_torn_tail, set_aside
-from kiosk.storage.records import _append_checksum, crc32_overwritten, read_checksum, write_checksum
+from kiosk.storage.records import (
+    _append_checksum,
+    crc32_overwritten,
+    proven_loss,
+    read_checksum,
+    replace_with_checksum,
+    write_checksum,
+)
 
 TEMPLATE_MAGIC = b"KIOSKTPL"
 TEMPLATE_VERSION = 1          # clear templates (before encryption at rest; read only to migrate them)
@@ -95,6 +102,7 @@ class TemplateCheck:
     bad: int = 0
     problems: list[str] = field(default_factory=list)
     matrix: np.ndarray | None = None  # N x 128 float32 of the live records, when asked for
+    lost: int = 0  # template records the checksum file proves were there and are not any more
 
 
 class TemplateFile:
@@ -180,10 +188,20 @@ class TemplateFile:
             intact = self._check(repair=False, collect=collect, whole_crc=known)
             if intact is not None:
                 return intact
+        size = self.path.stat().st_size if self.path.exists() else 0
+        loss = None
+        if repair and known is not None and size < known["size"]:
+            records = -(-(known["size"] - max(size, len(HEADER))) // self.layout.size)  # a cut record counts
+            loss = proven_loss(self.path, known, size, f"{records} template record(s)")
         result = self._check(repair=repair, collect=collect)
         assert result is not None  # only a whole-file checksum check answers None
+        if loss:
+            result.problems.insert(0, loss)
+            result.lost = records
         if repair and self.path.exists():
             write_checksum(self.path)
+        elif loss:   # the file is gone: its sidecar (kept as proof) must not report the same loss again
+            self.path.with_suffix(".sum").unlink()
         return result
 
     def _check(self, *, repair: bool, collect: bool, whole_crc: dict | None = None) -> TemplateCheck | None:
@@ -260,21 +278,25 @@ class TemplateFile:
                 result.bad = 0
         return result
 
-    def _copy(self, rows: np.ndarray, target: Path) -> None:
-        """Write a fresh template file at ``target`` holding only the given records."""
+    def _bytes_of(self, rows: np.ndarray) -> bytes:
+        """A fresh template file's bytes holding only the given records."""
         rsize = self.layout.size
         with open(self.path, "rb") as f:
             parts = [self.layout.header]
             for r in rows.tolist():
                 f.seek(len(HEADER) + r * rsize)
                 parts.append(f.read(rsize))
-        atomic_write(target, b"".join(parts))
+        return b"".join(parts)
+
+    def _copy(self, rows: np.ndarray, target: Path) -> None:
+        """Write a fresh template file at ``target`` holding only the given records."""
+        atomic_write(target, self._bytes_of(rows))
 
     def _rewrite(self, rows: np.ndarray) -> None:
-        """Replace the file by one holding only the given records (used by repair and compaction)."""
-        self._copy(rows, self.path)
+        """Replace the file by one holding only the given records (used by repair and compaction); the checksum
+        file first, so that a crash in between never looks like a loss (:func:`replace_with_checksum`)."""
+        replace_with_checksum(self.path, self._bytes_of(rows))
         self._out.reopen()
-        write_checksum(self.path)
 
     def migrate(self, rows: np.ndarray) -> np.ndarray:
         """Seal a clear file: one atomic rewrite holding the given live records, sealed; their new indexes.
@@ -284,10 +306,9 @@ class TemplateFile:
         assert self.key is not None and self.layout is CLEAR
         ids, matrix = self.load(np.sort(np.asarray(rows, np.int64)))
         data = b"".join(_sealed_record_bytes(self.key, bytes.fromhex(cid), v) for cid, v in zip(ids, matrix))
-        atomic_write(self.path, SEALED_HEADER + data)
+        replace_with_checksum(self.path, SEALED_HEADER + data)
         self.layout = SEALED
         self._out.reopen()
-        write_checksum(self.path)
         return np.arange(len(ids), dtype=np.int64)
 
     def set_aside_rows(self, rows: np.ndarray, label: str) -> Path:
