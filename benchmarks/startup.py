@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -72,8 +73,7 @@ def build_data(folder: Path, citizens: int, visits: int, key_path: Path) -> None
     from kiosk.storage import RecordLog
     from kiosk.store import ARCHIVE_DIR, Store
 
-    ids, matrix = district(citizens)
-    del ids
+    _, matrix = district(citizens)
     real_fsync = os.fsync
     os.fsync = lambda fd: None       # type: ignore[assignment]
     try:
@@ -81,10 +81,14 @@ def build_data(folder: Path, citizens: int, visits: int, key_path: Path) -> None
         key = key_from_file(key_path)
         verify_key(key, folder)      # writes the folder's key check, as the kiosk's first start does
         store = Store.open(folder, kiosk_id="bench", day_start_hour=6, clock=lambda: BUILT, key=key)
+        # Random ids, enrolled one citizens shard after the other: the store parses a shard when it is written to
+        # and keeps only the last two parsed (as the kiosk, with a few enrolments a day, would not notice).
+        ids = sorted((secrets.token_hex(16) for _ in range(citizens)), key=lambda c: int(c[:2], 16) % 64)
         enrolled = []
         t = time.perf_counter()
         for i in range(citizens):
-            citizen = store.enrol(matrix[3 * i:3 * i + 3], now=BUILT + timedelta(seconds=i), consent_text=CONSENT)
+            citizen = store.enrol(matrix[3 * i:3 * i + 3], now=BUILT + timedelta(seconds=i), consent_text=CONSENT,
+                                  citizen_id=ids[i])
             enrolled.append(citizen.id)
             if (i + 1) % 10_000 == 0:
                 print(f"  enrolled {i + 1:,} citizens ({time.perf_counter() - t:.0f} s)", flush=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 from kiosk.config import Config
 from kiosk.identity import CardPolicy
 from kiosk.loop import Clock, EventLoop, RecognitionWorker, camera_fault_watch
+from kiosk.memory import big_blocks_go_back_at_once, release_freed_memory
 from kiosk.notices import data_notice, join, staff
 from kiosk.notify import SystemdNotifier
 from kiosk.seams import Camera, Closable, Display, Printer, PrintJobs, StaffDesk, StickSource, TicketStore
@@ -153,7 +154,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     print_queue = PrintQueue(ticket_printer, inline=sync)
     book = open_card_book(config, faults, key)
     p = config.privacy
-    index = FaceIndex(*store.templates())
+    index = FaceIndex.from_parts(*store.template_parts())    # the store keeps no copy
     # The day's purge, in small steps between turns while nobody is at the kiosk (at start too): never a wait.
     retention = Retention(opened, book if key is not None else None,
                           RetentionPolicy(p.templates_months, p.card_months, p.visit_link_months,
@@ -246,6 +247,7 @@ class ArchiveCheck:
             self._found = self._store.check_audit() + self._store.check_archives()
         except Exception:  # a bug here must not stop the kiosk; the next start checks again
             log.exception("checking the month files")
+        release_freed_memory()    # what the scan read (its thread's own heap) goes back
 
     def notice(self) -> str | None:
         return join(data_notice(problem) for problem in self._found)
@@ -253,20 +255,6 @@ class ArchiveCheck:
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join(timeout=30)
-
-
-def release_freed_memory() -> None:
-    """Hand the heap pages start-up freed back to the system (glibc keeps them for reuse otherwise).
-
-    Start-up parses 100,000 citizen records and decrypts 300,000 templates in batches: the pieces are freed,
-    but scattered between objects that stay, so without this the running kiosk keeps tens of MB it never uses.
-    """
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).malloc_trim(0)        # the process's own symbols: glibc's when it is glibc
-    except (OSError, AttributeError):           # not glibc (no malloc_trim): nothing to give back this way
-        pass
 
 
 def _load_engine() -> Engine:
@@ -463,6 +451,7 @@ def run(config: Config, *, camera_folder: Path | None = None, exit_after: float 
 
     clock = Clock()
     faults = []
+    big_blocks_go_back_at_once()
     apply_driver(config.screen.driver, simulate=config.simulate)
     screen = Screen((config.screen.width, config.screen.height), fullscreen=config.screen.fullscreen,
                     min_text_px=config.screen.min_text_px)

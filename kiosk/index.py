@@ -81,26 +81,35 @@ class FaceIndex:
 
     def __init__(self, ids: Sequence[str] = (), matrix: np.ndarray | None = None):
         """Build from the store's ``templates()``: one id per matrix row (a citizen may repeat)."""
+        if matrix is None and len(ids):
+            raise ValueError("FaceIndex: ids given without a matrix")
+        self._build(list(ids), [] if matrix is None or not np.size(matrix) else [matrix])
+
+    @classmethod
+    def from_parts(cls, ids: Sequence[str], parts: list[np.ndarray]) -> "FaceIndex":
+        """Build from the store's ``template_parts()``, taking the pieces out of ``parts`` as they are copied
+        (the list is left empty): only one piece at a time exists twice, not the whole 154 MB matrix."""
+        index = cls.__new__(cls)
+        index._build(list(ids), parts)
+        return index
+
+    def _build(self, ids: list[str], parts: list[np.ndarray]) -> None:
         self._lock = threading.Lock()
         self._code_of: dict[str, int] = {}   # citizen id -> small integer code
         self._id_of: list[str | None] = []   # code -> citizen id (None once removed)
-        ids = list(ids)
-        if matrix is None:
-            if ids:
-                raise ValueError("FaceIndex: ids given without a matrix")
-            rows = np.empty((0, DIMENSIONS), np.float32)
-        else:
-            rows = _as_encodings(matrix, "FaceIndex matrix") if np.size(matrix) else np.empty((0, DIMENSIONS), np.float32)
-        if len(ids) != len(rows):
-            raise ValueError(f"FaceIndex: {len(ids)} ids for {len(rows)} matrix rows")
+        for i, part in enumerate(parts):
+            parts[i] = _as_encodings(part, "FaceIndex matrix") if np.size(part) else np.empty((0, DIMENSIONS), np.float32)
+        total = sum(len(part) for part in parts)
+        if len(ids) != total:
+            raise ValueError(f"FaceIndex: {len(ids)} ids for {total} matrix rows")
         self._mean = np.zeros(DIMENSIONS, np.float32)
         self._basis = np.eye(DIMENSIONS, dtype=np.float32)  # columns: the axes, most variance first
         self._fitted_at = 0
-        if len(rows) >= _FIT_MIN_ROWS:
-            mean, basis = _fit(rows)
+        if total >= _FIT_MIN_ROWS:
+            mean, basis = _fit(_sample(parts, total))
             self._mean, self._basis = mean.astype(np.float32), basis.astype(np.float32)
-            self._fitted_at = len(rows)
-        capacity = len(rows) + max(_MIN_CAPACITY, len(rows) // 64)   # room for weeks of enrolments, not 25% more
+            self._fitted_at = total
+        capacity = total + max(_MIN_CAPACITY, total // 64)   # room for weeks of enrolments, not 25% more
         self._head = np.empty((capacity, HEAD), np.float32)
         self._tail = np.empty((capacity, DIMENSIONS - HEAD), np.float32)
         self._head_sq = np.empty(capacity, np.float32)     # |head(t)|^2
@@ -108,11 +117,16 @@ class FaceIndex:
         self._owner = np.empty(capacity, np.int32)         # citizen code of each row
         self._max_sq = 0.0                                 # largest |t|^2 ever stored (scales the slack)
         self._n = 0
-        if len(rows):
+        if total:
             code_of, id_of = self._code_of, self._id_of
             codes = np.array([code_of.setdefault(citizen, len(code_of)) for citizen in ids], np.int32)
             id_of.extend(code_of)            # insertion order: code -> id
-            self._append(codes, rows)
+            done = 0
+            while parts:
+                part = parts.pop(0)          # the caller's last reference: freed once copied
+                self._append(codes[done:done + len(part)], part)
+                done += len(part)
+                del part
 
     # -- reading -------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -294,6 +308,19 @@ class FaceIndex:
             new = np.empty((capacity,) + old.shape[1:], old.dtype)
             new[:n] = old[:n]
             setattr(self, name, new)
+
+
+def _sample(parts: list[np.ndarray], total: int) -> np.ndarray:
+    """The rows ``_fit`` would pick from the whole matrix (evenly spaced), gathered from its pieces."""
+    if len(parts) == 1 or total <= _FIT_SAMPLE:
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    pick = np.linspace(0, total - 1, _FIT_SAMPLE).astype(np.int64)
+    start, out = 0, []
+    for part in parts:
+        mine = pick[(pick >= start) & (pick < start + len(part))] - start
+        out.append(part[mine])
+        start += len(part)
+    return np.concatenate(out)
 
 
 def _fit(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

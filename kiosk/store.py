@@ -269,7 +269,7 @@ class Store(Numbering, CitizenRecords, RatingRecords):
             obj = getattr(self, name, None)
             if obj is not None:
                 obj.close()
-        for shard in getattr(self, "_shards", None) or ():
+        for shard, _ in getattr(self, "_parsed", {}).values():     # the citizens shards parsed now
             shard.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ from kiosk.storage import JournalStorage, RecordLog, SlotFile, StorageError, Tem
 
 if TYPE_CHECKING:
     from kiosk.datakey import DataKey
+    from kiosk.roster import Roster
 
 log = logging.getLogger("kiosk.store")
 
@@ -69,11 +70,12 @@ class StoreBase:
     # visits (kiosk.store_visits)
     _visit_docs: dict[str, int]
     # citizens and templates (kiosk.store_citizens)
-    _shards: list[JournalStorage]
-    _cit_dbs: list[TinyDB]
-    _citizen_docs: dict[str, int]
+    _parsed: dict[int, tuple[JournalStorage, TinyDB]]   # the citizens shards parsed now, most recent last
+    _shard_damaged: list[bool]                           # which shards needed more than a torn tail cut at start
+    _oldest_receipt: list[str | None]                    # per shard: its oldest deletion receipt (ISO)
+    _roster: Roster                                      # every citizen: record id, last active (compact)
     _templates: TemplateFile
-    _tpl_matrix: np.ndarray | None
+    _tpl_parts: list[np.ndarray] | None      # the start-up check's templates until the index takes them
     _tpl_rows: np.ndarray | None
     _tpl_ids: np.ndarray | None
     _sealed_now: bool           # this start sealed a clear templates file (kiosk.store_citizens)

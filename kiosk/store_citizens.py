@@ -1,5 +1,9 @@
 """Citizens of the store: consenting records (64 journal shards), their face templates, deletion receipts.
 
+The records stay in their shards and are parsed when asked for (at most two shards kept parsed while running,
+all of them by a read-only tool); in memory between visits is only the compact :class:`~kiosk.roster.Roster`
+(id, record id, last active) that matching, visits and retention need: 3 MB instead of 80 at 100,000 citizens.
+
 With the data key, templates are sealed in ``templates.bin`` and a citizen's name in its record
 (``name_sealed``); clear ones left by an older kiosk are sealed at the first start with a key. Without a usable
 key the kiosk opens none of these files (``personal=False``): plain tickets only.
@@ -21,6 +25,7 @@ from tinydb.table import Document
 from tinydb import TinyDB
 
 from kiosk.outbox import drop_from_outbox
+from kiosk.roster import owned_by, Roster
 from kiosk.storage import JournalStorage, StorageError, TemplateFile, fsync_dir, hex_ids, scrub_copies, seal_copies
 from kiosk.store_base import (
     CITIZEN_SHARDS,
@@ -57,18 +62,16 @@ def _citizen_from_doc(doc: dict, key: Any = None) -> Citizen:
                    display_name=name, consent_id=doc["consent_id"])
 
 
-def owned_by(owners: np.ndarray, ids: set[bytes]) -> np.ndarray:
-    """Which of ``owners`` (16-byte ids, "S16") are among ``ids``: as ``np.isin`` but a binary search of the
-    few wanted ids' first 8 bytes, not a sort of every owner (a purge step over 300,000 templates: 1 ms, not 80)."""
-    wanted = np.array(sorted(ids), "S16")
-    w = np.ascontiguousarray(wanted).view("<u8").reshape(-1, 2)
-    if not len(w) or len(np.unique(w[:, 0])) != len(w):
-        return np.isin(owners, wanted)          # none, or two ids alike in their first 8 bytes: the plain way
-    o = np.ascontiguousarray(owners, "S16").view("<u8").reshape(-1, 2)
-    order = np.argsort(w[:, 0])
-    first, second = w[order, 0], w[order, 1]
-    at = np.minimum(np.searchsorted(first, o[:, 0]), len(first) - 1)
-    return (first[at] == o[:, 0]) & (second[at] == o[:, 1])
+def _consent(doc: dict, state: dict) -> dict[str, Any]:
+    """A citizen's consent record for the export: who, when, which text (the text from its shard)."""
+    text = next((t["text"] for t in state.get("consent_texts", {}).values() if t["sha"] == doc["consent_text"]), None)
+    return {"citizen": doc["id"], "consent_id": doc["consent_id"], "at": doc["consent_at"],
+            "text_version": doc["consent_text"], "text": text}
+
+
+def _oldest(shard: JournalStorage) -> str | None:
+    """When the oldest deletion receipt of a shard was written (ISO), None when it holds none."""
+    return min((r["at"] for r in shard.peek().get("receipts", {}).values()), default=None)
 
 
 def _shard_index(citizen_id: str) -> int:
@@ -80,13 +83,21 @@ def _text_doc_id(sha: str) -> int:
     return int(sha[:12], 16) or 1
 
 
+_KEPT_SHARDS = 2   # parsed shards kept while running: a visit reads its citizen's record, then touches it
+
+
 class CitizenRecords(StoreBase):
     """The citizen part of :class:`~kiosk.store.Store`: enrol, look up, forget; the templates for the index."""
 
     def _open_citizens(self, repair: bool) -> None:
-        """Open the citizens' shards and the templates (checked, repaired, sealed); nothing without a key."""
-        self._shards, self._cit_dbs, self._citizen_docs = [], [], {}
-        self._tpl_matrix = None  # loaded at start, handed over by the first templates()
+        """Read the citizens' shards once (checked, repaired) into the roster, then the templates (checked,
+        repaired, sealed); nothing without a key."""
+        self._parsed = {}
+        self._shard_damaged = [False] * CITIZEN_SHARDS
+        self._shards_seen: set[int] = set()   # shards whose problems were told (a re-parse repeats none)
+        self._oldest_receipt = [None] * CITIZEN_SHARDS   # the receipt purge opens no other shard
+        self._roster = Roster()
+        self._tpl_parts = None  # loaded at start, handed over by the first template_parts()
         self._tpl_whole = False  # every record of the file is a known live row or wiped (see _check_templates)
         if not self.personal:
             self._templates = None  # type: ignore[assignment]
@@ -96,47 +107,78 @@ class CitizenRecords(StoreBase):
         if repair and not cdir.is_dir():
             cdir.mkdir()
             fsync_dir(self.data_dir)
-        for i in range(CITIZEN_SHARDS):
-            shard = JournalStorage(cdir / f"{i:02x}.jsonl", readonly=self.readonly, guard=True)
-            self._shards.append(shard)
-            self._cit_dbs.append(TinyDB(storage=lambda shard=shard: shard))
-            for n in shard.problems:
-                self._note(f"{CITIZENS_DIR}/{n}", level=logging.ERROR if shard.damaged else logging.WARNING)
-            self._citizen_docs.update((doc["id"], int(k)) for k, doc in shard.peek().get("citizens", {}).items())
+        sealed = 0
+        for k in range(CITIZEN_SHARDS):       # each shard parsed once here, then dropped (but the last two)
+            shard, db = self._shard(k)
+            self._shard_damaged[k] = shard.damaged
+            if repair and self.key is not None:
+                sealed += self._seal_names(shard, db)
+            self._oldest_receipt[k] = _oldest(shard)
+            docs = shard.peek().get("citizens", {})
+            self._roster.extend((d["id"] for d in docs.values()), map(int, docs),
+                                (d.get("last_seen") or d["created_at"] for d in docs.values()))
         self._templates = TemplateFile(self.data_dir / TEMPLATES_FILE, self.key)
         if repair:
             self._check_templates()
             if self.key is not None:
-                self._seal_names()
+                self._seal_copies(sealed)
         else:
             self._tpl_rows = self._tpl_ids = None
 
-    def _seal_names(self) -> None:
+    def _shard(self, k: int) -> tuple[JournalStorage, TinyDB]:
+        """Citizens shard ``k``, parsed now unless it is one of the last ones used (all of them, read-only)."""
+        parsed = self._parsed.pop(k, None)
+        if parsed is None:
+            shard = JournalStorage(self.data_dir / CITIZENS_DIR / f"{k:02x}.jsonl", readonly=self.readonly,
+                                   guard=True)
+            for n in shard.problems if k not in self._shards_seen else ():   # said once, when first parsed
+                self._note(f"{CITIZENS_DIR}/{n}", level=logging.ERROR if shard.damaged else logging.WARNING)
+            self._shards_seen.add(k)
+            parsed = (shard, TinyDB(storage=lambda: shard))
+            while len(self._parsed) >= (CITIZEN_SHARDS if self.readonly else _KEPT_SHARDS):
+                self._parsed.pop(next(iter(self._parsed)))[0].close()
+        self._parsed[k] = parsed      # the most recently used last
+        return parsed
+
+    def _record(self, citizen_id: str) -> dict | None:
+        """A citizen's record as stored (never to be changed in place), None when unknown."""
+        doc_id = self._roster.doc_id(citizen_id)
+        if doc_id is None:
+            return None
+        return self._shard(_shard_index(citizen_id))[0].peek()["citizens"][str(doc_id)]
+
+    def _seal_names(self, shard: JournalStorage, db: TinyDB) -> int:
         """Seal clear names left by a kiosk without encryption; the shard is compacted so no line keeps one."""
+        from kiosk.datakey import seal_json
+
+        key = self.key
+        assert key is not None
+        clear = {int(k): d for k, d in shard.peek().get("citizens", {}).items() if d.get("display_name")}
+        if clear:
+            with _saving("sealed names"), shard.batch():
+                for doc_id, d in clear.items():
+                    db.table("citizens").update(
+                        {"display_name": None, "name_sealed": seal_json(key, d["display_name"], d["id"])},
+                        doc_ids=[doc_id])
+            with _saving("sealed names"):
+                shard.compact()
+        return len(clear)
+
+    def _seal_copies(self, sealed: int) -> None:
+        """Seal the clear names and templates in the copies repairs set aside; note what was sealed at all."""
         from kiosk.datakey import seal_json
         from kiosk.privacy import rewrite_journal_copies
 
         key = self.key
         assert key is not None
-        sealed = 0
-        for shard, db in zip(self._shards, self._cit_dbs):
-            clear = {int(k): d for k, d in shard.peek().get("citizens", {}).items() if d.get("display_name")}
-            if clear:
-                with _saving("sealed names"), shard.batch():
-                    for doc_id, d in clear.items():
-                        db.table("citizens").update(
-                            {"display_name": None, "name_sealed": seal_json(key, d["display_name"], d["id"])},
-                            doc_ids=[doc_id])
-                with _saving("sealed names"):
-                    shard.compact()
-                sealed += len(clear)
 
         def seal_doc(table: str, doc: dict) -> dict:
             if table == "citizens" and doc.get("display_name") and doc.get("id"):
                 return {**doc, "display_name": None, "name_sealed": seal_json(key, doc["display_name"], doc["id"])}
             return doc
 
-        copies = sum(rewrite_journal_copies(shard.path, seal_doc, drop_damaged=True) for shard in self._shards)
+        copies = sum(rewrite_journal_copies(self.data_dir / CITIZENS_DIR / f"{k:02x}.jsonl", seal_doc,
+                                            drop_damaged=True) for k in range(CITIZEN_SHARDS))
         if self._sealed_now:  # only at the migration: a torn piece of a sealed file has no header to tell it by
             copies += seal_copies(self._templates.path, key)
         if sealed or copies:
@@ -160,13 +202,12 @@ class CitizenRecords(StoreBase):
             check.rows = templates.migrate(check.rows)
             self._note(f"{TEMPLATES_FILE}: {len(check.rows)} clear face template(s) sealed with the data key",
                        level=logging.INFO)
-        rows, ids, matrix = check.rows, check.ids, check.matrix
-        known = np.array([bytes.fromhex(c) for c in self._citizen_docs], "S16")
-        orphan = ~np.isin(ids, known)
+        rows, ids, parts = check.rows, check.ids, check.parts
+        orphan = ~np.isin(ids, self._roster.raw_ids())
         if orphan.any():
             # np "S16" drops trailing zero bytes (an all-zero id reads as b"")
             shard_of = np.array([(i[:1] or b"\0")[0] % CITIZEN_SHARDS for i in ids[orphan].tolist()])
-            damaged = np.array([self._shards[k].damaged for k in shard_of], bool)
+            damaged = np.array([self._shard_damaged[k] for k in shard_of], bool)
             if damaged.any():
                 # Their consent records may be in a set-aside citizens file: keep them beside it, unused.
                 kept = self._templates.set_aside_rows(rows[orphan][damaged], "orphans")
@@ -178,16 +219,18 @@ class CitizenRecords(StoreBase):
                 self._note(f"{TEMPLATES_FILE}: {int((~damaged).sum())} template(s) without a citizen record "
                            f"wiped", level=logging.INFO)
             rows, ids = rows[~orphan], ids[~orphan]
-            matrix = matrix[~orphan] if matrix is not None else None   # collected whenever the file exists
+            if parts is not None:                                    # collected whenever the file exists
+                edges = np.cumsum([len(part) for part in parts])[:-1]
+                parts = [part[keep] for part, keep in zip(parts, np.split(~orphan, edges))]
         if check.lost:
-            faceless = len(set(self._citizen_docs) - set(hex_ids(np.unique(ids))))
+            faceless = len(np.setdiff1d(self._roster.raw_ids(), np.unique(ids)))
             self._note(f"{TEMPLATES_FILE}: {faceless} citizen(s) left without a face template by the loss",
                        level=logging.ERROR)
         size = self._templates.path.stat().st_size if self._templates.path.exists() else 0
         total = self._templates._records_in(size)
         if total >= 1000 and (total - len(rows)) > COMPACT_WIPED_FRACTION * total:
             rows = self._templates.compact(rows)
-        self._tpl_rows, self._tpl_ids, self._tpl_matrix = rows, ids, matrix
+        self._tpl_rows, self._tpl_ids, self._tpl_parts = rows, ids, parts
         # Repaired, orphans wiped, every sealed record opened: the rows known in memory are all the file holds
         # about anyone, so a deletion finds its rows without reading the file (kept true by enrol and forget).
         self._tpl_whole = check.bad == 0 and not templates.unopened
@@ -202,7 +245,7 @@ class CitizenRecords(StoreBase):
         ``withdrawal_hash``: the hash of the secret on the consent receipt's code (kiosk.withdrawal).
         """
         self._personal_data()
-        if citizen_id is not None and (citizen_id in self._citizen_docs or len(bytes.fromhex(citizen_id)) != 16):
+        if citizen_id is not None and (citizen_id in self._roster or len(bytes.fromhex(citizen_id)) != 16):
             raise ValueError(f"citizen {citizen_id} already has face templates or is not a 32-digit hex id")
         enc = np.asarray(encodings, dtype=np.float32)
         if enc.ndim == 1:
@@ -222,7 +265,7 @@ class CitizenRecords(StoreBase):
             from kiosk.datakey import seal_json
 
             doc["display_name"], doc["name_sealed"] = None, seal_json(self.key, display_name, cid)
-        shard, db = self._shards[_shard_index(cid)], self._cit_dbs[_shard_index(cid)]
+        shard, db = self._shard(_shard_index(cid))
         texts = db.table("consent_texts")
         try:
             with shard.batch():
@@ -232,8 +275,8 @@ class CitizenRecords(StoreBase):
             rows = self._templates.append(cid_raw, enc)
         except StorageError as exc:
             raise StoreError(f"enrolment not saved: {exc}") from exc
-        self._citizen_docs[cid] = doc_id
-        self._tpl_matrix = None  # templates() reads the file again
+        self._roster.add(cid, doc_id, now.isoformat())
+        self._tpl_parts = None  # templates() reads the file again
         self._tpl_rows = np.concatenate([self._tpl_rows, rows])
         self._tpl_ids = np.concatenate([self._tpl_ids, np.array([cid_raw] * len(rows), "S16")])
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "enrol", "citizen": cid,
@@ -244,7 +287,7 @@ class CitizenRecords(StoreBase):
         """Add face templates to a consenting citizen, wipe the oldest beyond ``keep``; return the kept ones."""
         self._personal_data()
         enc = np.asarray(encodings, np.float32).reshape(-1, 128)
-        if citizen_id not in self._citizen_docs or not len(enc) or not np.isfinite(enc).all() or keep < 1:
+        if citizen_id not in self._roster or not len(enc) or not np.isfinite(enc).all() or keep < 1:
             raise ValueError(f"cannot add {len(enc)} template(s) to citizen {citizen_id}")
         raw = bytes.fromhex(citizen_id)
         with _saving("face templates"):
@@ -254,7 +297,7 @@ class CitizenRecords(StoreBase):
             mine = np.sort(self._tpl_rows[self._tpl_ids == raw])     # file order: oldest first
             old = mine[:-keep]
             self._templates.wipe(old)
-        self._tpl_matrix = None
+        self._tpl_parts = None
         gone = np.isin(self._tpl_rows, old)
         self._tpl_rows, self._tpl_ids = self._tpl_rows[~gone], self._tpl_ids[~gone]
         self._audit({"at": now.isoformat(timespec="seconds"), "event": "templates", "citizen": citizen_id,
@@ -263,27 +306,38 @@ class CitizenRecords(StoreBase):
 
     def citizen(self, citizen_id: str) -> Citizen | None:
         self._open_check()
-        doc_id = self._citizen_docs.get(citizen_id)
-        if doc_id is None:
-            return None
-        return _citizen_from_doc(self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)], self.key)
+        doc = self._record(citizen_id) if self.personal else None
+        return None if doc is None else _citizen_from_doc(doc, self.key)
 
     def touch(self, citizen_id: str, now: datetime) -> None:
         """Remember when a known citizen was last seen."""
         self._writable()
-        doc_id = self._citizen_docs.get(citizen_id)
-        if doc_id is not None and self.personal:
-            db = self._cit_dbs[_shard_index(citizen_id)]
+        doc_id = self._roster.doc_id(citizen_id) if self.personal else None
+        if doc_id is not None:
+            db = self._shard(_shard_index(citizen_id))[1]
             with _saving("last seen"):
                 db.table("citizens").update({"last_seen": now.isoformat()}, doc_ids=[doc_id])
+            self._roster.touch(citizen_id, now.isoformat())
+
+    def template_parts(self) -> tuple[list[str], list[np.ndarray]]:
+        """Citizen ids (one per row) and the templates in pieces (k x 128 float32 each, in row order) for
+        :meth:`kiosk.index.FaceIndex.from_parts`, which frees each piece once copied: the start-up check's are
+        handed over (the store keeps none), so the index is built without a second full matrix in memory."""
+        self._open_check()
+        if self.personal and self._tpl_parts is not None:
+            parts, self._tpl_parts = self._tpl_parts, None
+            return hex_ids(self._live_templates()[1]), parts
+        ids, matrix = self.templates()
+        return ids, [matrix]
 
     def templates(self) -> tuple[list[str], np.ndarray]:
         """Citizen ids (one per row) and the N x 128 float32 templates, read from disk in one pass."""
         self._open_check()
         if not self.personal:
             return [], np.zeros((0, 128), np.float32)
-        if self._tpl_matrix is not None:  # loaded by the start-up check: hand it over (memory counts)
-            matrix, self._tpl_matrix = self._tpl_matrix, None
+        if self._tpl_parts is not None:  # loaded by the start-up check
+            parts, self._tpl_parts = self._tpl_parts, None
+            matrix = np.concatenate(parts) if parts else np.zeros((0, 128), np.float32)
             return hex_ids(self._live_templates()[1]), matrix
         if self._tpl_rows is None:  # read-only: check without repairing
             check = self._templates.check(repair=False)
@@ -294,10 +348,8 @@ class CitizenRecords(StoreBase):
     def withdrawal_hash(self, citizen_id: str) -> str | None:
         """The hash of the consent receipt's secret (kiosk.withdrawal), None for an unknown citizen."""
         self._open_check()
-        doc_id = self._citizen_docs.get(citizen_id)
-        if doc_id is None:
-            return None
-        return self._shards[_shard_index(citizen_id)].peek()["citizens"][str(doc_id)].get("withdraw")
+        doc = self._record(citizen_id) if self.personal else None
+        return None if doc is None else doc.get("withdraw")
 
     def template_owners(self) -> list[str]:
         """The citizen id of each live template, read without opening any template (no key needed)."""
@@ -318,7 +370,7 @@ class CitizenRecords(StoreBase):
         :class:`StoreError` for an id the store never knew.
         """
         self._personal_data()
-        if citizen_id not in self._citizen_docs:
+        if citizen_id not in self._roster:
             if any(r["citizen"] == citizen_id for r in self.receipts()):
                 return False  # already forgotten
             raise StoreError(f"unknown citizen {citizen_id} in {self.data_dir}")
@@ -329,7 +381,7 @@ class CitizenRecords(StoreBase):
         """Forget several citizens at once (retention purges): one wipe, one compaction per shard touched,
         one pass over the set-aside copies; unknown ids are skipped. The number forgotten."""
         self._personal_data()
-        ids = [c for c in dict.fromkeys(citizen_ids) if c in self._citizen_docs]
+        ids = [c for c in dict.fromkeys(citizen_ids) if c in self._roster]
         if not ids:
             return 0
         raws = {bytes.fromhex(c) for c in ids}
@@ -341,24 +393,25 @@ class CitizenRecords(StoreBase):
             by_shard.setdefault(_shard_index(c), []).append(c)
         try:
             self._templates.wipe(rows[mine] if self._tpl_whole else self._templates.rows_of(raws))  # faces first
-            self._tpl_matrix = None
+            self._tpl_parts = None
             for k, members in by_shard.items():
-                shard, db = self._shards[k], self._cit_dbs[k]
+                shard, db = self._shard(k)
                 docs = shard.peek()["citizens"]
+                doc_ids = [self._roster.doc_id(c) or 0 for c in members]     # all known: ids checked above
                 receipts = [{"citizen": c, "at": now.isoformat(), "consent_id": d["consent_id"],
                              "consent_at": d["consent_at"], "consent_text": d["consent_text"],
                              "templates_deleted": counts[c], "reason": reason}
-                            for c in members for d in (docs[str(self._citizen_docs[c])],)]
+                            for c, doc_id in zip(members, doc_ids) for d in (docs[str(doc_id)],)]
                 with shard.batch():      # one tinydb call each: a call per document would copy the table each time
-                    db.table("citizens").remove(doc_ids=[self._citizen_docs[c] for c in members])
+                    db.table("citizens").remove(doc_ids=doc_ids)
                     db.table("receipts").insert_multiple(receipts)
+                self._oldest_receipt[k] = _oldest(shard)
                 shard.compact()           # no older journal line keeps their record
         except StorageError as exc:
             raise StoreError(f"forget not completed: {exc}") from exc
         self._tpl_rows, self._tpl_ids = rows[~mine], owners[~mine]
-        for c in ids:
-            del self._citizen_docs[c]
-        copies = self._scrub_copies(ids, *(self._shards[k].path for k in by_shard))
+        self._roster.remove(ids)
+        copies = self._scrub_copies(ids, *(self.data_dir / CITIZENS_DIR / f"{k:02x}.jsonl" for k in by_shard))
         at = now.isoformat(timespec="seconds")
         if len(ids) <= 10:
             for c in ids:
@@ -386,21 +439,24 @@ class CitizenRecords(StoreBase):
     def stale_citizens(self, before: datetime) -> list[str]:
         """Citizens not seen since ``before`` (never seen: since their enrolment): the retention purge's query."""
         self._open_check()
-        edge = before.isoformat()
-        return [d["id"] for shard in self._shards for d in shard.peek().get("citizens", {}).values()
-                if (d.get("last_seen") or d["created_at"]) < edge]
+        return self._roster.stale(before) if self.personal else []
 
     def drop_receipts(self, before: datetime) -> int:
         """Delete deletion receipts written before ``before`` (their retention ran out); how many."""
         self._personal_data()
         edge, dropped = before.isoformat(), 0
-        for shard, db in zip(self._shards, self._cit_dbs):
+        for k in range(CITIZEN_SHARDS):
+            oldest = self._oldest_receipt[k]
+            if oldest is None or oldest >= edge:
+                continue
+            shard, db = self._shard(k)
             old = [int(k) for k, r in shard.peek().get("receipts", {}).items() if r["at"] < edge]
             if old:
                 with _saving("receipt purge"):
                     db.table("receipts").remove(doc_ids=old)
                     shard.compact()
                 dropped += len(old)
+            self._oldest_receipt[k] = _oldest(shard)
         return dropped
 
     def _live_templates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -414,18 +470,21 @@ class CitizenRecords(StoreBase):
         if not self.personal:
             return []
         out = []
-        for shard in self._shards:
-            state = shard.peek()
-            texts = {d["sha"]: d["text"] for d in state.get("consent_texts", {}).values()}
-            out += [{"citizen": d["id"], "consent_id": d["consent_id"], "at": d["consent_at"],
-                     "text_version": d["consent_text"], "text": texts.get(d["consent_text"])}
-                    for d in state.get("citizens", {}).values()]
+        for k in range(CITIZEN_SHARDS):
+            state = self._shard(k)[0].peek()
+            out += [_consent(d, state) for d in state.get("citizens", {}).values()]
         return sorted(out, key=lambda r: r["at"])
+
+    def consent(self, citizen_id: str) -> dict[str, Any] | None:
+        """One current citizen's consent record (as in :meth:`consents`), reading only its shard."""
+        self._open_check()
+        doc = self._record(citizen_id) if self.personal else None
+        return None if doc is None else _consent(doc, self._shard(_shard_index(citizen_id))[0].peek())
 
     def receipts(self) -> list[dict[str, Any]]:
         """Deletion receipts written by :meth:`forget`."""
         self._open_check()
         if not self.personal:
             return []
-        out = [dict(d) for shard in self._shards for d in shard.peek().get("receipts", {}).values()]
+        out = [dict(d) for k in range(CITIZEN_SHARDS) for d in self._shard(k)[0].peek().get("receipts", {}).values()]
         return sorted(out, key=lambda r: r["at"])

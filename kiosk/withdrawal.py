@@ -57,7 +57,7 @@ class CitizenStore(Protocol):
     def citizen(self, citizen_id: str) -> object | None: ...
     def template_owners(self) -> list[str]: ...
     def forget(self, citizen_id: str, *, now: datetime) -> bool: ...
-    def consents(self) -> list[dict]: ...
+    def consent(self, citizen_id: str) -> dict | None: ...
 
 
 class Cards(Protocol):
@@ -117,7 +117,7 @@ class Withdrawals:
         citizen = self._store.citizen(citizen_id)
         record = self._book.record(citizen_id) if self._book is not None else None
         name = getattr(record, "name", None) or getattr(citizen, "display_name", None)
-        consent = next((c for c in self._store.consents() if c["citizen"] == citizen_id), None)
+        consent = self._store.consent(citizen_id)
         created = [t for t in (getattr(citizen, "created_at", None), getattr(record, "created_at", None)) if t]
         seen = [t for t in (getattr(citizen, "last_seen", None), getattr(record, "last_seen", None)) if t]
         fields = tuple(sorted(getattr(record, "fields", {}) or {}))

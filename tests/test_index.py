@@ -153,3 +153,20 @@ def test_concurrent_adds_removes_and_matches_stay_consistent():
     assert errors == []
     assert index.citizen_count == 200 and len(index) == 200
     assert index.match(BASE, threshold=10.0, margin=0.0).nearest == "c1"
+
+
+def test_built_from_pieces_it_takes_them_and_answers_as_from_one_matrix():
+    rng = np.random.default_rng(11)
+    rows = rng.normal(size=(3000, 128)).astype(np.float32) * 0.2
+    ids = [f"c{i // 3}" for i in range(len(rows))]
+    parts = [rows[:1000].copy(), rows[1000:1001].copy(), rows[1001:].copy()]
+    pieces = FaceIndex.from_parts(ids, parts)
+    whole = FaceIndex(ids, rows)
+    assert parts == [] and len(pieces) == 3000 and pieces.citizen_count == 1000   # the pieces were taken
+    np.testing.assert_array_equal(pieces._basis, whole._basis)     # the same rows fitted the rotation
+    for probe in rows[::97] + rng.normal(size=(len(rows[::97]), 128)).astype(np.float32) * 0.01:
+        a, b = pieces.match(probe, threshold=0.5, margin=0.05), whole.match(probe, threshold=0.5, margin=0.05)
+        assert (a.citizen_id, a.nearest) == (b.citizen_id, b.nearest)   # rotated in other batches: float32 rounding
+        assert a.distance == pytest.approx(b.distance, abs=1e-6) and a.runner_up == pytest.approx(b.runner_up, abs=1e-6)
+    with pytest.raises(ValueError, match="2 ids for 3 matrix rows"):
+        FaceIndex.from_parts(["a", "b"], [np.zeros((3, 128), np.float32)])

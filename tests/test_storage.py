@@ -409,7 +409,7 @@ def test_apply_appends_one_record_of_the_change_readable_like_a_tinydb_write(tmp
 
 
 def test_owners_found_by_binary_search_are_those_isin_finds():
-    from kiosk.store_citizens import owned_by
+    from kiosk.roster import owned_by
     rng = random.Random(3)
     owners = np.array([rng.randbytes(16) for _ in range(2000)] + [b"\x01" * 8 + bytes(8), b""], "S16")
     for i in range(40):
