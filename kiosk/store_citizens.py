@@ -25,7 +25,7 @@ from tinydb.table import Document
 from tinydb import TinyDB
 
 from kiosk.outbox import drop_from_outbox
-from kiosk.roster import owned_by, Roster
+from kiosk.roster import Roster, owned_by
 from kiosk.storage import JournalStorage, StorageError, TemplateFile, fsync_dir, hex_ids, scrub_copies, seal_copies
 from kiosk.store_base import (
     CITIZEN_SHARDS,
