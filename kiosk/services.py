@@ -20,6 +20,7 @@ from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.ticketcode import TicketFacts, TicketSealer
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
+from kiosk.store_numbers import SeriesFull
 from kiosk.tickets import TicketContent, mask_name
 
 log = logging.getLogger("kiosk.services")
@@ -71,10 +72,19 @@ class KioskServices:
             except Exception:  # the face is optional: a failed enrolment still gets the ticket
                 log.exception("enrolment failed; issuing the ticket without a citizen")
         spec = self._categories[visit.category]
-        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
-                                          identified_by=identified_by,
-                                          mark=self._rules.priority.mark if visit.priority else "",
-                                          numbers=self._rules.numbers(self._kiosk_id, visit.category))
+        numbers = self._rules.numbers(self._kiosk_id, visit.category)
+        try:
+            stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
+                                              identified_by=identified_by, numbers=numbers,
+                                              mark=self._rules.priority.mark if visit.priority else "")
+        except SeriesFull:
+            if not visit.priority:
+                raise                     # (the machine refuses a press once the normal series is used up)
+            # The priority range ran out before the normal one: a normal number rather than no ticket at all.
+            log.warning("%s: this kiosk's priority numbers are used up today; a normal number instead",
+                        visit.category)
+            stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
+                                              identified_by=identified_by, numbers=numbers)
         code = None
         if self._sealer is not None:
             fields = self._ticket_fields(citizen, visit.card if identified_by == "card" else None)

@@ -261,3 +261,15 @@ def test_the_office_sets_hours_caps_and_ranges_by_a_signed_config_but_never_the_
     assert config.rules.numbers("k-01", "dat-dai") == (1, 499)
     assert config.rules.hours is not None and config.rules.hours.is_open(datetime(2026, 12, 5, 8, 0))
     assert not config.rules.hours.is_open(datetime(2026, 12, 7, 8, 0))       # a Monday: only Saturday is set
+
+
+def test_a_used_up_priority_range_gives_a_normal_number_not_the_failsafe(tmp_path):
+    """A kiosk's priority series may run out of its range before the normal one: the citizen still gets a number."""
+    out = replay(tmp_path, [{"image": None, "category": "ho-tich", "at": "2026-11-30T08:00", "priority": True},
+                            {"image": None, "category": "ho-tich", "priority": True},
+                            {"image": None, "category": "ho-tich", "priority": True},
+                            {"image": None, "category": "ho-tich"},
+                            {"image": None, "category": "ho-tich"}],
+                 extra="[numbers]\nkiosk-01 = [1, 2]\n")
+    assert [(r["ticket"], r.get("refused")) for r in out] == [("HT-U01", None), ("HT-U02", None), ("HT-001", None),
+                                                              ("HT-002", None), (None, "full")]
