@@ -39,10 +39,11 @@ MAX_SPOOLED = 1000                     # entries appended per drain: a flood wai
 class Auditor(Protocol):
     """The store that holds the lock: appends one entry to the chain (best effort)."""
 
-    def record_event(self, event: str, *, now: datetime, **fields: Any) -> None: ...
+    def audit_event(self, event: dict) -> None: ...
 
 
 def entry(event: str, now: datetime, fields: dict[str, Any]) -> dict[str, Any]:
+    """An audit entry: its time, its event, then counts and flags (never a name, a number or a template)."""
     return {"at": now.isoformat(timespec="seconds"), "event": event, **fields}
 
 
@@ -111,14 +112,18 @@ def drain(data_dir: Path, append: Callable[[dict[str, Any]], None]) -> int:
 
 
 class SpoolChore:
-    """The running kiosk's idle chore: the spooled entries into the chain (``drain``), a look every ``period`` s."""
+    """The running kiosk's idle chore: the spooled entries into the chain (``drain``), a look every ``period`` s
+    (like kiosk.loop.RequestFolderChore, not derived from it: the store imports this module, not the loop)."""
 
     def __init__(self, drain: Callable[[], int], *, clock: Callable[[], float], period: float = 5.0) -> None:
         self._drain, self._clock, self._period = drain, clock, period
-        self.next_due = clock()
+        self.next_due = 0.0
 
     def poll(self) -> int:
-        self.next_due = self._clock() + self._period
+        now = self._clock()
+        if now < self.next_due:
+            return 0
+        self.next_due = now + self._period
         return self._drain()
 
 
@@ -137,7 +142,7 @@ def note_config(data_dir: Path, digest: str, auditor: Auditor, *, now: datetime)
         previous = None
     if previous == digest:
         return False
-    auditor.record_event("config", now=now, sha256=digest, previous=previous)
+    auditor.audit_event(entry("config", now, {"sha256": digest, "previous": previous}))
     try:
         atomic_write(seen, digest.encode("ascii"))
     except StorageError as exc:

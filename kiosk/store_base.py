@@ -93,10 +93,6 @@ class StoreBase:
 
         return 0 if self.readonly or self._closed else drain(self.data_dir, self._audit)
 
-    def record_event(self, event: str, *, now: datetime, **fields: Any) -> None:
-        """Audit one event of the kiosk's own (a card read, a config noticed at start): counts, never personal data."""
-        if not self.readonly and not self._closed:
-            self._audit({"at": now.isoformat(timespec="seconds"), "event": event, **fields})
 
     def _note(self, message: str, *, level: int = logging.WARNING) -> None:
         """Tell the technician: the journal (log), and the screen (problems) unless it is only a repair (INFO)."""
