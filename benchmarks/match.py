@@ -3,7 +3,9 @@ measured in the same run: face_recognition's own way (``face_distance`` over a P
 examples keep them) and one stacked float64 array (``np.linalg.norm(known - query, axis=1)``, the list's cost
 without the per-call conversion). CPU time (``time.process_time``: every thread of the process) and wall time,
 with the machine's load beside each line; then the resident memory of a stripped probe process holding the
-largest index (the real process is measured by ``benchmarks/startup.py``).
+largest index (the real process is measured by ``benchmarks/startup.py``). At the largest size, the cost of
+adding one citizen's 3 templates and of removing one citizen, against rebuilding one stacked float32 array
+(``np.concatenate`` / ``np.delete``), with a check that added citizens match at once and removed ones never again.
 
     .venv/bin/python benchmarks/match.py [--sizes 100000 300000] [--seconds 1.0] [--one-core] [--no-memory]
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.benchkit import load, pinned, rerun_on_one_core  # noqa: E402
 from kiosk.index import FaceIndex  # noqa: E402
 
 THRESHOLD, MARGIN = 0.5, 0.05
@@ -71,10 +73,6 @@ def district(citizens: int, per: int = 3, seed: int = 0) -> tuple[list[str], np.
         rows += (rng.normal(size=(count * per, 128)) * scale * np.sqrt(0.087)) @ basis.T
         matrix[start * per:(start + count) * per] = rows
     return [f"{i:032x}" for i in range(citizens) for _ in range(per)], matrix
-
-
-def load() -> str:
-    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def measure(fn: Callable[[], object], seconds: float, min_runs: int = 3) -> tuple[float, float, int]:
@@ -135,6 +133,45 @@ def bench(n: int, seconds: float) -> None:
     del stacked, as_list
 
 
+def add_and_remove(n: int, seconds: float, adds: int = 200, removes: int = 10) -> None:
+    """One citizen's 3 templates added, and one citizen removed, at ``n`` templates; the baseline keeps one
+    stacked float32 array (the store's matrix) and rebuilds it (``np.concatenate`` / ``np.delete``). Safe: every
+    added citizen is matched at once by its own template, no removed one is ever named again."""
+    ids, matrix = district(n // 3 + adds)
+    extra, matrix, ids = matrix[n:], matrix[:n], ids[:n]
+    index = FaceIndex(ids, matrix)
+    fresh = [f"new-{i:028x}" for i in range(adds)]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for i, who in enumerate(fresh):
+        index.add(who, extra[3 * i:3 * i + 3])
+    add_cpu, add_wall = (time.process_time() - cpu0) / adds * 1000, (time.perf_counter() - wall0) / adds * 1000
+    found = sum(index.match(extra[3 * i + 1], threshold=THRESHOLD, margin=0.0).citizen_id == who
+                for i, who in enumerate(fresh))
+    gone = fresh[:removes // 2] + ids[:3 * (removes - removes // 2):3]     # new citizens and long-standing ones
+    kept = [i for i, who in enumerate(fresh) if who not in gone]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for who in gone:
+        index.remove(who)
+    rm_cpu, rm_wall = (time.process_time() - cpu0) / len(gone) * 1000, (time.perf_counter() - wall0) / len(gone) * 1000
+    gone_rows = [extra[3 * i] for i in range(removes // 2)] + [matrix[3 * j] for j in range(removes - removes // 2)]
+    named = sum(index.match(row, threshold=THRESHOLD, margin=0.0).nearest in gone for row in gone_rows)
+    named += sum(who in index for who in gone)
+    still = sum(index.match(extra[3 * i + 1], threshold=THRESHOLD, margin=0.0).citizen_id == fresh[i] for i in kept)
+    rows_of_one = np.arange(3 * (n // 6), 3 * (n // 6) + 3)
+    base_add = measure(lambda: np.concatenate([matrix, extra[:3]]), seconds)
+    base_rm = measure(lambda: np.delete(matrix, rows_of_one, axis=0), seconds)
+    print(f"adding and removing citizens at {n:,} templates (FaceIndex: mean of {adds} adds, {len(gone)} removes; "
+          f"baseline: one stacked float32 array rebuilt, mean over >= {seconds} s):")
+    print(f"  add one citizen (3 templates)     CPU {add_cpu:8.3f} ms  wall {add_wall:8.3f} ms  ({load()})   "
+          f"np.concatenate: CPU {base_add[0]:8.2f} ms  wall {base_add[1]:8.2f} ms  (the rebuild: "
+          f"{base_add[0] / add_cpu:,.1f}x FaceIndex's CPU)")
+    print(f"  remove one citizen                CPU {rm_cpu:8.3f} ms  wall {rm_wall:8.3f} ms  ({load()})   "
+          f"np.delete:      CPU {base_rm[0]:8.2f} ms  wall {base_rm[1]:8.2f} ms  (the rebuild: "
+          f"{base_rm[0] / rm_cpu:,.1f}x FaceIndex's CPU)")
+    print(f"  safe: added citizens matched at once by another of their templates {found}/{adds}; still matched "
+          f"after the removes {still}/{len(kept)}; removed citizens still named or held {named} (target 0)")
+
+
 def resident_memory(n: int) -> tuple[float, float, float]:
     probe = _MEMORY_PROBE.format(root=str(ROOT), bench=str(ROOT / "benchmarks"), n=n)
     result = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], capture_output=True, text=True,
@@ -150,22 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-core", action="store_true", help="re-run pinned to CPU 0 (taskset -c 0)")
     parser.add_argument("--no-memory", action="store_true", help="skip the resident-memory probe")
     args = parser.parse_args(argv)
-    if args.one_core and os.environ.get("KIOSK_BENCH_PINNED") != "1":
-        if shutil.which("taskset") is None:
-            print("--one-core needs taskset (util-linux)", file=sys.stderr)
-            return 2
-        rest = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--one-core"]
-        env = {**os.environ, "KIOSK_BENCH_PINNED": "1"}
-        return subprocess.call(["taskset", "-c", "0", sys.executable, __file__, *rest], env=env)
+    if args.one_core and not pinned():
+        return rerun_on_one_core(__file__, argv if argv is not None else sys.argv[1:])
     import warnings
     warnings.filterwarnings("ignore", module="face_recognition_models")
 
-    pinned = " pinned to CPU 0 (taskset -c 0)" if os.environ.get("KIOSK_BENCH_PINNED") == "1" else ""
-    print(f"match: one query against N templates; mean per call over >= {args.seconds} s, same run{pinned}")
+    on_one = " pinned to CPU 0 (taskset -c 0)" if pinned() else ""
+    print(f"match: one query against N templates; mean per call over >= {args.seconds} s, same run{on_one}")
     print(f"(numpy {np.__version__}, {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} usable, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; {load()})")
     for n in args.sizes:
         bench(n, args.seconds)
+    add_and_remove(max(args.sizes), args.seconds)
     if not args.no_memory:
         n = max(args.sizes)
         before, after, peak = resident_memory(n)

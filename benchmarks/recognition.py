@@ -1,7 +1,10 @@
 """Recognition end to end: accuracy through the kiosk's replay path, and CPU per minute of a person in view.
 
-    .venv/bin/python benchmarks/recognition.py --faces ../shared/data/faces/dev [--set threshold=0.54 ...]
-    .venv/bin/python benchmarks/recognition.py --scale ../shared/data/faces/scale [--limit 300]
+    .venv/bin/python benchmarks/recognition.py --faces ../shared/data/faces/dev [--set threshold=0.54 ...] [--one-core]
+    .venv/bin/python benchmarks/recognition.py --scale ../shared/data/faces/scale [--limit 300] [--one-core]
+
+``--one-core`` re-runs the script under ``taskset -c 0`` (one CPU: the closest stand-in for a Pi 4 core here).
+Every timed figure is printed as CPU and wall time with the machine's load average beside it.
 
 Accuracy (``kiosk.replay.run_replay``: the real loop, state machine, store and recognizer, fake clock):
 every person in DIR enrols with their first photo (consent yes) and returns with each other photo
@@ -30,13 +33,12 @@ face_encodings, compare_faces) on the same frames. A still replayed frame is the
 moves, so nothing is re-detected); the second minute moves the picture by a few pixels on every frame, the
 worst case for its tracking; the third run is that minute as the Pi camera delivers it, with the lores
 stream's greyscale copy beside each frame (made before timing starts: the camera's ISP scales for free), so
-detection needs no resize. CPU is ``time.process_time()`` of this process. The live loop gives the
+detection needs no resize (``benchmarks/cpu_minute.py``). CPU is ``time.process_time()`` of this process. The live loop gives the
 recognizer at most ``camera.active_fps`` frames a second (8 in the shipped configs), fewer than here.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import tempfile
@@ -50,15 +52,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.benchkit import load, pinned, rerun_on_one_core  # noqa: E402
+from benchmarks.cpu_minute import FACE_SCALE, FPS, SECONDS, SWAY_PX, cpu_minute, recognizer_settings  # noqa: E402
 from kiosk import scale  # noqa: E402
 from kiosk.calibrate import (IMAGE_SUFFIXES, EncodingCache, photo_folders, shipped_disk_cache,  # noqa: E402
                              unsure_below_from)
 
-FPS = 15
-SECONDS = 60
-FRAME_SIZE = (640, 480)
-SWAY_PX = 6              # the "swaying" minute moves the person by this much on every frame
-FACE_SCALE = 3.0          # a 150 px LFW crop becomes 450 px: the face ~185 px wide, a citizen at arm's length
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -115,18 +114,20 @@ def accuracy(faces_dir: Path, overrides: dict, config_path: Path | None, strange
     people, enrolled, strangers, visits, roles = plan_visits(faces_dir, category, stranger_every)
     print(f"replay: {len(visits)} visits: {len(enrolled)} people enrol and return, {len(strangers)} held back "
           f"as strangers ({', '.join(strangers)}), plus singletons/, noface/ and multi/ (twice each)")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         data, tickets = Path(tmp) / "data", Path(tmp) / "tickets"
         results = run_replay(visits, data_dir=data, out_dir=tickets, config_path=config_path,
                              overrides=overrides or None)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         result = tally_visits(roles, results)
-        result.update(seconds=elapsed, visits=len(visits), people=len(enrolled))
+        result.update(seconds=elapsed, cpu=cpu, load=load(), visits=len(visits), people=len(enrolled))
         result["again"] = consent_again(visits, roles, results, result["citizen of"], data, tickets, config_path,
                                         overrides)
+    started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         result["cards"] = with_cards(people, enrolled, category, Path(tmp), config_path, overrides)
+    result["cards"].update(seconds=time.perf_counter() - started, cpu=time.process_time() - cpu, load=load())
     return result
 
 
@@ -227,9 +228,9 @@ def card_pictures(face: Path, card: np.ndarray, out: Path) -> list[str]:
     from PIL import Image
 
     card_picture = Image.fromarray(card)
-    with Image.open(face) as photo:
-        photo = photo.convert("RGB").resize((round(photo.width * FACE_SCALE), round(photo.height * FACE_SCALE)),
-                                            Image.Resampling.BICUBIC)
+    with Image.open(face) as opened:
+        photo = opened.convert("RGB").resize((round(opened.width * FACE_SCALE), round(opened.height * FACE_SCALE)),
+                                             Image.Resampling.BICUBIC)
     paths = []
     for step in range(3):
         frame = Image.new("RGB", (max(photo.width, card_picture.width) + 2 * SWAY_PX,
@@ -294,7 +295,8 @@ def with_cards(people: dict, enrolled: list[str], category: str, folder: Path, c
 def print_accuracy(result: dict) -> None:
     """The dev run's lines, then the missed returns consenting again, then the same people with their cards."""
     c = result["counts"]
-    print(f"  {result['visits']} visits replayed in {result['seconds']:.0f} s; "
+    print(f"  {result['visits']} visits replayed in {result['seconds']:.0f} s wall, {result['cpu']:.0f} s CPU "
+          f"({result['load']}); "
           f"{result['enrolled']} of {result['people']} people enrolled on their first visit")
     print(f"  returning visits recognised as the right citizen: {c['right']}/{c['returning']} = "
           f"{c['right'] / max(c['returning'], 1):.1%}   (target >= 99 %)")
@@ -316,7 +318,8 @@ def print_accuracy(result: dict) -> None:
           f"{k['right'] / max(k['returning'], 1):.1%}   (target 100 %; {k['people']} people with invented cards "
           f"at {CARD_PX_PER_MODULE} px/module below the face, swaying {SWAY_PX} px, {k['records']} records, {k['enrolled with face']} "
           f"enrolled with face templates; identified by the card {k['by card']}, to a wrong citizen {k['wrong']}, "
-          f"cards not read {len(k['card unread'])}, citizens on record {k['records on file']})")
+          f"cards not read {len(k['card unread'])}, citizens on record {k['records on file']}; replayed in "
+          f"{k['seconds']:.0f} s wall, {k['cpu']:.0f} s CPU, {k['load']})")
     if k["card unread"]:
         print(f"    cards not read: {', '.join(k['card unread'])}")
 
@@ -359,7 +362,7 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
         source = f"kiosk calibrate's suggestion on {dev}" if dev.is_dir() else "none: no dev/ beside DIR"
     folders = photo_folders(scale_dir)
     names = scale.sample(list(folders), limit)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     encodings = scale.encode_people({n: folders[n] for n in names}, cache)
     chosen = {n: folders[n] for n in names}
     plan = scale.plan(encodings, scale.read_east_asian(scale_dir), aliases=scale.aliases_of(chosen))
@@ -369,7 +372,8 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
     print(f"district scale: {scale_dir}: {len(names)} people, {sum(len(folders[n]) for n in names)} photos, "
           f"{sum(refused.values())} refused by the kiosk's detection and quality gate"
           f"{' (' + ', '.join(f'{k} {v}' for k, v in sorted(refused.items())) + ')' if refused else ''}; "
-          f"encoded or read from {cache.disk_path or 'no disk cache'} in {time.perf_counter() - started:.0f} s")
+          f"encoded or read from {cache.disk_path or 'no disk cache'} in {time.perf_counter() - started:.0f} s wall, "
+          f"{time.process_time() - cpu:.0f} s CPU ({load()})")
     print(f"  kiosk engine (mirror-averaged), detection and quality gate; FaceIndex.match, threshold {threshold}, "
           f"margin {margin}; unsure_below {'unset' if unsure_below is None else f'{unsure_below:.2f}'} ({source}); "
           f"autolink_below "
@@ -384,7 +388,7 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
           + (", ".join(" = ".join(sorted(pair)) for pair in sorted(plan.aliases, key=sorted)) or "none"))
     for size in plan.sizes():
         probes = scale.replay(plan, encodings, size, threshold=threshold, margin=margin)
-        print(f" gallery of {size:,} enrolled")
+        print(f" gallery of {size:,} enrolled ({load()})")
         for label, subset in (("everyone", probes), ("East Asian", scale.east_asian_probes(probes, plan.east_asian))):
             for line in scale_lines(label, scale.tally(subset, threshold=threshold, unsure_below=unsure_below,
                                                        autolink_below=autolink_below)):
@@ -397,115 +401,6 @@ def district_scale(scale_dir: Path, settings: dict, *, limit: int | None, unsure
         for line in scale_lines("East Asian", scale.tally(probes, threshold=threshold, unsure_below=unsure_below,
                                                           autolink_below=autolink_below)):
             print(line)
-
-
-# -- CPU per simulated minute ---------------------------------------------------------------------------------
-def standing_frame(photo: Path, shift: int = 0) -> np.ndarray:
-    """The photo scaled up and centred in a grey 640 x 480 frame (moved ``shift`` px right), as a camera sees it."""
-    from PIL import Image
-
-    with Image.open(photo) as image:
-        image = image.convert("RGB")
-        scale = min(FACE_SCALE, FRAME_SIZE[1] / image.height, FRAME_SIZE[0] / image.width)
-        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
-        frame = Image.new("RGB", FRAME_SIZE, (110, 110, 110))
-        frame.paste(image, ((FRAME_SIZE[0] - image.width) // 2 + shift, (FRAME_SIZE[1] - image.height) // 2))
-        return np.asarray(frame)
-
-
-def recognizer_settings(config_path: Path | None, overrides: dict) -> dict:
-    import dataclasses
-
-    from kiosk.config import SIMULATION_CONFIG, load_config
-
-    rec = load_config(config_path or SIMULATION_CONFIG).recognition
-    if overrides:
-        rec = dataclasses.replace(rec, **overrides)
-    return dict(threshold=rec.threshold, margin=rec.margin, confirm_frames=rec.confirm_frames,
-                enrol_frames=rec.enrol_frames, min_face_px=rec.min_face_px, min_sharpness=rec.min_sharpness,
-                max_yaw_ratio=rec.max_yaw_ratio, dominance=rec.dominance, detect_width=rec.detect_width)
-
-
-def cpu_minute(people: dict, enrolled: list[str], person: str, settings: dict) -> dict:
-    import face_recognition
-
-    from kiosk.faces import FaceRecognitionEngine, Recognizer
-    from kiosk.index import FaceIndex
-
-    engine = FaceRecognitionEngine()
-    index = FaceIndex()
-    recognizer = Recognizer(engine, index, **settings)
-    known_names, known_list = [], []         # the recipe's own enrolment: one encoding per person, a list
-    for name in enrolled:
-        frame = standing_frame(people[name][0])
-        encoding, _ = recognizer.encode_still(frame)
-        if encoding is not None:
-            index.add(name, np.stack([encoding] * settings["enrol_frames"]))
-        found = face_recognition.face_encodings(frame)
-        if found:
-            known_names.append(name)
-            known_list.append(found[0])
-    photo = people[person][1]
-    still = [standing_frame(photo)] * (FPS * SECONDS)            # the same still, as a file camera replays it
-    sway = [standing_frame(photo, 0), standing_frame(photo, SWAY_PX)]
-    swaying = [sway[i % 2] for i in range(FPS * SECONDS)]        # moving SWAY_PX px on every frame
-    lores = [lores_copy(frame, settings["detect_width"]) for frame in sway]
-    runs = {}
-    for name, frames, small in (("still", still, None), ("swaying", swaying, None),
-                                ("swaying, lores", swaying, [lores[i % 2] for i in range(FPS * SECONDS)])):
-        runs[name] = {"kiosk": kiosk_minute(recognizer, frames, small),
-                      "recipe": recipe_minute(known_names, known_list, frames)}
-    return {"runs": runs, "person": person, "photo": photo}
-
-
-def lores_copy(frame: np.ndarray, width: int) -> np.ndarray:
-    """What picamera2's YUV420 lores stream hands the kiosk for ``frame``: its luma, ``width`` pixels wide."""
-    from PIL import Image
-
-    height = round(width * frame.shape[0] / frame.shape[1])
-    return np.asarray(Image.fromarray(frame).convert("L").resize((width, height), Image.BILINEAR))
-
-
-def kiosk_minute(recognizer, frames, small=None) -> dict:
-    """The kiosk's Recognizer on every frame: CPU, work done, processed frames until the identity."""
-    recognizer.reset()
-    recognizer.stats.__init__()
-    identity_at = None
-    small = small or [None] * len(frames)
-    started = time.process_time()
-    for number, (frame, small_grey) in enumerate(zip(frames, small), start=1):
-        observation = recognizer.process(frame, small_grey)
-        if identity_at is None and observation.citizen_id is not None:
-            identity_at = (number, observation.citizen_id)
-    return {"cpu": time.process_time() - started, "stats": dataclasses.replace(recognizer.stats),
-            "identity_at": identity_at}
-
-
-def recipe_minute(known_names, known_list, frames) -> dict:
-    """face_recognition's facerec_from_webcam_faster.py loop, minus the drawing, on the same frames."""
-    import face_recognition
-    from PIL import Image
-
-    found = named = 0
-    first = None
-    started = time.process_time()
-    process_this_frame = True
-    for number, frame in enumerate(frames, start=1):
-        if process_this_frame:
-            small = np.asarray(Image.fromarray(frame).resize((frame.shape[1] // 4, frame.shape[0] // 4)))
-            locations = face_recognition.face_locations(small)
-            encodings = face_recognition.face_encodings(small, locations)
-            for encoding in encodings:
-                found += 1
-                matches = face_recognition.compare_faces(known_list, encoding)
-                distances = face_recognition.face_distance(known_list, encoding)
-                best = int(np.argmin(distances))
-                if matches[best]:
-                    named += 1
-                    if first is None:
-                        first = (number, known_names[best])
-        process_this_frame = not process_this_frame
-    return {"cpu": time.process_time() - started, "found": found, "named": named, "first": first}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -525,7 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--person", help="who stands in view for the CPU minute (default: first enrolled)")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--one-core", action="store_true", help="re-run pinned to CPU 0 (taskset -c 0)")
     args = parser.parse_args(argv)
+    if args.one_core and not pinned():
+        return rerun_on_one_core(__file__, argv if argv is not None else sys.argv[1:])
+    on_one = "; pinned to CPU 0 (taskset -c 0)" if pinned() else ""
     warnings.filterwarnings("ignore", module="face_recognition_models")
     if args.scale is not None:
         if not args.scale.is_dir():
@@ -539,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = load_config(config_path).recognition
         unsure = args.unsure_below if args.unsure_below is not None else getattr(rec, "unsure_below", None)
         autolink = args.autolink_below if args.autolink_below is not None else getattr(rec, "autolink_below", None)
+        print(f"recognition benchmark, district scale{on_one} ({load()})")
         district_scale(args.scale, settings, limit=args.limit, unsure_below=unsure, autolink_below=autolink)
         return 0
     if args.faces is None:
@@ -548,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = parse_overrides(args.set)
     settings = recognizer_settings(args.config, overrides)
-    print(f"recognition benchmark on {args.faces}")
+    print(f"recognition benchmark on {args.faces}{on_one} ({load()})")
     print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())
           + (f"  (overridden: {', '.join(sorted(overrides))})" if overrides else "  (from the config)"))
 
@@ -567,10 +467,12 @@ def main(argv: list[str] | None = None) -> int:
             label = {"still": "a still (file camera)", "swaying": f"swaying {SWAY_PX} px every frame",
                      "swaying, lores": f"swaying {SWAY_PX} px every frame, with the Pi camera's lores stream"}[name]
             print(f"  {label}:")
-            print(f"    kiosk Recognizer:                {kiosk['cpu']:6.2f} s  ({s.full_detections} full-frame "
+            print(f"    kiosk Recognizer:                {kiosk['cpu']:6.2f} s CPU, {kiosk['wall']:6.2f} s wall "
+                  f"({load()}; {s.full_detections} full-frame "
                   f"detections at {settings['detect_width']} px, {s.window_detections} tracking-window "
                   f"detections, {s.unchanged} frames unchanged, {s.encodings} encodings)")
-            print(f"    face_recognition 'faster webcam': {recipe['cpu']:6.2f} s  (face found {recipe['found']} "
+            print(f"    face_recognition 'faster webcam': {recipe['cpu']:6.2f} s CPU, {recipe['wall']:6.2f} s wall "
+                  f"({load()}; face found {recipe['found']} "
                   f"times, named {recipe['named']} times)")
             print(f"    ratio kiosk / recipe: {kiosk['cpu'] / recipe['cpu']:.3f}   (target <= 0.2)")
             at = kiosk["identity_at"]

@@ -34,15 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from benchmarks.benchkit import load  # noqa: E402
+
 CONSENT = "Tôi đồng ý cho UBND lưu đặc trưng khuôn mặt của tôi để nhận diện lần sau (v1)"
 BUILT = datetime(2026, 1, 5, 8, 0)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The sources that decide the citizens' and templates' file formats: a change builds a new cached folder.
 FORMAT_SOURCES = ("kiosk/store_citizens.py", "kiosk/storage/templates.py", "kiosk/storage/records.py")
-
-
-def load() -> str:
-    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def format_key() -> str:

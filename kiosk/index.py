@@ -170,17 +170,20 @@ class FaceIndex:
                 self._refit()
 
     def remove(self, citizen_id: str) -> None:
-        """Forget every template of a citizen (no error when unknown: deletion is idempotent)."""
+        """Forget every template of a citizen (no error when unknown: deletion is idempotent). The last rows move
+        into the holes (row order means nothing), so a removal costs what it removes, not a copy of every row."""
         with self._lock:
             code = self._code_of.pop(citizen_id, None)
             if code is None:
                 return
             self._id_of[code] = None
             n = self._n
-            keep = self._owner[:n] != code
-            kept = int(keep.sum())
+            gone = np.flatnonzero(self._owner[:n] == code)
+            kept = n - len(gone)
+            holes = gone[gone < kept]
+            movers = np.setdiff1d(np.arange(kept, n), gone, assume_unique=True)   # as many as the holes
             for array in (self._head, self._tail, self._head_sq, self._tail_norm, self._owner):
-                array[:kept] = array[:n][keep]
+                array[holes] = array[movers]
             self._head[kept:n] = 0.0  # leave no trace of the deleted face in memory
             self._tail[kept:n] = 0.0
             self._n = kept
