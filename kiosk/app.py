@@ -342,11 +342,11 @@ def make_camera(config: Config, folder: Path | None = None) -> Camera | None:
     c = config.camera
     size = (c.width, c.height)
     if folder is not None:
-        return FileCamera(folder)
+        return FileCamera(folder, max_pixels=c.max_image_pixels)
     if c.kind == "picamera2":
         return Picamera2Camera(size=size, lores_size=lores_size(config))
     if c.kind == "files":
-        return FileCamera(Path(c.folder))
+        return FileCamera(Path(c.folder), max_pixels=c.max_image_pixels)
     if c.kind == "opencv":
         try:
             return OpenCvCamera(c.device, size=size)
