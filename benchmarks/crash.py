@@ -6,7 +6,8 @@ it "prints" it: appends it to ``printed.log`` with write + fsync — the stand-i
 The parent kills the child with SIGKILL at random instants (some during start-up and repair), then opens the
 store like the next kiosk start would, and checks:
 
-* no (service day, category, number) appears twice, neither in the store nor on "paper";
+* no (service day, ticket) appears twice, neither in the store nor on "paper" (a quarter of the tickets are
+  priority ones, HT-U01, numbered in their own series per service: issue 13);
 * every printed ticket is in the store, with the same number, day and category;
 * the face templates load and every one belongs to a stored citizen.
 
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 CATEGORIES = {"ho-tich": "HT", "dat-dai": "DD", "chung-thuc": "CT"}
 DAY_START_HOUR = 6
 START = datetime(2026, 11, 27, 7, 0)
+PRIORITY = "U"          # the priority series' mark (kiosk/rules.py): HT-U01
 
 
 # What a proven-loss report says (kiosk.storage: records, keycount; kiosk.store: numbers.bin, hot.jsonl).
@@ -68,7 +70,8 @@ def child_main(work: Path, seed: int, enrol_rate: float = 0.03) -> None:
             now -= timedelta(hours=rng.uniform(0, 30))  # clock jumps back while running
         category = rng.choice(list(CATEGORIES))
         citizen = rng.choice(enrolled) if enrolled and rng.random() < 0.3 else None
-        visit = store.issue_ticket(category, CATEGORIES[category], citizen_id=citizen, now=now)
+        mark = PRIORITY if rng.random() < 0.25 else ""
+        visit = store.issue_ticket(category, CATEGORIES[category], citizen_id=citizen, now=now, mark=mark)
         line = {"id": visit.id, "ticket": visit.ticket, "number": visit.number, "category": category,
                 "day": visit.service_day.isoformat()}
         os.write(printed, (json.dumps(line) + "\n").encode())
@@ -116,14 +119,15 @@ def verify(work: Path) -> dict:
         ids, matrix = store.templates()
         unknown_templates = sum(1 for i in set(ids) if store.citizen(i) is None)
         problems = list(store.problems)
-    stored_keys = Counter((v.service_day.isoformat(), v.category, v.number) for v in visits)
-    printed_keys = Counter((p["day"], p["category"], p["number"]) for p in printed)
+    stored_keys = Counter((v.service_day.isoformat(), v.ticket) for v in visits)
+    printed_keys = Counter((p["day"], p["ticket"]) for p in printed)
     by_id = {v.id: v for v in visits}
     missing = [p for p in printed if p["id"] not in by_id
-               or (by_id[p["id"]].number, by_id[p["id"]].service_day.isoformat(), by_id[p["id"]].category)
-               != (p["number"], p["day"], p["category"])]
+               or (by_id[p["id"]].ticket, by_id[p["id"]].service_day.isoformat(), by_id[p["id"]].category)
+               != (p["ticket"], p["day"], p["category"])]
     return {
         "visits": len(visits),
+        "priority_visits": sum(f"-{PRIORITY}" in v.ticket for v in visits),
         "printed": len(printed),
         "days": len({v.service_day for v in visits}),
         "templates": len(ids),
@@ -185,6 +189,7 @@ def torture(work: Path, *, kills: int, seed: int = 1, max_run: float = 0.3, repo
 
     audit, _ = RecordLog.load(work / "data" / "audit.jsonl", repair=False)
     result = {"kills": kills, "seconds": round(time.monotonic() - started, 1), "visits": last.get("visits", 0),
+              "priority_visits": last.get("priority_visits", 0),
               "printed": last.get("printed", 0), "service_days": last.get("days", 0),
               "templates": last.get("templates", 0),
               "clock_jumps_noticed": sum(1 for e in audit if e.get("event") == "clock_back"),

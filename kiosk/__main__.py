@@ -75,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     forget.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
     forget.add_argument("--no-print", action="store_true", help="do not print the deletion receipt")
 
+    service = sub.add_parser("service", help="close a service for the rest of the day, or open it again "
+                                             "(beside a running kiosk too; recorded in the audit log)")
+    service.add_argument("action", choices=("close", "open"))
+    service.add_argument("key", help="the service's key in the config, e.g. ho-tich")
+    service.add_argument("--config", type=Path, default=None)
+    service.add_argument("--data", type=Path, help="data folder (overrides kiosk.data_dir)")
+
     clock = sub.add_parser("clock", help="check the clock against the latest ticket; --accept-now after a jump "
                                          "forward (stop the service first)")
     clock.add_argument("--config", type=Path, default=None)
@@ -271,6 +278,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         config = _config(args)
         return forget(config, args.citizen, print_receipt=not args.no_print)
+    if args.command == "service":
+        from kiosk.cli_service import service_command
+
+        return service_command(_config(args), args.action, args.key)
     if args.command == "clock":
         from datetime import datetime
 

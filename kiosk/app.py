@@ -24,7 +24,7 @@ from kiosk.services import KioskServices
 from kiosk.states import KioskMachine
 from kiosk.synckeys import ticket_sealer
 from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
-from kiosk.visit import CONSENT, ButtonPressed, Timing
+from kiosk.visit import CONSENT, PRIORITY, ButtonPressed, Timing
 from kiosk.views import CategoryChoice, RatingChoice
 from kiosk.voice import CONSENT_SECONDS, Voice
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kiosk.app")
 
 CONSENT_KEY = "y"             # the consent button's key in simulation
+PRIORITY_KEY = "u"            # the priority ("Ưu tiên") button's key in simulation
 RATING_KEYS = {"rate-good": "g", "rate-ok": "n", "rate-bad": "b"}   # simulation keys, also the on-screen labels
 STAFF_KEYS = {CALL_STAFF: "h", STAFF_RESET: "r"}                     # h: help; r: staff's reset (simulation)
 
@@ -54,6 +55,7 @@ def category_choices(config: Config) -> tuple[CategoryChoice, ...]:
 def keymap(config: Config) -> dict[str, str]:
     keys = {str(i + 1): c.key for i, c in enumerate(config.categories)}
     keys[CONSENT_KEY] = CONSENT
+    keys[PRIORITY_KEY] = PRIORITY
     if config.rating.enabled:
         keys.update({key: name for name, key in RATING_KEYS.items()})
     if config.staff.enabled:
@@ -137,6 +139,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
     from kiosk.deletions import DeletionQueue
+    from kiosk.closures import office_rules
 
     rec = config.recognition
     faults = list(faults)
@@ -198,16 +201,18 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
                              kiosk_id=config.kiosk_id, categories=config.categories, wall=clock.wall,
                              faults=faults, notices=[lambda: disk.notice, *(w.notice_text for w in watches)]
                              + ([archives.notice] if archives else []),
-                             book=book, consent=wording,
+                             book=book, consent=wording, rules=config.rules,
                              policy=CardPolicy(keep=ident.keep, max_templates=ident.max_templates,
                                                min_age_for_face=ident.min_age_for_face, threshold=rec.threshold,
                                                ticket=ident.ticket_fields),
                              sealer=ticket_sealer(Path(config.sync.key_file), Path(config.sync.office_key_file),
                                                   config.data_dir, ident.ticket_fields))
+    rules, service_requests = office_rules(config, opened, clock, PRIORITY_KEY.upper())   # kiosk/closures.py
+    service_requests.apply_all()            # `kiosk service close|open` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
                            clock=clock, timing=machine_timing(config, spoken=voice is not None),
                            enrolment=rec.enabled and rec.enrolment, consent_button=config.buttons.consent_label,
-                           autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config))
+                           autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config), **rules)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
                      keymap=keymap(config), idle_fps=config.camera.idle_fps, active_fps=config.camera.active_fps,
                      sync=sync, notifier=notifier, disk=disk, sticks=sticks, staff=desk, voice=voice,
@@ -216,7 +221,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     # (a request left while the kiosk was stopped: at the first idle turn)
     loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock, receipt=services.deletion_receipt), clock, sticks)
-    loop.add_chores(retention)
+    loop.add_chores(retention, service_requests)
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives, staff=desk, voice=voice)
@@ -372,6 +377,7 @@ def make_buttons(config: Config, events: queue.Queue[ButtonPressed]) -> Closable
     pins = {c.key: c.pin for c in config.categories if c.pin is not None}   # all set: kiosk.config checks
     if config.buttons.consent_pin is not None:
         pins[CONSENT] = config.buttons.consent_pin
+    pins.update({PRIORITY: pin for _, pin in config.rules.pins() if pin is not None})
     r, s = config.rating, config.staff
     if r.enabled:
         rated = {"rate-good": r.good_pin, "rate-ok": r.ok_pin, "rate-bad": r.bad_pin}

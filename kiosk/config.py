@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiosk.config_desk import RatingConfig, StaffConfig, desk_pins, desk_sections
 from kiosk.config_values import MAX_TEXT, ConfigError, _check_text, _coerce, _short  # noqa: F401 (re-exported)
+from kiosk.rules import Rules, config_rules
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -200,6 +201,7 @@ class Config:
     min_free_mb: int = 200             # below this much free space on the data folder, staff are warned
     sync: SyncConfig = field(default_factory=SyncConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    rules: Rules = field(default_factory=Rules)   # [hours] [caps] [priority] [numbers]: kiosk/rules.py
     rating: RatingConfig = field(default_factory=RatingConfig)     # kiosk.config_desk
     staff: StaffConfig = field(default_factory=StaffConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
@@ -243,7 +245,7 @@ def load_config(path: Path | str, *, data_dir: Path | None = None, office_overri
 def parse_config(raw: dict[str, Any]) -> Config:
     """Validate an already-parsed TOML document."""
     _only(raw, "", {"kiosk", "categories", "buttons", "camera", "printer", "recognition", "identity", "screen",
-                    "timing", "sync", "privacy", "rating", "staff", "voice"})
+                    "timing", "sync", "privacy", "rating", "staff", "voice", "hours", "caps", "priority", "numbers"})
     kiosk = _table(raw, "kiosk")
     _only(kiosk, "kiosk", {"id", "office", "data_dir", "day_starts_at_hour", "simulate", "min_free_mb"})
     kiosk_id = _str(kiosk, "kiosk.id", "id", required=True)
@@ -293,8 +295,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"recognition.unsure_below: must be at least the threshold ({recognition.threshold}) "
                           f"and below 1.5, got {recognition.unsure_below}")
 
+    rules = config_rules(raw, [c.key for c in categories], kiosk_id)      # kiosk/rules.py
     pins = [(f"categories[{i}].pin", c.pin) for i, c in enumerate(categories)]
-    pins += [("buttons.consent_pin", buttons.consent_pin)] + desk_pins(rating, staff)
+    pins += [("buttons.consent_pin", buttons.consent_pin)] + desk_pins(rating, staff) + rules.pins()
     seen: dict[int, str] = {}
     for key, pin in pins:
         if pin is None:
@@ -327,7 +330,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"privacy.key_file: must be outside the data folder {data_dir} "
                           f"(a copy of the data must not carry the key that opens it)")
     return Config(
-        kiosk_id=kiosk_id,
+        rules=rules, kiosk_id=kiosk_id,
         office=_str(kiosk, "kiosk.office", "office", required=True),
         data_dir=data_dir,
         day_start_hour=day_start,
@@ -386,8 +389,7 @@ def _categories(raw: Any) -> tuple[Category, ...]:
 
 
 def _section(raw: dict[str, Any], name: str, cls: type[DataclassInstance], *, floats: tuple[str, ...] = ()) -> Any:
-    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults.
-
+    """Build dataclass ``cls`` from table ``name``, type-checking each key against the defaults;
     ``floats``: optional keys (default None) that take a number.
     """
     table = _table(raw, name, required=False)

@@ -207,7 +207,7 @@ def check_printer(config: Config) -> Check:
 
 def check_buttons(config: Config) -> Check:
     if config.simulate:
-        return Check("buttons", True, "simulation: keys 1-9 and Y")
+        return Check("buttons", True, "simulation: keys 1-9, Y and U (priority)")
     import queue
 
     from hardware.buttons import ButtonError
@@ -220,7 +220,9 @@ def check_buttons(config: Config) -> Check:
                                        f"devices line for the gpio group")
     buttons.close()
     pins = ", ".join(f"{c.key}={c.pin}" for c in config.categories)
-    return Check("buttons", True, f"GPIO pins free and claimed: {pins}, consent={config.buttons.consent_pin}")
+    priority = config.rules.priority.pin
+    return Check("buttons", True, f"GPIO pins free and claimed: {pins}, consent={config.buttons.consent_pin}"
+                                  + (f", priority={priority}" if priority is not None else ""))
 
 
 # ---------------------------------------------------------------------------------- the machine, as the service sees it

@@ -42,6 +42,28 @@ class IdleChore(Protocol):
 
     def poll(self) -> object: ...
 
+
+class RequestFolderChore:
+    """An idle chore over a tiny folder of requests left by a command (`kiosk service`, kiosk/closures.py): a
+    look every EVERY seconds while the screen is free, so the command can wait for it and say it is done."""
+
+    EVERY = 1.0           # seconds between looks at the request folder
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.next_due = 0.0
+
+    def poll(self) -> list[str]:
+        now = self._clock()
+        if now < self.next_due:
+            return []
+        self.next_due = now + self.EVERY
+        return self.work()
+
+    def work(self) -> list[str]:
+        raise NotImplementedError
+
+
 MAX_WAIT = 5.0        # never block longer than this, whatever is due (the watchdog allows 30 s)
 BUSY_WAIT = 0.05      # a visit in progress: timers, the consent countdown and the print outcome, 20 times a second
 SCREEN_POLL = 0.1     # a window or keys under KMS/DRM: pygame's event queue is read 10 times a second
@@ -79,6 +101,11 @@ class FakeClock(Clock):
 
     def advance(self, seconds: float) -> None:
         self._t += seconds
+
+    def set_wall(self, wall: datetime) -> None:
+        """Read ``wall`` from now on (replay's ``"at"``); never back: a time before the current one is ignored."""
+        if wall > self.wall():
+            self._start_wall = wall - timedelta(seconds=self._t)
 
 
 def camera_fault_watch(clock: Callable[[], float]) -> FaultWatch:

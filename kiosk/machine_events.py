@@ -23,6 +23,7 @@ class Outcome:
     proposed: str | None = None        # the citizen whose masked name was offered ("is this you?")
     card: str | None = None            # "ok" | "invalid" | None
     visit_id: str = ""                 # the stored visit, to match the printer's answer
+    priority: bool = False             # a priority ticket (HT-U01)
 
 
 class Phase(StrEnum):
@@ -35,6 +36,7 @@ class Phase(StrEnum):
     DONE = "done"                      # the ticket screen
     FAILSAFE = "failsafe"
     PRIVACY = "privacy"                # a consent receipt's code was shown: delete my data / print what is kept
+    REFUSED = "refused"                # the service pressed is closed or full: the screen says why, no ticket
     RATED = "rated"                    # a satisfaction rating was pressed: "thank you" (kiosk.states_rating)
     HELP = "help"                      # the call-staff button was pressed: "someone is coming"
 
@@ -80,6 +82,14 @@ class QuestionAsked:
 class TicketIssued:
     """The visit's ticket is stored and queued for printing (``outcome.printed`` None until the printer answers)."""
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class TicketRefused:
+    """A service button gave no ticket: ``reason`` "closed" | "full" (kiosk/rules.py); the screen says why."""
+    category: str
+    reason: str
+    priority: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,4 +152,4 @@ class StaffReset:
 
 
 MachineEvent = (FaceSettled | CodeJudged | QuestionAsked | TicketIssued | PrinterAnswered | PrivacyOffered
-                | PrivacyAnswered | VisitEnded | VisitFailed | Rated | StaffCalled | StaffReset)
+                | PrivacyAnswered | VisitEnded | VisitFailed | Rated | StaffCalled | StaffReset | TicketRefused)

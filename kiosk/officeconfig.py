@@ -7,7 +7,8 @@ signed (kiosk/syncinbox.py) is written instead to ``<data folder>/office-config.
 :func:`kiosk.config.load_config` layers it over the config file for exactly the keys the office may change
 (:data:`UPDATABLE`): ``[kiosk] office`` and the ``[[categories]]`` (names, prefixes; never GPIO pins: a category
 keeps the pin of the config file's category with the same key, a new one takes the pins of the categories the
-office removed, in order). The running kiosk notices the new file when nobody is at the screen and no stick is in use, and exits with
+office removed, in order), and the office's rules (kiosk/rules.py: ``[hours]``, ``[caps]``, ``[numbers]`` whole,
+``[priority]`` but its pin). The running kiosk notices the new file when nobody is at the screen and no stick is in use, and exits with
 :data:`EX_RESTART`, which the unit (``Restart=on-failure``) restarts in three seconds with the new config.
 
 Rollback: copy ``office-config.toml.previous`` over ``office-config.toml``, or delete it to use
@@ -29,7 +30,9 @@ log = logging.getLogger("kiosk.config")
 OVERRIDE_NAME = "office-config.toml"
 EX_RESTART = 75                 # sysexits.h EX_TEMPFAIL: "try again"; the unit restarts on it
 CHECK_SECONDS = 5.0             # how often the idle kiosk looks at the override file
-UPDATABLE: dict[str, set[str] | None] = {"kiosk": {"office"}, "categories": None}   # None: the whole table
+UPDATABLE: dict[str, set[str] | None] = {"kiosk": {"office"}, "categories": None,   # None: the whole table
+                                         "hours": None, "caps": None, "numbers": None,   # the office's rules
+                                         "priority": {"age", "mark", "wait_seconds"}}     # (its pin is hardware)
 
 
 class OfficeConfigError(Exception):
@@ -44,7 +47,8 @@ def check_update(update: dict[str, Any]) -> None:
     """Only the keys the office may change, categories as tables without pins."""
     for key, value in update.items():
         if key not in UPDATABLE:
-            raise OfficeConfigError(f"{key} cannot be changed from the office (only kiosk.office, categories)")
+            raise OfficeConfigError(f"{key} cannot be changed from the office (only kiosk.office, categories, "
+                                    f"hours, caps, numbers, priority without its pin)")
         allowed = UPDATABLE[key]
         if allowed and (not isinstance(value, dict) or set(value) - allowed):
             raise OfficeConfigError(f"in [{key}] only {', '.join(sorted(allowed))} may change")
@@ -60,6 +64,11 @@ def layer(base: dict[str, Any], office: dict[str, Any]) -> dict[str, Any]:
     raw = copy.deepcopy(base)
     if "kiosk" in office:
         raw.setdefault("kiosk", {})["office"] = office["kiosk"]["office"]
+    for table in ("hours", "caps", "numbers"):      # the office's rules: its tables replace the file's whole
+        if table in office:
+            raw[table] = office[table]
+    if "priority" in office:
+        raw["priority"] = {**raw.get("priority", {}), **office["priority"]}
     if "categories" in office:
         old = [c for c in raw.get("categories", []) if isinstance(c, dict)]
         pins = {c.get("key"): c.get("pin") for c in old}

@@ -5,7 +5,10 @@ A script is JSON Lines, one visit a line: ``{"image": "faces/a/1.jpg", "category
 ``"confirm": true`` presses the consent button when the kiosk asks "is this you?"; ``"privacy": "delete"`` (or
 ``"print"``) with a consent receipt's PNG as the image answers the privacy screen instead of taking a ticket
 (its line says ``"privacy": "deleted" | "printed" | "refused"``); ``"rating": "good" | "ok" | "bad"`` presses
-that rating button instead (kiosk.replay_rating: ``"linked"``, ``"counted"``). The file camera
+that rating button instead (kiosk.replay_rating: ``"linked"``, ``"counted"``). ``"priority": true`` presses the
+priority button with the service; ``"at": "2026-12-01T09:30"`` sets the kiosk's clock for that visit (never back),
+so opening hours and caps are scriptable: a refused press says ``"ticket": null, "refused": "closed" | "full"``.
+The file camera
 shows the images, scripted button presses stand in for the citizen, and a fake clock makes every timeout pass instantly. One JSON line per visit comes out,
 and the simulated printer leaves each ticket's exact bytes (.bin) and picture (.png) in ``out_dir``.
 """
@@ -14,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import itertools
 import json
 import logging
 import sys
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
@@ -28,15 +33,16 @@ from kiosk.store import StoreError
 from kiosk.loop import FakeClock
 from kiosk.config import CameraConfig, Config, SIMULATION_CONFIG, load_config
 from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
-                                  TicketIssued, VisitEnded)
+                                  TicketIssued, TicketRefused, VisitEnded)
 from kiosk.replay_rating import rating_choice, rating_visit
-from kiosk.visit import CONSENT, ButtonPressed
+from kiosk.visit import CONSENT, PRIORITY, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
 PRIVACY_CHOICES = ("delete", "print")
 MAX_PIXELS = CameraConfig.max_image_pixels   # the default of [camera] max_image_pixels (the config's is used)
 MAX_PATH = 1024            # characters of an image path in a script
-FIELDS = {"image", "category", "consent", "confirm", "privacy", "rating"}   # other branches add theirs here
+FIELDS = {"image", "category", "consent", "confirm", "privacy", "rating", "priority", "at"}   # other branches add theirs here
+AT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class ScriptError(ValueError):
@@ -53,6 +59,7 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
     visits = []
     checked: dict[str, str] = {}      # an image shown in many visits is read once
     lines = _script_lines(path)
+    clock: datetime | None = None     # the latest "at": the kiosk's clock never goes back
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -93,9 +100,31 @@ def read_script(path: Path, categories: Iterable[str], *, max_pixels: int = MAX_
             raise ScriptError(f"{where}: consent must be true or false")
         if not isinstance(confirm, bool):
             raise ScriptError(f"{where}: confirm must be true or false")
+        if not isinstance(entry.get("priority", False), bool):
+            raise ScriptError(f"{where}: priority must be true or false")
+        at = _at(entry.get("at"), where, clock)
+        clock = at or clock
         visits.append({"image": image, "category": category, "consent": consent, "confirm": confirm,
+                       **({"priority": True} if entry.get("priority") else {}), **({"at": at} if at else {}),
                        **({"privacy": privacy} if privacy else {}), **({"rating": rating} if rating else {})})
     return visits
+
+
+def _at(value: object, where: str, latest: datetime | None) -> datetime | None:
+    """A visit's ``"at"``: the kiosk's clock for it, YYYY-MM-DDTHH:MM, never before an earlier visit's."""
+    if value is None:
+        return None
+    try:
+        at = datetime.strptime(value, AT_FORMAT) if isinstance(value, str) and len(value) == 16 else None
+    except ValueError:
+        at = None
+    if at is None:
+        raise ScriptError(f"{where}: at must be a time like \"2026-12-01T09:30\" (YYYY-MM-DDTHH:MM), "
+                          f"got {_short(repr(value))}")
+    if latest is not None and at < latest:
+        raise ScriptError(f"{where}: at {value} goes back before {latest:{AT_FORMAT}}: the kiosk's clock never "
+                          f"goes back")
+    return at
 
 
 def _privacy_choice(entry: dict, where: str) -> str | None:
@@ -195,7 +224,7 @@ def replay_config(config_path: Path | None, data_dir: Path, out_dir: Path, overr
                                                             secret_file=str(Path(data_dir) / "office-secret")))
 
 
-def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
+def run_replay(visits: Iterable[dict], *, data_dir: Path, out_dir: Path, config_path: Path | None = None,
                overrides: dict | None = None, engine: Any = None, out: IO[str] | None = None,
                results: list[dict] | None = None) -> list[dict]:
     """Play ``visits`` through the kiosk's loop; return (and write to ``out``) one result per visit.
@@ -204,7 +233,13 @@ def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path
     from hardware.camera import FileCamera
 
     config = replay_config(config_path, data_dir, out_dir, overrides)
-    clock = FakeClock()
+    if not isinstance(visits, list):      # (a lazy script: its first visit alone says when it starts)
+        first = next(iter(visits), None)
+        visits = itertools.chain([first] if first is not None else [], visits)
+        first_at = first.get("at") if first is not None else None
+    else:
+        first_at = next((visit["at"] for visit in visits if visit.get("at") is not None), None)
+    clock = FakeClock(first_at)           # the script's first "at", else now
     # A shown still stays in view until the next visit.
     camera = FileCamera([], loop=True, max_pixels=config.camera.max_image_pixels)
     kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
@@ -224,6 +259,8 @@ def run_replay(visits: list[dict], *, data_dir: Path, out_dir: Path, config_path
 def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit: dict) -> dict:
     """One visit, driven by what the machine says: a verdict or a card to stop looking, a question to answer."""
     loop = kiosk.loop
+    if visit.get("at") is not None:
+        clock.set_wall(visit["at"])     # (a time already passed within the same minute stays as it is)
     # One camera frame per turn whatever the loop's current rate (idle or active).
     frame_period = 1.0 / min(config.camera.idle_fps, config.camera.active_fps)
     images = visit["image"] if isinstance(visit["image"], list) else [visit["image"]]
@@ -245,11 +282,14 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
             return rating_visit(loop, camera, clock, visit["rating"])
         except RuntimeError as exc:
             raise ReplayStopped(str(exc)) from None
+    if visit.get("priority"):
+        loop.events.put(ButtonPressed(PRIORITY))
     loop.events.put(ButtonPressed(visit["category"]))
     said = loop.step()
     for _ in range(1000):
         issued = [event.outcome for event in said if isinstance(event, TicketIssued)]
-        if issued:
+        refused = [event for event in said if isinstance(event, TicketRefused)]
+        if issued or refused:
             break
         asked = [event.question for event in said if isinstance(event, QuestionAsked)]
         if asked and visit[asked[-1].value]:            # the script's "consent" / "confirm" answer
@@ -262,18 +302,28 @@ def _play_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, visit
     else:
         notice = (getattr(loop.machine.view, "notice", None) or "").replace("\n", " / ")
         raise ReplayStopped(f"no ticket was issued ({notice or f'the kiosk stayed in {loop.machine.phase}'})")
-    [outcome] = issued
-    # The citizen walks away: nobody in view, the ticket screen times out, back to idle (an unprinted number stays
-    # on screen longer: the citizen copies it down).
+    # The citizen walks away: nobody in view, the ticket (or refusal) screen times out, back to idle (an unprinted
+    # number stays on screen longer: the citizen copies it down).
     camera.show(None)
     t = config.timing
-    clock.advance(t.unprinted_seconds if outcome.printed is False else t.done_seconds)
+    clock.advance(t.unprinted_seconds if issued and issued[0].printed is False else t.done_seconds)
     loop.step()
     loop.step()
+    if refused:
+        return {**_nothing(), "category": refused[0].category, "priority": refused[0].priority,
+                "refused": refused[0].reason}
+    [outcome] = issued
     return {"ticket": outcome.ticket, "category": outcome.category, "citizen": outcome.citizen,
             "recognized": outcome.recognized, "enrolled": outcome.enrolled, "printed": outcome.printed,
             "identified_by": outcome.identified_by, "proposed": outcome.proposed, "card": outcome.card,
-            "privacy": None}
+            "privacy": None, "priority": outcome.priority}
+
+
+def _nothing() -> dict:
+    """A visit's line when it took no ticket."""
+    return {"ticket": None, "category": None, "citizen": None, "recognized": False, "enrolled": False,
+            "printed": None, "identified_by": None, "proposed": None, "card": None, "privacy": None,
+            "priority": False}
 
 
 def _privacy_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, choice: str, seen: list) -> dict:
@@ -288,9 +338,7 @@ def _privacy_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, ch
         clock.advance(max(config.timing.done_seconds, config.timing.greeting_seconds))
         if any(isinstance(event, VisitEnded) for event in loop.step()):
             break
-    return {"ticket": None, "category": None, "citizen": None, "recognized": False, "enrolled": False,
-            "printed": None, "identified_by": None, "proposed": None, "card": None,
-            "privacy": answers[-1] if answers else None}
+    return {**_nothing(), "privacy": answers[-1] if answers else None}
 
 
 def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | None = None) -> int:

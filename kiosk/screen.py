@@ -23,12 +23,12 @@ import pygame  # noqa: E402  (importing pygame initialises nothing; the display 
 from kiosk.display import HEADLESS_DRIVERS, open_display  # noqa: E402
 from kiosk.paths import FONT_BOLD, FONT_REGULAR  # noqa: E402
 from kiosk.text import wrap  # noqa: E402
-from kiosk import (screen_cards, screen_notice, screen_privacy, screen_rating, screen_samples, screen_sync,  # noqa: E402
-                   screen_views)
+from kiosk import (screen_cards, screen_notice, screen_privacy, screen_rating, screen_rules, screen_samples,  # noqa: E402
+                   screen_sync, screen_views)
 from kiosk.screen_parts import (BACKGROUND, GOLD, HEADER, ON_GOLD, PANEL, SECONDARY, TEXT, WARNING,  # noqa: E402,F401
                                 FOOTNOTE, _disc, _Line)
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,  # noqa: E402
-                         HelpView, IdleView, IssuingView, PrivacyView, SyncBanner, ThanksView, View)
+                         HelpView, IdleView, IssuingView, PrivacyView, RefusedView, SyncBanner, ThanksView, View)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,8 @@ class Screen:
             screen_views.draw_failsafe(self, view)
         elif isinstance(view, PrivacyView):
             screen_privacy.draw_privacy(self, view)
+        elif isinstance(view, RefusedView):
+            screen_rules.draw_refused(self, view)
         elif isinstance(view, ThanksView):
             screen_rating.draw_thanks(self, view)
         elif isinstance(view, HelpView):
@@ -390,7 +392,9 @@ class Screen:
             for line in vi_lines:
                 self._text(line, vi_size, (text_left, y), bold=True)
                 y += vi_h
-            self._text(choice.name_en, en_size, (text_left, y), colour=SECONDARY, max_width_px=text_w)
+            status = choice.status_vi and screen_rules.tile_status(self, choice, en_size, text_w)
+            self._text(status or choice.name_en, en_size, (text_left, y), colour=GOLD if status else SECONDARY,
+                       max_width_px=text_w)
 
     def _fit_lines(self, text: str, size: int, bold: bool, width_px: int, height_px: int) -> tuple[int, list[str]]:
         """The largest size <= ``size`` at which ``text`` fits the box on one line, or on two balanced lines."""

@@ -3,7 +3,7 @@ draw, measure (contrast, text size) and voice every screen. A new kind of view n
 """
 from __future__ import annotations
 
-from kiosk import notices
+from kiosk import notices, screen_rules
 from kiosk.consent import consent_wording
 from kiosk.tickets import mask_name
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, HelpView,
@@ -54,6 +54,7 @@ def sample_views() -> dict[str, View]:
         "rating-thanks": ThanksView(linked=True),
         "rating-thanks-anonymous": ThanksView(linked=False),
         "call-staff": HelpView(),
+        **screen_rules.sample_views(office, categories),
     }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from kiosk import notices, screen_cards
+from kiosk import notices, screen_cards, screen_rules
 from kiosk.screen_parts import GOLD, SECONDARY, _disc, _Line
 from kiosk.views import ConsentView, DoneView, FailsafeView, IdleView, IssuingView
 
@@ -55,7 +55,7 @@ def draw_issuing(screen: Screen, view: IssuingView) -> None:
     h = screen._surface.get_height()
     y = screen._block([_Line("Đang in phiếu…", 46, True), _Line("Printing your ticket…", 22, colour=SECONDARY),
                        _Line("Vui lòng chờ trong giây lát · One moment, please", 18, colour=SECONDARY, gap=20),
-                       _Line(" ", 40)],   # room for the dots below
+                       *screen_rules.issuing_lines(view), _Line(" ", 40)],   # room for the dots below
                       top / screen._scale, bottom=h / screen._scale)
     w = screen._surface.get_width()
     for i in range(3):   # three calm dots: something is happening

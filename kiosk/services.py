@@ -16,9 +16,11 @@ from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields, ticket_fields
 from kiosk.machine_events import CodeCheck, Rated
 from kiosk.notices import join, staff
+from kiosk.rules import Rules
 from kiosk.withdrawal import Withdrawals, new_secret, parse, payload
 from kiosk.ticketcode import TicketFacts, TicketSealer
 from kiosk.visit import CardRead, Issued, Known, VisitRequest
+from kiosk.store_numbers import SeriesFull
 from kiosk.tickets import TicketContent, mask_name
 
 log = logging.getLogger("kiosk.services")
@@ -36,7 +38,7 @@ class KioskServices:
                  categories: Sequence[Any], wall: Callable[[], datetime], faults: Sequence[str] = (),
                  notices: Sequence[Callable[[], str | None]] = (), book: CardBook | None = None,
                  policy: CardPolicy = CardPolicy(), consent: ConsentWording = SAMPLE,
-                 sealer: TicketSealer | None = None) -> None:
+                 sealer: TicketSealer | None = None, rules: Rules = Rules()) -> None:
         self._store = store
         self._index = index
         self._printer = printer           # a kiosk.printing.PrintQueue: paper never blocks the loop
@@ -52,6 +54,7 @@ class KioskServices:
         self._consent = consent           # what the consent screen showed: stored with each enrolment, printed
         self._withdrawal_codes: dict[str, str] = {}   # the receipt's code, from enrolment to its slip (one visit)
         self._sealer = sealer             # None: tickets keep the plain visit-id QR (no office key installed)
+        self._rules = rules               # priority series and this kiosk's range of numbers (kiosk/rules.py)
 
     # -- the visit --------------------------------------------------------------------------------------
     def issue(self, visit: VisitRequest) -> Issued:
@@ -69,8 +72,19 @@ class KioskServices:
             except Exception:  # the face is optional: a failed enrolment still gets the ticket
                 log.exception("enrolment failed; issuing the ticket without a citizen")
         spec = self._categories[visit.category]
-        stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
-                                          identified_by=identified_by)
+        numbers = self._rules.numbers(self._kiosk_id, visit.category)
+        try:
+            stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
+                                              identified_by=identified_by, numbers=numbers,
+                                              mark=self._rules.priority.mark if visit.priority else "")
+        except SeriesFull:
+            if not visit.priority:
+                raise                     # (the machine refuses a press once the normal series is used up)
+            # The priority range ran out before the normal one: a normal number rather than no ticket at all.
+            log.warning("%s: this kiosk's priority numbers are used up today; a normal number instead",
+                        visit.category)
+            stored = self._store.issue_ticket(visit.category, spec.prefix, citizen_id=citizen, now=now,
+                                              identified_by=identified_by, numbers=numbers)
         code = None
         if self._sealer is not None:
             fields = self._ticket_fields(citizen, visit.card if identified_by == "card" else None)
@@ -214,7 +228,7 @@ class KioskServices:
         return CardRead(ok=True, key=key, citizen_id=citizen, masked_name=mask_name(card.name),
                         honorific=card.honorific, minor=card.age_on(today) < self._policy.min_age_for_face,
                         has_templates=citizen is not None and citizen in self._index,
-                        fields=kept_fields(card, self._policy.keep),
+                        fields=kept_fields(card, self._policy.keep), age=card.age_on(today),
                         ticket=ticket_fields(card, self._policy.ticket) if self._sealer is not None else {})
 
     def who(self, citizen_id: str) -> Known | None:

@@ -18,15 +18,16 @@ from kiosk.machine_events import (CodeJudged, FaceSettled, MachineEvent, Outcome
                                   disk_full)
 from kiosk.states_privacy import PrivacySteps
 from kiosk.states_rating import RatingSteps
+from kiosk.states_rules import RuleSteps
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView,
-                         IdleView, IssuingView, PrivacyView, RatingChoice, View)
-from kiosk.visit import (CONSENT, PRINT_WAIT, ButtonPressed, FaceUpdate, Known, Services, Timing, Visit,
+                         IdleView, PrivacyView, RatingChoice, View)
+from kiosk.visit import (CONSENT, PRINT_WAIT, PRIORITY, ButtonPressed, FaceUpdate, Gate, Known, Services, Timing, Visit,
                          VisitRequest)
 
 log = logging.getLogger("kiosk.states")
 
 
-class KioskMachine(PrivacySteps, RatingSteps):
+class KioskMachine(PrivacySteps, RatingSteps, RuleSteps):
     """One citizen at a time, from greeting to ticket.
 
     A face only proposes a citizen ("is this you?"; the consent button confirms); a card read by the camera
@@ -42,7 +43,8 @@ class KioskMachine(PrivacySteps, RatingSteps):
     def __init__(self, *, office: str, categories: Sequence[CategoryChoice], services: Services,
                  clock: Callable[[], float], timing: Timing = Timing(), enrolment: bool = True,
                  consent_button: str = "Y", autolink_below: float | None = None, consent: ConsentWording = SAMPLE,
-                 ratings: Sequence[RatingChoice] = ()) -> None:
+                 ratings: Sequence[RatingChoice] = (), gate: Gate | None = None, priority_age: int | None = None,
+                 priority_wait: float = 0.0, priority_button: str | None = None) -> None:
         self._office = office
         self._categories = tuple(categories)
         self._by_key = {c.key: c for c in self._categories}
@@ -53,6 +55,8 @@ class KioskMachine(PrivacySteps, RatingSteps):
         self._consent_button = consent_button
         self._autolink_below = autolink_below
         self._consent = consent                # the consent screen's wording (the services store the same one)
+        self._gate, self._priority_age = gate, priority_age       # the office's rules (kiosk/states_rules.py)
+        self._priority_wait, self._priority_button = priority_wait, priority_button
         self.phase = Phase.IDLE
         self._deadline: float | None = None    # the current phase's timer
         self.visit = Visit()
@@ -77,6 +81,9 @@ class KioskMachine(PrivacySteps, RatingSteps):
 
     @property
     def view(self) -> View:
+        return self._tiles(self._view())
+
+    def _view(self) -> View:
         notice = self._safe_notice()
         visit = self.visit
         if self.phase == Phase.IDLE:
@@ -91,8 +98,8 @@ class KioskMachine(PrivacySteps, RatingSteps):
         if self.phase == Phase.CONSENT:
             return ConsentView(self._chosen(), seconds_left=self._seconds_left(),
                                consent_button=self._consent_button, wording=self._consent)
-        if self.phase == Phase.ISSUING:
-            return IssuingView(self._chosen())
+        if self.phase in (Phase.ISSUING, Phase.REFUSED) and (ruled := self._rules_view(self._chosen())):
+            return ruled
         if self.phase == Phase.PRIVACY:
             known = self._who(visit.privacy) if visit.answer is None else None
             return PrivacyView(known.masked_name if known else None, visit.privacy is not None,
@@ -195,20 +202,25 @@ class KioskMachine(PrivacySteps, RatingSteps):
                 if self.phase == Phase.CONFIRM:
                     self._enter(Phase.ISSUING, None)
             return                  # consent outside a question means nothing
+        if name == PRIORITY:
+            self._press_priority()
+            return
         category = self._by_key.get(name)
         if category is None:
             log.warning("button %r is not a configured category; ignored", name)
             return
         if self.phase in (Phase.IDLE, Phase.GREETING):
+            if self._refused(category):
+                return
             visit.category = category
             visit.consented = False
             person = visit.person
             wait = self._timing.settle if person is not None and not person.settled else None
-            self._enter(Phase.ISSUING, wait)
+            self._enter(Phase.ISSUING, self._issuing_wait(wait))
         elif self.phase in (Phase.CONSENT, Phase.CONFIRM):
             self._decline()                 # a service button during a question answers "no"
-        elif self.phase == Phase.DONE:
-            self._finish_visit()            # next citizen already pressing: serve them at once
+        elif self.phase in (Phase.DONE, Phase.REFUSED):
+            self._finish_visit()            # next citizen already pressing (or another service): at once
             self._press(name)
 
     def _decline(self) -> None:
@@ -231,7 +243,11 @@ class KioskMachine(PrivacySteps, RatingSteps):
             person = self.visit.person
             if settling and person is not None and not person.settled and person.hint is None:
                 return                      # still recognising a usable face: give it a moment
+            if settling and self._priority_pending():
+                return                      # a moment for the priority button (it ends by itself)
             self._issue()
+        elif self.phase == Phase.REFUSED and expired:
+            self._finish_visit()
         elif self.phase == Phase.DONE and expired:
             waited = self._deadline is None or now >= self._deadline + PRINT_WAIT
             if self.visit.outcome is None or self.visit.outcome.printed is not None or waited:
@@ -261,13 +277,16 @@ class KioskMachine(PrivacySteps, RatingSteps):
             if encodings is None:
                 encodings = person.enrol_encodings
         category = self._chosen()
+        if self._refused(category):                        # closed or filled up while the citizen answered
+            return
         request = VisitRequest(category.key, citizen_id=visit.citizen, card=visit.card,
                                face_match=person.citizen_id if person is not None else None,
-                               encodings=encodings, consent=visit.consented)
+                               encodings=encodings, consent=visit.consented, priority=self._is_priority())
         issued = self._services.issue(request)
         visit.outcome = Outcome(issued.ticket, category.key, issued.citizen, issued.identified_by == "face",
                                 issued.enrolled, issued.printed, identified_by=issued.identified_by,
-                                proposed=visit.offered, card=visit.card_state(), visit_id=issued.visit_id)
+                                proposed=visit.offered, card=visit.card_state(), visit_id=issued.visit_id,
+                                priority=request.priority)
         self._outbox.append(TicketIssued(visit.outcome))
         self._enter(Phase.DONE, self._timing.unprinted if issued.printed is False else self._timing.done)
 

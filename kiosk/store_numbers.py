@@ -11,6 +11,17 @@ from kiosk.store_base import ARCHIVE_DIR, CLOCK_TOLERANCE, HOT_FILE, NUMBERS_FIL
 from kiosk.store_visits import Visit, VisitArchive
 from kiosk.tickets import format_ticket
 
+ALL_NUMBERS = (1, 999_999)
+
+
+class SeriesFull(StoreError):
+    """This kiosk's range of numbers for a service is used up for the day (kiosk/rules.py: ``[numbers]``)."""
+
+
+def series_key(category: str, mark: str = "") -> str:
+    """The counter of a service's series: the service key, or ``key+U`` for its priority series (never a key)."""
+    return f"{category}+{mark}" if mark else category
+
 
 @dataclass(frozen=True)
 class ClockRepair:
@@ -20,6 +31,12 @@ class ClockRepair:
     day: date                       # today's service day, numbered from now on
     continues_after: dict[str, int]  # category -> highest number already used today (the next is one more)
     future_visits: int              # visits stored with a service day after today: their dates are wrong
+
+
+def _mark_of(ticket: str) -> str:
+    """The series mark of a printed ticket: "U" in HT-U01, "" in HT-001."""
+    number = ticket.rpartition("-")[2]
+    return number[:len(number) - len(number.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))]
 
 
 def service_day_of(now: datetime, day_start_hour: int) -> date:
@@ -38,7 +55,7 @@ class Numbering(VisitArchive):
         highest: dict[tuple[str, str], int] = {}
         for k, doc in state.get("visits", {}).items():
             self._visit_docs[doc["id"]] = int(k)
-            key = (doc["service_day"], doc["category"])
+            key = (doc["service_day"], series_key(doc["category"], doc.get("series", "")))
             highest[key] = max(highest.get(key, 0), doc["number"])
         for k, doc in state.get("counters", {}).items():
             self._counters[(doc["day"], doc["category"])] = (int(k), doc["last"])
@@ -139,7 +156,7 @@ class Numbering(VisitArchive):
         day = service_day_of(now, self.day_start_hour)
         iso = day.isoformat()
         visits = list(self.visits(since=day))
-        taken = [(v.category, v.number) for v in visits if v.service_day == day]
+        taken = [(series_key(v.category, _mark_of(v.ticket)), v.number) for v in visits if v.service_day == day]
         taken += [(category, last) for (d, category), (_, last) in self._counters.items() if d == iso]
         taken += [(category, number) for (d, category), number in self._floors.items() if d == iso]
         if self._marks["day"] == iso:
@@ -173,11 +190,27 @@ class Numbering(VisitArchive):
             self._note(f"moving future-dated visits to {ARCHIVE_DIR}/ failed: {exc}")
         return repair
 
+    def audit_event(self, event: dict) -> None:
+        """Append a technician's action (a service closed for the day) to the audit log, best effort."""
+        self._audit(event)
+
+    def highest_taken(self, category: str, now: datetime, mark: str = "") -> int:
+        """The highest number of this series taken on the service day a ticket issued at ``now`` would get."""
+        day = service_day_of(now, self.day_start_hour)
+        if self._latest_day is not None and day < self._latest_day:
+            day = self._latest_day
+        key = (day.isoformat(), series_key(category, mark))
+        marked = self._marks["last"].get(key[1], 0) if self._marks["day"] == key[0] else 0
+        return max(self._counters.get(key, (None, 0))[1], self._floors.get(key, 0), marked)
+
     def issue_ticket(self, category: str, prefix: str, *, citizen_id: str | None, now: datetime,
-                     identified_by: str | None = None) -> Visit:
+                     identified_by: str | None = None, mark: str = "",
+                     numbers: tuple[int, int] = ALL_NUMBERS) -> Visit:
         """Take the next number of ``category`` for the service day of ``now`` and save the visit durably.
 
-        ``identified_by`` ("card" | "face"): how the citizen was known, for the office's statistics.
+        ``identified_by`` ("card" | "face"): how the citizen was known, for the office's statistics. ``mark``:
+        a series of its own (priority: "U", HT-U01); ``numbers``: this kiosk's first and last number (both
+        series), SeriesFull past the last.
 
         Returns only after the visit and the counter are on disk (one fsync-ed record): print after this.
         """
@@ -192,12 +225,14 @@ class Numbering(VisitArchive):
                 self._roll_over(day)
             except (StorageError, OSError) as exc:  # the old visits stay in the hot file; tickets go on
                 self._note(f"moving old visits to {ARCHIVE_DIR}/ failed (retried at the next day change): {exc}")
-        key = (day.isoformat(), category)
+        key = (day.isoformat(), series_key(category, mark))
         last = self._counters.get(key, (None, 0))[1]
-        number = max(last, self._floors.get(key, 0)) + 1
+        number = max(last, self._floors.get(key, 0), numbers[0] - 1) + 1
+        if number > numbers[1]:
+            raise SeriesFull(f"{category}: this kiosk's numbers {numbers[0]}-{numbers[1]} are used up today")
         latest = now if self._latest is None or now > self._latest else self._latest
-        self._mark_taken(day, category, number, latest)
-        visit = Visit(id=secrets.token_hex(8), ticket=format_ticket(prefix, number), number=number,
+        self._mark_taken(day, key[1], number, latest)
+        visit = Visit(id=secrets.token_hex(8), ticket=format_ticket(prefix, number, mark), number=number,
                       category=category, issued_at=now, service_day=day, citizen_id=citizen_id,
                       kiosk_id=self.kiosk_id, printed=None,
                       identified_by=identified_by if citizen_id is not None else None)
@@ -206,6 +241,8 @@ class Numbering(VisitArchive):
                "kiosk": self.kiosk_id, "printed": None}
         if visit.identified_by is not None:
             doc["by"] = visit.identified_by
+        if mark:
+            doc["series"] = mark
         try:
             sets, counters = self._counter_changes({key: number}, latest, day)
             doc_id = self._hot_storage.new_id("visits")

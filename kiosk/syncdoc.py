@@ -29,7 +29,7 @@ DOC_MAGIC = b"KSSIGNED"
 _DOC_CONTEXT = b"kiosk-sync document 1\0"
 MAX_DOC_BYTES = 1 << 20            # ack and inbox files are small
 
-KINDS = ("ack", "config", "delete", "office-key")
+KINDS = ("ack", "config", "delete", "office-key", "service")
 
 
 def sign_document(body: Mapping[str, Any], key: SigningKey) -> bytes:

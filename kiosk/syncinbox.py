@@ -14,6 +14,9 @@ Each file is a signed document (kiosk/bundle.py) of one kind:
   the kiosk runs (the store is locked) it hands the request to the kiosk's loop thread through a spool file and
   waits for it to be applied, so the files after it keep their order.
 * ``office-key``: ``new_key``, the office's next public key, signed by the current one.
+* ``service``: ``action`` "close" | "open" and ``service``, a service key: the service is closed (or reopened)
+  for the day the file was made (kiosk/closures.py: queued for the kiosk, applied when nobody is at the screen
+  or at its next start that day; audited).
 
 A file is applied only when the current office key signed it, it is addressed to this kiosk (or ``*``) and its
 sequence is above the last one applied; files are applied in sequence order. Anything else is rejected, logged,
@@ -243,6 +246,17 @@ def _apply(body: dict[str, Any], *, data_dir: Path, office: OfficePublicKey, off
         except (OSError, SyncKeyError) as exc:
             raise ApplyError(f"office key not rotated: {exc}") from None
         return f"office key rotated to {new.fingerprint}"
+    if kind == "service":
+        from kiosk.closures import ACTIONS, queue_request
+
+        action, service = body.get("action"), body.get("service")
+        if action not in ACTIONS or not isinstance(service, str) or not re.fullmatch(r"[a-z0-9-]{1,64}", service):
+            raise BundleError("service file: action must be close or open, and service a service key")
+        try:
+            queue_request(data_dir, action, service, str(body["created"]), by="usb")
+        except OSError as exc:
+            raise ApplyError(f"service request not queued: {exc}") from None
+        return f"service {service}: {action} (for {str(body['created'])[:10]}, applied by the kiosk when idle)"
     raise BundleError(f"{kind!r} files are not for the inbox")
 
 

@@ -12,17 +12,18 @@ from datetime import datetime
 DEFAULT_GUIDANCE = "Vui lòng chờ gọi số và đến quầy khi số của Ông/Bà hiện trên bảng."
 
 
-def format_ticket(prefix: str, number: int) -> str:
+def format_ticket(prefix: str, number: int, mark: str = "") -> str:
     """The printed ticket number: ``format_ticket("HT", 1) == "HT-001"``, ``("HT", 1234) -> "HT-1234"``.
 
     Zero-padded to three digits so a day's tickets line up; more digits past 999 (never truncated,
-    because a number handed out must never repeat).
+    because a number handed out must never repeat). A series ``mark`` (priority) comes first, two digits:
+    ``format_ticket("HT", 1, "U") == "HT-U01"``.
     """
     if isinstance(number, bool) or not isinstance(number, int) or number < 0:
         raise ValueError(f"ticket number must be a non-negative integer, got {number!r}")
     if not prefix:
         raise ValueError("ticket prefix must not be empty")
-    return f"{prefix}-{number:03d}"
+    return f"{prefix}-{mark}{number:02d}" if mark else f"{prefix}-{number:03d}"
 
 
 def format_issued(issued_at: datetime) -> str:

@@ -16,6 +16,8 @@ class CategoryChoice:
     name_vi: str      # "Hộ tịch"
     name_en: str      # "Civil status"
     button: str       # the label printed next to the physical button / keyboard key, e.g. "1"
+    status_vi: str | None = None     # why it gives no ticket now ("Hết số hôm nay", "Mở lúc 13:30"); None: open
+    status_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,17 @@ class ConsentView:
 @dataclass(frozen=True)
 class IssuingView:
     category: CategoryChoice
+    priority_button: str | None = None   # waiting a moment for the priority button: its label (else None)
+    priority: bool = False               # a priority ticket is coming
+
+
+@dataclass(frozen=True)
+class RefusedView:
+    """A service button that gives no ticket now; ``sentence`` is the screen's main sentence (read aloud too)."""
+    category: CategoryChoice
+    reason: str                      # "closed" | "full"
+    sentence: str                    # Vietnamese, whole: "Lĩnh vực Hộ tịch mở lúc 13:30. ..."
+    sentence_en: str
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ class HelpView:
 
 
 View = (IdleView | GreetingView | ConfirmView | ConsentView | IssuingView | DoneView | FailsafeView
-        | PrivacyView | ThanksView | HelpView)
+        | PrivacyView | ThanksView | HelpView | RefusedView)
 
 
 @dataclass(frozen=True)

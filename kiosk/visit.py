@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from kiosk.machine_events import CodeCheck, Outcome, PrivacyAnswer, Rated
+from kiosk.rules import Refusal
 from kiosk.views import CategoryChoice
 
 CONSENT = "consent"     # name of the consent button's event
+PRIORITY = "priority"   # the "Ưu tiên" button's event: pressed before or just after a service button
 @dataclass(frozen=True)
 class ButtonPressed:
-    """A category button (its key) or the consent button (``CONSENT``) was pressed."""
+    """A category button (its key), the consent button (``CONSENT``) or the priority one (``PRIORITY``)."""
     name: str
 
 
@@ -36,6 +38,7 @@ class CardRead:
     minor: bool = False                # under the age for face templates
     has_templates: bool = False        # the card's record already has face templates
     fields: Mapping[str, str] = field(default_factory=dict)   # what the office keeps of the card
+    age: int | None = None             # from the card's birth date: at ``priority.age`` the ticket is a priority one
     ticket: Mapping[str, str] = field(default_factory=dict, repr=False)   # for the sealed ticket code (the number too)
 
 
@@ -55,6 +58,7 @@ class VisitRequest:
     face_match: str | None = None      # whom the face matched one-to-many (a card naming another: no templates)
     encodings: Any = None              # k x 128 of this visit's face (good frames), or None
     consent: bool = False              # the citizen pressed the consent button when asked
+    priority: bool = False             # a priority ticket (its own series): the button, or the card's age
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,12 @@ class Services(Protocol):
     def delete_citizen(self, citizen_id: str) -> None: ...     # now, and print the deletion receipt
     def print_kept(self, citizen_id: str) -> None: ...         # print what is kept about them
     def rate(self, rating: str, citizen_id: str | None) -> Rated: ...   # stored; linked to their visit of the day
+
+
+class Gate(Protocol):
+    """The office's rules at this moment (kiosk/rules.py over the store's counters and the day's closures)."""
+
+    def refusal(self, category: str) -> Refusal | None: ...    # why the service gives no ticket now, or None
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ class Visit:
     texts: set[str] = field(default_factory=set)   # QR texts already judged in this visit
     asked: bool = False           # the consent question was put
     consented: bool = False
+    priority: bool = False        # the priority button was pressed in this visit
+    refusal: Refusal | None = None  # the service pressed gives no ticket now (the refusal screen says why)
     outcome: Outcome | None = None  # its ticket, once issued (the ticket screen shows it)
     privacy: str | None = None    # on the privacy screen: the citizen a genuine code (or a card) named
     answer: PrivacyAnswer | None = None   # what the privacy screen did

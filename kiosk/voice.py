@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from kiosk.paths import ASSETS
 from kiosk.views import (ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, HelpView, IdleView,
-                         IssuingView, PrivacyView, ThanksView, View)
+                         IssuingView, PrivacyView, RefusedView, ThanksView, View)
 
 log = logging.getLogger("kiosk.voice")
 
@@ -53,6 +53,9 @@ PROMPTS: dict[str, str] = {
     "privacy-refused": "Mã này không hợp lệ hoặc đã dùng. Không có gì thay đổi.",
     "rating-thanks": "Cảm ơn Ông Bà đã đánh giá.",
     "call-staff": "Nhân viên sẽ đến hỗ trợ Ông Bà ngay. Vui lòng chờ trong giây lát.",
+    # a refused press (kiosk/rules.py): the screen's sentence names the service and the hour; said in general here
+    "refused-closed": "Lĩnh vực này hiện chưa nhận hồ sơ. Giờ mở cửa ghi trên màn hình. Không có phiếu nào được in.",
+    "refused-full": "Lĩnh vực này đã hết số hôm nay. Mời Ông Bà quay lại vào ngày làm việc tiếp theo.",
 }
 # The consent prompt takes about 18 s to say (12 months; 20 s for the longest number of months), longer than the
 # screen's default 10 s: while the voice speaks, the consent screen stays up at least this long (kiosk.app).
@@ -136,6 +139,7 @@ SPEECH: dict[type, Callable[[Any], tuple[str, ...]]] = {
     PrivacyView: lambda view: (f"privacy-{view.answer}",) if view.answer else ("privacy",),
     ThanksView: lambda view: ("rating-thanks",),
     HelpView: lambda view: ("call-staff",),
+    RefusedView: lambda view: (f"refused-{view.reason}",),
 }
 
 

@@ -50,7 +50,7 @@ MAX_LINES = 500
 LONG_MODULES: set[str] = set()
 #: The command-line layer: the only modules that print (or write to sys.stdout / sys.stderr) at all.
 CLI_LAYER = {"kiosk/__main__.py", "kiosk/cli_store.py", "kiosk/calibrate.py", "kiosk/doctor.py",
-             "kiosk/replay.py", "kiosk/cli_privacy.py", "kiosk/cli_ratings.py"}
+             "kiosk/replay.py", "kiosk/cli_privacy.py", "kiosk/cli_ratings.py", "kiosk/cli_service.py"}
 #: Where the parts meet: parameters and fields here are typed with kiosk.seams Protocols, never Any.
 SEAM_MODULES = ["kiosk/app.py", "kiosk/printing.py"]
 

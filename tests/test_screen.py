@@ -16,7 +16,7 @@ from kiosk import screen as screen_module  # noqa: E402
 from kiosk.screen import GOLD, WARNING, Screen, save_screenshots  # noqa: E402
 from kiosk.screen_samples import sample_views  # noqa: E402
 from kiosk.views import (CategoryChoice, ConfirmView, ConsentView, DoneView, FailsafeView, GreetingView, IdleView,  # noqa: E402
-                         IssuingView, PrivacyView, ThanksView, HelpView)
+                         IssuingView, PrivacyView, ThanksView, HelpView, RefusedView)
 
 REPO = Path(__file__).resolve().parents[1]
 LAND = CategoryChoice("dat-dai", "Đất đai", "Land", "2")
@@ -44,7 +44,7 @@ def colour_box(surface: pygame.Surface, colour) -> pygame.Rect | None:
 def test_every_view_kind_renders_without_a_display(screen):
     kinds = {type(view) for view in sample_views().values()}
     assert kinds == {IdleView, GreetingView, ConfirmView, ConsentView, IssuingView, DoneView, FailsafeView,
-                     PrivacyView, ThanksView, HelpView}
+                     PrivacyView, ThanksView, HelpView, RefusedView}
     for kind, view in sample_views().items():
         surface = screen.draw(view)
         assert surface.get_size() == (800, 480), kind

@@ -2,6 +2,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "crash.py"
 
 
@@ -16,6 +18,7 @@ def test_sigkill_at_random_instants_loses_and_repeats_nothing(tmp_path):
     crash = _crash_module()
     result = crash.torture(tmp_path, kills=12, seed=7, max_run=0.15, report=lambda line: None)
     assert result["printed"] > 10, result  # the child really issued tickets between kills
+    assert result["priority_visits"] > 0, result    # the priority series was tortured too (issue 13)
     assert result["repeated_in_store"] == 0
     assert result["repeated_on_paper"] == 0
     assert result["printed_missing"] == 0
@@ -27,8 +30,9 @@ def test_sigkill_during_enrolments_and_forgets_claims_no_loss(tmp_path):
     """The .count sidecars of the citizens' shards and the .sum of templates.bin change around each enrolment
     and deletion: a kill between a sidecar and its file must never read as a loss at the next start."""
     crash = _crash_module()
-    result = crash.torture(tmp_path, kills=12, seed=11, max_run=0.2, report=lambda line: None, enrol_rate=0.5)
-    assert result["enrolments"] > 20 and result["forgets"] > 3, result
+    result = crash.torture(tmp_path, kills=16, seed=11, max_run=0.2, report=lambda line: None, enrol_rate=0.5)
+    # how much gets done before each kill depends on the machine's load: enough that kills met both kinds of change
+    assert result["enrolments"] >= 8 and result["forgets"] >= 1, result
     assert result["losses_reported"] == 0 and result["templates_without_citizen"] == 0, result
 
 
@@ -49,3 +53,25 @@ def test_verify_catches_repeats_and_missing_tickets(tmp_path):
     assert crash.verify(tmp_path)["repeated_on_paper"] == 1
     (tmp_path / "printed.log").write_text(line.replace(v.id, "0" * 16))
     assert crash.verify(tmp_path)["printed_missing"] == 1
+
+
+def test_priority_series_survive_a_reopen_and_never_meet_the_normal_series(tmp_path):
+    """Numbers taken in either series stay taken after a reopen; a kiosk's range ends in SeriesFull, not a wrap."""
+    from datetime import datetime, timedelta
+
+    from kiosk.store import Store
+    from kiosk.store_numbers import SeriesFull
+
+    now = datetime(2026, 12, 1, 8, 0)
+    with Store.open(tmp_path, kiosk_id="t") as store:
+        tickets = [store.issue_ticket("ho-tich", "HT", citizen_id=None, now=now + timedelta(minutes=i),
+                                      mark="U" if i % 2 else "").ticket for i in range(4)]
+    assert tickets == ["HT-001", "HT-U01", "HT-002", "HT-U02"]
+    with Store.open(tmp_path, kiosk_id="t") as store:
+        assert store.highest_taken("ho-tich", now, "U") == 2 and store.highest_taken("ho-tich", now) == 2
+        assert store.issue_ticket("ho-tich", "HT", citizen_id=None, now=now + timedelta(hours=1),
+                                  mark="U").ticket == "HT-U03"
+        assert store.issue_ticket("dat-dai", "DD", citizen_id=None, now=now + timedelta(hours=1),
+                                  numbers=(500, 500)).ticket == "DD-500"
+        with pytest.raises(SeriesFull, match="500-500 are used up"):
+            store.issue_ticket("dat-dai", "DD", citizen_id=None, now=now + timedelta(hours=1), numbers=(500, 500))

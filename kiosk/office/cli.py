@@ -17,7 +17,7 @@ from kiosk.office.db import Database, DatabaseError
 from kiosk.office.ingest import IngestError, ingest
 from kiosk.office.keys import PASSPHRASE_ENV, OfficeKeyError, public_path, read_keys, write_keys
 from kiosk.office.kiosks import KioskError, add_kiosk, kiosk_status
-from kiosk.office.outbox import OutboxError, request_deletion, sign_config
+from kiosk.office.outbox import OutboxError, request_deletion, service_closure, sign_config
 
 KEY_ENV = "KIOSK_OFFICE_KEY"
 DB_ENV = "KIOSK_OFFICE_DB"
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("citizens", nargs="+", metavar="CITIZEN_ID|CARD_NUMBER")
     d.add_argument("--secret", type=Path, help="the office secret (needed for card numbers; only their keys go out)")
     d.add_argument("--to", type=Path, required=True, help="the stick")
+    s = sub.add_parser("service", help="close a service for today on the kiosks, or reopen it (signed, into the inbox)")
+    s.add_argument("action", choices=("close", "open"))
+    s.add_argument("service", help="the service key, e.g. ho-tich")
+    s.add_argument("--to", type=Path, required=True, help="the stick")
+    s.add_argument("--kiosk", default="*", help="one kiosk id (default: every kiosk)")
     r = sub.add_parser("report", help="charts, CSV files and one HTML page")
     r.add_argument("--since", type=date.fromisoformat, help="first service day (YYYY-MM-DD)")
     r.add_argument("--until", type=date.fromisoformat, help="last service day (YYYY-MM-DD)")
@@ -112,6 +117,10 @@ def _with_db(args: argparse.Namespace, db: Database, out: TextIO) -> int:
     if args.command == "sign-config":
         path = sign_config(args.to, args.file, db=db, office=office, now=now, kiosk=args.kiosk)
         out.write(f"written {path}; the kiosks apply it at 'kiosk import' and use it from their next start\n")
+        return 0
+    if args.command == "service":
+        path = service_closure(args.to, args.action, args.service, db=db, office=office, now=now, kiosk=args.kiosk)
+        out.write(f"written {path}; the kiosks apply it at 'kiosk import' (for today only)\n")
         return 0
     secret = _secret(args.secret) if args.secret is not None else None
     path, changed = request_deletion(args.to, args.citizens, db=db, office=office, now=now, secret=secret)

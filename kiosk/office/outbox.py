@@ -1,4 +1,5 @@
-"""Signed files from the office to the kiosks: ``kiosk-office sign-config FILE`` and ``delete CITIZEN_ID``.
+"""Signed files from the office to the kiosks: ``kiosk-office sign-config FILE``, ``delete CITIZEN_ID`` and
+``service close|open KEY``.
 
 They go to the stick's ``kiosk-sync/inbox/`` in the signed-document format of kiosk/bundle.py, which
 kiosk/syncinbox.py applies. Their sequence is one counter per office, kept in the database (``inbox_files``),
@@ -89,6 +90,15 @@ def request_deletion(stick: Path, citizens: list[str], *, db: Database, office: 
     with db.transaction():
         changed = forget(db, ids, at=now.isoformat(timespec="seconds"), source="office")
     return path, changed
+
+
+def service_closure(stick: Path, action: str, service: str, *, db: Database, office: OfficeKeys, now: datetime,
+                    kiosk: str = "*") -> Path:
+    """Close (or reopen) a service for today on every kiosk, or one (kiosk/closures.py applies it)."""
+    if action not in ("close", "open") or not re.fullmatch(r"[a-z0-9-]{1,64}", service):
+        raise OutboxError(f"expected close|open and a service key such as ho-tich, got {action} {service!r}")
+    return _write(stick, db, office, {"kind": "service", "kiosk": _target(kiosk), "action": action,
+                                      "service": service}, now=now)
 
 
 def _target(kiosk: str) -> str:
