@@ -139,6 +139,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     from kiosk.retention import Retention, RetentionPolicy
     from kiosk.store import Store
     from kiosk.deletions import DeletionQueue
+    from kiosk.auditspool import SpoolChore, config_digest, note_config
     from kiosk.closures import office_rules
 
     rec = config.recognition
@@ -147,6 +148,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     opened = Store.open(config.data_dir, kiosk_id=config.kiosk_id, day_start_hour=config.day_start_hour,
                         check_archives=not defer_archive_check, key=key, personal=key is not None)
     archives = ArchiveCheck(opened) if defer_archive_check else None
+    note_config(config.data_dir, config_digest(config), opened, now=clock.wall())   # a changed config: audited
     store: TicketStore = opened
     for problem in store.problems:          # files set aside, clock jumps: the journal and the screen say so
         log.warning("store: %s", problem)
@@ -221,7 +223,8 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     # (a request left while the kiosk was stopped: at the first idle turn)
     loop_chores(loop, config, DeletionQueue(config.data_dir, store=store, book=book, index=index, wall=clock.wall,
                                             clock=clock, receipt=services.deletion_receipt), clock, sticks)
-    loop.add_chores(retention, service_requests)
+    # + the audit entries commands left beside the kiosk (kiosk/auditspool.py)
+    loop.add_chores(retention, service_requests, SpoolChore(opened.drain_audit_spool, clock=clock))
     return Kiosk(loop=loop, store=store, printer=printer, ticket_printer=ticket_printer, print_queue=print_queue,
                  camera=camera, worker=worker, buttons=buttons, screen=screen, disk=disk, book=book, sticks=sticks,
                  archives=archives, staff=desk, voice=voice)

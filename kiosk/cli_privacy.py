@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk.audit import verify
 from kiosk.config import Config
+from kiosk.consentrecords import kept_consents
 from kiosk.identity import CardBook
 from kiosk.storage import RecordLog, StorageError
 from kiosk.store import AUDIT_FILE, Store, StoreError
@@ -50,6 +52,10 @@ def privacy_key(config: Config, out: TextIO | None = None) -> int:
     except KeyUnavailable as exc:
         print(f"kiosk privacy-key: {exc}", file=sys.stderr)
         return 1
+    if made:
+        from kiosk.auditspool import record
+
+        record(config.data_dir, "data_key_made", now=datetime.now())
     out.write(f"{p.key_file}: {'made' if made else 'already there'}; it opens {config.data_dir}\n")
     return 0
 
@@ -87,6 +93,7 @@ def _report(config: Config, store: Store, book: CardBook, data_dir: Path) -> dic
     p = config.privacy
     consents = store.consents()
     receipts = store.receipts()
+    kept = kept_consents(store)       # the live ones and those the deletion receipts keep
     owners = store.template_owners()
     cards = book.records()
     linked = [v for v in store.visits() if v.citizen_id]
@@ -105,14 +112,15 @@ def _report(config: Config, store: Store, book: CardBook, data_dir: Path) -> dic
             {"class": "visits linked to a citizen", "count": len(linked),
              "oldest": min((v.issued_at.isoformat() for v in linked), default=None),
              "retention": f"{p.visit_link_months} months, then the visit stays anonymous"},
-            {"class": "consent records", "count": len(consents),
-             "oldest": min((c["at"] for c in consents), default=None),
-             "retention": "as long as the face templates they cover"},
+            {"class": "consent records (id, time, wording version)", "count": len(kept),
+             "oldest": min((c["at"] for c in kept), default=None),
+             "retention": f"as long as the face templates they cover, then {p.records_extra_months} months "
+                          f"(in the deletion receipt)"},
             {"class": "deletion receipts", "count": len(receipts),
              "oldest": min((r["at"] for r in receipts), default=None),
              "retention": f"{p.records_extra_months} months after the deletion"},
         ],
-        "consent_versions": sorted(Counter(c["text_version"] for c in consents)),
+        "consent_versions": sorted(Counter(c["text_version"] for c in kept)),
         "deletions": {"count": len(receipts), "times": [r["at"][:16] for r in receipts]},
         "last_purge": ({k: v for k, v in purges[-1].items() if k not in ("prev", "seq")} if purges else None),
         "audit": "intact" if check.ok else f"NOT intact: {check.problem}",

@@ -105,6 +105,7 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
     an older kiosk is sealed on the way.
     """
     from kiosk.app import make_printer
+    from kiosk.auditspool import record
     from kiosk.datakey import KeySource, KeyUnavailable, load_key
     from kiosk.identity import IdentityError
     from kiosk.paths import FONT_REGULAR
@@ -122,6 +123,7 @@ def forget(config: Config, citizen_id: str, *, print_receipt: bool = True, now: 
         if found is None:
             return 1
         citizen_id = found
+    record(config.data_dir, "command", now=now, command="forget", citizen=citizen_id)   # the technician asked
     try:
         key = load_key(KeySource(config.privacy.key_source, Path(config.privacy.key_file)), config.data_dir)
     except KeyUnavailable:

@@ -1,10 +1,12 @@
 """Retention per data class ([privacy] in the config), enforced at start and at each new day.
 
-* face templates (and the consent record they stand on): ``templates_months`` after the citizen was last seen;
+* face templates (and the citizen record with its consent): ``templates_months`` after the citizen was last seen;
 * card records: ``card_months`` after the card holder was last seen;
 * the link from a visit to its citizen: ``visit_link_months`` after the visit, by whole month files; the visit
   itself stays, anonymous, for the statistics;
-* deletion receipts: ``records_extra_months`` after the deletion they record.
+* deletion receipts, and the consent records they carry (the consent's id, time and wording version):
+  ``records_extra_months`` after the deletion they record, so a consent record outlives the data it covers by
+  that period (kiosk/consentrecords.py).
 
 Each purge is one line in the journal and one audit record with its counts (never an id list), once it is
 complete. The running kiosk purges in small steps between turns while nobody is at the screen (:class:`Retention`
@@ -79,9 +81,9 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=28)
 
 
-# Citizens forgotten per idle turn at most, from at most JOURNALS_PER_STEP citizens journals (one compaction each,
-# ~8 ms at 100,000 citizens). Most of a step is fixed: each forget reads the whole templates file twice (its owners
-# and its checksum, ~0.18 s at 100,000 citizens), so a step takes several journals rather than one.
+# Citizens forgotten per idle turn at most, from at most JOURNALS_PER_STEP citizens journals (one compaction each).
+# A step costs ~0.2 s at 100,000 citizens (benchmarks/privacy.py): mostly fsyncs (each journal compacted with its
+# .count sidecar, the wiped template records) and the journals' reading and rewriting; no read of the templates file.
 PURGE_BATCH = 500
 JOURNALS_PER_STEP = 8
 CHECK_SECONDS = 60.0     # how often the idle kiosk looks whether a new day has come

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kiosk.auditspool import entry
 from kiosk.cccd import InvalidCard, NotACard, parse_card
 from kiosk.consent import SAMPLE, ConsentWording
 from kiosk.identity import DISAGREEMENTS, CardBook, CardPolicy, IdentityError, kept_fields, ticket_fields
@@ -211,20 +212,24 @@ class KioskServices:
 
     # -- what the screen may know --------------------------------------------------------------------
     def read_card(self, text: str) -> CardRead | None:
-        """Judge one QR text: None if it is no card (or cards are off); never stores anything."""
+        """Judge one QR text: None if it is no card (or cards are off). A card is audited (valid or not, card
+        record new or known: never its number or name); nothing else is stored."""
         if self._book is None:
             return None
-        today = self._wall().date()
+        now = self._wall()
         try:
-            card = parse_card(text, today=today)
+            card = parse_card(text, today=now.date())
         except NotACard:
             return None
         except InvalidCard as exc:
             log.info("card rejected: %s", exc)
+            self._store.audit_event(entry("card_read", now, {"valid": False}))
             return CardRead(ok=False)
+        today = now.date()
         key = self._book.key(card.number)
         record = self._book.find(key)
         citizen = record.citizen_id if record is not None else None
+        self._store.audit_event(entry("card_read", now, {"valid": True, "record": "known" if record else "new"}))
         return CardRead(ok=True, key=key, citizen_id=citizen, masked_name=mask_name(card.name),
                         honorific=card.honorific, minor=card.age_on(today) < self._policy.min_age_for_face,
                         has_templates=citizen is not None and citizen in self._index,

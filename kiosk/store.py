@@ -27,7 +27,9 @@ Layout of the data folder::
     citizens/00..3f.jsonl  citizens (with their consent), consent texts, deletion receipts; 64 shards
     templates.bin      face templates, binary records (see TemplateFile)
     visits/2026-11.jsonl  older visits, append-only (+ 2026-11.sum: size and crc32 of the whole file)
-    audit.jsonl        append-only audit log (enrol, forget, repairs, clock jumps)
+    audit.jsonl        append-only audit log (enrol, forget, purges, card reads, exports, imports, config, ...)
+    audit-spool/       audit entries from commands run beside the kiosk, until it appends them (kiosk.auditspool)
+    audit-config.sha256  the effective config's hash when last audited (a change is audited at start)
     ratings/2026-11.jsonl  satisfaction ratings, append-only (kiosk.store_ratings)
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ from kiosk.audit import AuditLog
 from kiosk.audit import AuditState
 from kiosk.audit import state as audit_state
 from kiosk.audit import verify as verify_audit
+from kiosk.auditspool import SPOOL_DIR
 from kiosk.storage import JournalStorage, RecordLog, SlotFile, fsync_dir, remove_stale_temps, set_aside
 from kiosk.store_base import (
     ARCHIVE_DIR,
@@ -168,7 +171,8 @@ class Store(Numbering, CitizenRecords, RatingRecords):
     def _load(self) -> None:
         repair = not self.readonly
         if repair:
-            for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR):
+            for folder in (self.data_dir, self.data_dir / CITIZENS_DIR, self.data_dir / ARCHIVE_DIR,
+                           self.data_dir / SPOOL_DIR):
                 remove_stale_temps(folder)
             _, notes = RecordLog.load(self.data_dir / AUDIT_FILE, repair=True, decode=False)
             for n in notes:
@@ -229,6 +233,7 @@ class Store(Numbering, CitizenRecords, RatingRecords):
                 self._clock_went_back(now)
             self._audit({"at": now.isoformat(timespec="seconds"), "event": "open", "pid": os.getpid(),
                          "problems": list(self.problems), "repairs": list(self.repairs)})
+            self.drain_audit_spool()     # entries left by commands while the kiosk ran
     def check_audit(self) -> list[str]:
         """Check the audit log's hash chain as it was at open (kiosk.audit); the problem found, if any.
 

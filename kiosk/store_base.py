@@ -87,6 +87,13 @@ class StoreBase:
         except StorageError as exc:
             log.warning("audit log: %s", exc)
 
+    def drain_audit_spool(self) -> int:
+        """Append the entries commands left while this process held the folder (kiosk.auditspool); how many."""
+        from kiosk.auditspool import drain
+
+        return 0 if self.readonly or self._closed else drain(self.data_dir, self._audit)
+
+
     def _note(self, message: str, *, level: int = logging.WARNING) -> None:
         """Tell the technician: the journal (log), and the screen (problems) unless it is only a repair (INFO)."""
         log.log(level, "%s", message)

@@ -191,7 +191,7 @@ class Numbering(VisitArchive):
         return repair
 
     def audit_event(self, event: dict) -> None:
-        """Append a technician's action (a service closed for the day) to the audit log, best effort."""
+        """Append an entry to the audit log, best effort: a service closed for the day, a card read, a changed config."""
         self._audit(event)
 
     def highest_taken(self, category: str, now: datetime, mark: str = "") -> int:

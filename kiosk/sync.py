@@ -471,7 +471,9 @@ def yield_to_the_kiosk() -> None:
 
 def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path, office_key_file: Path,
                    out: Any, card_fields: tuple[str, ...] | None = None, data_key: DataKey | None = None) -> int:
-    """``kiosk export --to DIR``: exit 0 when every unacknowledged bundle is on the stick, 2 otherwise."""
+    """``kiosk export --to DIR``: exit 0 when every unacknowledged bundle is on the stick, 2 otherwise; a
+    finished export is audited (bundle, counts: kiosk/auditspool.py)."""
+    from kiosk.auditspool import record
     from kiosk.synckeys import SyncKeyError, load_kiosk_key, read_office_key
 
     def show(line: str) -> None:
@@ -486,6 +488,8 @@ def export_command(stick: Path, *, data_dir: Path, kiosk_id: str, key_file: Path
     except (SyncError, SyncKeyError) as exc:
         out.write(f"kiosk export: {exc}\n")
         return 2
+    record(data_dir, "export", now=datetime.now(), bundle=result.new_sequence, counts=result.counts,
+           written=result.written, acknowledged=result.acknowledged)
     for note in result.notes:
         out.write(f"note: {note}\n")
     out.write(result.summary() + "\n")

@@ -73,6 +73,7 @@ class ImportResult:
     already: list[str] = field(default_factory=list)
     stopped: str | None = None             # why applying stopped early (tried again next import)
     restart_needed: bool = False           # a new office config: the running kiosk restarts with it
+    kinds: dict[str, int] = field(default_factory=dict)   # files applied, by kind (the audit entry)
 
 
 def _state_path(data_dir: Path) -> Path:
@@ -160,6 +161,7 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
         if fresh["sequence"] >= body["sequence"]:      # the running kiosk applied it and recorded it so
             state = fresh
             result.applied.append(f"{name}: {line}")
+            result.kinds[body["kind"]] = result.kinds.get(body["kind"], 0) + 1
             del files[name]
             continue
         state["sequence"] = body["sequence"]
@@ -173,6 +175,7 @@ def import_inbox(stick: Path, *, data_dir: Path, kiosk_id: str, office_key_file:
             result.stopped = f"{name}: applied, but {exc}"
             break
         result.applied.append(f"{name}: {line}")
+        result.kinds[body["kind"]] = result.kinds.get(body["kind"], 0) + 1
         del files[name]
     for line in result.applied:
         log.info("import: applied %s", line)
@@ -326,7 +329,9 @@ class StoreForgetter:
 def import_command(stick: Path, *, data_dir: Path, kiosk_id: str, day_start_hour: int, office_key_file: Path,
                    config_path: Path, out: Any, secret_file: Path | None = None) -> int:
     """``kiosk import --from DIR``: 0 when every file was applied (or already was), 1 when some were
-    rejected or had to wait, 2 when the stick could not be read."""
+    rejected or had to wait, 2 when the stick could not be read. What was applied, by kind, is audited."""
+    from kiosk.auditspool import record
+
     now = datetime.now()
     from kiosk.identity import load_secret
 
@@ -340,6 +345,9 @@ def import_command(stick: Path, *, data_dir: Path, kiosk_id: str, day_start_hour
         return 2
     finally:
         forgetter.close()
+    if result.applied or result.rejected or result.stopped:
+        record(data_dir, "import", now=now, applied=result.kinds, rejected=len(result.rejected),
+               stopped=result.stopped is not None)
     for line in result.applied:
         out.write(f"applied:  {line}\n")
     for line in result.already:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -112,13 +113,17 @@ def parse_office_argument(value: str) -> OfficePublicKey:
 def keys_command(*, key_file: Path, office_key_file: Path, kiosk_id: str, set_office: str | None,
                  out: TextIO, data_dir: Path | None = None) -> int:
     """``kiosk keys``: show (creating on first use) the kiosk key; ``set_office``: set the office's key (which
-    replaces a key the office rotated to: the technician's word is the last)."""
+    replaces a key the office rotated to: the technician's word is the last; audited with its fingerprint)."""
     try:
         key = load_kiosk_key(key_file, create=True)
         if set_office is not None:
-            write_office_key(office_key_file, parse_office_argument(set_office))
+            office_set = parse_office_argument(set_office)
+            write_office_key(office_key_file, office_set)
             if data_dir is not None:
                 rotated_office_key_file(data_dir).unlink(missing_ok=True)
+                from kiosk.auditspool import record
+
+                record(data_dir, "office_key_set", now=datetime.now(), fingerprint=office_set.fingerprint)
         if data_dir is not None:
             office_key_file = office_key_file_in_use(office_key_file, data_dir)
         office = read_office_key(office_key_file)

@@ -187,9 +187,13 @@ def test_a_kiosk_without_its_key_issues_tickets_says_so_and_touches_no_personal_
         privacy=dataclasses.replace(config.privacy, key_file=str(tmp_path / "keys" / "data.key")))
     key = load_key(KeySource("file", Path(config.privacy.key_file), create=True), config.data_dir)
     _store_with_people(config.data_dir, key)
+    # What a plain ticket and a start legitimately change; every other file must stay byte for byte.
+    ticket_files = {"hot.jsonl", "numbers.bin", "kiosk.lock",          # the ticket; the lock holds the writer's pid
+                    "audit.jsonl", "audit.head", "audit-config.sha256"}  # the start's audit entries
+    before = _hashes(config.data_dir)
     personal = [TEMPLATES_FILE, "templates.sum", IDENTITY_FILE, "citizens"]
-    before = {k: v for k, v in _hashes(config.data_dir).items() if k.split("/")[0] in personal}
-    assert len(before) >= 4
+    assert len([k for k in before if k.split("/")[0] in personal]) >= 4
+    assert len(before) >= 8
     # another key (the SD card in another kiosk), then no key at all
     for change in (lambda p: (p.unlink(), make_key_file(p)), lambda p: p.unlink()):
         change(Path(config.privacy.key_file))
@@ -203,8 +207,12 @@ def test_a_kiosk_without_its_key_issues_tickets_says_so_and_touches_no_personal_
             assert any(v.category == "ho-tich" for v in kiosk.store.visits())
         finally:
             kiosk.close()
-        after = {k: v for k, v in _hashes(config.data_dir).items() if k.split("/")[0] in personal}
-        assert after == before
+        after = _hashes(config.data_dir)
+        assert set(after) <= set(before) | ticket_files                     # no file of data made
+        assert {k: v for k, v in after.items() if k not in ticket_files} == \
+            {k: v for k, v in before.items() if k not in ticket_files}
+    audit = (config.data_dir / "audit.jsonl").read_text()
+    assert audit.count('"event":"config"') == 1          # the config was audited at the first start, not again
 
 
 # ------------------------------------------------------------------------------------------ deletion, for real
@@ -214,6 +222,8 @@ def test_forget_leaves_no_byte_of_the_citizen_in_any_file_even_set_aside_copies(
     ca, cb, a, b = _store_with_people(data, None)
     tpl = data / TEMPLATES_FILE
     shutil.copy(tpl, data / f"{TEMPLATES_FILE}.corrupt-20261101T000000")
+    orphans = data / f"{TEMPLATES_FILE}.orphans-20261101T000000"     # set aside beside a damaged citizens file
+    shutil.copy(tpl, orphans)
     body = tpl.read_bytes()
     (data / f"{TEMPLATES_FILE}.torn-20261101T000000").write_bytes(body[len(HEADER):len(HEADER) + 300])
     shard = next(p for p in (data / "citizens").glob("*.jsonl") if ca.encode() in p.read_bytes())
@@ -235,6 +245,8 @@ def test_forget_leaves_no_byte_of_the_citizen_in_any_file_even_set_aside_copies(
             assert p.name == "audit.jsonl" or p.parent.name == "citizens" and b'"receipts"' in raw, p
     assert _in_clear(data, [b[0].tobytes(), OTHER.encode()]) != []   # the other citizen is untouched
     assert not list(data.glob(f"{TEMPLATES_FILE}.torn-*"))          # a torn piece of theirs only: gone
+    kept = orphans.read_bytes()                                      # the other citizen's rows stay in it
+    assert all(row.tobytes() not in kept for row in a) and all(row.tobytes() in kept for row in b)
 
 
 def test_forget_command_says_unknown_and_already_forgotten_and_exits_non_zero(tmp_path, capsys):
