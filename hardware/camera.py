@@ -300,11 +300,14 @@ class FileCamera:
     sorted order. Each :meth:`read` returns the next frame (looping back to the first when ``loop`` is true,
     else ``None`` once all were played). :meth:`show` replaces the playlist with one still image, or with
     nothing (``show(None)``: nobody in front of the camera, :meth:`read` returns ``None``). Decoded frames are
-    cached, so a replay does not decode the same JPEG every loop turn.
+    cached, so a replay does not decode the same JPEG every loop turn. An image whose header claims more than
+    ``max_pixels`` pixels is refused before it is decoded (a 12000x12000 JPEG would take gigabytes).
     """
 
-    def __init__(self, paths: PathArg | Iterable[PathArg] = (), *, loop: bool = True):
+    def __init__(self, paths: PathArg | Iterable[PathArg] = (), *, loop: bool = True,
+                 max_pixels: int | None = None):
         self.loop = loop
+        self.max_pixels = max_pixels
         self._cache: dict[Path, np.ndarray] = {}
         self._playlist: list[Path] = self._expand(paths)
         self._position = 0
@@ -350,6 +353,10 @@ class FileCamera:
 
             try:
                 with Image.open(path) as image:
+                    width, height = image.size      # the header only: nothing decoded yet
+                    if self.max_pixels is not None and width * height > self.max_pixels:
+                        raise CameraError(f"file camera: image {path} is {width}x{height} pixels, over the limit "
+                                          f"of {self.max_pixels:,}")
                     frame = np.asarray(image.convert("RGB"), dtype=np.uint8)
             except (OSError, UnidentifiedImageError, ValueError) as exc:
                 raise CameraError(f"file camera: cannot read image {path}: {exc}") from exc

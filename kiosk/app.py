@@ -26,7 +26,7 @@ from kiosk.synckeys import ticket_sealer
 from kiosk.states_rating import CALL_STAFF, RATING_BUTTONS, STAFF_RESET
 from kiosk.visit import CONSENT, PRIORITY, ButtonPressed, Timing
 from kiosk.views import CategoryChoice, RatingChoice
-from kiosk.voice import Voice
+from kiosk.voice import CONSENT_SECONDS, Voice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,9 +70,11 @@ def rating_choices(config: Config) -> tuple[RatingChoice, ...]:
     return tuple(RatingChoice(RATING_BUTTONS[name], key.upper()) for name, key in RATING_KEYS.items())
 
 
-def machine_timing(config: Config) -> Timing:
+def machine_timing(config: Config, *, spoken: bool = False) -> Timing:
+    """``spoken``: a voice reads the consent prompt, so its screen stays up until it was heard and answered."""
     t = config.timing
-    return Timing(greeting=t.greeting_seconds, settle=t.settle_seconds, consent=t.consent_seconds,
+    consent = max(t.consent_seconds, CONSENT_SECONDS) if spoken else t.consent_seconds
+    return Timing(greeting=t.greeting_seconds, settle=t.settle_seconds, consent=consent,
                   done=t.done_seconds, failsafe=t.failsafe_seconds, unprinted=t.unprinted_seconds)
 
 
@@ -210,7 +212,7 @@ def build_kiosk(config: Config, *, clock: Clock, camera: Camera | None = None, p
     rules, service_requests = office_rules(config, opened, clock, PRIORITY_KEY.upper())   # kiosk/closures.py
     service_requests.apply_all()            # `kiosk service close|open` queued while the kiosk was stopping
     machine = KioskMachine(office=config.office, categories=category_choices(config), services=services,
-                           clock=clock, timing=machine_timing(config),
+                           clock=clock, timing=machine_timing(config, spoken=voice is not None),
                            enrolment=rec.enabled and rec.enrolment, consent_button=config.buttons.consent_label,
                            autolink_below=rec.autolink_below, consent=wording, ratings=rating_choices(config), **rules)
     loop = EventLoop(machine=machine, events=events, clock=clock, screen=screen, camera=camera, worker=worker,
@@ -350,11 +352,11 @@ def make_camera(config: Config, folder: Path | None = None) -> Camera | None:
     c = config.camera
     size = (c.width, c.height)
     if folder is not None:
-        return FileCamera(folder)
+        return FileCamera(folder, max_pixels=c.max_image_pixels)
     if c.kind == "picamera2":
         return Picamera2Camera(size=size, lores_size=lores_size(config))
     if c.kind == "files":
-        return FileCamera(Path(c.folder))
+        return FileCamera(Path(c.folder), max_pixels=c.max_image_pixels)
     if c.kind == "opencv":
         try:
             return OpenCvCamera(c.device, size=size)

@@ -31,6 +31,7 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "camera.device": (0, 63, True),
     "camera.idle_fps": (0, 120, False),
     "camera.active_fps": (0, 120, False),
+    "camera.max_image_pixels": (10_000, 100_000_000, True),
     "printer.usb_vendor": (0, 0xFFFF, True),
     "printer.usb_product": (0, 0xFFFF, True),
     "printer.baudrate": (300, 4_000_000, True),
@@ -90,6 +91,7 @@ class CameraConfig:
     folder: str = ""                   # files: a folder of images played as frames
     idle_fps: float = 2.0              # nobody in view: look rarely
     active_fps: float = 8.0            # somebody in view
+    max_image_pixels: int = 40_000_000  # an image file (replay, files camera) bigger than this is refused unread
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from kiosk.app import build_kiosk
 from kiosk.storage import StorageError
 from kiosk.store import StoreError
 from kiosk.loop import FakeClock
-from kiosk.config import Config, SIMULATION_CONFIG, load_config
+from kiosk.config import CameraConfig, Config, SIMULATION_CONFIG, load_config
 from kiosk.machine_events import (CodeJudged, FaceSettled, PrivacyAnswered, PrivacyOffered, QuestionAsked,
                                   TicketIssued, TicketRefused, VisitEnded)
 from kiosk.replay_rating import rating_choice, rating_visit
@@ -39,7 +39,7 @@ from kiosk.visit import CONSENT, PRIORITY, ButtonPressed
 
 MAX_FRAMES_PER_VISIT = 12   # frames shown to the recognizer before the button is pressed anyway
 PRIVACY_CHOICES = ("delete", "print")
-MAX_PIXELS = 40_000_000    # an image bigger than this is refused from its header, before any decoding
+MAX_PIXELS = CameraConfig.max_image_pixels   # the default of [camera] max_image_pixels (the config's is used)
 MAX_PATH = 1024            # characters of an image path in a script
 FIELDS = {"image", "category", "consent", "confirm", "privacy", "rating", "priority", "at"}   # other branches add theirs here
 AT_FORMAT = "%Y-%m-%dT%H:%M"
@@ -240,7 +240,8 @@ def run_replay(visits: Iterable[dict], *, data_dir: Path, out_dir: Path, config_
     else:
         first_at = next((visit["at"] for visit in visits if visit.get("at") is not None), None)
     clock = FakeClock(first_at)           # the script's first "at", else now
-    camera = FileCamera([], loop=True)    # a shown still stays in view until the next visit
+    # A shown still stays in view until the next visit.
+    camera = FileCamera([], loop=True, max_pixels=config.camera.max_image_pixels)
     kiosk = build_kiosk(config, clock=clock, camera=camera, engine=engine, sync=True, use_gpio=False)
     results = [] if results is None else results
     try:
@@ -343,7 +344,7 @@ def _privacy_visit(kiosk: Any, camera: Any, clock: FakeClock, config: Config, ch
 def main(script: Path, *, data_dir: Path, out_dir: Path, config_path: Path | None = None) -> int:
     config = replay_config(config_path, data_dir, out_dir)
     try:
-        visits = read_script(script, (c.key for c in config.categories))
+        visits = read_script(script, (c.key for c in config.categories), max_pixels=config.camera.max_image_pixels)
     except ScriptError as exc:
         print(f"kiosk replay: {exc}", file=sys.stderr)
         return 2

@@ -32,8 +32,14 @@ PROMPTS: dict[str, str] = {
     "greeting-proposal": "Nếu đúng là Ông Bà, xin nhấn nút đồng ý.",
     "greeting-ask-card": "Ông Bà đã đến đây trước? Vui lòng đưa thẻ căn cước trước camera.",
     "confirm": "Có đúng là Ông Bà không? Nếu đúng, xin nhấn nút đồng ý.",
-    "consent": "Kiosk có thể lưu mẫu khuôn mặt để lần sau nhận ra Ông Bà. Nhấn nút đồng ý nếu Ông Bà đồng ý. "
-               "Không nhấn nút là không đồng ý.",
+    # The consent screen's five facts (kiosk.consent), said in order: what for, sensitive, who keeps it and how
+    # long (the months from the config, said in words between two clips), how to withdraw; then the answer.
+    "consent": "Lưu mẫu khuôn mặt để lần sau nhận ra Ông Bà?",
+    "consent-sensitive": "Đây là dữ liệu cá nhân nhạy cảm.",
+    "consent-kept": "Cơ quan này lưu giữ",
+    "consent-months": "tháng, kể từ lần đến cuối.",
+    "consent-withdraw": "Muốn rút lại, đưa mã cu e rờ trên biên nhận vào camera.",
+    "consent-answer": "Nếu đồng ý, xin nhấn nút đồng ý; nếu không, nhấn nút lĩnh vực.",
     "issuing": "Đang in phiếu. Vui lòng chờ trong giây lát.",
     "done": "Mời nhận phiếu.",
     "done-not-printed": "Không in được phiếu. Vui lòng báo nhân viên và ghi nhớ số này.",
@@ -51,6 +57,9 @@ PROMPTS: dict[str, str] = {
     "refused-closed": "Lĩnh vực này hiện chưa nhận hồ sơ. Giờ mở cửa ghi trên màn hình. Không có phiếu nào được in.",
     "refused-full": "Lĩnh vực này đã hết số hôm nay. Mời Ông Bà quay lại vào ngày làm việc tiếp theo.",
 }
+# The consent prompt takes about 18 s to say (12 months; 20 s for the longest number of months), longer than the
+# screen's default 10 s: while the voice speaks, the consent screen stays up at least this long (kiosk.app).
+CONSENT_SECONDS = 25.0
 # How the letters and digits of a ticket number are said (the Vietnamese names of the letters).
 DIGITS = dict(zip("0123456789", ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")))
 LETTERS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
@@ -58,9 +67,42 @@ LETTERS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
     "e rờ", "ét", "tê", "u", "vê", "vê kép", "ích", "i dài", "dét")))
 
 
+# The words a number is said with besides its digits: "mười hai", "hai mươi mốt", "một trăm linh năm".
+NUMBER_WORDS = {"num-muoi": "mười", "num-muoi-tens": "mươi", "num-mot": "mốt", "num-lam": "lăm",
+                "num-tram": "trăm", "num-linh": "linh", "num-nghin": "nghìn"}
+
+
 def texts() -> dict[str, str]:
-    """Every clip's name and the Vietnamese it is recorded from: the prompts, then a clip per letter and digit."""
-    return {**PROMPTS, **{f"letter-{c}": t for c, t in LETTERS.items()}, **{f"digit-{c}": t for c, t in DIGITS.items()}}
+    """Every clip's name and the Vietnamese it is recorded from: the prompts, a clip per letter and digit, the
+    number words."""
+    return {**PROMPTS, **{f"letter-{c}": t for c, t in LETTERS.items()},
+            **{f"digit-{c}": t for c, t in DIGITS.items()}, **NUMBER_WORDS}
+
+
+def spoken_number(value: int) -> tuple[str, ...]:
+    """The clips that say ``value`` (0-9999) as a Vietnamese number, not digit by digit: 12 -> "mười hai",
+    21 -> "hai mươi mốt", 105 -> "một trăm linh năm", 1200 -> "một nghìn hai trăm"."""
+    if not 0 <= value <= 9999:
+        raise ValueError(f"a spoken number is 0-9999, got {value}")
+    if value == 0:
+        return ("digit-0",)
+    thousands, rest = divmod(value, 1000)
+    hundreds, below = divmod(rest, 100)
+    words: list[str] = [f"digit-{thousands}", "num-nghin"] if thousands else []
+    if hundreds or (thousands and below):          # 1012: "một nghìn không trăm mười hai"
+        words += [f"digit-{hundreds}", "num-tram"]
+    tens, unit = divmod(below, 10)
+    if tens == 0:
+        words += (["num-linh"] if words and unit else []) + ([f"digit-{unit}"] if unit else [])
+        return tuple(words)
+    words += ["num-muoi"] if tens == 1 else [f"digit-{tens}", "num-muoi-tens"]
+    if unit == 1 and tens >= 2:
+        words.append("num-mot")
+    elif unit == 5:
+        words.append("num-lam")
+    elif unit:
+        words.append(f"digit-{unit}")
+    return tuple(words)
 
 
 def number(ticket: str) -> tuple[str, ...]:
@@ -88,7 +130,9 @@ SPEECH: dict[type, Callable[[Any], tuple[str, ...]]] = {
     IdleView: lambda view: ("idle",),
     GreetingView: _greeting,
     ConfirmView: lambda view: ("confirm",),
-    ConsentView: lambda view: ("consent",),
+    ConsentView: lambda view: ("consent", "consent-sensitive", "consent-kept",
+                               *spoken_number(view.wording.templates_months), "consent-months", "consent-withdraw",
+                               "consent-answer"),
     IssuingView: lambda view: ("issuing",),
     DoneView: _done,
     FailsafeView: lambda view: ("failsafe-disk-full" if view.disk_full else "failsafe",),

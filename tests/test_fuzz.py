@@ -23,3 +23,11 @@ def test_fuzz_short_run_has_no_traceback_and_no_hang(tmp_path):
     store = re.findall(r"^    (\S+)\s+(emptied|cut|flipped|garbage|older) ", done.stdout, re.M)
     assert len(set(store)) == 14 * 5, done.stdout        # every file x every kind of damage, at least once
     assert done.returncode == 0
+
+
+def test_fuzz_runs_only_the_families_asked_for(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--n", "20",
+                           "--families", "scripts,images"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    rows = re.findall(r"^(configs|scripts|images|store)\s+clear=(\d+)", done.stdout, re.M)
+    assert [family for family, _ in rows] == ["scripts", "images"], done.stdout + done.stderr
+    assert done.returncode == 0

@@ -101,7 +101,7 @@ def test_a_view_is_said_once_when_its_sentence_changes_not_every_turn():
     said.say(printing)
     said.say(replace(printing, printed=True))  # the paper came out: the number is not read again
     said.say(replace(printing, printed=False))  # it did not: say so, and the number again
-    assert speaker.played == [["consent"], ["done", "your-number", "letter-H", "letter-T", "digit-0", "digit-2",
+    assert speaker.played == [list(voice.utterance(consent)), ["done", "your-number", "letter-H", "letter-T", "digit-0", "digit-2",
                                              "digit-7"],
                               ["done-not-printed", "your-number", "letter-H", "letter-T", "digit-0", "digit-2",
                                "digit-7"]]
